@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# Bastion's one entry point.
+#   ./build.sh [build]   compile everything (incremental)
+#   ./build.sh deps      install/fetch what the build needs
+#   ./build.sh test      deps + build + every test; last line "N passed, N failed"
+#   ./build.sh serve     deps + build + migrate + serve on 127.0.0.1:8080 (--dev)
+#   ./build.sh bench     run the benchmarks, write bench/RESULTS.md
+#   ./build.sh clean     remove build/ (keeps .deps/)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BUILD="$ROOT/build"
+DEPS="$ROOT/.deps"
+cd "$ROOT"
+
+# --- toolchain -------------------------------------------------------------
+CC="${CC:-cc}"
+if [[ -n "${WASI_SDK_PATH:-}" ]]; then
+    WASM_CC="$WASI_SDK_PATH/bin/clang"
+    WASM_AR="$WASI_SDK_PATH/bin/llvm-ar"
+    WASM_SYSROOT="$WASI_SDK_PATH/share/wasi-sysroot"
+else
+    WASM_CC=clang-19
+    WASM_AR=llvm-ar-19
+    WASM_SYSROOT=/usr
+fi
+CFLAGS_COMMON=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror)
+WASM_CFLAGS=(--target=wasm32-wasi "--sysroot=$WASM_SYSROOT" -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
+             -I"$ROOT/shared/include" -I"$BUILD/wasm/include" -I"$DEPS/src/bearssl/inc")
+WASM_LDFLAGS=(--target=wasm32-wasi "--sysroot=$WASM_SYSROOT" -mexec-model=reactor
+              -Wl,--stack-first -Wl,-z,stack-size=262144 -Wl,--strip-debug)
+# 1 = guard pages, 0 = explicit bounds checks; see bench/RESULTS.md for the choice.
+MEMCHECK_SIGNAL="${BASTION_MEMCHECK_SIGNAL:-1}"
+
+APT_PKGS=(clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libclang-rt-19-dev wabt
+          libcjson-dev libbearssl-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
+          libhiredis-dev libpq-dev libcmocka-dev python3 python3-pytest wrk dpkg-dev pkg-config
+          curl)
+
+# --- progress --------------------------------------------------------------
+STEP=0
+STEPS=0
+step() { # step "title" command...
+    local title="$1"; shift
+    STEP=$((STEP + 1))
+    local t0; t0=$(date +%s%N)
+    printf '[%d/%d] %s … ' "$STEP" "$STEPS" "$title"
+    local log="$BUILD/logs/step-$STEP.log"
+    mkdir -p "$BUILD/logs"
+    # A subshell outside any condition, so `set -e` holds inside the step.
+    local rc=0
+    set +e
+    (set -e; "$@") >"$log" 2>&1
+    rc=$?
+    set -e
+    if [[ $rc == 0 ]]; then
+        printf 'done in %s\n' "$(elapsed "$t0")"
+    else
+        printf 'FAILED after %s\n' "$(elapsed "$t0")"
+        cat "$log" >&2
+        exit 1
+    fi
+}
+
+elapsed() { # elapsed T0_NS → "3.2s"
+    local ds=$(( ($(date +%s%N) - $1) / 100000000 ))
+    printf '%d.%ds' $((ds / 10)) $((ds % 10))
+}
+
+# newer OUT IN...: true when OUT is missing or older than any IN
+stale() {
+    local out="$1"; shift
+    [[ -e "$out" ]] || return 0
+    local f
+    for f in "$@"; do [[ "$f" -nt "$out" ]] && return 0; done
+    return 1
+}
+
+# --- deps ------------------------------------------------------------------
+missing_pkgs() {
+    local p missing=()
+    for p in "${APT_PKGS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+    echo "${missing[@]:-}"
+}
+
+install_pkgs() {
+    local missing; missing="$(missing_pkgs)"
+    [[ -z "$missing" ]] && return 0
+    if [[ "$(id -u)" != 0 ]]; then
+        echo "missing Debian packages; run as root:" >&2
+        echo "  sudo apt-get install -y $missing" >&2
+        exit 1
+    fi
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+}
+
+# A deb-src twin of each deb entry in the system's own apt sources, in a
+# private apt tree under .deps/apt (/etc/apt is never modified).
+write_src_sources() {
+    local out="$1"
+    : >"$out"
+    local f
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [[ -e "$f" ]] || continue
+        sed -E 's/^Types:.*$/Types: deb-src/' "$f" >>"$out"
+        echo >>"$out"
+    done
+    if [[ -e /etc/apt/sources.list ]]; then
+        grep -E '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list |
+            sed -E 's/^[[:space:]]*deb[[:space:]]/deb-src /' >"${out%.sources}.list" || true
+    fi
+}
+
+fetch_sources() {
+    [[ -f "$DEPS/src/cjson/cJSON.c" && -f "$DEPS/src/bearssl/inc/bearssl.h" ]] && return 0
+    local apt="$DEPS/apt"
+    rm -rf "$apt" "$DEPS/src"
+    mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/sources.list.d" "$DEPS/src"
+    write_src_sources "$apt/sources.list.d/deb-src.sources"
+    local opts=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$apt/sources.list.d"
+                -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
+                -o "Debug::NoLocking=1" -o "APT::Sandbox::User=$(id -un)")
+    apt-get "${opts[@]}" update
+    (cd "$DEPS/src" && apt-get "${opts[@]}" source --download-only cjson bearssl)
+    # dpkg-source applies Debian's patches (security fixes included)
+    (cd "$DEPS/src" && dpkg-source -x cjson_*.dsc cjson && dpkg-source -x bearssl_*.dsc bearssl)
+}
+
+deps() {
+    step "Debian packages" install_pkgs
+    step "cJSON + BearSSL Debian source packages" fetch_sources
+}
+
+# --- build -----------------------------------------------------------------
+build_third_party() {
+    local out="$BUILD/wasm/lib"
+    mkdir -p "$out" "$BUILD/wasm/include/cjson" "$BUILD/wasm/obj/cjson" "$BUILD/wasm/obj/bearssl"
+    cp "$DEPS/src/cjson/cJSON.h" "$BUILD/wasm/include/cjson/cJSON.h"
+    if stale "$out/libcjson.a" "$DEPS/src/cjson/cJSON.c"; then
+        "$WASM_CC" --target=wasm32-wasi "--sysroot=$WASM_SYSROOT" -O2 -c "$DEPS/src/cjson/cJSON.c" \
+            -o "$BUILD/wasm/obj/cjson/cJSON.o"
+        rm -f "$out/libcjson.a"
+        "$WASM_AR" rcs "$out/libcjson.a" "$BUILD/wasm/obj/cjson/cJSON.o"
+    fi
+    if [[ ! -f "$out/libbearssl.a" ]]; then
+        local f objs=()
+        # the TLS engine and OS entropy/time sources are not needed in modules
+        while IFS= read -r f; do
+            local o="$BUILD/wasm/obj/bearssl/$(echo "${f#$DEPS/src/bearssl/src/}" | tr / _).o"
+            "$WASM_CC" --target=wasm32-wasi "--sysroot=$WASM_SYSROOT" -O2 \
+                -I"$DEPS/src/bearssl/inc" -I"$DEPS/src/bearssl/src" -c "$f" -o "$o" &
+            objs+=("$o")
+            (( ${#objs[@]} % 8 == 0 )) && wait
+        done < <(find "$DEPS/src/bearssl/src" -name '*.c' \
+                     -not -path '*/ssl/*' -not -path '*/x509/*' -not -name 'sysrng.c' | sort)
+        wait
+        "$WASM_AR" rcs "$out/libbearssl.a" "${objs[@]}"
+    fi
+}
+
+CORE_SRCS=(shared/src/*.c)
+CORE_HDRS=(shared/include/bastion/*.h shared/src/*.h)
+
+build_core() {
+    mkdir -p "$BUILD/wasm/obj/core"
+    local f objs=()
+    for f in "${CORE_SRCS[@]}"; do
+        local o="$BUILD/wasm/obj/core/$(basename "${f%.c}").o"
+        if stale "$o" "$f" "${CORE_HDRS[@]}" build.sh; then
+            "$WASM_CC" "${WASM_CFLAGS[@]}" -c "$f" -o "$o"
+        fi
+        objs+=("$o")
+    done
+    if stale "$BUILD/wasm/lib/libbastion.a" "${objs[@]}"; then
+        rm -f "$BUILD/wasm/lib/libbastion.a"
+        "$WASM_AR" rcs "$BUILD/wasm/lib/libbastion.a" "${objs[@]}"
+    fi
+}
+
+# build_module NAME SRC_DIR OUT_DIR: .c → .wasm → wasm2c → .so
+build_module() {
+    local name="$1" dir="$2" out="$3"
+    local cname="${name//-/_}"
+    local wasm="$out/$name.wasm" so="$out/$name.so" gen="$BUILD/gen/$name"
+    mkdir -p "$out" "$gen"
+    local srcs=("$dir"/*.c)
+    if stale "$wasm" "${srcs[@]}" "$BUILD/wasm/lib/libbastion.a" "${CORE_HDRS[@]}"; then
+        "$WASM_CC" "${WASM_CFLAGS[@]}" "${WASM_LDFLAGS[@]}" "${srcs[@]}" \
+            -L"$BUILD/wasm/lib" -Wl,--whole-archive -lbastion -Wl,--no-whole-archive -lcjson -lbearssl -o "$wasm.tmp"
+        mv "$wasm.tmp" "$wasm"
+    fi
+    if stale "$so" "$wasm" host/rt/wasm-rt.h host/rt/module_desc.h host/tools/glue.py; then
+        wasm2c "$wasm" -n "$cname" -o "$gen/$cname.c"
+        python3 host/tools/glue.py "$gen/$cname.h" "$name" >"$gen/glue.c"
+        # Generated code: warnings are wasm2c's, not ours.
+        "$CC" -std=c11 -D_GNU_SOURCE -O2 -fPIC -shared -w -fvisibility=hidden \
+            -DWASM_RT_MEMCHECK_SIGNAL_HANDLER="$MEMCHECK_SIGNAL" \
+            -I"$ROOT/host/rt" -I"$gen" "$gen/$cname.c" "$gen/glue.c" -o "$so.tmp"
+        mv "$so.tmp" "$so"
+    fi
+}
+
+build_functions() {
+    local d pids=()
+    for d in functions/*/; do
+        build_module "$(basename "$d")" "$d" "$BUILD/functions" &
+        pids+=($!)
+    done
+    local p rc=0
+    for p in "${pids[@]}"; do wait "$p" || rc=1; done
+    return $rc
+}
+
+HOST_SRCS=(host/*.c host/rt/rt.c)
+HOST_LIBS=(-lsqlite3 -lmicrohttpd -lcurl -lcjson -ldl -lpthread -lm)
+
+build_host() {
+    local out="${1:-$BUILD/bastion}" objdir="${2:-$BUILD/host}"; shift 2 || true
+    local extra=("$@")
+    mkdir -p "$objdir"
+    local f objs=()
+    for f in "${HOST_SRCS[@]}"; do
+        local o="$objdir/$(basename "${f%.c}").o"
+        if stale "$o" "$f" host/*.h host/rt/*.h build.sh; then
+            "$CC" "${CFLAGS_COMMON[@]}" -O2 -g "${extra[@]}" -Ihost -Ihost/rt -c "$f" -o "$o"
+        fi
+        objs+=("$o")
+    done
+    if stale "$out" "${objs[@]}"; then
+        "$CC" "${extra[@]}" -rdynamic -o "$out" "${objs[@]}" "${HOST_LIBS[@]}"
+    fi
+}
+
+build_manifest() {
+    python3 host/tools/manifest.py "${MANIFEST:-manifest.toml}" "$ROOT" "$BUILD" "$BUILD/manifest.json"
+}
+
+build() {
+    mkdir -p "$BUILD"
+    step "manifest.toml → build/manifest.json" build_manifest
+    step "cJSON + BearSSL for wasm32-wasi (cached)" build_third_party
+    step "core (shared/) for wasm32-wasi" build_core
+    step "functions → .wasm → wasm2c → .so" build_functions
+    step "host → build/bastion" build_host "$BUILD/bastion" "$BUILD/host"
+}
+
+# --- commands ----------------------------------------------------------------
+cmd="${1:-build}"
+shift || true
+case "$cmd" in
+    deps) STEPS=2 ;;
+    build|test|bench|fuzz) STEPS=7 ;;
+    serve) STEPS=8 ;;
+esac
+case "$cmd" in
+    deps) deps ;;
+    build) deps; build ;;
+    clean) rm -rf "$BUILD" ;;
+    serve)
+        deps; build
+        step "migrate (.bastion/)" "$BUILD/bastion" migrate --state "$ROOT/.bastion" --manifest "$BUILD/manifest.json"
+        exec "$BUILD/bastion" serve --listen 127.0.0.1:8080 --state "$ROOT/.bastion" \
+            --manifest "$BUILD/manifest.json" --dev "$@"
+        ;;
+    test)
+        deps; build
+        exec bash tests/run.sh "$@"
+        ;;
+    bench)
+        deps; build
+        exec bash bench/run.sh "$@"
+        ;;
+    fuzz)
+        deps; build
+        exec bash tests/fuzz/run.sh "$@"
+        ;;
+    *) echo "usage: $0 [deps|build|test|serve|bench|fuzz|clean]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,95 @@
+/*
+ * The waitlist: join a product's waitlist once per email, and count it.
+ *
+ *   POST /api/waitlist                       {"email", "product_id"}
+ *   GET  /api/waitlist/{product_id}/count
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <bastion/bastion.h>
+
+#define DB "waitlist"
+
+/* CONC2: joins per client IP per minute, counted before anything else. */
+static bastion_rate_policy join_limit = {"waitlist-join", "ratelimit", 10, 60};
+
+static const bastion_field join_fields[] = {
+    {"email", BASTION_FIELD_EMAIL, BASTION_REQUIRED, 3, 254},
+    {"product_id", BASTION_FIELD_SLUG, BASTION_REQUIRED, 1, 64},
+};
+
+/* The limit is a variable so operators can tune it without a rebuild. */
+static void load_limit(void)
+{
+    bastion_str v = bastion_config("waitlist_joins_per_minute");
+    if (v.ptr) {
+        long n = strtol(bastion_str_dup(v), NULL, 10);
+        if (n > 0 && n < 1000000)
+            join_limit.limit = (uint32_t)n;
+    }
+}
+
+static void join(bastion_ctx *cx)
+{
+    bastion_rate_result rl;
+    load_limit();
+    if (bastion_rate_limit_or_problem(cx, &join_limit, cx->client_ip, &rl))
+        return;
+    bastion_field_value in[2];
+    if (bastion_parse_json_or_problem(cx, join_fields, 2, in))
+        return;
+    /* One guarded statement: the UNIQUE constraint decides, never a
+     * check-then-insert across two calls. */
+    bastion_sql_value params[] = {
+        BASTION_SQL_STR(in[0].str),
+        BASTION_SQL_STR(in[1].str),
+        BASTION_SQL_INT((int64_t)bastion_now_ms()),
+    };
+    bastion_rows rows;
+    bastion_host_rc rc = bastion_sql_query(
+        cx, DB,
+        "INSERT INTO waitlist (email, product_id, created_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT (email, product_id) DO NOTHING",
+        params, 3, &rows);
+    if (rc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, rc, "waitlist insert");
+        return;
+    }
+    bool joined = rows.changes == 1;
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "status", joined ? "joined" : "already_joined");
+    bastion_respond_json(cx, joined ? 201 : 200, body);
+}
+
+static void count(bastion_ctx *cx)
+{
+    static const bastion_field product = {"product_id", BASTION_FIELD_SLUG, BASTION_REQUIRED, 1, 64};
+    bastion_str id = bastion_param(cx, "product_id");
+    cJSON *probe = cJSON_CreateObject();
+    cJSON_AddStringToObject(probe, "product_id", bastion_str_dup(id));
+    cJSON *errors = cJSON_CreateArray();
+    bastion_field_value v;
+    if (bastion_validate(probe, &product, 1, &v, errors) > 0) {
+        bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The product id is invalid.", errors, 0);
+        return;
+    }
+    bastion_sql_value params[] = {BASTION_SQL_STR(v.str)};
+    bastion_rows rows;
+    bastion_host_rc rc = bastion_sql_query(
+        cx, DB, "SELECT COUNT(*) FROM waitlist WHERE product_id = $1", params, 1, &rows);
+    if (rc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, rc, "waitlist count");
+        return;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "product_id", bastion_str_dup(v.str));
+    cJSON_AddNumberToObject(body, "count", (double)rows.rows[0][0].v.i);
+    bastion_respond_json(cx, 200, body);
+}
+
+static const bastion_route routes[] = {
+    {"POST", "/api/waitlist", join},
+    {"GET", "/api/waitlist/{product_id}/count", count},
+};
+BASTION_ROUTES(routes);

@@ -1,0 +1,104 @@
+#include "abi.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt/rt.h"
+
+/* see abi.h */
+uint8_t *abi_span(struct host_call *c, uint32_t ptr, uint64_t len)
+{
+    if ((uint64_t)ptr + len > c->mem->size)
+        host_rt_trap(HOST_TRAP_ABI);
+    return c->mem->data + ptr;
+}
+
+/* see abi.h */
+uint8_t *abi_span_aligned(struct host_call *c, uint32_t ptr, uint64_t len, uint32_t align)
+{
+    if (ptr & (align - 1))
+        host_rt_trap(HOST_TRAP_ABI);
+    return abi_span(c, ptr, len);
+}
+
+/* RFC 3629 §4: rejects overlongs, surrogates and code points past U+10FFFF. */
+int abi_utf8_valid(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t b = s[i];
+        if (b < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (b >= 0xC2 && b <= 0xDF) { n = 1; cp = b & 0x1F; }
+        else if (b >= 0xE0 && b <= 0xEF) { n = 2; cp = b & 0x0F; }
+        else if (b >= 0xF0 && b <= 0xF4) { n = 3; cp = b & 0x07; }
+        else return 0;
+        if (len - i <= n)
+            return 0;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
+/* see abi.h */
+const char *abi_str(struct host_call *c, uint32_t ptr, uint32_t len)
+{
+    const uint8_t *s = abi_span(c, ptr, len);
+    if (!abi_utf8_valid(s, len))
+        host_rt_trap(HOST_TRAP_ABI);
+    return (const char *)s;
+}
+
+/* see abi.h */
+char *abi_cstr(struct host_call *c, uint32_t ptr, uint32_t len)
+{
+    const char *s = abi_str(c, ptr, len);
+    if (memchr(s, 0, len))
+        host_rt_trap(HOST_TRAP_ABI);
+    char *copy = malloc((size_t)len + 1);
+    if (!copy)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    memcpy(copy, s, len);
+    copy[len] = 0;
+    return copy;
+}
+
+/* see abi.h */
+uint32_t abi_alloc(struct host_call *c, uint32_t align, uint32_t size)
+{
+    /* cabi_realloc is guest code: let the deadline interrupt it. Callers hold
+     * no host resources here (see bindings.c), so unwinding is safe. */
+    host_rt_enter_guest();
+    uint32_t p = c->fn->desc->cabi_realloc(c->instance, 0, 0, align, size);
+    host_rt_enter_host();
+    if (p == 0 && size != 0)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    abi_span_aligned(c, p, size, align);
+    return p;
+}
+
+/* see abi.h */
+void abi_put_bytes(struct host_call *c, uint8_t *at, const void *src, size_t len)
+{
+    /* Growing never moves c->mem->data (rt.c reserves 8 GiB up front), so
+     * `at` stays valid across the allocation. */
+    if (len > UINT32_MAX)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    uint32_t p = len ? abi_alloc(c, 1, (uint32_t)len) : 0;
+    if (len)
+        memcpy(c->mem->data + p, src, len);
+    abi_w32(at, p);
+    abi_w32(at + 4, (uint32_t)len);
+}

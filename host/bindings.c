@@ -1,0 +1,541 @@
+/*
+ * The module imports: bastion:edge/{kv,sql,http-out,config,log}@0.1.0 and the
+ * WASI preview1 subset Bastion modules need. wasm2c resolves imports by these
+ * mangled C names; each receives the request's struct host_call as `ctx`.
+ *
+ * Discipline (so a trap can never leak a host resource): a binding first reads
+ * and checks every guest argument, then calls the backend, which releases its
+ * own resources before returning, and only then writes results back into the
+ * guest, which may call cabi_realloc and so may trap.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "abi.h"
+#include "rt/rt.h"
+
+#define KV(fn) Z_bastionZ3AedgeZ2FkvZ400Z2E1Z2E0Z_##fn
+#define SQL(fn) Z_bastionZ3AedgeZ2FsqlZ400Z2E1Z2E0Z_##fn
+#define HTTP(fn) Z_bastionZ3AedgeZ2FhttpZ2DoutZ400Z2E1Z2E0Z_##fn
+#define CONFIG(fn) Z_bastionZ3AedgeZ2FconfigZ400Z2E1Z2E0Z_##fn
+#define LOG(fn) Z_bastionZ3AedgeZ2FlogZ400Z2E1Z2E0Z_##fn
+#define WASI(fn) Z_wasi_snapshot_preview1Z_##fn
+
+#define EXPORTED __attribute__((visibility("default")))
+
+uint32_t host_budget_ms(const struct host_call *c, uint32_t requested)
+{
+    if (!c->deadline_ns)
+        return requested;
+    uint64_t now = host_now_ns();
+    if (now >= c->deadline_ns)
+        return 0;
+    uint64_t left = (c->deadline_ns - now) / 1000000ull;
+    return left < requested ? (uint32_t)left : requested;
+}
+
+/* Writes the `err` case of a result whose payload starts at `payload`. */
+static void put_error(struct host_call *c, uint8_t *ret, uint8_t *payload, const struct host_err *e)
+{
+    abi_w8(ret, 1);
+    abi_w8(payload, (uint8_t)e->kind);
+    if (e->kind != HOST_E_TIMEOUT)
+        abi_put_bytes(c, payload + 4, e->msg, strlen(e->msg));
+}
+
+/* Store names are checked against the manifest grant before any backend call. */
+static char *granted(struct host_call *c, uint32_t ptr, uint32_t len, char **list, size_t n,
+                     const char *what, struct host_err *e)
+{
+    char *name = abi_cstr(c, ptr, len);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], name) == 0)
+            return name;
+    host_fail(e, HOST_E_DENIED, "%s '%s' is not granted to function '%s'", what, name,
+              c->fn->name);
+    free(name);
+    return NULL;
+}
+
+/* Common prologue of every kv call: grant check and budget. */
+struct kv_args {
+    char *store;
+    const uint8_t *key;
+    uint32_t klen;
+    uint32_t budget;
+};
+
+static int kv_begin(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
+                    uint32_t timeout, struct kv_args *a, struct host_err *e)
+{
+    host_rt_enter_host();
+    c->counters.kv++;
+    a->key = abi_span(c, kp, kl);
+    a->klen = kl;
+    a->store = granted(c, sp, sl, c->fn->kv, c->fn->n_kv, "kv store", e);
+    if (!a->store)
+        return -1;
+    a->budget = host_budget_ms(c, timeout);
+    if (a->budget == 0) {
+        free(a->store);
+        a->store = NULL;
+        return host_fail(e, HOST_E_TIMEOUT, "budget exhausted");
+    }
+    return 0;
+}
+
+static void kv_end(struct kv_args *a)
+{
+    free(a->store);
+    host_rt_leave_host();
+}
+
+/* get: result<option<list<u8>>, error>; size 16, payload @4 */
+EXPORTED void KV(get)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
+                      uint32_t timeout, uint32_t ret)
+{
+    struct kv_args a;
+    struct host_err e;
+    uint8_t *r = abi_span_aligned(c, ret, 16, 4);
+    void *val = NULL;
+    size_t vlen = 0;
+    int found = 0;
+    if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
+        host_kv_get(c->env->state, a.store, a.key, a.klen, a.budget, &val, &vlen, &found, &e) == 0) {
+        abi_w8(r, 0);
+        abi_w8(r + 4, found ? 1 : 0);
+        if (found)
+            abi_put_bytes(c, r + 8, val, vlen);
+    } else {
+        put_error(c, r, r + 4, &e);
+    }
+    free(val);
+    kv_end(&a);
+}
+
+/* set: result<_, error>; size 16, payload @4 */
+EXPORTED void KV(set)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
+                      uint32_t vp, uint32_t vl, uint64_t ttl, uint32_t timeout, uint32_t ret)
+{
+    struct kv_args a;
+    struct host_err e;
+    uint8_t *r = abi_span_aligned(c, ret, 16, 4);
+    const uint8_t *v = abi_span(c, vp, vl);
+    if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
+        host_kv_set(c->env->state, a.store, a.key, a.klen, v, vl, ttl, a.budget, &e) == 0)
+        abi_w8(r, 0);
+    else
+        put_error(c, r, r + 4, &e);
+    kv_end(&a);
+}
+
+/* add: result<bool, error>; size 16, payload @4 */
+EXPORTED void KV(add)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
+                      uint32_t vp, uint32_t vl, uint64_t ttl, uint32_t timeout, uint32_t ret)
+{
+    struct kv_args a;
+    struct host_err e;
+    uint8_t *r = abi_span_aligned(c, ret, 16, 4);
+    const uint8_t *v = abi_span(c, vp, vl);
+    int added = 0;
+    if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
+        host_kv_add(c->env->state, a.store, a.key, a.klen, v, vl, ttl, a.budget, &added, &e) == 0) {
+        abi_w8(r, 0);
+        abi_w8(r + 4, added ? 1 : 0);
+    } else {
+        put_error(c, r, r + 4, &e);
+    }
+    kv_end(&a);
+}
+
+/* increment: result<s64, error>; size 24, align 8, payload @8 */
+EXPORTED void KV(increment)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp,
+                            uint32_t kl, uint64_t delta, uint64_t ttl, uint32_t timeout,
+                            uint32_t ret)
+{
+    struct kv_args a;
+    struct host_err e;
+    uint8_t *r = abi_span_aligned(c, ret, 24, 8);
+    int64_t out = 0;
+    if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
+        host_kv_increment(c->env->state, a.store, a.key, a.klen, (int64_t)delta, ttl, a.budget,
+                          &out, &e) == 0) {
+        abi_w8(r, 0);
+        abi_w64(r + 8, (uint64_t)out);
+    } else {
+        put_error(c, r, r + 8, &e);
+    }
+    kv_end(&a);
+}
+
+/* swap: result<bool, error>; size 16, payload @4 */
+EXPORTED void KV(swap)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
+                       uint32_t has_exp, uint32_t ep, uint32_t el, uint32_t vp, uint32_t vl,
+                       uint64_t ttl, uint32_t timeout, uint32_t ret)
+{
+    struct kv_args a;
+    struct host_err e;
+    uint8_t *r = abi_span_aligned(c, ret, 16, 4);
+    if (has_exp > 1)
+        host_rt_trap(HOST_TRAP_ABI);
+    const uint8_t *exp = has_exp ? abi_span(c, ep, el) : NULL;
+    const uint8_t *v = abi_span(c, vp, vl);
+    int swapped = 0;
+    if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
+        host_kv_swap(c->env->state, a.store, a.key, a.klen, exp, has_exp ? el : 0, (int)has_exp,
+                     v, vl, ttl, a.budget, &swapped, &e) == 0) {
+        abi_w8(r, 0);
+        abi_w8(r + 4, swapped ? 1 : 0);
+    } else {
+        put_error(c, r, r + 4, &e);
+    }
+    kv_end(&a);
+}
+
+/* delete: result<bool, error>; size 16, payload @4 */
+EXPORTED void KV(delete)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
+                         uint32_t timeout, uint32_t ret)
+{
+    struct kv_args a;
+    struct host_err e;
+    uint8_t *r = abi_span_aligned(c, ret, 16, 4);
+    int deleted = 0;
+    if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
+        host_kv_delete(c->env->state, a.store, a.key, a.klen, a.budget, &deleted, &e) == 0) {
+        abi_w8(r, 0);
+        abi_w8(r + 4, deleted ? 1 : 0);
+    } else {
+        put_error(c, r, r + 4, &e);
+    }
+    kv_end(&a);
+}
+
+/* --- sql ----------------------------------------------------------------- */
+
+/* Reads list<value> (16 bytes each, align 8) into host memory. The text and
+ * blob pointers borrow guest memory; they stay valid until the call returns
+ * because the backend runs before anything is allocated in the guest. */
+static struct host_value *read_values(struct host_call *c, uint32_t ptr, uint32_t n)
+{
+    const uint8_t *p = abi_span_aligned(c, ptr, (uint64_t)n * 16, 8);
+    struct host_value *v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    for (uint32_t i = 0; i < n; i++, p += 16) {
+        v[i].type = p[0];
+        switch (p[0]) {
+        case 0: break;
+        case 1: v[i].i = (int64_t)abi_r64(p + 8); break;
+        case 2: { uint64_t bits = abi_r64(p + 8); memcpy(&v[i].r, &bits, 8); break; }
+        case 3: v[i].p = (char *)abi_str(c, abi_r32(p + 8), abi_r32(p + 12));
+                v[i].len = abi_r32(p + 12); break;
+        case 4: v[i].p = (char *)abi_span(c, abi_r32(p + 8), abi_r32(p + 12));
+                v[i].len = abi_r32(p + 12); break;
+        default: free(v); host_rt_trap(HOST_TRAP_ABI);
+        }
+    }
+    return v;
+}
+
+/* Writes a rows record (24 bytes, align 8) at `at`. */
+static void put_rows(struct host_call *c, uint8_t *at, const struct host_rows *rows)
+{
+    uint32_t cols = abi_alloc(c, 4, (uint32_t)(rows->n_cols * 8));
+    for (size_t i = 0; i < rows->n_cols; i++)
+        abi_put_bytes(c, c->mem->data + cols + i * 8, rows->cols[i], strlen(rows->cols[i]));
+    abi_w32(at, cols);
+    abi_w32(at + 4, (uint32_t)rows->n_cols);
+    uint32_t list = abi_alloc(c, 4, (uint32_t)(rows->n_rows * 8));
+    for (size_t r = 0; r < rows->n_rows; r++) {
+        uint32_t vals = abi_alloc(c, 8, (uint32_t)(rows->n_cols * 16));
+        for (size_t k = 0; k < rows->n_cols; k++) {
+            const struct host_value *v = &rows->vals[r * rows->n_cols + k];
+            uint8_t *p = c->mem->data + vals + k * 16;
+            abi_w8(p, (uint8_t)v->type);
+            if (v->type == 1)
+                abi_w64(p + 8, (uint64_t)v->i);
+            else if (v->type == 2) {
+                uint64_t bits;
+                memcpy(&bits, &v->r, 8);
+                abi_w64(p + 8, bits);
+            } else if (v->type >= 3)
+                abi_put_bytes(c, p + 8, v->p, v->len);
+        }
+        abi_w32(c->mem->data + list + r * 8, vals);
+        abi_w32(c->mem->data + list + r * 8 + 4, (uint32_t)rows->n_cols);
+    }
+    abi_w32(at + 8, list);
+    abi_w32(at + 12, (uint32_t)rows->n_rows);
+    abi_w64(at + 16, rows->changes);
+}
+
+static char *sql_begin(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t timeout,
+                       uint32_t *budget, struct host_err *e)
+{
+    host_rt_enter_host();
+    c->counters.sql++;
+    char *db = granted(c, dp, dl, c->fn->sql, c->fn->n_sql, "database", e);
+    if (!db)
+        return NULL;
+    *budget = host_budget_ms(c, timeout);
+    if (*budget == 0) {
+        free(db);
+        host_fail(e, HOST_E_TIMEOUT, "budget exhausted");
+        return NULL;
+    }
+    return db;
+}
+
+/* query: result<rows, error>; size 32, align 8, payload @8 */
+EXPORTED void SQL(query)(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t qp, uint32_t ql,
+                         uint32_t pp, uint32_t pl, uint32_t timeout, uint32_t ret)
+{
+    struct host_err e;
+    uint8_t *r = abi_span_aligned(c, ret, 32, 8);
+    struct host_stmt s = {0};
+    s.sql = abi_str(c, qp, ql);
+    s.sql_len = ql;
+    s.params = read_values(c, pp, pl);
+    s.n_params = pl;
+    struct host_rows rows = {0};
+    uint32_t budget = 0;
+    char *db = sql_begin(c, dp, dl, timeout, &budget, &e);
+    int rc = db ? host_sql_query(c->env->state, db, &s, budget, &rows, &e) : -1;
+    free(db);
+    free(s.params);
+    if (rc == 0) {
+        abi_w8(r, 0);
+        put_rows(c, r + 8, &rows);
+    } else {
+        put_error(c, r, r + 8, &e);
+    }
+    host_rows_free(&rows);
+    host_rt_leave_host();
+}
+
+/* transaction: result<list<rows>, error>; size 16, payload @4 */
+EXPORTED void SQL(transaction)(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t stp,
+                               uint32_t stl, uint32_t timeout, uint32_t ret)
+{
+    struct host_err e;
+    uint8_t *r = abi_span_aligned(c, ret, 16, 4);
+    const uint8_t *sp = abi_span_aligned(c, stp, (uint64_t)stl * 32, 8);
+    struct host_stmt *st = calloc(stl ? stl : 1, sizeof *st);
+    struct host_rows *rows = calloc(stl ? stl : 1, sizeof *rows);
+    if (!st || !rows)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    for (uint32_t i = 0; i < stl; i++, sp += 32) {
+        st[i].sql = abi_str(c, abi_r32(sp), abi_r32(sp + 4));
+        st[i].sql_len = abi_r32(sp + 4);
+        st[i].params = read_values(c, abi_r32(sp + 8), abi_r32(sp + 12));
+        st[i].n_params = abi_r32(sp + 12);
+        if (sp[16] > 1)
+            host_rt_trap(HOST_TRAP_ABI);
+        st[i].has_expect = sp[16];
+        st[i].expect = abi_r64(sp + 24);
+    }
+    uint32_t budget = 0;
+    char *db = sql_begin(c, dp, dl, timeout, &budget, &e);
+    int rc = db ? host_sql_transaction(c->env->state, db, st, stl, budget, rows, &e) : -1;
+    free(db);
+    for (uint32_t i = 0; i < stl; i++)
+        free(st[i].params);
+    free(st);
+    if (rc == 0) {
+        abi_w8(r, 0);
+        uint32_t list = abi_alloc(c, 8, stl * 24);
+        for (uint32_t i = 0; i < stl; i++)
+            put_rows(c, c->mem->data + list + i * 24, &rows[i]);
+        abi_w32(r + 4, list);
+        abi_w32(r + 8, stl);
+    } else {
+        put_error(c, r, r + 4, &e);
+    }
+    for (uint32_t i = 0; i < stl; i++)
+        host_rows_free(&rows[i]);
+    free(rows);
+    host_rt_leave_host();
+}
+
+/* --- http-out ------------------------------------------------------------ */
+
+/* send: result<response, error>; size 24, payload @4 */
+EXPORTED void HTTP(send)(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t up, uint32_t ul,
+                         uint32_t hp, uint32_t hl, uint32_t bp, uint32_t bl, uint32_t timeout,
+                         uint32_t ret)
+{
+    struct host_err e;
+    uint8_t *r = abi_span_aligned(c, ret, 24, 4);
+    const uint8_t *body = abi_span(c, bp, bl);
+    const uint8_t *h = abi_span_aligned(c, hp, (uint64_t)hl * 16, 4);
+    struct host_header *hs = calloc(hl ? hl : 1, sizeof *hs);
+    if (!hs)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    for (uint32_t i = 0; i < hl; i++) {
+        hs[i].name = (char *)abi_str(c, abi_r32(h + i * 16), abi_r32(h + i * 16 + 4));
+        hs[i].name_len = abi_r32(h + i * 16 + 4);
+        hs[i].value = (char *)abi_str(c, abi_r32(h + i * 16 + 8), abi_r32(h + i * 16 + 12));
+        hs[i].value_len = abi_r32(h + i * 16 + 12);
+    }
+    char *method = abi_cstr(c, mp, ml);
+    char *url = abi_cstr(c, up, ul);
+    host_rt_enter_host();
+    c->counters.http++;
+    struct host_http_resp resp = {0};
+    int rc;
+    uint32_t budget = host_budget_ms(c, timeout);
+    if (!host_http_allowed(c->fn, url))
+        rc = host_fail(&e, HOST_E_DENIED, "outbound URL not on the allow-list of '%s'",
+                       c->fn->name);
+    else if (budget == 0)
+        rc = host_fail(&e, HOST_E_TIMEOUT, "budget exhausted");
+    else
+        rc = host_http_send(method, url, hs, hl, body, bl, budget, &resp, &e);
+    free(method);
+    free(url);
+    free(hs);
+    if (rc == 0) {
+        abi_w8(r, 0);
+        abi_w16(r + 4, resp.status);
+        uint32_t list = abi_alloc(c, 4, (uint32_t)(resp.n_headers * 16));
+        for (size_t i = 0; i < resp.n_headers; i++) {
+            uint8_t *at = c->mem->data + list + i * 16;
+            abi_put_bytes(c, at, resp.headers[i].name, resp.headers[i].name_len);
+            abi_put_bytes(c, at + 8, resp.headers[i].value, resp.headers[i].value_len);
+        }
+        abi_w32(r + 8, list);
+        abi_w32(r + 12, (uint32_t)resp.n_headers);
+        abi_put_bytes(c, r + 16, resp.body, resp.body_len);
+    } else {
+        put_error(c, r, r + 4, &e);
+    }
+    host_http_resp_free(&resp);
+    host_rt_leave_host();
+}
+
+/* --- config & log -------------------------------------------------------- */
+
+/* get: option<string>; size 12, payload @4 */
+EXPORTED void CONFIG(get)(struct host_call *c, uint32_t np, uint32_t nl, uint32_t ret)
+{
+    uint8_t *r = abi_span_aligned(c, ret, 12, 4);
+    char *name = abi_cstr(c, np, nl);
+    host_rt_enter_host();
+    const char *v = host_var_get(c->env->manifest, c->fn, name);
+    free(name);
+    abi_w8(r, v ? 1 : 0);
+    if (v)
+        abi_put_bytes(c, r + 4, v, strlen(v));
+    host_rt_leave_host();
+}
+
+EXPORTED void LOG(write)(struct host_call *c, uint32_t level, uint32_t mp, uint32_t ml,
+                         uint32_t fp, uint32_t fl)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    if (level > 3)
+        host_rt_trap(HOST_TRAP_ABI);
+    const char *msg = abi_str(c, mp, ml);
+    const uint8_t *f = abi_span_aligned(c, fp, (uint64_t)fl * 16, 4);
+    if (fl > 64)
+        fl = 64; /* a log line is not a bulk channel */
+    const char *kv[128];
+    size_t lens[128];
+    for (uint32_t i = 0; i < fl; i++) {
+        kv[2 * i] = abi_str(c, abi_r32(f + i * 16), abi_r32(f + i * 16 + 4));
+        lens[2 * i] = abi_r32(f + i * 16 + 4);
+        kv[2 * i + 1] = abi_str(c, abi_r32(f + i * 16 + 8), abi_r32(f + i * 16 + 12));
+        lens[2 * i + 1] = abi_r32(f + i * 16 + 12);
+    }
+    host_rt_enter_host();
+    host_log_line(levels[level], c->fn->name, c->req->request_id, msg, ml, kv, lens, fl);
+    host_rt_leave_host();
+}
+
+/* --- WASI preview1 subset ------------------------------------------------ */
+/* errno values from the WASI preview1 witx */
+#define WASI_ESUCCESS 0
+#define WASI_EBADF 8
+#define WASI_EINVAL 28
+#define WASI_ENOSYS 52
+
+EXPORTED uint32_t WASI(clock_time_get)(struct host_call *c, uint32_t id, uint64_t precision,
+                                       uint32_t out)
+{
+    (void)precision;
+    struct timespec ts;
+    clockid_t clk;
+    switch (id) {
+    case 0: clk = CLOCK_REALTIME; break;
+    case 1: clk = CLOCK_MONOTONIC; break;
+    default: return WASI_EINVAL;
+    }
+    clock_gettime(clk, &ts);
+    abi_w64(abi_span_aligned(c, out, 8, 8), (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+    return WASI_ESUCCESS;
+}
+
+EXPORTED uint32_t WASI(random_get)(struct host_call *c, uint32_t buf, uint32_t len)
+{
+    uint8_t *p = abi_span(c, buf, len);
+    for (uint32_t got = 0; got < len;) {
+        ssize_t n = getrandom(p + got, len - got, 0);
+        if (n <= 0)
+            return WASI_EINVAL;
+        got += (uint32_t)n;
+    }
+    return WASI_ESUCCESS;
+}
+
+/* fd 1 and 2 go to the structured log as one line per call; nothing else is
+ * writable. */
+EXPORTED uint32_t WASI(fd_write)(struct host_call *c, uint32_t fd, uint32_t iovs, uint32_t n,
+                                 uint32_t nwritten)
+{
+    if (fd != 1 && fd != 2)
+        return WASI_EBADF;
+    const uint8_t *iov = abi_span_aligned(c, iovs, (uint64_t)n * 8, 4);
+    uint8_t *outp = abi_span_aligned(c, nwritten, 4, 4);
+    uint32_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t p = abi_r32(iov + i * 8), l = abi_r32(iov + i * 8 + 4);
+        const char *s = (const char *)abi_span(c, p, l);
+        while (l && (s[l - 1] == '\n'))
+            l--;
+        if (l && abi_utf8_valid((const uint8_t *)s, l))
+            host_log_line(fd == 1 ? "info" : "warn", c->fn->name, c->req->request_id, s, l,
+                          NULL, NULL, 0);
+        total += abi_r32(iov + i * 8 + 4);
+    }
+    abi_w32(outp, total);
+    return WASI_ESUCCESS;
+}
+
+/* wasi-libc's printf family links stderr's FILE, and with it close and seek;
+ * no module can open a file, so both answer EBADF. */
+EXPORTED uint32_t WASI(fd_close)(struct host_call *c, uint32_t fd)
+{
+    (void)c;
+    (void)fd;
+    return WASI_EBADF;
+}
+
+EXPORTED uint32_t WASI(fd_seek)(struct host_call *c, uint32_t fd, uint64_t offset, uint32_t whence,
+                                uint32_t out)
+{
+    (void)c;
+    (void)fd;
+    (void)offset;
+    (void)whence;
+    (void)out;
+    return WASI_EBADF;
+}
+
+EXPORTED void WASI(proc_exit)(struct host_call *c, uint32_t code)
+{
+    (void)c;
+    (void)code;
+    host_rt_trap(HOST_TRAP_EXIT);
+}

@@ -1,0 +1,126 @@
+/*
+ * Structured logs: one JSON object per line on the sink (stderr by default),
+ * written with a single fwrite so concurrent workers never interleave lines.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "host.h"
+
+static FILE *sink;
+
+void host_log_init(FILE *f)
+{
+    sink = f;
+}
+
+/* RFC 8259 §7 string escaping. */
+void host_json_escape(FILE *f, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        switch (ch) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (ch < 0x20) {
+                fputs("\\u00", f);
+                fputc(hex[ch >> 4], f);
+                fputc(hex[ch & 15], f);
+            } else {
+                fputc(ch, f);
+            }
+        }
+    }
+}
+
+void host_log_line(const char *level, const char *fn, const char *request_id, const char *msg,
+                   size_t msg_len, const char *const *kv, const size_t *kv_lens, size_t n_kv)
+{
+    if (!sink)
+        sink = stderr;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[40];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(f, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\"", when, ts.tv_nsec / 1000000, level);
+    if (fn)
+        fprintf(f, ",\"fn\":\"%s\"", fn);
+    if (request_id && *request_id)
+        fprintf(f, ",\"request_id\":\"%s\"", request_id);
+    fputs(",\"msg\":\"", f);
+    host_json_escape(f, msg, msg_len);
+    fputc('"', f);
+    for (size_t i = 0; i < n_kv; i++) {
+        const char *k = kv[2 * i];
+        size_t kl = kv_lens ? kv_lens[2 * i] : strlen(k);
+        /* guest fields never overwrite the host's own */
+        fputs(",\"", f);
+        if ((kl == 2 && !memcmp(k, "ts", 2)) || (kl == 5 && !memcmp(k, "level", 5)) ||
+            (kl == 3 && !memcmp(k, "msg", 3)) || (kl == 2 && !memcmp(k, "fn", 2)) ||
+            (kl == 10 && !memcmp(k, "request_id", 10)))
+            fputs("field_", f);
+        host_json_escape(f, k, kl);
+        fputs("\":\"", f);
+        host_json_escape(f, kv[2 * i + 1], kv_lens ? kv_lens[2 * i + 1] : strlen(kv[2 * i + 1]));
+        fputc('"', f);
+    }
+    fputs("}\n", f);
+    fclose(f);
+    fwrite(buf, 1, len, sink);
+    fflush(sink);
+    free(buf);
+}
+
+/* RFC 9457 problem details, made by the host when a module cannot answer. */
+void host_problem(struct host_response *r, uint16_t status, const char *title,
+                  const char *detail, const char *cls, int retryable, uint32_t retry_after_s)
+{
+    memset(r, 0, sizeof *r);
+    r->status = status;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f) {
+        fprintf(f, "{\"type\":\"https://bastion.dev/problems/%u\",\"title\":\"", status);
+        host_json_escape(f, title, strlen(title));
+        fprintf(f, "\",\"status\":%u,\"detail\":\"", status);
+        host_json_escape(f, detail, strlen(detail));
+        fprintf(f, "\",\"class\":\"%s\",\"retryable\":%s}", cls, retryable ? "true" : "false");
+        fclose(f);
+    }
+    r->body = (uint8_t *)buf;
+    r->body_len = buf ? len : 0;
+    size_t nh = retry_after_s ? 2 : 1;
+    r->headers = calloc(nh, sizeof *r->headers);
+    if (!r->headers)
+        return;
+    r->headers[0].name = strdup("content-type");
+    r->headers[0].value = strdup("application/problem+json");
+    r->n_headers = 1;
+    if (retry_after_s) {
+        char v[16];
+        snprintf(v, sizeof v, "%u", retry_after_s);
+        r->headers[1].name = strdup("retry-after");
+        r->headers[1].value = strdup(v);
+        r->n_headers = 2;
+    }
+    for (size_t i = 0; i < r->n_headers; i++) {
+        r->headers[i].name_len = strlen(r->headers[i].name);
+        r->headers[i].value_len = strlen(r->headers[i].value);
+    }
+}

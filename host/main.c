@@ -1,0 +1,294 @@
+/*
+ * build/bastion — serve, invoke, migrate.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "host.h"
+#include "rt/rt.h"
+#include "server.h"
+
+static const char USAGE[] =
+    "usage:\n"
+    "  bastion serve   [--listen ADDR:PORT] [--state DIR] [--manifest FILE] [--dev]\n"
+    "                  [--workers N] [--env-file FILE]\n"
+    "  bastion invoke  FUNCTION --method M --path P [--query Q] [--header 'k: v']...\n"
+    "                  [--body B | --body-file F] [--state DIR] [--manifest FILE] [--dev]\n"
+    "  bastion migrate [--state DIR] [--manifest FILE] [--allow-changed]\n";
+
+struct opts {
+    const char *listen, *state, *manifest, *env_file;
+    const char *method, *path, *query, *body, *body_file, *function;
+    const char *headers[64];
+    size_t n_headers;
+    int dev, allow_changed;
+    unsigned workers;
+};
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+    o->listen = "127.0.0.1:8080";
+    o->state = ".bastion";
+    o->manifest = "build/manifest.json";
+    o->env_file = ".env";
+    o->method = "GET";
+    o->query = "";
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    o->workers = n > 0 ? (unsigned)n * 2 : 4;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT(name, field) \
+    if (strcmp(a, name) == 0) { if (!v) goto missing; o->field = v; i++; continue; }
+        OPT("--listen", listen)
+        OPT("--state", state)
+        OPT("--manifest", manifest)
+        OPT("--env-file", env_file)
+        OPT("--method", method)
+        OPT("--path", path)
+        OPT("--query", query)
+        OPT("--body", body)
+        OPT("--body-file", body_file)
+#undef OPT
+        if (strcmp(a, "--header") == 0) {
+            if (!v) goto missing;
+            if (o->n_headers == 64) { fprintf(stderr, "too many --header\n"); return -1; }
+            o->headers[o->n_headers++] = v;
+            i++;
+            continue;
+        }
+        if (strcmp(a, "--workers") == 0) {
+            if (!v) goto missing;
+            o->workers = (unsigned)strtoul(v, NULL, 10);
+            if (o->workers == 0 || o->workers > 256) { fprintf(stderr, "--workers: 1..256\n"); return -1; }
+            i++;
+            continue;
+        }
+        if (strcmp(a, "--dev") == 0) { o->dev = 1; continue; }
+        if (strcmp(a, "--allow-changed") == 0) { o->allow_changed = 1; continue; }
+        if (a[0] != '-' && !o->function) { o->function = a; continue; }
+        fprintf(stderr, "unknown argument '%s'\n%s", a, USAGE);
+        return -1;
+    missing:
+        fprintf(stderr, "%s needs a value\n", a);
+        return -1;
+    }
+    return 0;
+}
+
+static int setup(struct opts *o, struct host_manifest *m, struct host_state *st,
+                 int need_vars)
+{
+    if (host_manifest_load(m, o->manifest, NULL, stderr) != 0)
+        return -1;
+    if (mkdir(o->state, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "state dir %s: %s\n", o->state, strerror(errno));
+        return -1;
+    }
+    st->dir = strdup(o->state);
+    const char *env_file = access(o->env_file, R_OK) == 0 ? o->env_file : NULL;
+    int missing = host_vars_resolve(m, env_file, o->state, o->dev, stderr);
+    if (missing && need_vars) {
+        fprintf(stderr, "bastion: refusing to start: %d required variable%s missing\n", missing,
+                missing == 1 ? " is" : "s are");
+        return -1;
+    }
+    return 0;
+}
+
+static int migrate_all(struct host_manifest *m, struct host_state *st, int allow_changed)
+{
+    int rc = 0;
+    for (size_t i = 0; i < m->n_fns; i++)
+        if (host_migrate(st, &m->fns[i], allow_changed, stderr) != 0)
+            rc = -1;
+    return rc;
+}
+
+static int cmd_serve(struct opts *o)
+{
+    struct host_manifest m;
+    struct host_state st;
+    if (setup(o, &m, &st, 1) != 0)
+        return 2;
+    if (migrate_all(&m, &st, o->allow_changed) != 0)
+        return 2;
+    int bad = 0;
+    for (size_t i = 0; i < m.n_fns; i++)
+        if (host_module_load(&m.fns[i], stderr) != 0)
+            bad = 1;
+    if (bad)
+        return 2;
+    host_store_thread_close();
+    char addr[64];
+    snprintf(addr, sizeof addr, "%s", o->listen);
+    char *colon = strrchr(addr, ':');
+    if (!colon) {
+        fprintf(stderr, "--listen wants ADDR:PORT\n");
+        return 2;
+    }
+    *colon = 0;
+    long port = strtol(colon + 1, NULL, 10);
+    if (port < 0 || port > 65535) {
+        fprintf(stderr, "--listen: bad port\n");
+        return 2;
+    }
+    struct host_env env = {&m, &st};
+    return host_serve(&env, addr, (uint16_t)port, o->workers);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0;
+    *len = 0;
+    for (;;) {
+        if (*len + 65536 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *g = realloc(buf, cap);
+            if (!g) { free(buf); fclose(f); return NULL; }
+            buf = g;
+        }
+        size_t n = fread(buf + *len, 1, 65536, f);
+        *len += n;
+        if (n == 0)
+            break;
+    }
+    fclose(f);
+    return buf;
+}
+
+static int cmd_invoke(struct opts *o)
+{
+    if (!o->function || !o->path) {
+        fprintf(stderr, "invoke needs FUNCTION and --path\n%s", USAGE);
+        return 2;
+    }
+    struct host_manifest m;
+    struct host_state st;
+    if (setup(o, &m, &st, 0) != 0)
+        return 2;
+    struct host_function *fn = host_manifest_fn(&m, o->function);
+    if (!fn) {
+        fprintf(stderr, "invoke: no function '%s' in %s\n", o->function, o->manifest);
+        return 2;
+    }
+    if (host_module_load(fn, stderr) != 0)
+        return 2;
+    struct host_request req = {0};
+    req.method = o->method;
+    req.path = o->path;
+    req.query = o->query;
+    req.route = "";
+    req.client_ip = "127.0.0.1";
+    host_request_id(req.request_id);
+    for (size_t i = 0; i < m.n_routes; i++) {
+        char **params = NULL;
+        size_t np = 0;
+        struct host_route *r = host_route_match(&m, o->path, &params, &np);
+        if (r && r->fn == fn) {
+            req.route = r->path;
+            req.params = params;
+            req.n_params = np;
+        } else {
+            host_params_free(params, np);
+        }
+        break;
+    }
+    struct host_header hs[64];
+    for (size_t i = 0; i < o->n_headers; i++) {
+        const char *colon = strchr(o->headers[i], ':');
+        if (!colon) {
+            fprintf(stderr, "--header wants 'name: value'\n");
+            return 2;
+        }
+        hs[i].name = strndup(o->headers[i], (size_t)(colon - o->headers[i]));
+        for (char *p = hs[i].name; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p + 32);
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        hs[i].value = strdup(v);
+        hs[i].name_len = strlen(hs[i].name);
+        hs[i].value_len = strlen(hs[i].value);
+    }
+    req.headers = hs;
+    req.n_headers = o->n_headers;
+    char *body = NULL;
+    size_t blen = 0;
+    if (o->body_file) {
+        body = slurp(o->body_file, &blen);
+        if (!body) {
+            fprintf(stderr, "--body-file %s: %s\n", o->body_file, strerror(errno));
+            return 2;
+        }
+    } else if (o->body) {
+        body = strdup(o->body);
+        blen = strlen(body);
+    }
+    req.body = (const uint8_t *)body;
+    req.body_len = blen;
+    req.arrival_ns = host_now_ns();
+    struct host_env env = {&m, &st};
+    struct host_response resp;
+    struct host_counters counters;
+    host_invoke(&env, fn, &req, &resp, &counters);
+    printf("%u\n", resp.status);
+    for (size_t i = 0; i < resp.n_headers; i++)
+        printf("%s: %s\n", resp.headers[i].name, resp.headers[i].value);
+    printf("\n");
+    fwrite(resp.body, 1, resp.body_len, stdout);
+    if (resp.body_len && resp.body[resp.body_len - 1] != '\n')
+        printf("\n");
+    host_response_free(&resp);
+    host_params_free(req.params, req.n_params);
+    for (size_t i = 0; i < o->n_headers; i++) {
+        free(hs[i].name);
+        free(hs[i].value);
+    }
+    free(body);
+    host_store_thread_close();
+    return 0;
+}
+
+static int cmd_migrate(struct opts *o)
+{
+    struct host_manifest m;
+    struct host_state st;
+    if (setup(o, &m, &st, 0) != 0)
+        return 2;
+    int rc = migrate_all(&m, &st, o->allow_changed);
+    host_store_thread_close();
+    return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return 2;
+    }
+    host_rt_global_init();
+    host_log_init(stderr);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct opts o = {0};
+    if (parse(argc, argv, &o) != 0)
+        return 2;
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(&o);
+    if (strcmp(argv[1], "invoke") == 0)
+        return cmd_invoke(&o);
+    if (strcmp(argv[1], "migrate") == 0)
+        return cmd_migrate(&o);
+    fputs(USAGE, stderr);
+    return 2;
+}

@@ -1,0 +1,425 @@
+/*
+ * build/manifest.json (written by host/tools/manifest.py from manifest.toml,
+ * which already validated it) → struct host_manifest; variables; routes;
+ * migrations.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "host.h"
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *grown = realloc(buf, cap);
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + n, 1, 4096, f);
+        n += got;
+        if (got < 4096)
+            break;
+    }
+    fclose(f);
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    return buf;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (!d)
+        abort();
+    return d;
+}
+
+static char **str_list(const cJSON *arr, size_t *n)
+{
+    *n = (size_t)cJSON_GetArraySize(arr);
+    char **out = calloc(*n ? *n : 1, sizeof *out);
+    if (!out)
+        abort();
+    size_t i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr) out[i++] = xstrdup(cJSON_GetStringValue(it));
+    return out;
+}
+
+/* see host.h */
+int host_manifest_load(struct host_manifest *m, const char *path, const char *build_dir,
+                       FILE *errs)
+{
+    (void)build_dir;
+    memset(m, 0, sizeof *m);
+    char *text = read_file(path, NULL);
+    if (!text) {
+        fprintf(errs, "%s: cannot read: %s (run ./build.sh build)\n", path, strerror(errno));
+        return -1;
+    }
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!root) {
+        fprintf(errs, "%s: not valid JSON\n", path);
+        return -1;
+    }
+    const cJSON *fns = cJSON_GetObjectItemCaseSensitive(root, "functions");
+    m->n_fns = (size_t)cJSON_GetArraySize(fns);
+    m->fns = calloc(m->n_fns ? m->n_fns : 1, sizeof *m->fns);
+    size_t i = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, fns) {
+        struct host_function *fn = &m->fns[i++];
+        fn->name = xstrdup(f->string);
+        fn->so_path = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItem(f, "so")));
+        const char *schema = cJSON_GetStringValue(cJSON_GetObjectItem(f, "schema"));
+        fn->schema_path = schema ? xstrdup(schema) : NULL;
+        fn->timeout_ms = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(f, "timeout_ms"));
+        fn->memory_mb = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(f, "memory_mb"));
+        fn->body_limit = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(f, "body_limit"));
+        fn->kv = str_list(cJSON_GetObjectItem(f, "kv"), &fn->n_kv);
+        fn->sql = str_list(cJSON_GetObjectItem(f, "sql"), &fn->n_sql);
+        fn->vars = str_list(cJSON_GetObjectItem(f, "vars"), &fn->n_vars);
+        fn->outbound = str_list(cJSON_GetObjectItem(f, "outbound"), &fn->n_outbound);
+    }
+    const cJSON *routes = cJSON_GetObjectItem(root, "routes");
+    m->n_routes = (size_t)cJSON_GetArraySize(routes);
+    m->routes = calloc(m->n_routes ? m->n_routes : 1, sizeof *m->routes);
+    i = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, routes) {
+        m->routes[i].path = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItem(r, "path")));
+        m->routes[i].fn = host_manifest_fn(m, cJSON_GetStringValue(cJSON_GetObjectItem(r, "function")));
+        if (!m->routes[i].fn) {
+            fprintf(errs, "%s: route %s names an unknown function\n", path, m->routes[i].path);
+            cJSON_Delete(root);
+            return -1;
+        }
+        i++;
+    }
+    const cJSON *vars = cJSON_GetObjectItem(root, "vars");
+    m->n_vars = (size_t)cJSON_GetArraySize(vars);
+    m->vars = calloc(m->n_vars ? m->n_vars : 1, sizeof *m->vars);
+    i = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, vars) {
+        struct host_var *hv = &m->vars[i++];
+        hv->name = xstrdup(v->string);
+        hv->required = cJSON_IsTrue(cJSON_GetObjectItem(v, "required"));
+        hv->secret = cJSON_IsTrue(cJSON_GetObjectItem(v, "secret"));
+        const char *def = cJSON_GetStringValue(cJSON_GetObjectItem(v, "default"));
+        hv->value = def ? xstrdup(def) : NULL;
+    }
+    const cJSON *crons = cJSON_GetObjectItem(root, "cron");
+    m->n_crons = (size_t)cJSON_GetArraySize(crons);
+    m->crons = calloc(m->n_crons ? m->n_crons : 1, sizeof *m->crons);
+    i = 0;
+    cJSON_ArrayForEach(v, crons) {
+        m->crons[i].name = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItem(v, "name")));
+        m->crons[i].fn = host_manifest_fn(m, cJSON_GetStringValue(cJSON_GetObjectItem(v, "function")));
+        m->crons[i].every_s = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(v, "every_s"));
+        i++;
+    }
+    m->trusted_proxies = str_list(cJSON_GetObjectItem(root, "trusted_proxies"), &m->n_trusted);
+    cJSON_Delete(root);
+    return 0;
+}
+
+struct host_function *host_manifest_fn(struct host_manifest *m, const char *name)
+{
+    for (size_t i = 0; name && i < m->n_fns; i++)
+        if (strcmp(m->fns[i].name, name) == 0)
+            return &m->fns[i];
+    return NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes one path segment; NULL when malformed or it decodes to
+ * a NUL or a '/' (a parameter is one segment, never two). */
+static char *decode_segment(const char *s, size_t n)
+{
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            if (i + 2 >= n) {
+                free(out);
+                return NULL;
+            }
+            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0) || (hi == 2 && lo == 15)) {
+                free(out);
+                return NULL;
+            }
+            out[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = 0;
+    return out;
+}
+
+void host_params_free(char **params, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(params[i]);
+    free(params);
+}
+
+/* Matches one route pattern segment by segment; literal segments win over
+ * parameters because routes are tried in manifest order (first match). */
+static int match_one(const char *pat, const char *path, char ***params, size_t *n)
+{
+    char **out = NULL;
+    size_t cnt = 0;
+    const char *p = pat, *q = path;
+    while (*p && *q) {
+        if (*p != '/' || *q != '/')
+            goto miss;
+        p++;
+        q++;
+        size_t pl = strcspn(p, "/"), ql = strcspn(q, "/");
+        if (pl >= 2 && p[0] == '{' && p[pl - 1] == '}') {
+            if (ql == 0)
+                goto miss;
+            char **grown = realloc(out, (cnt + 2) * sizeof *out);
+            if (!grown)
+                goto miss;
+            out = grown;
+            out[cnt] = strndup(p + 1, pl - 2);
+            out[cnt + 1] = decode_segment(q, ql);
+            cnt += 2;
+            if (!out[cnt - 2] || !out[cnt - 1])
+                goto miss;
+        } else if (pl != ql || memcmp(p, q, pl) != 0) {
+            goto miss;
+        }
+        p += pl;
+        q += ql;
+    }
+    if (*p || *q)
+        goto miss;
+    *params = out;
+    *n = cnt;
+    return 1;
+miss:
+    host_params_free(out, cnt);
+    return 0;
+}
+
+/* see host.h */
+struct host_route *host_route_match(struct host_manifest *m, const char *path, char ***params,
+                                    size_t *n_params)
+{
+    for (size_t i = 0; i < m->n_routes; i++)
+        if (match_one(m->routes[i].path, path, params, n_params))
+            return &m->routes[i];
+    return NULL;
+}
+
+static struct host_var *find_var(struct host_manifest *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_vars; i++)
+        if (strcmp(m->vars[i].name, name) == 0)
+            return &m->vars[i];
+    return NULL;
+}
+
+/* Reads NAME=VALUE lines (no quotes processing beyond stripping one pair). */
+static void load_env_file(struct host_manifest *m, const char *path, int overwrite)
+{
+    char *text = read_file(path, NULL);
+    if (!text)
+        return;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        while (*line == ' ')
+            line++;
+        if (*line == '#' || !*line)
+            continue;
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq = 0;
+        char *val = eq + 1;
+        size_t vl = strlen(val);
+        if (vl && val[vl - 1] == '\r')
+            val[--vl] = 0;
+        if (vl >= 2 && ((val[0] == '"' && val[vl - 1] == '"') || (val[0] == '\'' && val[vl - 1] == '\''))) {
+            val[vl - 1] = 0;
+            val++;
+        }
+        const char *name = line;
+        if (strncmp(name, "BASTION_VAR_", 12) == 0)
+            name += 12;
+        struct host_var *v = find_var(m, name);
+        if (v && (overwrite || !v->value)) {
+            free(v->value);
+            v->value = xstrdup(val);
+        }
+    }
+    free(text);
+}
+
+/* see host.h */
+int host_vars_resolve(struct host_manifest *m, const char *env_file, const char *state_dir,
+                      int dev, FILE *out)
+{
+    /* Precedence: environment > env file > dev secrets > manifest default. */
+    if (env_file)
+        load_env_file(m, env_file, 1);
+    for (size_t i = 0; i < m->n_vars; i++) {
+        char envname[256];
+        snprintf(envname, sizeof envname, "BASTION_VAR_%s", m->vars[i].name);
+        const char *e = getenv(envname);
+        if (e) {
+            free(m->vars[i].value);
+            m->vars[i].value = xstrdup(e);
+        }
+    }
+    if (dev) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/dev-secrets.env", state_dir);
+        load_env_file(m, path, 0);
+        FILE *f = NULL;
+        for (size_t i = 0; i < m->n_vars; i++) {
+            struct host_var *v = &m->vars[i];
+            if (v->value || !v->secret)
+                continue;
+            uint8_t b[32];
+            if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+                continue;
+            char hex[65];
+            for (int k = 0; k < 32; k++)
+                snprintf(hex + 2 * k, 3, "%02x", b[k]);
+            v->value = xstrdup(hex);
+            if (!f)
+                f = fopen(path, "a");
+            if (f)
+                fprintf(f, "%s=%s\n", v->name, hex);
+            fprintf(out, "dev: generated a throw-away secret for '%s' in %s\n", v->name, path);
+        }
+        if (f) {
+            fclose(f);
+            chmod(path, 0600);
+        }
+    }
+    int missing = 0;
+    for (size_t i = 0; i < m->n_vars; i++) {
+        if (m->vars[i].required && !m->vars[i].value) {
+            fprintf(out, "missing required variable: %s (set BASTION_VAR_%s)\n", m->vars[i].name,
+                    m->vars[i].name);
+            missing++;
+        }
+    }
+    return missing;
+}
+
+/* see host.h */
+const char *host_var_get(struct host_manifest *m, struct host_function *fn, const char *name)
+{
+    for (size_t i = 0; i < fn->n_vars; i++)
+        if (strcmp(fn->vars[i], name) == 0) {
+            struct host_var *v = find_var(m, name);
+            return v ? v->value : NULL;
+        }
+    return NULL; /* not granted reads as unset */
+}
+
+/* FNV-1a 64 is enough to notice an edited schema file; it is not security. */
+static uint64_t checksum(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* see host.h */
+int host_migrate(struct host_state *st, struct host_function *fn, int allow_changed, FILE *out)
+{
+    if (!fn->schema_path || fn->n_sql == 0)
+        return 0;
+    size_t n = 0;
+    char *sql = read_file(fn->schema_path, &n);
+    if (!sql) {
+        fprintf(out, "migrate %s: cannot read %s\n", fn->name, fn->schema_path);
+        return -1;
+    }
+    char sum[32];
+    snprintf(sum, sizeof sum, "%016llx", (unsigned long long)checksum(sql, n));
+    struct host_err err = {0};
+    const char *db = fn->sql[0];
+    int rc = -1;
+    if (host_sql_exec_script(st, db,
+                             "CREATE TABLE IF NOT EXISTS _bastion_migrations ("
+                             " function TEXT PRIMARY KEY, checksum TEXT NOT NULL,"
+                             " applied_at INTEGER NOT NULL)", &err) != 0)
+        goto done;
+    struct host_value p = {3, 0, 0, fn->name, strlen(fn->name)};
+    struct host_stmt q = {"SELECT checksum FROM _bastion_migrations WHERE function=$1", 58, &p, 1, 0, 0};
+    struct host_rows rows = {0};
+    if (host_sql_query(st, db, &q, 10000, &rows, &err) != 0)
+        goto done;
+    int same = rows.n_rows == 1 && rows.vals[0].len == strlen(sum) && memcmp(rows.vals[0].p, sum, strlen(sum)) == 0;
+    int had = rows.n_rows == 1;
+    host_rows_free(&rows);
+    if (same) {
+        fprintf(out, "migrate %s: up to date (%s)\n", fn->name, sum);
+        rc = 0;
+        goto done;
+    }
+    if (had && !allow_changed) {
+        snprintf(err.msg, sizeof err.msg, "%s changed since it was applied; refusing "
+                 "(rerun with --allow-changed once the change is idempotent)", fn->schema_path);
+        goto done;
+    }
+    char *script = NULL;
+    if (asprintf(&script,
+                 "BEGIN IMMEDIATE;\n%s\n;INSERT INTO _bastion_migrations(function,checksum,applied_at)"
+                 " VALUES('%s','%s',CAST(strftime('%%s','now') AS INTEGER)*1000)"
+                 " ON CONFLICT(function) DO UPDATE SET checksum=excluded.checksum,"
+                 " applied_at=excluded.applied_at;\nCOMMIT;", sql, fn->name, sum) < 0)
+        goto done;
+    if (host_sql_exec_script(st, db, script, &err) != 0) {
+        free(script);
+        goto done;
+    }
+    free(script);
+    fprintf(out, "migrate %s: applied %s to database '%s' (%s)\n", fn->name, fn->schema_path, db, sum);
+    rc = 0;
+done:
+    if (rc != 0 && err.msg[0])
+        fprintf(out, "migrate %s: %s\n", fn->name, err.msg);
+    free(sql);
+    return rc;
+}

@@ -1,0 +1,278 @@
+/*
+ * Loading function modules and running one request through a fresh instance.
+ *
+ * A request's life: instance struct zeroed → instantiate (memory from this
+ * thread's pool, data segments) → _initialize → the request record written
+ * through cabi_realloc → handle → the response read back, every pointer
+ * checked → post-return → free (memory zeroed with madvise). Any trap or the
+ * deadline unwinds to host_rt_run and becomes a 500 or 504 problem.
+ */
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "abi.h"
+#include "rt/rt.h"
+
+/* The imports this host provides; anything else is refused at load time. */
+static const char *const PROVIDED[][2] = {
+    {"bastion:edge/kv@0.1.0", "get"},
+    {"bastion:edge/kv@0.1.0", "set"},
+    {"bastion:edge/kv@0.1.0", "add"},
+    {"bastion:edge/kv@0.1.0", "increment"},
+    {"bastion:edge/kv@0.1.0", "swap"},
+    {"bastion:edge/kv@0.1.0", "delete"},
+    {"bastion:edge/sql@0.1.0", "query"},
+    {"bastion:edge/sql@0.1.0", "transaction"},
+    {"bastion:edge/http-out@0.1.0", "send"},
+    {"bastion:edge/config@0.1.0", "get"},
+    {"bastion:edge/log@0.1.0", "write"},
+    {"wasi_snapshot_preview1", "clock_time_get"},
+    {"wasi_snapshot_preview1", "random_get"},
+    {"wasi_snapshot_preview1", "fd_write"},
+    {"wasi_snapshot_preview1", "fd_close"},
+    {"wasi_snapshot_preview1", "fd_seek"},
+    {"wasi_snapshot_preview1", "proc_exit"},
+};
+
+static int provided(const struct host_import_name *imp)
+{
+    for (size_t i = 0; i < sizeof PROVIDED / sizeof PROVIDED[0]; i++)
+        if (strcmp(PROVIDED[i][0], imp->module) == 0 && strcmp(PROVIDED[i][1], imp->name) == 0)
+            return 1;
+    return 0;
+}
+
+/* see host.h */
+int host_module_load(struct host_function *fn, FILE *errs)
+{
+    /* RTLD_LAZY: imports bind on first call, so a module with an unknown
+     * import still opens and can be refused below by name. */
+    void *dl = dlopen(fn->so_path, RTLD_LAZY | RTLD_LOCAL);
+    if (!dl) {
+        fprintf(errs, "function '%s': cannot load %s: %s\n", fn->name, fn->so_path, dlerror());
+        return -1;
+    }
+    const struct host_module_desc *d = dlsym(dl, "bastion_module");
+    if (!d || d->abi != HOST_MODULE_ABI) {
+        fprintf(errs, "function '%s': %s is not a Bastion module (no bastion_module v%d)\n",
+                fn->name, fn->so_path, HOST_MODULE_ABI);
+        dlclose(dl);
+        return -1;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < d->n_imports; i++) {
+        if (!provided(&d->imports[i])) {
+            fprintf(errs, "function '%s': refused: unknown import '%s' '%s'\n", fn->name,
+                    d->imports[i].module, d->imports[i].name);
+            bad = 1;
+        }
+    }
+    if (bad) {
+        dlclose(dl);
+        return -1;
+    }
+    d->init_module();
+    fn->desc = d;
+    fn->dl = dl;
+    return 0;
+}
+
+void host_request_id(char out[40])
+{
+    uint8_t b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+        memset(b, 0, sizeof b);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[32] = 0;
+}
+
+void host_response_free(struct host_response *r)
+{
+    for (size_t i = 0; i < r->n_headers; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    free(r->headers);
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+/* --- request and response marshalling ------------------------------------ */
+
+static void put_str(struct host_call *c, uint8_t *at, const char *s)
+{
+    abi_put_bytes(c, at, s, s ? strlen(s) : 0);
+}
+
+/* Writes the `request` record (size 88, align 8) and returns its address. */
+static uint32_t write_request(struct host_call *c, const struct host_request *q)
+{
+    uint32_t p = abi_alloc(c, 8, 88);
+    uint8_t *r = c->mem->data + p;
+    abi_w8(r, (uint8_t)q->trigger);
+    put_str(c, r + 4, q->method);
+    put_str(c, r + 12, q->path);
+    put_str(c, r + 20, q->query);
+    put_str(c, r + 28, q->route);
+    size_t np = q->n_params / 2;
+    uint32_t params = abi_alloc(c, 4, (uint32_t)(np * 16));
+    for (size_t i = 0; i < np; i++) {
+        put_str(c, c->mem->data + params + i * 16, q->params[2 * i]);
+        put_str(c, c->mem->data + params + i * 16 + 8, q->params[2 * i + 1]);
+    }
+    abi_w32(r + 36, params);
+    abi_w32(r + 40, (uint32_t)np);
+    uint32_t hs = abi_alloc(c, 4, (uint32_t)(q->n_headers * 16));
+    for (size_t i = 0; i < q->n_headers; i++) {
+        uint8_t *h = c->mem->data + hs + i * 16;
+        abi_put_bytes(c, h, q->headers[i].name, q->headers[i].name_len);
+        abi_put_bytes(c, h + 8, q->headers[i].value, q->headers[i].value_len);
+    }
+    abi_w32(r + 44, hs);
+    abi_w32(r + 48, (uint32_t)q->n_headers);
+    abi_put_bytes(c, r + 52, q->body, q->body_len);
+    put_str(c, r + 60, q->client_ip);
+    put_str(c, r + 68, q->request_id);
+    uint64_t left_ms = c->deadline_ns > host_now_ns() ? (c->deadline_ns - host_now_ns()) / 1000000 : 0;
+    abi_w64(r + 80, host_wall_ms() + left_ms);
+    return p;
+}
+
+static char *copy_bytes(const void *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (!s)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    memcpy(s, p, n);
+    s[n] = 0;
+    return s;
+}
+
+/* Header names and values a guest returns must be legal on the wire
+ * (RFC 9110 §5.1 token for names; no CR, LF or NUL in values). */
+static int header_ok(const char *name, size_t nl, const char *value, size_t vl)
+{
+    if (nl == 0)
+        return 0;
+    for (size_t i = 0; i < nl; i++)
+        if (!strchr("!#$%&'*+-.^_`|~", name[i]) &&
+            !((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'z') ||
+              (name[i] >= 'A' && name[i] <= 'Z')))
+            return 0;
+    for (size_t i = 0; i < vl; i++)
+        if (value[i] == '\r' || value[i] == '\n' || value[i] == 0)
+            return 0;
+    return 1;
+}
+
+/* Reads the `response` record (size 20, align 4) into host memory. */
+static void read_response(struct host_call *c, uint32_t p, struct host_response *out)
+{
+    const uint8_t *r = abi_span_aligned(c, p, 20, 4);
+    out->status = abi_r16(r);
+    if (out->status < 100 || out->status > 599)
+        host_rt_trap(HOST_TRAP_ABI);
+    uint32_t hp = abi_r32(r + 4), hl = abi_r32(r + 8);
+    const uint8_t *h = abi_span_aligned(c, hp, (uint64_t)hl * 16, 4);
+    if (hl > 256)
+        host_rt_trap(HOST_TRAP_ABI);
+    out->headers = calloc(hl ? hl : 1, sizeof *out->headers);
+    if (!out->headers)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    for (uint32_t i = 0; i < hl; i++, h += 16) {
+        uint32_t nl = abi_r32(h + 4), vl = abi_r32(h + 12);
+        const char *n = abi_str(c, abi_r32(h), nl);
+        const char *v = abi_str(c, abi_r32(h + 8), vl);
+        if (!header_ok(n, nl, v, vl))
+            host_rt_trap(HOST_TRAP_ABI);
+        out->headers[i].name = copy_bytes(n, nl);
+        out->headers[i].name_len = nl;
+        out->headers[i].value = copy_bytes(v, vl);
+        out->headers[i].value_len = vl;
+        out->n_headers = i + 1;
+    }
+    uint32_t bp = abi_r32(r + 12), bl = abi_r32(r + 16);
+    out->body = (uint8_t *)copy_bytes(abi_span(c, bp, bl), bl);
+    out->body_len = bl;
+}
+
+struct run {
+    struct host_call call;
+    struct host_response *resp;
+};
+
+static void run_request(void *arg)
+{
+    struct run *run = arg;
+    struct host_call *c = &run->call;
+    const struct host_module_desc *d = c->fn->desc;
+    d->instantiate(c->instance, c);
+    c->mem = d->memory(c->instance);
+    d->initialize(c->instance);
+    host_rt_enter_host();
+    uint32_t req = write_request(c, c->req);
+    host_rt_enter_guest();
+    uint32_t resp = d->handle(c->instance, req);
+    host_rt_enter_host();
+    read_response(c, resp, run->resp);
+    host_rt_enter_guest();
+    d->post_return(c->instance, resp);
+}
+
+/* Per-thread instance buffer, grown to the largest module seen. */
+static _Thread_local void *inst_buf;
+static _Thread_local size_t inst_cap;
+
+/* see host.h */
+void host_invoke(struct host_env *env, struct host_function *fn, const struct host_request *req,
+                 struct host_response *resp, struct host_counters *counters)
+{
+    memset(resp, 0, sizeof *resp);
+    const struct host_module_desc *d = fn->desc;
+    if (inst_cap < d->instance_size) {
+        free(inst_buf);
+        inst_buf = aligned_alloc(64, (d->instance_size + 63) & ~(size_t)63);
+        inst_cap = inst_buf ? d->instance_size : 0;
+        if (!inst_buf) {
+            host_problem(resp, 503, "Service Unavailable", "The host is out of memory.",
+                         "infrastructure", 1, 1);
+            return;
+        }
+    }
+    memset(inst_buf, 0, d->instance_size);
+    struct run run = {0};
+    run.call.env = env;
+    run.call.fn = fn;
+    run.call.req = req;
+    run.call.instance = inst_buf;
+    run.call.deadline_ns = req->arrival_ns + (uint64_t)fn->timeout_ms * 1000000ull;
+    run.resp = resp;
+    uint64_t t0 = host_now_ns();
+    int trap = host_rt_run(run_request, &run, run.call.deadline_ns, fn->memory_mb * 16);
+    d->free(inst_buf);
+    run.call.counters.instance_us = (host_now_ns() - t0) / 1000;
+    if (counters)
+        *counters = run.call.counters;
+    if (trap == HOST_TRAP_NONE)
+        return;
+    host_response_free(resp);
+    char detail[128];
+    const char *vals[2] = {"trap", host_rt_trap_name(trap)};
+    size_t lens[2] = {4, strlen(vals[1])};
+    if (trap == HOST_TRAP_DEADLINE) {
+        host_log_line("error", fn->name, req->request_id, "deadline exceeded", 17, vals, lens, 1);
+        snprintf(detail, sizeof detail, "The function did not answer within %u ms.",
+                 fn->timeout_ms);
+        host_problem(resp, 504, "Gateway Timeout", detail, "transient", 1, 0);
+    } else {
+        host_log_line("error", fn->name, req->request_id, "guest trapped", 13, vals, lens, 1);
+        host_problem(resp, 500, "Internal Server Error",
+                     "The function failed while handling the request.", "internal", 0, 0);
+    }
+}

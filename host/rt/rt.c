@@ -1,0 +1,411 @@
+/*
+ * Bastion's wasm2c runtime. See wasm-rt.h for why it exists and rt.h for the
+ * host-facing API.
+ *
+ * Memory: each thread owns one 8 GiB PROT_NONE reservation (4 GiB of
+ * addressable space plus 4 GiB so that any 32-bit address plus a 32-bit offset
+ * lands in it). An instance's memory is [0, size) made read-write. Freeing
+ * zeroes it with MADV_DONTNEED, which gives the pages back, so RSS stays flat
+ * and the next instance starts from zero pages. Nothing is ever unmapped.
+ */
+#include "rt.h"
+#include "wasm-rt.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE_BYTES 65536ull
+#define RESERVE_BYTES (8ull << 30)
+#define DEADLINE_SIGNAL SIGUSR2
+
+_Thread_local uint32_t wasm_rt_call_stack_depth;
+
+struct exec {
+    sigjmp_buf jmp;
+    volatile sig_atomic_t running;  /* inside host_rt_run */
+    volatile sig_atomic_t in_guest; /* guest code on the stack, not a binding */
+    volatile sig_atomic_t expired;
+    uint32_t max_pages;
+    uint8_t *reserve; /* the pooled reservation, or NULL before first use */
+    size_t rw_bytes;  /* bytes of the reservation currently read-write */
+    int reserve_busy;
+    int timer_ok;
+    timer_t timer;
+};
+
+static _Thread_local struct exec tls;
+
+const char *host_rt_trap_name(int code)
+{
+    switch (code) {
+    case HOST_TRAP_NONE: return "none";
+    case WASM_RT_TRAP_OOB: return "out-of-bounds memory access";
+    case WASM_RT_TRAP_INT_OVERFLOW: return "integer overflow";
+    case WASM_RT_TRAP_DIV_BY_ZERO: return "integer divide by zero";
+    case WASM_RT_TRAP_INVALID_CONVERSION: return "invalid conversion to integer";
+    case WASM_RT_TRAP_UNREACHABLE: return "unreachable executed";
+    case WASM_RT_TRAP_CALL_INDIRECT: return "invalid call_indirect";
+    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return "uncaught exception";
+    case WASM_RT_TRAP_EXHAUSTION: return "call stack exhausted";
+    case HOST_TRAP_DEADLINE: return "deadline exceeded";
+    case HOST_TRAP_ABI: return "invalid canonical ABI value from guest";
+    case HOST_TRAP_EXIT: return "proc_exit called";
+    case HOST_TRAP_MEMORY_LIMIT: return "memory limit exceeded";
+    default: return "unknown trap";
+    }
+}
+
+uint64_t host_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t host_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
+}
+
+/* --- signals ----------------------------------------------------------- */
+
+static struct sigaction prev_segv, prev_bus;
+
+static void on_fault(int sig, siginfo_t *info, void *uctx)
+{
+    uint8_t *addr = info->si_addr;
+    if (tls.running && tls.reserve && addr >= tls.reserve && addr < tls.reserve + RESERVE_BYTES)
+        siglongjmp(tls.jmp, WASM_RT_TRAP_OOB);
+    /* Not a guest access: a host bug. Restore the previous disposition and
+     * return, so the fault repeats and the process dies with a core. */
+    sigaction(sig, sig == SIGSEGV ? &prev_segv : &prev_bus, NULL);
+    (void)uctx;
+}
+
+static void on_deadline(int sig)
+{
+    (void)sig;
+    if (!tls.running)
+        return; /* a late signal for a run that already finished */
+    tls.expired = 1;
+    if (tls.in_guest)
+        siglongjmp(tls.jmp, HOST_TRAP_DEADLINE);
+}
+
+void host_rt_global_init(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_sigaction = on_fault;
+    /* SA_NODEFER: siglongjmp out of the handler leaves the mask unchanged, so
+     * sigsetjmp need not save it (that would cost a syscall per request). */
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &prev_segv);
+    sigaction(SIGBUS, &sa, &prev_bus);
+
+    struct sigaction sd = {0};
+    sd.sa_handler = on_deadline;
+    sd.sa_flags = SA_NODEFER | SA_RESTART;
+    sigemptyset(&sd.sa_mask);
+    sigaction(DEADLINE_SIGNAL, &sd, NULL);
+}
+
+static void arm_timer(uint64_t deadline_ns)
+{
+    if (!tls.timer_ok) {
+        struct sigevent sev = {0};
+        sev.sigev_notify = SIGEV_THREAD_ID;
+        sev.sigev_signo = DEADLINE_SIGNAL;
+        sev._sigev_un._tid = gettid();
+        if (timer_create(CLOCK_MONOTONIC, &sev, &tls.timer) != 0)
+            return; /* without a timer only host calls enforce the deadline */
+        tls.timer_ok = 1;
+    }
+    struct itimerspec its = {0};
+    its.it_value.tv_sec = (time_t)(deadline_ns / 1000000000ull);
+    its.it_value.tv_nsec = (long)(deadline_ns % 1000000000ull);
+    if (deadline_ns == 0)
+        its.it_value.tv_nsec = 0; /* disarm */
+    timer_settime(tls.timer, TIMER_ABSTIME, &its, NULL);
+}
+
+/* --- runs -------------------------------------------------------------- */
+
+int host_rt_run(void (*fn)(void *), void *arg, uint64_t deadline_ns, uint32_t max_pages)
+{
+    tls.max_pages = max_pages;
+    tls.expired = 0;
+    wasm_rt_call_stack_depth = 0;
+    int code = sigsetjmp(tls.jmp, 0);
+    if (code == 0) {
+        tls.running = 1;
+        tls.in_guest = 1;
+        if (deadline_ns) {
+            if (host_now_ns() >= deadline_ns)
+                host_rt_trap(HOST_TRAP_DEADLINE);
+            arm_timer(deadline_ns);
+        }
+        fn(arg);
+    }
+    tls.in_guest = 0;
+    tls.running = 0;
+    if (deadline_ns)
+        arm_timer(0);
+    return code;
+}
+
+_Noreturn void host_rt_trap(int code)
+{
+    siglongjmp(tls.jmp, code);
+}
+
+void wasm_rt_trap(wasm_rt_trap_t code)
+{
+    host_rt_trap((int)code);
+}
+
+void host_rt_enter_host(void)
+{
+    tls.in_guest = 0;
+}
+
+void host_rt_enter_guest(void)
+{
+    tls.in_guest = 1;
+    if (tls.expired)
+        host_rt_trap(HOST_TRAP_DEADLINE);
+}
+
+void host_rt_leave_host(void)
+{
+    host_rt_enter_guest();
+}
+
+int host_rt_expired(void)
+{
+    return tls.expired;
+}
+
+/* --- wasm-rt.h --------------------------------------------------------- */
+
+void wasm_rt_init(void) {}
+bool wasm_rt_is_initialized(void) { return true; }
+void wasm_rt_free(void) {}
+
+const char *wasm_rt_strerror(wasm_rt_trap_t trap)
+{
+    return host_rt_trap_name((int)trap);
+}
+
+/* Function types are interned process-wide: equal signatures get equal ids,
+ * which call_indirect compares. Registration happens at module load only. */
+struct func_type {
+    uint32_t params, results;
+    wasm_rt_type_t *types;
+};
+static struct func_type *func_types;
+static uint32_t func_type_count;
+static pthread_mutex_t func_type_lock = PTHREAD_MUTEX_INITIALIZER;
+
+uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...)
+{
+    uint32_t n = params + results;
+    wasm_rt_type_t *types = calloc(n ? n : 1, sizeof *types);
+    if (!types)
+        abort();
+    va_list ap;
+    va_start(ap, results);
+    for (uint32_t i = 0; i < n; i++)
+        types[i] = (wasm_rt_type_t)va_arg(ap, int);
+    va_end(ap);
+
+    pthread_mutex_lock(&func_type_lock);
+    for (uint32_t i = 0; i < func_type_count; i++) {
+        struct func_type *t = &func_types[i];
+        if (t->params == params && t->results == results &&
+            memcmp(t->types, types, n * sizeof *types) == 0) {
+            pthread_mutex_unlock(&func_type_lock);
+            free(types);
+            return i;
+        }
+    }
+    struct func_type *grown = realloc(func_types, (func_type_count + 1) * sizeof *grown);
+    if (!grown)
+        abort();
+    func_types = grown;
+    func_types[func_type_count] = (struct func_type){params, results, types};
+    uint32_t id = func_type_count++;
+    pthread_mutex_unlock(&func_type_lock);
+    return id;
+}
+
+/* Bastion's modules are built without the exception-handling proposal. */
+uint32_t wasm_rt_register_tag(uint32_t size) { (void)size; return 0; }
+void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void *values)
+{
+    (void)tag; (void)size; (void)values;
+}
+void wasm_rt_throw(void) { wasm_rt_trap(WASM_RT_TRAP_UNCAUGHT_EXCEPTION); }
+WASM_RT_UNWIND_TARGET *wasm_rt_get_unwind_target(void) { return &tls.jmp; }
+void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET *target) { (void)target; }
+uint32_t wasm_rt_exception_tag(void) { return 0; }
+uint32_t wasm_rt_exception_size(void) { return 0; }
+void *wasm_rt_exception(void) { return NULL; }
+
+/* Makes exactly [0, bytes) of the reservation read-write. */
+static int set_rw(uint8_t *base, size_t *rw, size_t bytes)
+{
+    if (bytes > *rw) {
+        if (mprotect(base + *rw, bytes - *rw, PROT_READ | PROT_WRITE) != 0)
+            return -1;
+    } else if (bytes < *rw) {
+        if (mprotect(base + bytes, *rw - bytes, PROT_NONE) != 0)
+            return -1;
+    }
+    *rw = bytes;
+    return 0;
+}
+
+static uint8_t *reserve(void)
+{
+    void *p = mmap(NULL, RESERVE_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial, uint32_t max)
+{
+    if (tls.max_pages && max > tls.max_pages)
+        max = tls.max_pages;
+    if (max > 65535)
+        max = 65535; /* mem->size is a u32: 4 GiB itself is not representable */
+    if (initial > max)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    /* A module has at most one memory; a second one in the same run would
+     * need its own reservation. Refuse rather than share. */
+    if (tls.reserve_busy)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    if (!tls.reserve) {
+        tls.reserve = reserve();
+        if (!tls.reserve)
+            host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+        tls.rw_bytes = 0;
+    }
+    size_t bytes = (size_t)initial * PAGE_BYTES;
+    if (set_rw(tls.reserve, &tls.rw_bytes, bytes) != 0)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    tls.reserve_busy = 1;
+    mem->data = tls.reserve;
+    mem->pages = initial;
+    mem->max_pages = max;
+    mem->size = (uint32_t)bytes;
+}
+
+uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
+{
+    uint32_t old = mem->pages;
+    if (delta == 0)
+        return old;
+    uint64_t pages = (uint64_t)old + delta;
+    if (pages > mem->max_pages)
+        return UINT32_MAX;
+    size_t bytes = (size_t)pages * PAGE_BYTES;
+    if (bytes > tls.rw_bytes && set_rw(mem->data, &tls.rw_bytes, bytes) != 0)
+        return UINT32_MAX;
+    mem->pages = (uint32_t)pages;
+    mem->size = (uint32_t)bytes;
+    return old;
+}
+
+void wasm_rt_free_memory(wasm_rt_memory_t *mem)
+{
+    if (!mem->data)
+        return;
+    if (mem->data == tls.reserve) {
+        /* Zero and release what this instance touched; keep the mapping. */
+        madvise(tls.reserve, tls.rw_bytes, MADV_DONTNEED);
+        tls.reserve_busy = 0;
+    }
+    mem->data = NULL;
+    mem->size = 0;
+    mem->pages = 0;
+}
+
+void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t *table, uint32_t elements,
+                                    uint32_t max_elements)
+{
+    table->data = calloc(elements ? elements : 1, sizeof *table->data);
+    if (!table->data)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    table->size = elements;
+    table->max_size = max_elements;
+}
+
+void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t *table)
+{
+    free(table->data);
+    table->data = NULL;
+    table->size = 0;
+}
+
+void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t *table, uint32_t elements,
+                                      uint32_t max_elements)
+{
+    table->data = calloc(elements ? elements : 1, sizeof *table->data);
+    if (!table->data)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    table->size = elements;
+    table->max_size = max_elements;
+}
+
+void wasm_rt_free_externref_table(wasm_rt_externref_table_t *table)
+{
+    free(table->data);
+    table->data = NULL;
+    table->size = 0;
+}
+
+static uint32_t grow_table(void **data, uint32_t *size, uint32_t max, uint32_t delta,
+                           size_t elem)
+{
+    uint32_t old = *size;
+    uint64_t n = (uint64_t)old + delta;
+    if (n > max)
+        return UINT32_MAX;
+    void *grown = realloc(*data, (size_t)n * elem);
+    if (!grown && n)
+        return UINT32_MAX;
+    *data = grown;
+    *size = (uint32_t)n;
+    return old;
+}
+
+uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t *table, uint32_t delta,
+                                    wasm_rt_funcref_t init)
+{
+    uint32_t old = grow_table((void **)&table->data, &table->size, table->max_size, delta,
+                              sizeof *table->data);
+    if (old != UINT32_MAX)
+        for (uint32_t i = old; i < table->size; i++)
+            table->data[i] = init;
+    return old;
+}
+
+uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t *table, uint32_t delta,
+                                      wasm_rt_externref_t init)
+{
+    uint32_t old = grow_table((void **)&table->data, &table->size, table->max_size, delta,
+                              sizeof *table->data);
+    if (old != UINT32_MAX)
+        for (uint32_t i = old; i < table->size; i++)
+            table->data[i] = init;
+    return old;
+}

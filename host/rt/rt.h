@@ -1,0 +1,56 @@
+/*
+ * The host's side of its wasm2c runtime: run guest code on this thread with a
+ * deadline and a memory cap, and get back a trap code instead of a crash.
+ *
+ * Threading: every function here acts on the calling thread's state only.
+ * host_rt_global_init() MUST be called once before any other thread starts.
+ */
+#ifndef HOST_RT_H
+#define HOST_RT_H
+
+#include <stdint.h>
+
+/* Trap codes: 0 = none, 1..8 = wasm_rt_trap_t, then the host's own. */
+enum {
+    HOST_TRAP_NONE = 0,
+    HOST_TRAP_DEADLINE = 100, /* the request deadline passed while guest code ran */
+    HOST_TRAP_ABI,            /* the guest handed the host a bad pointer, length or string */
+    HOST_TRAP_EXIT,           /* the guest called proc_exit */
+    HOST_TRAP_MEMORY_LIMIT,   /* the module's initial memory exceeds the cap */
+};
+
+const char *host_rt_trap_name(int code);
+
+/* Installs the SIGSEGV/SIGBUS and deadline signal handlers. */
+void host_rt_global_init(void);
+
+/*
+ * Runs fn(arg) as guest execution on this thread. Any trap raised by guest
+ * code or by a binding (host_rt_trap) unwinds back here.
+ *   deadline_ns      CLOCK_MONOTONIC time after which guest code is unwound
+ *                    (0 = no deadline)
+ *   max_pages        cap on every linear memory allocated during the run
+ * Returns HOST_TRAP_NONE or the trap code. Not re-entrant.
+ */
+int host_rt_run(void (*fn)(void *), void *arg, uint64_t deadline_ns, uint32_t max_pages);
+
+/* Unwinds the current run with `code`. Only valid inside host_rt_run. */
+_Noreturn void host_rt_trap(int code);
+
+/*
+ * Brackets a binding call: while in the host, the deadline signal only marks
+ * the run as expired; host_rt_leave_host() then traps with HOST_TRAP_DEADLINE.
+ */
+void host_rt_enter_host(void);
+void host_rt_leave_host(void);
+
+/* Calls back into the guest from inside a binding (e.g. cabi_realloc). */
+void host_rt_enter_guest(void);
+
+/* True when this thread's run has passed its deadline. */
+int host_rt_expired(void);
+
+uint64_t host_now_ns(void); /* CLOCK_MONOTONIC */
+uint64_t host_wall_ms(void); /* CLOCK_REALTIME, Unix epoch ms */
+
+#endif

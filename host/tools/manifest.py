@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Validate manifest.toml and write build/manifest.json for the host.
+
+usage: manifest.py MANIFEST.toml ROOT BUILD_DIR OUT.json
+
+Every error names the file, the key and what was expected, and the build
+stops: a bad manifest never reaches the host.
+"""
+import json
+import os
+import re
+import sys
+import tomllib
+
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+STORE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+VAR = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:([0-9]{1,5}|\*))?$")
+
+
+class Bad(Exception):
+    pass
+
+
+def want(cond, path, key, expected):
+    if not cond:
+        raise Bad(f"{path}: {key}: expected {expected}")
+
+
+def str_list(path, key, v, pattern, what):
+    want(isinstance(v, list), path, key, f"a list of {what}")
+    for i, s in enumerate(v):
+        want(isinstance(s, str) and pattern.match(s), path, f"{key}[{i}]", what)
+    return v
+
+
+def main():
+    src, root, build, out = sys.argv[1:5]
+    try:
+        with open(src, "rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        sys.exit(f"{src}: not found")
+    except tomllib.TOMLDecodeError as e:
+        sys.exit(f"{src}: not valid TOML: {e}")
+    try:
+        result = convert(src, root, build, doc)
+    except Bad as e:
+        sys.exit(str(e))
+    tmp = out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=2, sort_keys=True)
+    os.replace(tmp, out)
+
+
+def convert(path, root, build, doc):
+    known = {"server", "vars", "functions", "routes", "cron"}
+    for k in doc:
+        want(k in known, path, k, f"one of the tables {sorted(known)}")
+    server = doc.get("server", {})
+    want(isinstance(server, dict), path, "server", "a table")
+    defaults = {
+        "timeout_ms": server.get("default_timeout_ms", 15000),
+        "memory_mb": server.get("default_memory_mb", 32),
+        "body_limit": server.get("default_body_limit", 1048576),
+    }
+    trusted = str_list(path, "server.trusted_proxies", server.get("trusted_proxies", []),
+                       re.compile(r"^[0-9a-fA-F:.]+$"), "an IP address")
+
+    vars_out = {}
+    for name, v in doc.get("vars", {}).items():
+        key = f"vars.{name}"
+        want(VAR.match(name), path, key, "a name of [a-z0-9_]")
+        want(isinstance(v, dict), path, key, "a table")
+        for k in v:
+            want(k in ("required", "secret", "default", "description"), path, f"{key}.{k}",
+                 "one of required, secret, default, description")
+        want(isinstance(v.get("required", False), bool), path, f"{key}.required", "a boolean")
+        want(isinstance(v.get("secret", False), bool), path, f"{key}.secret", "a boolean")
+        want("default" not in v or isinstance(v["default"], str), path, f"{key}.default",
+             "a string")
+        want(not (v.get("secret") and "default" in v), path, f"{key}.default",
+             "no default for a secret")
+        vars_out[name] = {"required": v.get("required", False), "secret": v.get("secret", False),
+                          "default": v.get("default")}
+
+    fns = doc.get("functions", {})
+    want(isinstance(fns, dict) and fns, path, "functions", "at least one [functions.NAME] table")
+    fns_out = {}
+    for name, f in fns.items():
+        key = f"functions.{name}"
+        want(NAME.match(name), path, key, "a name of [a-z0-9-]")
+        want(isinstance(f, dict), path, key, "a table")
+        allowed = {"source", "timeout_ms", "memory_mb", "body_limit", "kv", "sql", "vars",
+                   "outbound"}
+        for k in f:
+            want(k in allowed, path, f"{key}.{k}", f"one of {sorted(allowed)}")
+        source = f.get("source", f"functions/{name}")
+        want(isinstance(source, str), path, f"{key}.source", "a path")
+        src_dir = os.path.join(root, source)
+        want(os.path.isdir(src_dir), path, f"{key}.source", f"an existing directory ({source})")
+        timeout = f.get("timeout_ms", defaults["timeout_ms"])
+        want(isinstance(timeout, int) and 1 <= timeout <= 300000, path, f"{key}.timeout_ms",
+             "an integer 1..300000")
+        mem = f.get("memory_mb", defaults["memory_mb"])
+        want(isinstance(mem, int) and 1 <= mem <= 4095, path, f"{key}.memory_mb",
+             "an integer 1..4095")
+        limit = f.get("body_limit", defaults["body_limit"])
+        want(isinstance(limit, int) and 0 <= limit <= 64 << 20, path, f"{key}.body_limit",
+             "an integer 0..67108864 (bytes)")
+        kv = str_list(path, f"{key}.kv", f.get("kv", []), STORE, "a store name")
+        sql = str_list(path, f"{key}.sql", f.get("sql", []), STORE, "a database name")
+        fvars = str_list(path, f"{key}.vars", f.get("vars", []), VAR, "a variable name")
+        for i, v in enumerate(fvars):
+            want(v in vars_out, path, f"{key}.vars[{i}]", f"a variable declared in [vars] ({v})")
+        outbound = str_list(path, f"{key}.outbound", f.get("outbound", []), ORIGIN,
+                            "an origin scheme://host[:port|:*]")
+        schema = os.path.join(src_dir, "schema.sql")
+        fns_out[name] = {
+            "so": os.path.join(build, "functions", name + ".so"),
+            "wasm": os.path.join(build, "functions", name + ".wasm"),
+            "source": src_dir,
+            "schema": schema if os.path.exists(schema) else None,
+            "timeout_ms": timeout, "memory_mb": mem, "body_limit": limit,
+            "kv": kv, "sql": sql, "vars": fvars, "outbound": outbound,
+        }
+        want(fns_out[name]["schema"] is None or sql, path, f"{key}.sql",
+             "a database for schema.sql")
+
+    routes = doc.get("routes", [])
+    want(isinstance(routes, list), path, "routes", "an array of [[routes]] tables")
+    routes_out, seen = [], set()
+    for i, r in enumerate(routes):
+        key = f"routes[{i}]"
+        want(isinstance(r, dict), path, key, "a table")
+        want(isinstance(r.get("path"), str) and r["path"].startswith("/"), path, f"{key}.path",
+             "a path starting with /")
+        for seg in r["path"].split("/")[1:]:
+            want(seg != "" or r["path"] == "/", path, f"{key}.path", "no empty segments")
+            if "{" in seg or "}" in seg:
+                want(re.match(r"^\{[a-z_][a-z0-9_]*\}$", seg), path, f"{key}.path",
+                     "parameters as whole segments like {name}")
+        want(r["path"] not in seen, path, f"{key}.path", "a path not routed twice")
+        seen.add(r["path"])
+        want(r.get("function") in fns_out, path, f"{key}.function",
+             f"one of the functions {sorted(fns_out)}")
+        routes_out.append({"path": r["path"], "function": r["function"]})
+
+    cron_out = []
+    for i, c in enumerate(doc.get("cron", [])):
+        key = f"cron[{i}]"
+        want(isinstance(c, dict), path, key, "a table")
+        want(c.get("function") in fns_out, path, f"{key}.function", "a declared function")
+        want(isinstance(c.get("every_s"), int) and c["every_s"] >= 1, path, f"{key}.every_s",
+             "an integer ≥ 1 (seconds)")
+        cron_out.append({"name": c.get("name", c["function"]), "function": c["function"],
+                         "every_s": c["every_s"]})
+
+    return {"functions": fns_out, "routes": routes_out, "vars": vars_out, "cron": cron_out,
+            "trusted_proxies": trusted, "root": root}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+/* The Bastion core: one include for function modules. */
+#ifndef BASTION_H
+#define BASTION_H
+
+#include "core.h"
+#include "host.h"
+#include "http.h"
+#include "problem.h"
+#include "ratelimit.h"
+#include "validate.h"
+
+#endif

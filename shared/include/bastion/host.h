@@ -1,0 +1,116 @@
+/*
+ * Thin wrappers over the host bindings (wit/bastion.wit). Every call returns
+ * a bastion_host_rc: 0 on success, otherwise the WIT error case; "not found"
+ * is a separate out-parameter, never an error (REL1). The host's error text
+ * goes to the log through bastion_host_error_log, never to the client.
+ *
+ * Budgets (REL2): each call takes the budget of its kind and passes
+ * min(budget, time left before the deadline) to the host. A budget that has
+ * already run out returns BASTION_HOST_TIMEOUT without calling the host.
+ */
+#ifndef BASTION_HOST_H
+#define BASTION_HOST_H
+
+#include "core.h"
+#include "problem.h"
+
+typedef enum {
+    BASTION_HOST_OK = 0,
+    BASTION_HOST_TIMEOUT,
+    BASTION_HOST_UNAVAILABLE,
+    BASTION_HOST_CONFLICT,
+    BASTION_HOST_INVALID,
+    BASTION_HOST_DENIED,
+    BASTION_HOST_INTERNAL,
+} bastion_host_rc;
+
+typedef enum {
+    BASTION_BUDGET_CACHE = 2000,     /* kv */
+    BASTION_BUDGET_DB = 10000,       /* sql */
+    BASTION_BUDGET_EXTERNAL = 8000,  /* http-out */
+} bastion_budget;
+
+/* The last host error's text on this instance (for logs only). */
+bastion_str bastion_host_error_text(void);
+/* Maps a host error to its problem code: timeout → 504, unavailable → 503,
+ * conflict → 409, invalid / denied / internal → 500. */
+bastion_rc bastion_host_rc_problem(bastion_host_rc rc);
+/* Logs the failed operation with the host's text and writes the mapped
+ * problem. Returns the problem code. */
+bastion_rc bastion_host_fail_or_problem(bastion_ctx *cx, bastion_host_rc rc, const char *what);
+
+uint32_t bastion_budget_ms(const bastion_ctx *cx, bastion_budget kind);
+
+/* --- kv --- values are copied into the arena */
+bastion_host_rc bastion_kv_get(bastion_ctx *cx, const char *store, bastion_str key,
+                               bastion_str *value, bool *found);
+bastion_host_rc bastion_kv_set(bastion_ctx *cx, const char *store, bastion_str key,
+                               bastion_str value, uint64_t ttl_ms);
+bastion_host_rc bastion_kv_add(bastion_ctx *cx, const char *store, bastion_str key,
+                               bastion_str value, uint64_t ttl_ms, bool *added);
+bastion_host_rc bastion_kv_increment(bastion_ctx *cx, const char *store, bastion_str key,
+                                     int64_t delta, uint64_t ttl_ms, int64_t *value);
+/* expected.ptr == NULL: swap only if absent */
+bastion_host_rc bastion_kv_swap(bastion_ctx *cx, const char *store, bastion_str key,
+                                bastion_str expected, bastion_str value, uint64_t ttl_ms,
+                                bool *swapped);
+bastion_host_rc bastion_kv_delete(bastion_ctx *cx, const char *store, bastion_str key,
+                                  bool *deleted);
+
+/* --- sql --- */
+typedef enum {
+    BASTION_SQL_NULL = 0,
+    BASTION_SQL_INTEGER,
+    BASTION_SQL_REAL,
+    BASTION_SQL_TEXT,
+    BASTION_SQL_BLOB,
+} bastion_sql_type;
+
+/* Layout is the canonical ABI's `value` (16 bytes, align 8): do not reorder. */
+typedef struct {
+    uint8_t type; /* bastion_sql_type */
+    union {
+        int64_t i;
+        double r;
+        bastion_str s; /* text or blob */
+    } v;
+} bastion_sql_value;
+
+#define BASTION_SQL_INT(x) ((bastion_sql_value){BASTION_SQL_INTEGER, {.i = (x)}})
+#define BASTION_SQL_STR(x) ((bastion_sql_value){BASTION_SQL_TEXT, {.s = (x)}})
+#define BASTION_SQL_NULLV ((bastion_sql_value){BASTION_SQL_NULL, {.i = 0}})
+
+typedef struct {
+    const bastion_str *columns;
+    size_t n_columns;
+    const bastion_sql_value *const *rows; /* rows[r][c] */
+    size_t n_rows;
+    uint64_t changes;
+} bastion_rows;
+
+typedef struct {
+    const char *sql;
+    const bastion_sql_value *params;
+    size_t n_params;
+    bool has_expect;
+    uint64_t expect_changes;
+} bastion_sql_stmt;
+
+bastion_host_rc bastion_sql_query(bastion_ctx *cx, const char *db, const char *sql,
+                                  const bastion_sql_value *params, size_t n_params,
+                                  bastion_rows *out);
+/* All-or-nothing; a statement whose changes differ from expect_changes rolls
+ * everything back and returns BASTION_HOST_CONFLICT. out has n entries. */
+bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
+                                        const bastion_sql_stmt *stmts, size_t n,
+                                        bastion_rows *out);
+
+/* --- config --- */
+/* The variable's value, or BASTION_STR_NULL when unset or not granted. */
+bastion_str bastion_config(const char *name);
+
+/* --- log --- fields are name/value pairs */
+typedef enum { BASTION_LOG_DEBUG, BASTION_LOG_INFO, BASTION_LOG_WARN, BASTION_LOG_ERROR } bastion_log_level;
+void bastion_log(bastion_log_level level, const char *msg, const bastion_header *fields, size_t n);
+
+#endif

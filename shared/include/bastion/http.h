@@ -1,0 +1,34 @@
+/*
+ * Responses and the in-module router.
+ */
+#ifndef BASTION_HTTP_H
+#define BASTION_HTTP_H
+
+#include <cjson/cJSON.h>
+
+#include "core.h"
+
+typedef void (*bastion_handler_fn)(bastion_ctx *cx);
+
+typedef struct {
+    const char *method;  /* "GET", "POST", … */
+    const char *route;   /* the manifest pattern, e.g. "/api/waitlist/{product_id}/count" */
+    bastion_handler_fn fn;
+} bastion_route;
+
+/*
+ * Declares the module's routes; the core's handle export dispatches on the
+ * request's route + method: an unknown route gets 404, a known route with
+ * another method 405 with `Allow`. Use once per module.
+ */
+#define BASTION_ROUTES(table)                                                  \
+    const bastion_route *const bastion_app_routes = (table);                   \
+    const size_t bastion_app_n_routes = sizeof(table) / sizeof((table)[0])
+
+/* Adds a response header; name and value are copied into the arena. */
+void bastion_set_header(bastion_ctx *cx, bastion_str name, bastion_str value);
+/* Responds with `body` serialised (the object is not consumed). */
+void bastion_respond_json(bastion_ctx *cx, uint16_t status, const cJSON *body);
+void bastion_respond(bastion_ctx *cx, uint16_t status, bastion_str content_type, bastion_str body);
+
+#endif

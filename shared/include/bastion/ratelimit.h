@@ -1,0 +1,31 @@
+/*
+ * Fixed-window rate limits, counted increment-first (CONC2): the counter is
+ * incremented before the decision, with the TTL set when the window's key is
+ * created, so concurrent requests can never all read "under the limit".
+ */
+#ifndef BASTION_RATELIMIT_H
+#define BASTION_RATELIMIT_H
+
+#include "core.h"
+#include "problem.h"
+
+typedef struct {
+    const char *name;   /* policy name in the RateLimit headers */
+    const char *store;  /* kv store granted to the function */
+    uint32_t limit;     /* requests per window */
+    uint32_t window_s;
+} bastion_rate_policy;
+
+typedef struct {
+    bool allowed;
+    uint32_t remaining;
+    uint32_t reset_s;   /* seconds until the window ends */
+} bastion_rate_result;
+
+/* Counts one hit for `subject` (e.g. the client IP; hashed before it becomes
+ * a key). Writes RateLimit-Policy and RateLimit headers. On 429 or a store
+ * failure the problem is already written. */
+bastion_rc bastion_rate_limit_or_problem(bastion_ctx *cx, const bastion_rate_policy *p,
+                                         bastion_str subject, bastion_rate_result *out);
+
+#endif

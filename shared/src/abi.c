@@ -1,0 +1,104 @@
+/*
+ * The module's exports: `bastion:edge/handler@0.1.0#handle`, its post-return,
+ * and `cabi_realloc`. handle turns the canonical request into a bastion_ctx,
+ * dispatches through the module's route table and returns the response record.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "abi_internal.h"
+#include "bastion/http.h"
+#include "bastion/problem.h"
+
+extern const bastion_route *const bastion_app_routes;
+extern const size_t bastion_app_n_routes;
+
+bastion_ctx *bastion__current;
+
+/* Canonical ABI realloc: the host allocates the request and every result
+ * list through this. Memory is never returned; the instance dies first. */
+__attribute__((export_name("cabi_realloc")))
+void *cabi_realloc(void *old, size_t old_size, size_t align, size_t new_size)
+{
+    if (new_size == 0)
+        return (void *)align; /* a valid, aligned, empty allocation */
+    void *p = aligned_alloc(align < sizeof(void *) ? sizeof(void *) : align,
+                            (new_size + align - 1) & ~(align - 1));
+    if (!p)
+        __builtin_trap();
+    if (old && old_size)
+        memcpy(p, old, old_size < new_size ? old_size : new_size);
+    return p;
+}
+
+static void dispatch(bastion_ctx *cx)
+{
+    char allow[128];
+    size_t allow_len = 0;
+    bool route_known = false;
+    for (size_t i = 0; i < bastion_app_n_routes; i++) {
+        const bastion_route *r = &bastion_app_routes[i];
+        if (!bastion_str_eq(cx->route, bastion_cstr(r->route)))
+            continue;
+        route_known = true;
+        if (bastion_str_eq(cx->method, bastion_cstr(r->method))) {
+            r->fn(cx);
+            if (!cx->responded)
+                bastion_problem(cx, BASTION_E_INTERNAL, "The handler sent no response.");
+            return;
+        }
+        size_t ml = strlen(r->method);
+        if (allow_len + ml + 2 < sizeof allow) {
+            if (allow_len) {
+                memcpy(allow + allow_len, ", ", 2);
+                allow_len += 2;
+            }
+            memcpy(allow + allow_len, r->method, ml);
+            allow_len += ml;
+        }
+    }
+    if (!route_known) {
+        bastion_problem(cx, BASTION_E_NOT_FOUND, "This function has no such route.");
+        return;
+    }
+    bastion_problem(cx, BASTION_E_METHOD_NOT_ALLOWED, "This route does not accept that method.");
+    bastion_set_header(cx, BASTION_LIT("allow"), (bastion_str){allow, allow_len});
+}
+
+__attribute__((export_name("bastion:edge/handler@0.1.0#handle")))
+cabi_response *bastion__handle(cabi_request *req)
+{
+    bastion_ctx *cx = bastion_alloc(sizeof *cx);
+    memset(cx, 0, sizeof *cx);
+    cx->trigger = (bastion_trigger)req->trigger;
+    cx->method = req->method;
+    cx->path = req->path;
+    cx->query = req->query;
+    cx->route = req->route;
+    cx->params = req->params.ptr;
+    cx->n_params = req->params.len;
+    cx->headers = req->headers.ptr;
+    cx->n_headers = req->headers.len;
+    cx->body = (bastion_str){(const char *)req->body.ptr, req->body.len};
+    cx->client_ip = req->client_ip;
+    cx->request_id = req->request_id;
+    cx->deadline_ms = req->deadline_ms;
+    bastion__current = cx;
+    dispatch(cx);
+
+    static cabi_response resp;
+    resp.status = cx->status;
+    resp.headers.ptr = cx->resp_headers;
+    resp.headers.len = cx->n_resp_headers;
+    resp.body.ptr = (uint8_t *)cx->resp_body.ptr;
+    resp.body.len = cx->resp_body.len;
+    return &resp;
+}
+
+/* Nothing to free: the host discards the instance after reading the response. */
+__attribute__((export_name("cabi_post_bastion:edge/handler@0.1.0#handle")))
+void bastion__post_handle(cabi_response *resp)
+{
+    (void)resp;
+}
+

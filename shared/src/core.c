@@ -1,0 +1,156 @@
+/*
+ * Slices, the request arena, request accessors and time.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bastion/core.h"
+
+/* see core.h */
+bastion_str bastion_cstr(const char *s)
+{
+    return (bastion_str){s, s ? strlen(s) : 0};
+}
+
+/* see core.h */
+bool bastion_str_eq(bastion_str a, bastion_str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static char lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+
+/* see core.h */
+bool bastion_str_eq_ci(bastion_str a, bastion_str b)
+{
+    if (a.len != b.len)
+        return false;
+    for (size_t i = 0; i < a.len; i++)
+        if (lower(a.ptr[i]) != lower(b.ptr[i]))
+            return false;
+    return true;
+}
+
+/*
+ * The arena: bump allocation from 64 KiB chunks. Chunks are never freed —
+ * the host throws the whole linear memory away after the response.
+ */
+static struct {
+    char *cur, *end;
+} arena;
+
+/* see core.h */
+void *bastion_alloc(size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    if ((size_t)(arena.end - arena.cur) < n) {
+        size_t chunk = n > 65536 ? n : 65536;
+        char *p = malloc(chunk);
+        if (!p)
+            __builtin_trap(); /* out of memory: the host answers 500 */
+        arena.cur = p;
+        arena.end = p + chunk;
+    }
+    void *p = arena.cur;
+    arena.cur += n;
+    return p;
+}
+
+/* see core.h */
+char *bastion_str_dup(bastion_str s)
+{
+    char *d = bastion_alloc(s.len + 1);
+    if (s.len)
+        memcpy(d, s.ptr, s.len);
+    d[s.len] = 0;
+    return d;
+}
+
+static bastion_str lookup(const bastion_header *h, size_t n, const char *name, bool ci)
+{
+    bastion_str want = bastion_cstr(name);
+    for (size_t i = 0; i < n; i++)
+        if (ci ? bastion_str_eq_ci(h[i].name, want) : bastion_str_eq(h[i].name, want))
+            return h[i].value;
+    return BASTION_STR_NULL;
+}
+
+/* see core.h */
+bastion_str bastion_param(const bastion_ctx *cx, const char *name)
+{
+    return lookup(cx->params, cx->n_params, name, false);
+}
+
+/* see core.h */
+bastion_str bastion_header_get(const bastion_ctx *cx, const char *name)
+{
+    return lookup(cx->headers, cx->n_headers, name, true);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* application/x-www-form-urlencoded decoding (WHATWG URL §5.1). Malformed
+ * escapes are kept literally, as browsers do. */
+static bastion_str form_decode(const char *s, size_t n)
+{
+    char *out = bastion_alloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') {
+            out[o++] = ' ';
+        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = 0;
+    return (bastion_str){out, o};
+}
+
+/* see core.h */
+bastion_str bastion_query_get(const bastion_ctx *cx, const char *name)
+{
+    const char *p = cx->query.ptr, *end = cx->query.ptr + cx->query.len;
+    bastion_str want = bastion_cstr(name);
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        const char *kend = eq ? eq : stop;
+        bastion_str key = form_decode(p, (size_t)(kend - p));
+        if (bastion_str_eq(key, want))
+            return eq ? form_decode(eq + 1, (size_t)(stop - eq - 1)) : (bastion_str){"", 0};
+        p = amp ? amp + 1 : end;
+    }
+    return BASTION_STR_NULL;
+}
+
+/* see core.h */
+uint64_t bastion_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* see core.h */
+uint32_t bastion_remaining_ms(const bastion_ctx *cx)
+{
+    uint64_t now = bastion_now_ms();
+    if (now >= cx->deadline_ms)
+        return 0;
+    uint64_t left = cx->deadline_ms - now;
+    return left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+}

@@ -1,0 +1,40 @@
+/*
+ * Response builders.
+ */
+#include <string.h>
+
+#include "bastion/http.h"
+
+/* see http.h */
+void bastion_set_header(bastion_ctx *cx, bastion_str name, bastion_str value)
+{
+    if (cx->n_resp_headers == cx->cap_resp_headers) {
+        size_t cap = cx->cap_resp_headers ? cx->cap_resp_headers * 2 : 8;
+        bastion_header *grown = bastion_alloc(cap * sizeof *grown);
+        if (cx->n_resp_headers)
+            memcpy(grown, cx->resp_headers, cx->n_resp_headers * sizeof *grown);
+        cx->resp_headers = grown;
+        cx->cap_resp_headers = cap;
+    }
+    bastion_header *h = &cx->resp_headers[cx->n_resp_headers++];
+    h->name = (bastion_str){bastion_str_dup(name), name.len};
+    h->value = (bastion_str){bastion_str_dup(value), value.len};
+}
+
+/* see http.h */
+void bastion_respond(bastion_ctx *cx, uint16_t status, bastion_str content_type, bastion_str body)
+{
+    cx->status = status;
+    cx->resp_body = (bastion_str){bastion_str_dup(body), body.len};
+    bastion_set_header(cx, BASTION_LIT("content-type"), content_type);
+    cx->responded = true;
+}
+
+/* see http.h */
+void bastion_respond_json(bastion_ctx *cx, uint16_t status, const cJSON *body)
+{
+    char *text = cJSON_PrintUnformatted(body);
+    if (!text)
+        __builtin_trap(); /* only on out of memory */
+    bastion_respond(cx, status, BASTION_LIT("application/json"), bastion_cstr(text));
+}
