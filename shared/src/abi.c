@@ -17,7 +17,7 @@ bastion_ctx *bastion__current;
 
 /* Canonical ABI realloc: the host allocates the request and every result
  * list through this. Memory is never returned; the instance dies first. */
-__attribute__((export_name("cabi_realloc")))
+EXPORT("cabi_realloc")
 void *cabi_realloc(void *old, size_t old_size, size_t align, size_t new_size)
 {
     if (new_size == 0)
@@ -65,7 +65,7 @@ static void dispatch(bastion_ctx *cx)
     bastion_set_header(cx, BASTION_LIT("allow"), (bastion_str){allow, allow_len});
 }
 
-__attribute__((export_name("bastion:edge/handler@0.1.0#handle")))
+EXPORT("bastion:edge/handler@0.1.0#handle")
 cabi_response *bastion__handle(cabi_request *req)
 {
     bastion_ctx *cx = bastion_alloc(sizeof *cx);
@@ -96,7 +96,7 @@ cabi_response *bastion__handle(cabi_request *req)
 }
 
 /* Nothing to free: the host discards the instance after reading the response. */
-__attribute__((export_name("cabi_post_bastion:edge/handler@0.1.0#handle")))
+EXPORT("cabi_post_bastion:edge/handler@0.1.0#handle")
 void bastion__post_handle(cabi_response *resp)
 {
     (void)resp;

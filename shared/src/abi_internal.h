@@ -87,6 +87,7 @@ typedef struct {
 /* option<string>: size 12 */
 typedef struct { uint8_t is_some; bastion_str val; } cabi_opt_str;
 
+#if defined(__wasm32__)
 _Static_assert(sizeof(bastion_str) == 8, "string is (ptr, len)");
 _Static_assert(offsetof(cabi_request, method) == 4, "request.method");
 _Static_assert(offsetof(cabi_request, params) == 36, "request.params");
@@ -101,8 +102,13 @@ _Static_assert(sizeof(cabi_rows) == 24 && offsetof(cabi_rows, changes) == 16, ""
 _Static_assert(sizeof(cabi_ret_rows) == 32 && offsetof(cabi_ret_rows, u) == 8, "");
 _Static_assert(sizeof(cabi_statement) == 32 && offsetof(cabi_statement, expect) == 24, "");
 _Static_assert(sizeof(cabi_opt_str) == 12, "");
-
 #define IMPORT(iface, fn) __attribute__((import_module("bastion:edge/" iface "@0.1.0"), import_name(fn)))
+#define EXPORT(name) __attribute__((export_name(name)))
+#else
+/* Native builds (unit tests) link stand-ins for the imports. */
+#define IMPORT(iface, fn)
+#define EXPORT(name)
+#endif
 
 IMPORT("kv", "get") void cabi_kv_get(const char *, size_t, const char *, size_t, uint32_t, cabi_ret_opt_bytes *);
 IMPORT("kv", "set") void cabi_kv_set(const char *, size_t, const char *, size_t, const char *, size_t, uint64_t, uint32_t, cabi_ret_bool *);
