@@ -240,6 +240,20 @@ build_manifest() {
     python3 host/tools/manifest.py "${MANIFEST:-manifest.toml}" "$ROOT" "$BUILD" "$BUILD/manifest.json"
 }
 
+# Host-test fixture modules and their manifests, under build/test/.
+build_fixtures() {
+    local d pids=()
+    for d in tests/host/fixtures/*/; do
+        build_module "$(basename "$d")" "$d" "$BUILD/test/functions" &
+        pids+=($!)
+    done
+    local p rc=0
+    for p in "${pids[@]}"; do wait "$p" || rc=1; done
+    [[ $rc == 0 ]] || return 1
+    python3 host/tools/manifest.py tests/host/manifest.toml "$ROOT" "$BUILD/test" "$BUILD/test/manifest.json"
+    python3 host/tools/manifest.py tests/host/badimport.toml "$ROOT" "$BUILD/test" "$BUILD/test/badimport.json"
+}
+
 build() {
     mkdir -p "$BUILD"
     step "manifest.toml → build/manifest.json" build_manifest
@@ -254,7 +268,8 @@ cmd="${1:-build}"
 shift || true
 case "$cmd" in
     deps) STEPS=2 ;;
-    build|test|bench|fuzz) STEPS=7 ;;
+    build|bench|fuzz) STEPS=7 ;;
+    test) STEPS=8 ;;
     serve) STEPS=8 ;;
 esac
 case "$cmd" in
@@ -269,6 +284,7 @@ case "$cmd" in
         ;;
     test)
         deps; build
+        step "test fixtures → build/test/" build_fixtures
         exec bash tests/run.sh "$@"
         ;;
     bench)

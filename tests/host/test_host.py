@@ -1,0 +1,130 @@
+"""Host runtime tests against fixture modules (DESIGN "Host rules")."""
+import os
+import subprocess
+import threading
+import time
+
+from conftest import BASTION, BUILD, ROOT, Server, assert_problem
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_CONC7_fresh_instance_per_request(fixtures):
+    for _ in range(50):
+        r = fixtures.get("/counter")
+        assert r.status == 200 and r.json() == {"count": 1}, r
+
+
+def test_REL2_infinite_loop_answers_504_within_deadline(fixtures):
+    # spin's timeout_ms is 500; the answer must come by deadline + 0.5 s
+    for _ in range(3):
+        t0 = time.monotonic()
+        r = fixtures.get("/spin")
+        elapsed = time.monotonic() - t0
+        assert_problem(r, 504, "transient")
+        assert elapsed < 1.0, elapsed
+        assert fixtures.get("/counter").json() == {"count": 1}
+
+
+def test_REL2_looping_neighbour_does_not_block_others(fixtures):
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(fixtures.get("/spin").status))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.05)
+    t0 = time.monotonic()
+    for _ in range(20):
+        assert fixtures.get("/counter").status == 200
+    assert time.monotonic() - t0 < 0.45  # answered while both spinners still run
+    for t in threads:
+        t.join()
+    assert results == [504, 504]
+
+
+def test_trap_answers_500_and_host_keeps_serving(fixtures):
+    for route in ("/trap/unreachable", "/trap/oob", "/trap/recurse", "/trap/divide"):
+        assert_problem(fixtures.get(route), 500, "internal")
+        assert fixtures.get("/counter").status == 200
+    traps = [l for l in fixtures.log_lines() if l.get("msg") == "guest trapped"]
+    assert {l["fn"] for l in traps} == {"trap"}
+    assert {"out-of-bounds memory access", "unreachable executed", "call stack exhausted",
+            "integer divide by zero"} <= {l["trap"] for l in traps}
+
+
+def test_memory_hog_answers_500_and_rss_stays_flat(fixtures):
+    for _ in range(50):  # warm up every worker's pooled memory
+        assert_problem(fixtures.get("/hog"), 500)
+    before = rss_kb(fixtures.proc.pid)
+    for _ in range(1000):
+        assert fixtures.get("/hog").status == 500
+    after = rss_kb(fixtures.proc.pid)
+    # each request touched ~8 MiB; 1000 of them leaking would be ~8 GiB
+    assert after - before < 16 * 1024, (before, after)
+
+
+def test_unknown_import_is_refused_with_its_name():
+    manifest = os.path.join(BUILD, "test", "badimport.json")
+    r = subprocess.run([BASTION, "invoke", "badimport", "--path", "/badimport", "--manifest",
+                        manifest, "--state", "/tmp/bastion-badimport"], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode != 0
+    assert "unknown import 'bastion:edge/kv@0.1.0' 'flush-all'" in r.stderr, r.stderr
+    srv = Server(manifest)
+    try:
+        srv.start()
+        raise AssertionError("serve started with a module that has an unknown import")
+    except RuntimeError as e:
+        assert "flush-all" in str(e)
+
+
+def test_unknown_route_is_404_problem(fixtures):
+    assert_problem(fixtures.get("/nowhere"), 404)
+
+
+def test_client_cannot_set_host_headers(fixtures):
+    r = fixtures.post("/kv", {"op": "get", "key": "x"}, headers={"X-Bastion-Admin": "1"})
+    assert r.status == 200
+
+
+def test_OBS2_access_log_line_per_request(fixtures):
+    r = fixtures.get("/counter")
+    rid = r.headers["x-request-id"]
+    lines = [l for l in fixtures.log_lines() if l.get("request_id") == rid]
+    access = [l for l in lines if l.get("type") == "access"]
+    assert len(access) == 1, lines
+    a = access[0]
+    assert a["route"] == "/counter" and a["status"] == "200" and a["fn"] == "counter"
+    for k in ("duration_us", "instance_us", "kv_calls", "sql_calls", "http_calls"):
+        assert int(a[k]) >= 0
+
+
+def test_invoke_prints_status_headers_body():
+    manifest = os.path.join(BUILD, "test", "manifest.json")
+    r = subprocess.run([BASTION, "invoke", "counter", "--path", "/counter", "--manifest",
+                        manifest, "--state", "/tmp/bastion-invoke"], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "200"
+    assert "content-type: application/json" in lines
+    assert lines[-1] == '{"count":1}'
+
+
+def test_sigterm_finishes_in_flight_requests():
+    manifest = os.path.join(BUILD, "test", "manifest.json")
+    srv = Server(manifest).start()
+    out = []
+    t = threading.Thread(target=lambda: out.append(srv.get("/spin").status))
+    t.start()
+    time.sleep(0.1)
+    rc = srv.stop()
+    t.join()
+    assert out == [504]  # the in-flight request was answered, not dropped
+    assert rc == 0

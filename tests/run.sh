@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs every test layer and ends with one line: "N passed, M failed".
+# Called by ./build.sh test after the build; each layer prints its own
+# "<layer>: N passed, M failed" line, which is summed here.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="$ROOT/build"
+cd "$ROOT"
+PASSED=0
+FAILED=0
+OUT="$BUILD/test/results"
+mkdir -p "$OUT"
+
+# layer NAME COMMAND...: runs a layer, adds its "name: N passed, M failed" line
+layer() {
+    local name="$1"; shift
+    local t0 log="$OUT/$name.log"
+    t0=$(date +%s)
+    echo "== $name"
+    "$@" 2>&1 | tee "$log" | grep -E '^(FAIL|FAILED|ERROR|not ok)|failed|Error' | grep -v ' 0 failed' | head -40
+    local rc=${PIPESTATUS[0]}
+    local line; line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
+    if [[ -z "$line" ]]; then
+        echo "$name: no result line (exit $rc); see $log"
+        FAILED=$((FAILED + 1))
+        return
+    fi
+    local p f
+    p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+    f=$(sed -E 's/.*, ([0-9]+) failed.*/\1/' <<<"$line")
+    if [[ $rc != 0 && $f == 0 ]]; then
+        f=1 # a layer that exits non-zero has failed, whatever it counted
+    fi
+    PASSED=$((PASSED + p))
+    FAILED=$((FAILED + f))
+    echo "$name: $p passed, $f failed ($(( $(date +%s) - t0 ))s)"
+}
+
+pytest_layer() { # pytest_layer NAME PATHS...
+    local name="$1"; shift
+    local xml="$OUT/$name.xml"
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$xml" "$@"
+    local rc=$?
+    /usr/bin/python3 - "$xml" "$name" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print(f"{sys.argv[2]}: 0 passed, 1 failed"); sys.exit(0)
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+total = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+print(f"{sys.argv[2]}: {total - bad - skipped} passed, {bad} failed")
+PY
+    return $rc
+}
+
+component_layer() {
+    bash tests/component/install.sh "$ROOT/.deps/jco" >/dev/null || { echo "component: 0 passed, 1 failed"; return 1; }
+    local p=0 f=0 line
+    while IFS= read -r line; do
+        echo "$line"
+        case "$line" in ok*) p=$((p + 1)) ;; FAIL*) f=$((f + 1)) ;; esac
+    done < <(node tests/component/check.mjs --jco "$ROOT/.deps/jco" --wit wit/bastion.wit \
+                 --world endpoint "$BUILD"/functions/*.wasm "$BUILD"/test/functions/probe.wasm 2>&1)
+    while IFS= read -r line; do
+        echo "$line"
+        case "$line" in PASS*) p=$((p + 1)) ;; FAIL*) f=$((f + 1)) ;; esac
+    done < <(bash tests/component/run.sh "$ROOT/.deps/jco" "$BUILD/test/component" 2>&1)
+    echo "component: $p passed, $f failed"
+    [[ $f == 0 ]]
+}
+
+[[ -f tests/unit/run.sh ]] && layer unit bash tests/unit/run.sh "$BUILD/unit"
+layer host pytest_layer host tests/host
+layer functions pytest_layer functions tests/functions
+layer component component_layer
+
+echo "$PASSED passed, $FAILED failed"
+[[ $FAILED == 0 ]]
