@@ -251,6 +251,9 @@ build_fixtures() {
     for p in "${pids[@]}"; do wait "$p" || rc=1; done
     [[ $rc == 0 ]] || return 1
     python3 host/tools/manifest.py tests/host/manifest.toml "$ROOT" "$BUILD/test" "$BUILD/test/manifest.json"
+    # the host again under AddressSanitizer + UBSan, for the host test layer
+    build_host "$BUILD/asan/bastion" "$BUILD/asan" -fsanitize=address,undefined \
+        -fno-sanitize-recover=undefined -fno-omit-frame-pointer
     python3 host/tools/manifest.py tests/host/badimport.toml "$ROOT" "$BUILD/test" "$BUILD/test/badimport.json"
 }
 

@@ -73,6 +73,7 @@ struct host_manifest {
 
 int host_manifest_load(struct host_manifest *m, const char *path, const char *build_dir,
                        FILE *errs);
+void host_manifest_free(struct host_manifest *m); /* modules stay loaded */
 struct host_function *host_manifest_fn(struct host_manifest *m, const char *name);
 /* Matches `path` against the routes; fills params (pairs of malloc'd strings). */
 struct host_route *host_route_match(struct host_manifest *m, const char *path, char ***params,
@@ -207,6 +208,9 @@ int host_module_load(struct host_function *fn, FILE *errs);
 void host_invoke(struct host_env *env, struct host_function *fn, const struct host_request *req,
                  struct host_response *resp, struct host_counters *counters);
 void host_request_id(char out[40]);
+/* Releases this thread's instance buffer and connections (also done
+ * automatically when a thread that ran requests exits). */
+void host_thread_done(void);
 
 uint32_t host_budget_ms(const struct host_call *c, uint32_t requested);
 

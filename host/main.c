@@ -139,7 +139,10 @@ static int cmd_serve(struct opts *o)
         return 2;
     }
     struct host_env env = {&m, &st};
-    return host_serve(&env, addr, (uint16_t)port, o->workers);
+    int rc = host_serve(&env, addr, (uint16_t)port, o->workers);
+    host_manifest_free(&m);
+    free(st.dir);
+    return rc;
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -256,7 +259,9 @@ static int cmd_invoke(struct opts *o)
         free(hs[i].value);
     }
     free(body);
-    host_store_thread_close();
+    host_thread_done();
+    host_manifest_free(&m);
+    free(st.dir);
     return 0;
 }
 
@@ -268,6 +273,8 @@ static int cmd_migrate(struct opts *o)
         return 2;
     int rc = migrate_all(&m, &st, o->allow_changed);
     host_store_thread_close();
+    host_manifest_free(&m);
+    free(st.dir);
     return rc == 0 ? 0 : 1;
 }
 

@@ -141,6 +141,42 @@ int host_manifest_load(struct host_manifest *m, const char *path, const char *bu
     return 0;
 }
 
+static void free_list(char **l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(l[i]);
+    free(l);
+}
+
+/* see host.h */
+void host_manifest_free(struct host_manifest *m)
+{
+    for (size_t i = 0; i < m->n_fns; i++) {
+        struct host_function *fn = &m->fns[i];
+        free(fn->name);
+        free(fn->so_path);
+        free(fn->schema_path);
+        free_list(fn->kv, fn->n_kv);
+        free_list(fn->sql, fn->n_sql);
+        free_list(fn->vars, fn->n_vars);
+        free_list(fn->outbound, fn->n_outbound);
+    }
+    free(m->fns);
+    for (size_t i = 0; i < m->n_routes; i++)
+        free(m->routes[i].path);
+    free(m->routes);
+    for (size_t i = 0; i < m->n_vars; i++) {
+        free(m->vars[i].name);
+        free(m->vars[i].value);
+    }
+    free(m->vars);
+    for (size_t i = 0; i < m->n_crons; i++)
+        free(m->crons[i].name);
+    free(m->crons);
+    free_list(m->trusted_proxies, m->n_trusted);
+    memset(m, 0, sizeof *m);
+}
+
 struct host_function *host_manifest_fn(struct host_manifest *m, const char *name)
 {
     for (size_t i = 0; name && i < m->n_fns; i++)

@@ -8,6 +8,7 @@
  * deadline unwinds to host_rt_run and becomes a 500 or 504 problem.
  */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -229,12 +230,42 @@ static void run_request(void *arg)
 static _Thread_local void *inst_buf;
 static _Thread_local size_t inst_cap;
 
+/* Worker threads own an instance buffer and database connections; release
+ * both when the thread ends (the server's pool is stopped at shutdown). */
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+static _Thread_local int thread_registered;
+
+static void thread_exit(void *unused)
+{
+    (void)unused;
+    free(inst_buf);
+    inst_buf = NULL;
+    inst_cap = 0;
+    host_store_thread_close();
+}
+
+static void make_thread_key(void)
+{
+    pthread_key_create(&thread_key, thread_exit);
+}
+
+void host_thread_done(void)
+{
+    thread_exit(NULL);
+}
+
 /* see host.h */
 void host_invoke(struct host_env *env, struct host_function *fn, const struct host_request *req,
                  struct host_response *resp, struct host_counters *counters)
 {
     memset(resp, 0, sizeof *resp);
     const struct host_module_desc *d = fn->desc;
+    if (!thread_registered) {
+        pthread_once(&thread_key_once, make_thread_key);
+        pthread_setspecific(thread_key, (void *)1);
+        thread_registered = 1;
+    }
     if (inst_cap < d->instance_size) {
         free(inst_buf);
         inst_buf = aligned_alloc(64, (d->instance_size + 63) & ~(size_t)63);

@@ -76,6 +76,12 @@ component_layer() {
 [[ -f tests/unit/run.sh ]] && layer unit bash tests/unit/run.sh "$BUILD/unit"
 layer host pytest_layer host tests/host
 layer functions pytest_layer functions tests/functions
+# The host and binding tests again with the host under ASan + UBSan. The host
+# installs its own SIGSEGV handler (guard-page traps), which ASan must allow;
+# a small quarantine keeps the RSS-flatness test about the host, not ASan.
+ASAN_OPTIONS="allow_user_segv_handler=1:detect_leaks=1:exitcode=66:quarantine_size_mb=4:thread_local_quarantine_size_kb=64" \
+UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" BASTION_BIN="$BUILD/asan/bastion" \
+    layer host-asan pytest_layer host-asan tests/host
 layer component component_layer
 
 echo "$PASSED passed, $FAILED failed"

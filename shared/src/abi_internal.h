@@ -118,6 +118,13 @@ IMPORT("kv", "swap") void cabi_kv_swap(const char *, size_t, const char *, size_
 IMPORT("kv", "delete") void cabi_kv_delete(const char *, size_t, const char *, size_t, uint32_t, cabi_ret_bool *);
 IMPORT("sql", "query") void cabi_sql_query(const char *, size_t, const char *, size_t, const bastion_sql_value *, size_t, uint32_t, cabi_ret_rows *);
 IMPORT("sql", "transaction") void cabi_sql_transaction(const char *, size_t, const cabi_statement *, size_t, uint32_t, cabi_ret_rows_list *);
+/* result<response, error>: size 24, payload @4 */
+typedef struct {
+    uint8_t is_err;
+    union { cabi_response ok; cabi_error err; } u;
+} cabi_ret_response;
+
+IMPORT("http-out", "send") void cabi_http_send(const char *, size_t, const char *, size_t, const bastion_header *, size_t, const char *, size_t, uint32_t, cabi_ret_response *);
 IMPORT("config", "get") void cabi_config_get(const char *, size_t, cabi_opt_str *);
 IMPORT("log", "write") void cabi_log_write(uint32_t, const char *, size_t, const bastion_header *, size_t);
 

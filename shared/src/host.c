@@ -223,6 +223,27 @@ bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
 }
 
 /* see host.h */
+bastion_host_rc bastion_http_send(bastion_ctx *cx, const char *method, const char *url,
+                                  const bastion_header *headers, size_t n_headers,
+                                  bastion_str body, bastion_http_response *out)
+{
+    uint32_t b = bastion_budget_ms(cx, BASTION_BUDGET_EXTERNAL);
+    memset(out, 0, sizeof *out);
+    if (NO_BUDGET(b))
+        return BASTION_HOST_TIMEOUT;
+    cabi_ret_response r;
+    cabi_http_send(method, strlen(method), url, strlen(url), headers, n_headers, body.ptr,
+                   body.len, b, &r);
+    if (r.is_err)
+        return take_error(&r.u.err);
+    out->status = r.u.ok.status;
+    out->headers = r.u.ok.headers.ptr;
+    out->n_headers = r.u.ok.headers.len;
+    out->body = (bastion_str){(const char *)r.u.ok.body.ptr, r.u.ok.body.len};
+    return BASTION_HOST_OK;
+}
+
+/* see host.h */
 bastion_str bastion_config(const char *name)
 {
     cabi_opt_str r;

@@ -105,6 +105,18 @@ bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
                                         const bastion_sql_stmt *stmts, size_t n,
                                         bastion_rows *out);
 
+/* --- http-out --- only to the function's allow-list; the response is in the arena */
+typedef struct {
+    uint16_t status;
+    const bastion_header *headers; /* names lower-case */
+    size_t n_headers;
+    bastion_str body;
+} bastion_http_response;
+
+bastion_host_rc bastion_http_send(bastion_ctx *cx, const char *method, const char *url,
+                                  const bastion_header *headers, size_t n_headers,
+                                  bastion_str body, bastion_http_response *out);
+
 /* --- config --- */
 /* The variable's value, or BASTION_STR_NULL when unset or not granted. */
 bastion_str bastion_config(const char *name);
