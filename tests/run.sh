@@ -83,6 +83,7 @@ ASAN_OPTIONS="allow_user_segv_handler=1:detect_leaks=1:exitcode=66:quarantine_si
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" BASTION_BIN="$BUILD/asan/bastion" \
     layer host-asan pytest_layer host-asan tests/host
 layer component component_layer
+layer fuzz bash tests/fuzz/run.sh
 
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED == 0 ]]

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "bastion/core.h"
+#include "core_internal.h"
 
 /* see core.h */
 bastion_str bastion_cstr(const char *s)
@@ -36,11 +37,17 @@ bool bastion_str_eq_ci(bastion_str a, bastion_str b)
 }
 
 /*
- * The arena: bump allocation from 64 KiB chunks. Chunks are never freed —
- * the host throws the whole linear memory away after the response.
+ * The arena: bump allocation from 64 KiB chunks. In a module the chunks are
+ * never freed — the host throws the whole linear memory away after the
+ * response. Native tests and fuzzers release them with bastion__arena_reset.
  */
+struct chunk {
+    struct chunk *next;
+};
+
 static struct {
     char *cur, *end;
+    struct chunk *chunks;
 } arena;
 
 /* see core.h */
@@ -48,16 +55,29 @@ void *bastion_alloc(size_t n)
 {
     n = (n + 7) & ~(size_t)7;
     if ((size_t)(arena.end - arena.cur) < n) {
-        size_t chunk = n > 65536 ? n : 65536;
-        char *p = malloc(chunk);
-        if (!p)
+        size_t chunk = n > 65536 - 16 ? n + 16 : 65536;
+        struct chunk *c = malloc(chunk);
+        if (!c)
             __builtin_trap(); /* out of memory: the host answers 500 */
-        arena.cur = p;
-        arena.end = p + chunk;
+        c->next = arena.chunks;
+        arena.chunks = c;
+        arena.cur = (char *)c + 16;
+        arena.end = (char *)c + chunk;
     }
     void *p = arena.cur;
     arena.cur += n;
     return p;
+}
+
+/* see core_internal.h */
+void bastion__arena_reset(void)
+{
+    while (arena.chunks) {
+        struct chunk *next = arena.chunks->next;
+        free(arena.chunks);
+        arena.chunks = next;
+    }
+    arena.cur = arena.end = NULL;
 }
 
 /* see core.h */

@@ -1,6 +1,7 @@
 /*
  * Response builders.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "bastion/http.h"
@@ -37,4 +38,5 @@ void bastion_respond_json(bastion_ctx *cx, uint16_t status, const cJSON *body)
     if (!text)
         __builtin_trap(); /* only on out of memory */
     bastion_respond(cx, status, BASTION_LIT("application/json"), bastion_cstr(text));
+    free(text);
 }

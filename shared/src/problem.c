@@ -2,6 +2,7 @@
  * RFC 9457 problem details (ERR1).
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "bastion/http.h"
 #include "bastion/problem.h"
@@ -58,9 +59,11 @@ bastion_rc bastion_problem_ex(bastion_ctx *cx, bastion_rc rc, const char *detail
     if (errors)
         cJSON_AddItemToObject(o, "errors", errors);
     char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
     if (!text)
         __builtin_trap();
     bastion_respond(cx, p->status, BASTION_LIT("application/problem+json"), bastion_cstr(text));
+    free(text);
     if (p->status == 429 || p->status == 503) {
         char ra[16];
         int n = snprintf(ra, sizeof ra, "%u", retry_after_s ? retry_after_s : 1);

@@ -292,15 +292,21 @@ bastion_rc bastion_parse_json_or_problem(bastion_ctx *cx, const bastion_field *f
     if (root) {
         while (end < cx->body.ptr + cx->body.len && is_space(*end))
             end++;
-        if (end != cx->body.ptr + cx->body.len)
-            root = NULL; /* trailing bytes after the value */
+        if (end != cx->body.ptr + cx->body.len) {
+            cJSON_Delete(root); /* trailing bytes after the value */
+            root = NULL;
+        }
     }
     if (!root)
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid JSON.");
-    if (!cJSON_IsObject(root))
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body must be a JSON object.");
+    }
     cJSON *errors = cJSON_CreateArray();
-    if (bastion_validate(root, fields, n, out, errors) > 0)
+    size_t bad = bastion_validate(root, fields, n, out, errors); /* out[] lives in the arena */
+    cJSON_Delete(root);
+    if (bad > 0)
         return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
                                   errors, 0);
     cJSON_Delete(errors);

@@ -103,7 +103,7 @@ static void test_CONC2_key_is_hashed_not_raw_ip(void **state)
     snprintf(want_lo, sizeof want_lo, "rl:ip:%llu:%s", (unsigned long long)lo, hash);
     snprintf(want_hi, sizeof want_hi, "rl:ip:%llu:%s", (unsigned long long)hi, hash);
     if (strcmp(c->key, want_lo) != 0 && strcmp(c->key, want_hi) != 0)
-        fail_msg("key %s, want %s", c->key, want_lo);
+        unit_fail("key %s, want %s", c->key, want_lo);
     assert_int_equal(c->key_len, strlen(c->key));
     /* the same subject maps to the same key, another subject to another */
     char first[256];
@@ -212,7 +212,8 @@ static void test_CONC2_store_error_is_5xx_not_allow(void **state)
         /* ERR1: the backend's text goes to the log only */
         assert_false(unit_contains(cx.resp_body, "READONLY"));
         assert_int_equal(fake.n_logs, 1);
-        assert_non_null(strstr(fake.logs[0].fields, "READONLY"));
+        if (cases[i].tag != 0) /* the timeout case has no text */
+            assert_non_null(strstr(fake.logs[0].fields, "READONLY"));
     }
 }
 
@@ -259,7 +260,7 @@ static void test_CONC2_long_policy_name_is_memory_safe(void **state)
     (void)state;
     int status = unit_run_isolated(long_policy_name, NULL);
     if (status != 0)
-        fail_msg("a 100-character policy name: child exited with %d (1 = sanitizer report, "
+        unit_fail("a 100-character policy name: child exited with %d (1 = sanitizer report, "
                  "3 = key length >= its 128-byte buffer)", status);
 }
 

@@ -28,6 +28,16 @@
 
 #define UNIT_TYPE_BASE "https://bastion.dev/problems/"
 
+/* Fails the test with a formatted message that cmocka reports on stdout
+ * next to the test (its own fail_msg() writes to stderr instead, where
+ * run.sh cannot tell which test it belongs to). */
+#define unit_fail(...)                                                         \
+    do {                                                                       \
+        char unit_msg_[512];                                                   \
+        snprintf(unit_msg_, sizeof unit_msg_, __VA_ARGS__);                    \
+        _assert_true(0, unit_msg_, __FILE__, __LINE__);                        \
+    } while (0)
+
 /* A request context as the handle export would build it, with the default
  * 15 s deadline (REL2). Response fields start empty. */
 static inline void unit_ctx(bastion_ctx *cx)

@@ -7,6 +7,8 @@
 #include "http.h"
 #include "problem.h"
 #include "ratelimit.h"
+#include "encoding.h"
+#include "crypto.h"
 #include "validate.h"
 
 #endif
