@@ -61,15 +61,13 @@ const char *abi_str(struct host_call *c, uint32_t ptr, uint32_t len)
     return (const char *)s;
 }
 
-/* see abi.h */
+/* see abi.h (the copy is owned by the call: see abi_own) */
 char *abi_cstr(struct host_call *c, uint32_t ptr, uint32_t len)
 {
     const char *s = abi_str(c, ptr, len);
     if (memchr(s, 0, len))
         host_rt_trap(HOST_TRAP_ABI);
-    char *copy = malloc((size_t)len + 1);
-    if (!copy)
-        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    char *copy = abi_own(c, malloc((size_t)len + 1), free);
     memcpy(copy, s, len);
     copy[len] = 0;
     return copy;
@@ -101,4 +99,32 @@ void abi_put_bytes(struct host_call *c, uint8_t *at, const void *src, size_t len
         memcpy(c->mem->data + p, src, len);
     abi_w32(at, p);
     abi_w32(at + 4, (uint32_t)len);
+}
+
+/* see abi.h */
+void *abi_own(struct host_call *c, void *p, void (*destroy)(void *))
+{
+    if (!p)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    if (c->n_owned == c->cap_owned) {
+        size_t cap = c->cap_owned ? c->cap_owned * 2 : 16;
+        struct host_owned *grown = realloc(c->owned, cap * sizeof *grown);
+        if (!grown) {
+            destroy(p);
+            host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+        }
+        c->owned = grown;
+        c->cap_owned = cap;
+    }
+    c->owned[c->n_owned++] = (struct host_owned){p, destroy};
+    return p;
+}
+
+/* see abi.h */
+void abi_release(struct host_call *c)
+{
+    while (c->n_owned) {
+        struct host_owned *o = &c->owned[--c->n_owned];
+        o->destroy(o->p);
+    }
 }

@@ -15,7 +15,8 @@ uint8_t *abi_span(struct host_call *c, uint32_t ptr, uint64_t len);
 uint8_t *abi_span_aligned(struct host_call *c, uint32_t ptr, uint64_t len, uint32_t align);
 /* A guest string: checked for bounds and UTF-8 (traps otherwise). */
 const char *abi_str(struct host_call *c, uint32_t ptr, uint32_t len);
-/* A malloc'd NUL-terminated copy of a guest string (traps on NUL inside). */
+/* A NUL-terminated copy of a guest string (traps on NUL inside), owned by
+ * the call: freed by abi_release. */
 char *abi_cstr(struct host_call *c, uint32_t ptr, uint32_t len);
 /* Allocates in the guest through cabi_realloc; traps when it fails. */
 uint32_t abi_alloc(struct host_call *c, uint32_t align, uint32_t size);
@@ -31,5 +32,15 @@ static inline uint64_t abi_r64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8);
 static inline uint16_t abi_r16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
 int abi_utf8_valid(const uint8_t *s, size_t len);
+
+/*
+ * Any binding step may trap (a bad guest pointer, or cabi_realloc failing),
+ * and a trap unwinds past the binding's own cleanup. So every host allocation
+ * a binding makes is registered here first; abi_release frees them at the end
+ * of the binding, and host_invoke frees whatever a trap left behind.
+ * Returns p. Traps (freeing p) when p is NULL or the registry cannot grow.
+ */
+void *abi_own(struct host_call *c, void *p, void (*destroy)(void *));
+void abi_release(struct host_call *c);
 
 #endif

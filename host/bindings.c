@@ -55,7 +55,6 @@ static char *granted(struct host_call *c, uint32_t ptr, uint32_t len, char **lis
             return name;
     host_fail(e, HOST_E_DENIED, "%s '%s' is not granted to function '%s'", what, name,
               c->fn->name);
-    free(name);
     return NULL;
 }
 
@@ -78,17 +77,14 @@ static int kv_begin(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, 
     if (!a->store)
         return -1;
     a->budget = host_budget_ms(c, timeout);
-    if (a->budget == 0) {
-        free(a->store);
-        a->store = NULL;
+    if (a->budget == 0)
         return host_fail(e, HOST_E_TIMEOUT, "budget exhausted");
-    }
     return 0;
 }
 
-static void kv_end(struct kv_args *a)
+static void kv_end(struct host_call *c)
 {
-    free(a->store);
+    abi_release(c);
     host_rt_leave_host();
 }
 
@@ -104,6 +100,8 @@ EXPORTED void KV(get)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp
     int found = 0;
     if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
         host_kv_get(c->env->state, a.store, a.key, a.klen, a.budget, &val, &vlen, &found, &e) == 0) {
+        if (found)
+            abi_own(c, val, free);
         abi_w8(r, 0);
         abi_w8(r + 4, found ? 1 : 0);
         if (found)
@@ -111,8 +109,7 @@ EXPORTED void KV(get)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp
     } else {
         put_error(c, r, r + 4, &e);
     }
-    free(val);
-    kv_end(&a);
+    kv_end(c);
 }
 
 /* set: result<_, error>; size 16, payload @4 */
@@ -128,7 +125,7 @@ EXPORTED void KV(set)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp
         abi_w8(r, 0);
     else
         put_error(c, r, r + 4, &e);
-    kv_end(&a);
+    kv_end(c);
 }
 
 /* add: result<bool, error>; size 16, payload @4 */
@@ -147,7 +144,7 @@ EXPORTED void KV(add)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp
     } else {
         put_error(c, r, r + 4, &e);
     }
-    kv_end(&a);
+    kv_end(c);
 }
 
 /* increment: result<s64, error>; size 24, align 8, payload @8 */
@@ -167,7 +164,7 @@ EXPORTED void KV(increment)(struct host_call *c, uint32_t sp, uint32_t sl, uint3
     } else {
         put_error(c, r, r + 8, &e);
     }
-    kv_end(&a);
+    kv_end(c);
 }
 
 /* swap: result<bool, error>; size 16, payload @4 */
@@ -191,7 +188,7 @@ EXPORTED void KV(swap)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t k
     } else {
         put_error(c, r, r + 4, &e);
     }
-    kv_end(&a);
+    kv_end(c);
 }
 
 /* delete: result<bool, error>; size 16, payload @4 */
@@ -209,20 +206,19 @@ EXPORTED void KV(delete)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t
     } else {
         put_error(c, r, r + 4, &e);
     }
-    kv_end(&a);
+    kv_end(c);
 }
 
 /* --- sql ----------------------------------------------------------------- */
 
-/* Reads list<value> (16 bytes each, align 8) into host memory. The text and
- * blob pointers borrow guest memory; they stay valid until the call returns
- * because the backend runs before anything is allocated in the guest. */
+/* Reads list<value> (16 bytes each, align 8) into host memory owned by the
+ * call. The text and blob pointers borrow guest memory; they stay valid until
+ * the call returns because the backend runs before anything is allocated in
+ * the guest. */
 static struct host_value *read_values(struct host_call *c, uint32_t ptr, uint32_t n)
 {
     const uint8_t *p = abi_span_aligned(c, ptr, (uint64_t)n * 16, 8);
-    struct host_value *v = calloc(n ? n : 1, sizeof *v);
-    if (!v)
-        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    struct host_value *v = abi_own(c, calloc(n ? n : 1, sizeof *v), free);
     for (uint32_t i = 0; i < n; i++, p += 16) {
         v[i].type = p[0];
         switch (p[0]) {
@@ -233,7 +229,7 @@ static struct host_value *read_values(struct host_call *c, uint32_t ptr, uint32_
                 v[i].len = abi_r32(p + 12); break;
         case 4: v[i].p = (char *)abi_span(c, abi_r32(p + 8), abi_r32(p + 12));
                 v[i].len = abi_r32(p + 12); break;
-        default: free(v); host_rt_trap(HOST_TRAP_ABI);
+        default: host_rt_trap(HOST_TRAP_ABI);
         }
     }
     return v;
@@ -271,6 +267,25 @@ static void put_rows(struct host_call *c, uint8_t *at, const struct host_rows *r
     abi_w64(at + 16, rows->changes);
 }
 
+static void rows_destroy(void *p)
+{
+    host_rows_free(p);
+    free(p);
+}
+
+struct rows_list {
+    size_t n;
+    struct host_rows rows[];
+};
+
+static void rows_list_destroy(void *p)
+{
+    struct rows_list *l = p;
+    for (size_t i = 0; i < l->n; i++)
+        host_rows_free(&l->rows[i]);
+    free(l);
+}
+
 static char *sql_begin(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t timeout,
                        uint32_t *budget, struct host_err *e)
 {
@@ -281,7 +296,6 @@ static char *sql_begin(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t t
         return NULL;
     *budget = host_budget_ms(c, timeout);
     if (*budget == 0) {
-        free(db);
         host_fail(e, HOST_E_TIMEOUT, "budget exhausted");
         return NULL;
     }
@@ -299,19 +313,17 @@ EXPORTED void SQL(query)(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t
     s.sql_len = ql;
     s.params = read_values(c, pp, pl);
     s.n_params = pl;
-    struct host_rows rows = {0};
+    struct host_rows *rows = abi_own(c, calloc(1, sizeof *rows), rows_destroy);
     uint32_t budget = 0;
     char *db = sql_begin(c, dp, dl, timeout, &budget, &e);
-    int rc = db ? host_sql_query(c->env->state, db, &s, budget, &rows, &e) : -1;
-    free(db);
-    free(s.params);
+    int rc = db ? host_sql_query(c->env->state, db, &s, budget, rows, &e) : -1;
     if (rc == 0) {
         abi_w8(r, 0);
-        put_rows(c, r + 8, &rows);
+        put_rows(c, r + 8, rows);
     } else {
         put_error(c, r, r + 8, &e);
     }
-    host_rows_free(&rows);
+    abi_release(c);
     host_rt_leave_host();
 }
 
@@ -322,10 +334,11 @@ EXPORTED void SQL(transaction)(struct host_call *c, uint32_t dp, uint32_t dl, ui
     struct host_err e;
     uint8_t *r = abi_span_aligned(c, ret, 16, 4);
     const uint8_t *sp = abi_span_aligned(c, stp, (uint64_t)stl * 32, 8);
-    struct host_stmt *st = calloc(stl ? stl : 1, sizeof *st);
-    struct host_rows *rows = calloc(stl ? stl : 1, sizeof *rows);
-    if (!st || !rows)
-        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    struct host_stmt *st = abi_own(c, calloc(stl ? stl : 1, sizeof *st), free);
+    struct rows_list *list = abi_own(c, calloc(1, sizeof *list + (size_t)stl * sizeof(struct host_rows)),
+                                     rows_list_destroy);
+    list->n = stl;
+    struct host_rows *rows = list->rows;
     for (uint32_t i = 0; i < stl; i++, sp += 32) {
         st[i].sql = abi_str(c, abi_r32(sp), abi_r32(sp + 4));
         st[i].sql_len = abi_r32(sp + 4);
@@ -339,10 +352,6 @@ EXPORTED void SQL(transaction)(struct host_call *c, uint32_t dp, uint32_t dl, ui
     uint32_t budget = 0;
     char *db = sql_begin(c, dp, dl, timeout, &budget, &e);
     int rc = db ? host_sql_transaction(c->env->state, db, st, stl, budget, rows, &e) : -1;
-    free(db);
-    for (uint32_t i = 0; i < stl; i++)
-        free(st[i].params);
-    free(st);
     if (rc == 0) {
         abi_w8(r, 0);
         uint32_t list = abi_alloc(c, 8, stl * 24);
@@ -353,13 +362,17 @@ EXPORTED void SQL(transaction)(struct host_call *c, uint32_t dp, uint32_t dl, ui
     } else {
         put_error(c, r, r + 4, &e);
     }
-    for (uint32_t i = 0; i < stl; i++)
-        host_rows_free(&rows[i]);
-    free(rows);
+    abi_release(c);
     host_rt_leave_host();
 }
 
 /* --- http-out ------------------------------------------------------------ */
+
+static void resp_destroy(void *p)
+{
+    host_http_resp_free(p);
+    free(p);
+}
 
 /* send: result<response, error>; size 24, payload @4 */
 EXPORTED void HTTP(send)(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t up, uint32_t ul,
@@ -370,9 +383,7 @@ EXPORTED void HTTP(send)(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t
     uint8_t *r = abi_span_aligned(c, ret, 24, 4);
     const uint8_t *body = abi_span(c, bp, bl);
     const uint8_t *h = abi_span_aligned(c, hp, (uint64_t)hl * 16, 4);
-    struct host_header *hs = calloc(hl ? hl : 1, sizeof *hs);
-    if (!hs)
-        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    struct host_header *hs = abi_own(c, calloc(hl ? hl : 1, sizeof *hs), free);
     for (uint32_t i = 0; i < hl; i++) {
         hs[i].name = (char *)abi_str(c, abi_r32(h + i * 16), abi_r32(h + i * 16 + 4));
         hs[i].name_len = abi_r32(h + i * 16 + 4);
@@ -383,7 +394,7 @@ EXPORTED void HTTP(send)(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t
     char *url = abi_cstr(c, up, ul);
     host_rt_enter_host();
     c->counters.http++;
-    struct host_http_resp resp = {0};
+    struct host_http_resp *resp = abi_own(c, calloc(1, sizeof *resp), resp_destroy);
     int rc;
     uint32_t budget = host_budget_ms(c, timeout);
     if (!host_http_allowed(c->fn, url))
@@ -392,26 +403,23 @@ EXPORTED void HTTP(send)(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t
     else if (budget == 0)
         rc = host_fail(&e, HOST_E_TIMEOUT, "budget exhausted");
     else
-        rc = host_http_send(method, url, hs, hl, body, bl, budget, &resp, &e);
-    free(method);
-    free(url);
-    free(hs);
+        rc = host_http_send(method, url, hs, hl, body, bl, budget, resp, &e);
     if (rc == 0) {
         abi_w8(r, 0);
-        abi_w16(r + 4, resp.status);
-        uint32_t list = abi_alloc(c, 4, (uint32_t)(resp.n_headers * 16));
-        for (size_t i = 0; i < resp.n_headers; i++) {
+        abi_w16(r + 4, resp->status);
+        uint32_t list = abi_alloc(c, 4, (uint32_t)(resp->n_headers * 16));
+        for (size_t i = 0; i < resp->n_headers; i++) {
             uint8_t *at = c->mem->data + list + i * 16;
-            abi_put_bytes(c, at, resp.headers[i].name, resp.headers[i].name_len);
-            abi_put_bytes(c, at + 8, resp.headers[i].value, resp.headers[i].value_len);
+            abi_put_bytes(c, at, resp->headers[i].name, resp->headers[i].name_len);
+            abi_put_bytes(c, at + 8, resp->headers[i].value, resp->headers[i].value_len);
         }
         abi_w32(r + 8, list);
-        abi_w32(r + 12, (uint32_t)resp.n_headers);
-        abi_put_bytes(c, r + 16, resp.body, resp.body_len);
+        abi_w32(r + 12, (uint32_t)resp->n_headers);
+        abi_put_bytes(c, r + 16, resp->body, resp->body_len);
     } else {
         put_error(c, r, r + 4, &e);
     }
-    host_http_resp_free(&resp);
+    abi_release(c);
     host_rt_leave_host();
 }
 
@@ -424,10 +432,10 @@ EXPORTED void CONFIG(get)(struct host_call *c, uint32_t np, uint32_t nl, uint32_
     char *name = abi_cstr(c, np, nl);
     host_rt_enter_host();
     const char *v = host_var_get(c->env->manifest, c->fn, name);
-    free(name);
     abi_w8(r, v ? 1 : 0);
     if (v)
         abi_put_bytes(c, r + 4, v, strlen(v));
+    abi_release(c);
     host_rt_leave_host();
 }
 

@@ -192,6 +192,12 @@ struct host_env {
     struct host_state *state;
 };
 
+/* Host memory a binding holds while it may still trap (see abi_own). */
+struct host_owned {
+    void *p;
+    void (*destroy)(void *);
+};
+
 /* The per-call context every import receives as its instance pointer. */
 struct host_call {
     struct host_env *env;
@@ -201,6 +207,8 @@ struct host_call {
     wasm_rt_memory_t *mem;
     uint64_t deadline_ns;
     struct host_counters counters;
+    struct host_owned *owned;   /* released by abi_release, or after a trap */
+    size_t n_owned, cap_owned;
 };
 
 int host_module_load(struct host_function *fn, FILE *errs);

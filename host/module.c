@@ -286,6 +286,8 @@ void host_invoke(struct host_env *env, struct host_function *fn, const struct ho
     run.resp = resp;
     uint64_t t0 = host_now_ns();
     int trap = host_rt_run(run_request, &run, run.call.deadline_ns, fn->memory_mb * 16);
+    abi_release(&run.call); /* whatever a trap unwound past */
+    free(run.call.owned);
     d->free(inst_buf);
     run.call.counters.instance_us = (host_now_ns() - t0) / 1000;
     if (counters)

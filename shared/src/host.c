@@ -52,11 +52,35 @@ bastion_rc bastion_host_fail_or_problem(bastion_ctx *cx, bastion_host_rc rc, con
     return bastion_problem_ex(cx, p, detail, NULL, p == BASTION_E_UNAVAILABLE ? 5 : 0);
 }
 
+/* Operators may override each default budget with a variable granted to the
+ * function (budget_cache_ms, budget_db_ms, budget_external_ms); read once per
+ * instance, that is once per request. A malformed value keeps the default. */
+static uint32_t budget_default(bastion_budget kind)
+{
+    static uint32_t cache[3];
+    static bool loaded[3];
+    int i = kind == BASTION_BUDGET_CACHE ? 0 : kind == BASTION_BUDGET_DB ? 1 : 2;
+    static const char *const names[] = {"budget_cache_ms", "budget_db_ms", "budget_external_ms"};
+    if (!loaded[i]) {
+        loaded[i] = true;
+        cache[i] = (uint32_t)kind;
+        bastion_str v = bastion_config(names[i]);
+        uint32_t n = 0;
+        size_t k = 0;
+        for (; v.ptr && k < v.len && k < 9 && v.ptr[k] >= '0' && v.ptr[k] <= '9'; k++)
+            n = n * 10 + (uint32_t)(v.ptr[k] - '0');
+        if (v.ptr && k == v.len && k > 0 && n > 0)
+            cache[i] = n;
+    }
+    return cache[i];
+}
+
 /* see host.h */
 uint32_t bastion_budget_ms(const bastion_ctx *cx, bastion_budget kind)
 {
     uint32_t left = bastion_remaining_ms(cx);
-    return (uint32_t)kind < left ? (uint32_t)kind : left;
+    uint32_t budget = budget_default(kind);
+    return budget < left ? budget : left;
 }
 
 static bastion_str copy(const uint8_t *p, size_t n)

@@ -2,10 +2,11 @@
  * Fixed-window rate limiting (CONC2), with the RateLimit and RateLimit-Policy
  * header fields of draft-ietf-httpapi-ratelimit-headers (-08 §3, §4).
  */
-#include <bearssl_hash.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "bastion/crypto.h"
+#include "bastion/encoding.h"
 #include "bastion/host.h"
 #include "bastion/http.h"
 #include "bastion/ratelimit.h"
@@ -13,16 +14,9 @@
 /* Subjects are often personal data (IP, email): only a hash reaches the store. */
 static void subject_hash(bastion_str subject, char out[33])
 {
-    br_sha256_context h;
-    unsigned char d[32];
-    br_sha256_init(&h);
-    br_sha256_update(&h, subject.ptr, subject.len);
-    br_sha256_out(&h, d);
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
+    uint8_t d[BASTION_SHA256_LEN];
+    bastion_sha256(d, subject.ptr, subject.len);
+    bastion_hex_encode(out, d, 16); /* 128 bits: ample for a bucket name */
     out[32] = 0;
 }
 

@@ -128,3 +128,32 @@ def test_sigterm_finishes_in_flight_requests():
     t.join()
     assert out == [504]  # the in-flight request was answered, not dropped
     assert rc == 0
+
+
+def test_REL8_dev_generates_throwaway_secrets_and_says_so(tmp_path):
+    toml = tmp_path / "m.toml"
+    toml.write_text(
+        '[vars.signing_key]\nrequired = true\nsecret = true\n'
+        '[functions.probe]\nsource = "tests/host/fixtures/probe"\nvars = ["signing_key"]\n'
+        '[[routes]]\npath = "/config"\nfunction = "probe"\n')
+    manifest = tmp_path / "m.json"
+    subprocess.run(["python3", "host/tools/manifest.py", str(toml), ROOT,
+                    os.path.join(BUILD, "test"), str(manifest)], check=True, cwd=ROOT)
+    srv = Server(str(manifest))
+    # without --dev a missing required secret stops serve
+    try:
+        srv.start()
+        raise AssertionError("serve started without its secret")
+    except RuntimeError as e:
+        assert "missing required variable: signing_key" in str(e)
+    first = subprocess.run([BASTION, "invoke", "probe", "--path", "/config", "--query",
+                            "name=signing_key", "--manifest", str(manifest), "--state",
+                            srv.state, "--dev"], capture_output=True, text=True, cwd=ROOT)
+    assert "generated a throw-away secret for 'signing_key'" in first.stderr
+    value = first.stdout.splitlines()[-1]
+    assert len(value) > 40 and value not in first.stderr  # never printed
+    again = subprocess.run([BASTION, "invoke", "probe", "--path", "/config", "--query",
+                            "name=signing_key", "--manifest", str(manifest), "--state",
+                            srv.state, "--dev"], capture_output=True, text=True, cwd=ROOT)
+    assert again.stdout.splitlines()[-1] == value  # kept in the state dir, not regenerated
+    assert "generated" not in again.stderr

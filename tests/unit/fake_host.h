@@ -2,8 +2,10 @@
  * A scripted stand-in for the host imports declared in
  * shared/src/abi_internal.h, for native unit tests.
  *
- * Every call is recorded in `fake.calls` in order (so a test can prove what
- * was called first, and with which timeout). Results come from the script
+ * Every store and outbound call (kv, sql, http-out) is recorded in
+ * `fake.calls` in order, so a test can prove what was called first and with
+ * which timeout. config.get and log.write are not store calls: they are
+ * counted in `n_config_gets` and captured in `logs`. Results come from the script
  * fields: `error_tag` >= 0 makes every kv/sql call fail with that WIT
  * `types.error` case (0 timeout … 5 internal); otherwise each call succeeds
  * with the value its script field holds. Results use the exact canonical-ABI
@@ -31,8 +33,6 @@ enum fake_fn {
     FAKE_SQL_QUERY,
     FAKE_SQL_TRANSACTION,
     FAKE_HTTP_SEND,
-    FAKE_CONFIG_GET,
-    FAKE_LOG_WRITE,
 };
 
 #define FAKE_MAX_CALLS 64
@@ -40,7 +40,7 @@ enum fake_fn {
 
 typedef struct {
     enum fake_fn fn;
-    char store[64];           /* store, db, config name or http method */
+    char store[64];           /* store, db or http method */
     char key[256];            /* key, SQL text for sql.query, URL for http-out */
     size_t key_len;           /* the full length passed, even when longer than key[] */
     char value[256];          /* kv value or http-out body */
@@ -71,6 +71,7 @@ struct fake_host {
     size_t n_calls;
     fake_log logs[FAKE_MAX_LOGS];
     size_t n_logs;
+    size_t n_config_gets;
 
     /* script */
     int error_tag;          /* -1: succeed; 0..5: fail with that error case */

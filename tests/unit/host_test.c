@@ -519,6 +519,51 @@ static void test_REL2_budget_ms(void **state)
     assert_int_equal(bastion_budget_ms(&cx, BASTION_BUDGET_DB), 0);
 }
 
+static void budget_overrides(void *arg)
+{
+    (void)arg;
+    fake_reset();
+    fake.config_names[0] = "budget_cache_ms";
+    fake.config_values[0] = "500";
+    fake.config_names[1] = "budget_db_ms";
+    fake.config_values[1] = "12x"; /* malformed: the default stays */
+    fake.config_names[2] = "budget_external_ms";
+    fake.config_values[2] = "0"; /* zero would mean "never call": the default stays */
+    bastion_ctx cx;
+    the_cx(&cx, bastion_now_ms() + 60000);
+    if (bastion_budget_ms(&cx, BASTION_BUDGET_CACHE) != 500)
+        _exit(2);
+    if (bastion_budget_ms(&cx, BASTION_BUDGET_DB) != BASTION_BUDGET_DB)
+        _exit(3);
+    if (bastion_budget_ms(&cx, BASTION_BUDGET_EXTERNAL) != BASTION_BUDGET_EXTERNAL)
+        _exit(4);
+    call_kv_get(&cx);
+    if (fake.n_calls != 1 || fake.calls[0].timeout_ms != 500)
+        _exit(5);
+    size_t gets = fake.n_config_gets; /* read once per instance */
+    bastion_budget_ms(&cx, BASTION_BUDGET_CACHE);
+    bastion_budget_ms(&cx, BASTION_BUDGET_DB);
+    if (fake.n_config_gets != gets)
+        _exit(6);
+    the_cx(&cx, bastion_now_ms() + 300); /* the deadline still caps it */
+    if (bastion_budget_ms(&cx, BASTION_BUDGET_CACHE) > 300)
+        _exit(7);
+}
+
+/*
+ * REL2 "all configurable": budget_cache_ms / budget_db_ms /
+ * budget_external_ms override the defaults. host.c caches them in statics for
+ * the life of the instance, so this runs in a child of a process that has not
+ * asked for a budget yet: keep this test FIRST in main().
+ */
+static void test_REL2_budgets_configurable(void **state)
+{
+    (void)state;
+    int status = unit_run_isolated(budget_overrides, NULL);
+    if (status != 0)
+        unit_fail("budget override check failed at step %d (see budget_overrides)", status);
+}
+
 static void test_REL2_each_call_gets_its_budget(void **state)
 {
     (void)state;
@@ -602,6 +647,7 @@ static void test_OBS1_log_passes_fields(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_REL2_budgets_configurable, setup), /* first: see there */
         cmocka_unit_test_setup(test_REL1_every_error_case_maps_to_host_rc, setup),
         cmocka_unit_test_setup(test_REL1_success_is_ok, setup),
         cmocka_unit_test_setup(test_REL1_kv_get_not_found_is_not_error, setup),

@@ -5,6 +5,8 @@
  */
 #include "../../shared/src/ratelimit.c"
 
+#include <bearssl_hash.h> /* an independent SHA-256 for the expected key */
+
 #include "fake_host.h"
 #include "unit.h"
 

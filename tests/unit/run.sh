@@ -28,10 +28,10 @@ CFLAGS=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1
         -I"$ROOT/shared/include" -I/usr/include/bearssl)
 LIBS=(-lcmocka -lcjson -lbearssl -lm)
 
-# bastion_alloc's arena chunks are never freed, by design: the wasm instance
-# (and all its memory) is discarded after each response. Natively that looks
-# like a leak on every test, so LeakSanitizer is off; ASan still catches
-# overflows, use-after-free and bad frees.
+# bastion_alloc's arena chunks and cabi_realloc's blocks are never freed, by
+# design: the wasm instance (and all its memory) is discarded after each
+# response. Natively that looks like a leak in every test, so LeakSanitizer is
+# off; ASan still catches overflows, use-after-free and bad frees.
 export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export CMOCKA_MESSAGE_OUTPUT=TAP

@@ -24,6 +24,8 @@ typedef enum {
     BASTION_HOST_INTERNAL,
 } bastion_host_rc;
 
+/* Default budgets in ms; each is overridable by a variable granted to the
+ * function: budget_cache_ms, budget_db_ms, budget_external_ms. */
 typedef enum {
     BASTION_BUDGET_CACHE = 2000,     /* kv */
     BASTION_BUDGET_DB = 10000,       /* sql */
