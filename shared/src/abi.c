@@ -22,8 +22,10 @@ void *cabi_realloc(void *old, size_t old_size, size_t align, size_t new_size)
 {
     if (new_size == 0)
         return (void *)align; /* a valid, aligned, empty allocation */
-    void *p = aligned_alloc(align < sizeof(void *) ? sizeof(void *) : align,
-                            (new_size + align - 1) & ~(align - 1));
+    if (align < sizeof(void *))
+        align = sizeof(void *);
+    /* C11 §7.22.3.1: the size must be a multiple of the alignment */
+    void *p = aligned_alloc(align, (new_size + align - 1) & ~(align - 1));
     if (!p)
         __builtin_trap();
     if (old && old_size)

@@ -53,7 +53,7 @@ static struct {
 /* see core.h */
 void *bastion_alloc(size_t n)
 {
-    n = (n + 7) & ~(size_t)7;
+    n = n ? (n + 7) & ~(size_t)7 : 8; /* a zero-size request still gets a unique pointer */
     if ((size_t)(arena.end - arena.cur) < n) {
         size_t chunk = n > 65536 - 16 ? n + 16 : 65536;
         struct chunk *c = malloc(chunk);

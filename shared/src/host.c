@@ -17,6 +17,10 @@ bastion_str bastion_host_error_text(void)
 
 static bastion_host_rc take_error(const cabi_error *e)
 {
+    if (e->tag > 5) { /* not a WIT error case: never index tables with it */
+        last_error = BASTION_LIT("host returned an unknown error case");
+        return BASTION_HOST_INTERNAL;
+    }
     last_error = e->tag == 0 ? BASTION_LIT("timeout") : e->msg;
     return (bastion_host_rc)(e->tag + 1);
 }

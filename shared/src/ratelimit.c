@@ -24,12 +24,17 @@ static void subject_hash(bastion_str subject, char out[33])
 bastion_rc bastion_rate_limit_or_problem(bastion_ctx *cx, const bastion_rate_policy *p,
                                          bastion_str subject, bastion_rate_result *out)
 {
+    out->allowed = false; /* fail closed if anything below returns early */
+    out->remaining = 0;
+    out->reset_s = 0;
     uint64_t now_s = bastion_now_ms() / 1000;
     uint64_t window = now_s / p->window_s;
     uint32_t reset = (uint32_t)((window + 1) * p->window_s - now_s);
     char hash[33], key[128];
     subject_hash(subject, hash);
     int kl = snprintf(key, sizeof key, "rl:%s:%llu:%s", p->name, (unsigned long long)window, hash);
+    if (kl < 0 || (size_t)kl >= sizeof key || strlen(p->name) > BASTION_RATE_NAME_MAX)
+        return bastion_problem(cx, BASTION_E_MISCONFIGURED, "A rate-limit policy name is too long.");
     int64_t count = 0;
     /* TTL on create covers the rest of the window plus a margin for clock skew. */
     bastion_host_rc rc = bastion_kv_increment(cx, p->store, (bastion_str){key, (size_t)kl}, 1,

@@ -63,7 +63,7 @@ done
 count_tests() {
     local n
     n=$(grep -cE '^\s*cmocka_unit_test(_setup|_teardown|_setup_teardown)?\(' "$1")
-    echo "${n:-1}"
+    [[ ${n:-0} -gt 0 ]] && echo "$n" || echo 1
 }
 
 for test_src in "$UNIT"/*_test.c; do

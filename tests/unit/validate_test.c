@@ -731,6 +731,64 @@ static void test_VAL3_raw_nul_in_body_rejected(void **state)
     assert_true(rc == BASTION_E_MALFORMED_JSON || rc == BASTION_E_UNPROCESSABLE);
 }
 
+/* The bodies of `cases` that the front door did not refuse with 400, listed
+ * in `out` ("" when all were refused). */
+static void not_400(const char *const *cases, size_t n, char *out, size_t cap)
+{
+    out[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        bastion_ctx cx;
+        bastion_field_value v[1];
+        if (parse(&cx, "application/json", cases[i], strlen(cases[i]), ANY, 1, v) !=
+            BASTION_E_MALFORMED_JSON) {
+            size_t o = strlen(out);
+            if (o && o + 3 < cap)
+                o += (size_t)snprintf(out + o, cap - o, " | ");
+            for (const char *c = cases[i]; *c && o + 5 < cap; c++) /* one line: escape controls */
+                o += (size_t)((unsigned char)*c < 0x20 ? snprintf(out + o, cap - o, "\\x%02x", *c)
+                                                       : snprintf(out + o, cap - o, "%c", *c));
+        }
+    }
+}
+
+/*
+ * RFC 8259 §7: U+0000..U+001F must be escaped inside strings, so a raw
+ * control byte is malformed JSON (400). cJSON accepts it; validate.c then
+ * trims a raw CR/LF/TAB at either end of the value silently (so
+ * "{\"x\":\"Ann<LF>\"}" is accepted as "Ann") and rejects one in the middle
+ * with 422. KNOWN BUG (VAL1 "malformed JSON gets 400").
+ */
+static void test_VAL1_raw_control_in_string_400(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "{\"x\":\"Ann\n\"}", "{\"x\":\"\tAnn\"}", "{\"x\":\"A\x01nn\"}", "{\"x\n\":\"Ann\"}",
+    };
+    char got[256];
+    not_400(cases, sizeof cases / sizeof cases[0], got, sizeof got);
+    if (got[0])
+        unit_fail("raw control characters in strings were not refused with 400: %s", got);
+}
+
+/*
+ * RFC 8259 §6: number = [ "-" ] int [ frac ] [ exp ], int has no leading
+ * zero and frac needs a digit. cJSON hands anything made of [0-9+-.eE] to
+ * strtod, so "01", "1." and "-01" parse. KNOWN BUG (VAL1 "malformed JSON gets
+ * 400").
+ */
+static void test_VAL1_non_rfc8259_numbers_400(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "{\"x\":01}", "{\"x\":-01}", "{\"x\":1.}", "{\"x\":1.e5}", "{\"x\":[.5]}",
+        "{\"x\":[1e]}", "{\"x\":[+1]}",
+    };
+    char got[256];
+    not_400(cases, sizeof cases / sizeof cases[0], got, sizeof got);
+    if (got[0])
+        unit_fail("non-RFC 8259 numbers were not refused with 400: %s", got);
+}
+
 static void test_VAL1_422_collects_all_errors(void **state)
 {
     (void)state;
@@ -804,6 +862,8 @@ int main(void)
         cmocka_unit_test(test_VAL1_nesting_limit_32),
         cmocka_unit_test(test_VAL3_invalid_utf8_body_400),
         cmocka_unit_test(test_VAL3_raw_nul_in_body_rejected),
+        cmocka_unit_test(test_VAL1_raw_control_in_string_400),
+        cmocka_unit_test(test_VAL1_non_rfc8259_numbers_400),
         cmocka_unit_test(test_VAL1_422_collects_all_errors),
         cmocka_unit_test(test_VAL1_422_missing_required_and_unknown),
     };

@@ -9,8 +9,10 @@
 #include "core.h"
 #include "problem.h"
 
+#define BASTION_RATE_NAME_MAX 48
+
 typedef struct {
-    const char *name;   /* policy name in the RateLimit headers */
+    const char *name;   /* policy name in the RateLimit headers, ≤ BASTION_RATE_NAME_MAX */
     const char *store;  /* kv store granted to the function */
     uint32_t limit;     /* requests per window */
     uint32_t window_s;
