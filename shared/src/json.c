@@ -31,6 +31,16 @@ static bool hexdigit(char c)
     return digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+static unsigned hex4(const char *p)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v = v * 16 + (unsigned)(digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
 /* RFC 8259 §7 */
 static bastion_json_rc scan_string(struct scan *s)
 {
@@ -54,9 +64,25 @@ static bastion_json_rc scan_string(struct scan *s)
             for (int i = 0; i < 4; i++)
                 if (!hexdigit(s->p[i]))
                     return BASTION_JSON_SYNTAX;
-            if (s->p[0] == '0' && s->p[1] == '0' && s->p[2] == '0' && s->p[3] == '0')
-                return BASTION_JSON_NUL;
+            unsigned cp = hex4(s->p);
             s->p += 4;
+            if (cp == 0)
+                return BASTION_JSON_NUL;
+            /* RFC 8259 §8.2: a lone surrogate cannot become UTF-8; cJSON
+             * rejects it too, so it is malformed here, not a later surprise */
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                return BASTION_JSON_SYNTAX;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u')
+                    return BASTION_JSON_SYNTAX;
+                for (int i = 2; i < 6; i++)
+                    if (!hexdigit(s->p[i]))
+                        return BASTION_JSON_SYNTAX;
+                unsigned lo = hex4(s->p + 2);
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return BASTION_JSON_SYNTAX;
+                s->p += 6;
+            }
         } else if (!(e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
                      e == 'r' || e == 't')) {
             return BASTION_JSON_SYNTAX;

@@ -68,6 +68,15 @@ static void test_VAL3_json_rejects_nul(void **state)
     assert_int_equal(check("\"\\u0001\""), BASTION_JSON_OK);
 }
 
+static void test_VAL1_json_lone_surrogates_are_malformed(void **state)
+{
+    (void)state;
+    assert_int_equal(check("\"\\ud83d\\ude00\""), BASTION_JSON_OK); /* a valid pair */
+    assert_int_equal(check("\"\\udddd\""), BASTION_JSON_SYNTAX);      /* lone low */
+    assert_int_equal(check("\"\\ud83d\""), BASTION_JSON_SYNTAX);      /* lone high */
+    assert_int_equal(check("\"\\ud83d\\u0041\""), BASTION_JSON_SYNTAX);
+}
+
 static void test_VAL1_json_depth_limit(void **state)
 {
     (void)state;
@@ -93,6 +102,7 @@ int main(void)
         cmocka_unit_test(test_VAL1_json_rejects_bad_structure),
         cmocka_unit_test(test_VAL3_json_rejects_raw_control_characters),
         cmocka_unit_test(test_VAL3_json_rejects_nul),
+        cmocka_unit_test(test_VAL1_json_lone_surrogates_are_malformed),
         cmocka_unit_test(test_VAL1_json_depth_limit),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);

@@ -9,6 +9,8 @@
 #include "ratelimit.h"
 #include "encoding.h"
 #include "crypto.h"
+#include "json.h"
+#include "webhook.h"
 #include "validate.h"
 
 #endif
