@@ -20,6 +20,7 @@ static const bastion_problem_info TABLE[BASTION_E__COUNT] = {
     [BASTION_E_NOT_FOUND] = {404, "not-found", "Not Found", "validation", false},
     [BASTION_E_METHOD_NOT_ALLOWED] = {405, "method-not-allowed", "Method Not Allowed", "validation", false},
     [BASTION_E_CONFLICT] = {409, "conflict", "Conflict", "conflict", false},
+    [BASTION_E_IN_PROGRESS] = {409, "in-progress", "Request In Progress", "transient", true},
     [BASTION_E_GONE] = {410, "gone", "Gone", "conflict", false},
     [BASTION_E_PRECONDITION_FAILED] = {412, "precondition-failed", "Precondition Failed", "conflict", false},
     [BASTION_E_TOO_LARGE] = {413, "content-too-large", "Content Too Large", "validation", false},

@@ -22,6 +22,7 @@ static const struct {
     {BASTION_E_NOT_FOUND, 404, "validation"},
     {BASTION_E_METHOD_NOT_ALLOWED, 405, "validation"},
     {BASTION_E_CONFLICT, 409, "conflict"},
+    {BASTION_E_IN_PROGRESS, 409, "transient"},
     {BASTION_E_GONE, 410, "conflict"},
     {BASTION_E_PRECONDITION_FAILED, 412, "conflict"},
     {BASTION_E_TOO_LARGE, 413, "validation"},

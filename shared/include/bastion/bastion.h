@@ -11,6 +11,8 @@
 #include "crypto.h"
 #include "json.h"
 #include "webhook.h"
+#include "idempotency.h"
+#include "breaker.h"
 #include "validate.h"
 
 #endif

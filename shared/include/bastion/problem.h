@@ -18,6 +18,7 @@ typedef enum {
     BASTION_E_NOT_FOUND,          /* 404 validation */
     BASTION_E_METHOD_NOT_ALLOWED, /* 405 validation */
     BASTION_E_CONFLICT,           /* 409 conflict */
+    BASTION_E_IN_PROGRESS,        /* 409 transient: the same request is still running */
     BASTION_E_GONE,               /* 410 conflict */
     BASTION_E_PRECONDITION_FAILED,/* 412 conflict */
     BASTION_E_TOO_LARGE,          /* 413 validation */
@@ -30,7 +31,11 @@ typedef enum {
     BASTION_E_BAD_GATEWAY,        /* 502 infrastructure */
     BASTION_E_UNAVAILABLE,        /* 503 infrastructure */
     BASTION_E_TIMEOUT,            /* 504 transient */
-    BASTION_E__COUNT
+    BASTION_E__COUNT,
+    /* Not an error: a complete response has already been written (e.g. an
+     * idempotent replay). Callers return, as after any `_or_problem` failure.
+     * Never pass it to bastion_problem. */
+    BASTION_ANSWERED = 100,
 } bastion_rc;
 
 typedef struct {
