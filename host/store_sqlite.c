@@ -68,7 +68,8 @@ static const char KV_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS kv ("
     " store TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,"
     " expires_at INTEGER NOT NULL DEFAULT 0," /* epoch ms; 0 = never */
-    " PRIMARY KEY (store, key)) WITHOUT ROWID;";
+    " PRIMARY KEY (store, key)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS kv_expiry ON kv (expires_at) WHERE expires_at <> 0;";
 
 static struct conn *open_conn(const char *path, const char *schema, struct host_err *err)
 {
@@ -252,9 +253,29 @@ static int kv_read(struct conn *c, const char *store, const void *key, size_t kl
     return 0;
 }
 
+/* Lazy sweep: every 64th write on a worker also deletes up to 256 expired
+ * rows, so idempotency, dedup and rate-limit records cannot pile up. Reads
+ * already treat expired rows as absent; this only reclaims space. */
+static void kv_sweep(struct conn *c)
+{
+    static _Thread_local unsigned writes;
+    if (++writes % 64)
+        return;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(c->db,
+                           "DELETE FROM kv WHERE (store, key) IN (SELECT store, key FROM kv "
+                           "WHERE expires_at <> 0 AND expires_at <= ?1 LIMIT 256)",
+                           -1, &s, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_int64(s, 1, (int64_t)host_wall_ms());
+    sqlite3_step(s); /* best effort: a failure leaves rows for the next sweep */
+    sqlite3_finalize(s);
+}
+
 static int kv_write(struct conn *c, const char *store, const void *key, size_t klen,
                     const void *val, size_t vlen, uint64_t ttl_ms, struct host_err *err)
 {
+    kv_sweep(c);
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(c->db,
                                 "INSERT INTO kv(store,key,value,expires_at) VALUES(?1,?2,?3,?4) "

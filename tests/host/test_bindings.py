@@ -211,3 +211,17 @@ def test_result_too_big_for_the_guest_traps_500_without_host_leak(fixtures):
     r = fixtures.post("/sql", {"op": "query", "sql": "SELECT zeroblob(40000000)", "params": []})
     assert r.status == 500, r
     assert fixtures.get("/counter").status == 200
+
+
+def test_kv_expired_rows_are_swept(fixtures):
+    import os
+    import sqlite3
+    for i in range(100):
+        kv(fixtures, op="set", key=f"sweep-{i}", value="x", ttl_ms=1)
+    time.sleep(0.05)
+    for i in range(200):  # writes trigger the lazy sweep
+        kv(fixtures, op="set", key=f"live-{i}", value="x")
+    db = sqlite3.connect(os.path.join(fixtures.state, "kv.sqlite"))
+    left = db.execute("SELECT COUNT(*) FROM kv WHERE key LIKE 'sweep-%'").fetchone()[0]
+    db.close()
+    assert left == 0, left
