@@ -4,9 +4,6 @@
  *   POST /api/waitlist                       {"email", "product_id"}
  *   GET  /api/waitlist/{product_id}/count
  */
-#include <stdio.h>
-#include <stdlib.h>
-
 #include <bastion/bastion.h>
 
 #define DB "waitlist"
@@ -19,28 +16,14 @@ static const bastion_field join_fields[] = {
     {"product_id", BASTION_FIELD_SLUG, BASTION_REQUIRED, 1, 64},
 };
 
-/* The limit is a variable so operators can tune it without a rebuild; a
- * malformed value refuses to serve rather than guess (REL8). */
-static bastion_rc load_limit_or_problem(bastion_ctx *cx)
-{
-    bastion_str v = bastion_config("waitlist_joins_per_minute");
-    if (!v.ptr)
-        return BASTION_OK;
-    char *end;
-    const char *text = bastion_str_dup(v);
-    long n = strtol(text, &end, 10);
-    if (end == text || *end || n < 1 || n > 1000000)
-        return bastion_problem(cx, BASTION_E_MISCONFIGURED,
-                               "Variable waitlist_joins_per_minute must be 1..1000000.");
-    join_limit.limit = (uint32_t)n;
-    return BASTION_OK;
-}
-
 static void join(bastion_ctx *cx)
 {
     bastion_rate_result rl;
-    if (load_limit_or_problem(cx))
+    int64_t limit;
+    /* a variable so operators can tune it without a rebuild; malformed → 500 (REL8) */
+    if (bastion_config_int_or_problem(cx, "waitlist_joins_per_minute", 10, 1, 1000000, &limit))
         return;
+    join_limit.limit = (uint32_t)limit;
     if (bastion_rate_limit_or_problem(cx, &join_limit, cx->client_ip, &rl))
         return;
     bastion_field_value in[2];

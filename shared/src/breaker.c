@@ -71,27 +71,30 @@ static bastion_rc open_problem(bastion_ctx *cx, uint64_t left_ms)
 }
 
 /* see breaker.h */
-bastion_rc bastion_breaker_allow_or_problem(bastion_ctx *cx, const bastion_breaker *b,
-                                            bastion_breaker_ticket *t)
+bool bastion_breaker_allow(bastion_ctx *cx, const bastion_breaker *b, bastion_breaker_ticket *t,
+                           uint64_t *retry_ms)
 {
     t->probe = false;
+    *retry_ms = 0;
     bastion_str v;
     bool found;
     bastion_host_rc hrc = bastion_kv_get(cx, b->store, state_key(b, "open_until"), &v, &found);
     if (hrc != BASTION_HOST_OK) {
         log_breaker(BASTION_LOG_WARN, "breaker state unreadable; allowing the call", b, true);
-        return BASTION_OK;
+        return true;
     }
     if (!found)
-        return BASTION_OK; /* closed */
+        return true; /* closed */
     uint64_t until;
     if (!parse_ms(v, &until)) {
         log_breaker(BASTION_LOG_WARN, "breaker state malformed; allowing the call", b, false);
-        return BASTION_OK;
+        return true;
     }
     uint64_t now = bastion_now_ms();
-    if (now < until)
-        return open_problem(cx, until - now);
+    if (now < until) {
+        *retry_ms = until - now;
+        return false;
+    }
 
     /* Half-open: kv add elects exactly one prober. Its slot lapses when the
      * prober's own deadline has passed, so a prober that dies does not wedge
@@ -102,13 +105,23 @@ bastion_rc bastion_breaker_allow_or_problem(bastion_ctx *cx, const bastion_break
     hrc = bastion_kv_add(cx, b->store, state_key(b, "probe"), holder, probe_ttl, &won);
     if (hrc != BASTION_HOST_OK) {
         log_breaker(BASTION_LOG_WARN, "breaker probe slot unavailable; allowing the call", b, true);
-        return BASTION_OK;
+        return true;
     }
-    if (!won)
-        return open_problem(cx, 1000);
+    if (!won) {
+        *retry_ms = 1000;
+        return false;
+    }
     t->probe = true;
     log_breaker(BASTION_LOG_INFO, "breaker half-open: probing", b, false);
-    return BASTION_OK;
+    return true;
+}
+
+/* see breaker.h */
+bastion_rc bastion_breaker_allow_or_problem(bastion_ctx *cx, const bastion_breaker *b,
+                                            bastion_breaker_ticket *t)
+{
+    uint64_t retry_ms;
+    return bastion_breaker_allow(cx, b, t, &retry_ms) ? BASTION_OK : open_problem(cx, retry_ms);
 }
 
 static void del(bastion_ctx *cx, const bastion_breaker *b, const char *what)

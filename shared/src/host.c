@@ -6,6 +6,7 @@
 
 #include "abi_internal.h"
 #include "bastion/host.h"
+#include "bastion/log.h"
 
 static bastion_str last_error;
 
@@ -47,7 +48,7 @@ bastion_rc bastion_host_fail_or_problem(bastion_ctx *cx, bastion_host_rc rc, con
         {BASTION_LIT("error"), bastion_cstr(names[rc])},
         {BASTION_LIT("detail"), last_error},
     };
-    bastion_log(BASTION_LOG_ERROR, "host call failed", f, 3);
+    bastion_log_safe(BASTION_LOG_ERROR, "host call failed", f, 3); /* host text may echo data */
     bastion_rc p = bastion_host_rc_problem(rc);
     const char *detail = p == BASTION_E_TIMEOUT ? "A backing service did not answer in time."
                          : p == BASTION_E_UNAVAILABLE ? "A backing service is unavailable."

@@ -49,8 +49,6 @@ static bastion_json_rc scan_string(struct scan *s)
         unsigned char c = (unsigned char)*s->p++;
         if (c == '"')
             return BASTION_JSON_OK;
-        if (c == 0)
-            return BASTION_JSON_NUL;
         if (c < 0x20)
             return BASTION_JSON_SYNTAX; /* control characters must be escaped */
         if (c != '\\')

@@ -13,6 +13,9 @@
 #include "webhook.h"
 #include "idempotency.h"
 #include "breaker.h"
+#include "log.h"
+#include "config.h"
+#include "email.h"
 #include "validate.h"
 
 #endif

@@ -55,6 +55,15 @@ typedef struct {
 } bastion_breaker_ticket;
 
 /*
+ * The decision alone, writing no response: true when the call may go ahead
+ * (then bastion_breaker_record with the same ticket); false while open, with
+ * *retry_ms the time until a probe may run. For callers whose own request
+ * still succeeds when the dependency is skipped (e.g. email into the outbox).
+ */
+bool bastion_breaker_allow(bastion_ctx *cx, const bastion_breaker *b, bastion_breaker_ticket *t,
+                           uint64_t *retry_ms);
+
+/*
  * Asks whether a call may go to the dependency now. Returns BASTION_OK
  * (call it, then bastion_breaker_record with the same ticket) or
  * BASTION_E_UNAVAILABLE with a 503 problem written whose Retry-After is the

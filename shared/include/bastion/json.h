@@ -18,7 +18,7 @@ typedef enum {
     BASTION_JSON_OK = 0,
     BASTION_JSON_SYNTAX,     /* not RFC 8259 JSON */
     BASTION_JSON_TOO_DEEP,   /* nesting beyond max_depth */
-    BASTION_JSON_NUL,        /* a NUL character, raw or as \u0000 */
+    BASTION_JSON_NUL,        /* valid JSON, but a string holds \u0000 (a raw NUL is SYNTAX) */
 } bastion_json_rc;
 
 /* Checks that `text` is exactly one JSON value (whitespace around allowed).

@@ -1,0 +1,63 @@
+/*
+ * Transactional email through the host's outbound HTTP (REL4).
+ *
+ * The provider contract: POST {email_api_base}/emails with
+ * `Authorization: Bearer {email_api_key}` and JSON {"from","to","subject","text"};
+ * a 2xx answer means accepted. Variables: email_api_base, email_api_key,
+ * email_from (granted to the function in manifest.toml).
+ *
+ * Every send is awaited under the external budget and guarded by the "email"
+ * circuit breaker (REL3). A send that fails for any reason — timeout, 5xx,
+ * breaker open, missing configuration — is recorded durably in the
+ * function's database, table email_failures, for the email-retry job (REL5);
+ * the caller's business action still succeeds. Every function that sends
+ * email includes BASTION_EMAIL_SCHEMA in its schema.sql.
+ *
+ * Addresses never reach the logs: lines carry the kind and the error only.
+ */
+#ifndef BASTION_EMAIL_H
+#define BASTION_EMAIL_H
+
+#include "core.h"
+#include "host.h"
+
+typedef struct {
+    const char *kind;   /* e.g. "booking-confirmation"; [a-z0-9-] */
+    bastion_str to, subject, text;
+} bastion_email;
+
+typedef struct {
+    const char *db;       /* sql database holding email_failures */
+    const char *kv_store; /* kv store for the breaker's state */
+} bastion_email_sender;
+
+typedef struct {
+    bool sent;
+    const char *error;  /* NULL when sent; a short reason safe to show an admin */
+    int64_t outbox_id;  /* the email_failures row when not sent, else 0 */
+} bastion_email_result;
+
+/*
+ * A statement that queues `m` in email_failures as not yet attempted, for
+ * the caller's own transaction (CONC5: the state change and the outbox row
+ * commit together). Its RETURNING id goes to bastion_email_deliver_queued.
+ * params MUST outlive the transaction call.
+ */
+void bastion_email_queue_stmt(bastion_sql_stmt *st, bastion_sql_value params[5],
+                              const bastion_email *m);
+
+/* Sends a queued row now; on success deletes it, on failure records the
+ * error, attempts = 1 and the next attempt time on it. */
+void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s,
+                                  int64_t outbox_id, const bastion_email *m,
+                                  bastion_email_result *out);
+
+/* Sends now; on failure inserts the outbox row with the error. */
+void bastion_email_send(bastion_ctx *cx, const bastion_email_sender *s, const bastion_email *m,
+                        bastion_email_result *out);
+
+/* The email_failures DDL, for reference and tests (functions repeat it in
+ * their schema.sql, which must be plain SQL). */
+extern const char BASTION_EMAIL_SCHEMA[];
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * Email with an outbox (see email.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bastion/breaker.h"
+#include "bastion/email.h"
+#include "bastion/http.h"
+
+const char BASTION_EMAIL_SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS email_failures (\n"
+    "    id              INTEGER PRIMARY KEY,\n"
+    "    kind            TEXT    NOT NULL,\n"
+    "    recipient       TEXT    NOT NULL,\n"
+    "    subject         TEXT    NOT NULL,\n"
+    "    body            TEXT    NOT NULL,\n"
+    "    error           TEXT,\n"
+    "    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),\n"
+    "    status          TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'failed')),\n"
+    "    next_attempt_at INTEGER NOT NULL,\n"
+    "    created_at      INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS email_failures_due ON email_failures (status, next_attempt_at);\n";
+
+/* First retry a minute later; the retry job backs off from there (REL5). */
+#define FIRST_RETRY_MS 60000
+
+static const bastion_breaker EMAIL_BREAKER = {"email", NULL, 5, 30000, 0};
+
+static void log_email(const bastion_email *m, const char *what, const char *error)
+{
+    bastion_header f[] = {
+        {BASTION_LIT("kind"), bastion_cstr(m->kind)},
+        {BASTION_LIT("error"), bastion_cstr(error ? error : "")},
+    };
+    bastion_log(error ? BASTION_LOG_WARN : BASTION_LOG_INFO, what, f, error ? 2 : 1);
+}
+
+/* One attempt at the provider. Returns NULL when accepted, else the reason. */
+static const char *attempt(bastion_ctx *cx, const bastion_email_sender *s, const bastion_email *m)
+{
+    bastion_str base = bastion_config("email_api_base");
+    bastion_str key = bastion_config("email_api_key");
+    bastion_str from = bastion_config("email_from");
+    if (!base.ptr || !key.ptr || !from.ptr)
+        return "email is not configured";
+
+    bastion_breaker b = EMAIL_BREAKER;
+    b.store = s->kv_store;
+    bastion_breaker_ticket ticket;
+    uint64_t retry_ms;
+    if (!bastion_breaker_allow(cx, &b, &ticket, &retry_ms))
+        return "email provider circuit open";
+
+    size_t ul = base.len + sizeof "/emails";
+    char *url = bastion_alloc(ul);
+    snprintf(url, ul, "%.*s/emails", (int)base.len, base.ptr);
+    size_t al = key.len + sizeof "Bearer ";
+    char *auth = bastion_alloc(al);
+    snprintf(auth, al, "Bearer %.*s", (int)key.len, key.ptr);
+
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "from", bastion_str_dup(from));
+    cJSON_AddStringToObject(body, "to", bastion_str_dup(m->to));
+    cJSON_AddStringToObject(body, "subject", bastion_str_dup(m->subject));
+    cJSON_AddStringToObject(body, "text", bastion_str_dup(m->text));
+    char *json = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    if (!json)
+        __builtin_trap();
+    bastion_header h[] = {
+        {BASTION_LIT("authorization"), bastion_cstr(auth)},
+        {BASTION_LIT("content-type"), BASTION_LIT("application/json")},
+    };
+    bastion_http_response r;
+    bastion_host_rc rc = bastion_http_send(cx, "POST", url, h, 2, bastion_cstr(json), &r);
+    free(json);
+    const char *error = NULL;
+    if (rc == BASTION_HOST_TIMEOUT)
+        error = "email provider timed out";
+    else if (rc == BASTION_HOST_DENIED)
+        error = "email provider not on the outbound allow-list";
+    else if (rc != BASTION_HOST_OK)
+        error = "email provider unreachable";
+    else if (r.status < 200 || r.status > 299) {
+        static char buf[48];
+        snprintf(buf, sizeof buf, "email provider answered %u", r.status);
+        error = buf;
+    }
+    bastion_breaker_record(cx, &b, &ticket, error == NULL);
+    return error;
+}
+
+/* see email.h */
+void bastion_email_queue_stmt(bastion_sql_stmt *st, bastion_sql_value params[5],
+                              const bastion_email *m)
+{
+    int64_t now = (int64_t)bastion_now_ms();
+    params[0] = BASTION_SQL_STR(bastion_cstr(m->kind));
+    params[1] = BASTION_SQL_STR(m->to);
+    params[2] = BASTION_SQL_STR(m->subject);
+    params[3] = BASTION_SQL_STR(m->text);
+    params[4] = BASTION_SQL_INT(now);
+    memset(st, 0, sizeof *st);
+    st->sql = "INSERT INTO email_failures (kind, recipient, subject, body, attempts, status, "
+              "next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 0, 'pending', $5, $5) "
+              "RETURNING id";
+    st->params = params;
+    st->n_params = 5;
+    st->has_expect = true;
+    st->expect_changes = 1;
+}
+
+static void record_failure(bastion_ctx *cx, const bastion_email_sender *s, int64_t id,
+                           const char *error)
+{
+    bastion_sql_value p[] = {
+        BASTION_SQL_STR(bastion_cstr(error)),
+        BASTION_SQL_INT((int64_t)bastion_now_ms() + FIRST_RETRY_MS),
+        BASTION_SQL_INT(id),
+    };
+    bastion_rows rows;
+    bastion_host_rc rc = bastion_sql_query(
+        cx, s->db,
+        "UPDATE email_failures SET error = $1, attempts = 1, next_attempt_at = $2 WHERE id = $3",
+        p, 3, &rows);
+    if (rc != BASTION_HOST_OK) {
+        bastion_header f[] = {{BASTION_LIT("detail"), bastion_host_error_text()}};
+        bastion_log(BASTION_LOG_ERROR, "email outbox update failed", f, 1);
+    }
+}
+
+/* see email.h */
+void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s,
+                                  int64_t outbox_id, const bastion_email *m,
+                                  bastion_email_result *out)
+{
+    const char *error = attempt(cx, s, m);
+    out->sent = error == NULL;
+    out->error = error;
+    out->outbox_id = error ? outbox_id : 0;
+    if (error) {
+        log_email(m, "email not sent; kept in the outbox", error);
+        record_failure(cx, s, outbox_id, error);
+        return;
+    }
+    log_email(m, "email sent", NULL);
+    bastion_sql_value p[] = {BASTION_SQL_INT(outbox_id)};
+    bastion_rows rows;
+    /* The row was only a guarantee; a failed delete means one duplicate send
+     * by the retry job at worst, which is logged. */
+    if (bastion_sql_query(cx, s->db, "DELETE FROM email_failures WHERE id = $1", p, 1, &rows) !=
+        BASTION_HOST_OK) {
+        bastion_header f[] = {{BASTION_LIT("detail"), bastion_host_error_text()}};
+        bastion_log(BASTION_LOG_ERROR, "email outbox cleanup failed", f, 1);
+    }
+}
+
+/* see email.h */
+void bastion_email_send(bastion_ctx *cx, const bastion_email_sender *s, const bastion_email *m,
+                        bastion_email_result *out)
+{
+    const char *error = attempt(cx, s, m);
+    out->sent = error == NULL;
+    out->error = error;
+    out->outbox_id = 0;
+    if (!error) {
+        log_email(m, "email sent", NULL);
+        return;
+    }
+    log_email(m, "email not sent; kept in the outbox", error);
+    bastion_sql_stmt st;
+    bastion_sql_value params[5];
+    bastion_email_queue_stmt(&st, params, m);
+    bastion_sql_value p[] = {params[0], params[1], params[2], params[3],
+                             BASTION_SQL_STR(bastion_cstr(error)),
+                             BASTION_SQL_INT((int64_t)bastion_now_ms() + FIRST_RETRY_MS),
+                             params[4]};
+    bastion_rows rows;
+    bastion_host_rc rc = bastion_sql_query(
+        cx, s->db,
+        "INSERT INTO email_failures (kind, recipient, subject, body, error, attempts, status, "
+        "next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 1, 'pending', $6, $7) "
+        "RETURNING id",
+        p, 7, &rows);
+    if (rc == BASTION_HOST_OK && rows.n_rows == 1)
+        out->outbox_id = rows.rows[0][0].v.i;
+    else {
+        /* the email is lost only if the database is down too: say so loudly */
+        bastion_header f[] = {{BASTION_LIT("kind"), bastion_cstr(m->kind)},
+                              {BASTION_LIT("detail"), bastion_host_error_text()}};
+        bastion_log(BASTION_LOG_ERROR, "email outbox insert failed; email lost", f, 2);
+    }
+}
