@@ -1,12 +1,17 @@
 """Shared pytest fixtures: a real `build/bastion serve` on a random loopback
 port with a temporary state directory, and a tiny HTTP client."""
+import base64
+import hashlib
+import hmac
 import http.client
+import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -35,13 +40,98 @@ class Response:
         return f"<{self.status} {self.headers} {self.body[:300]!r}>"
 
 
+# Values for the bundle's variables in tests. Tests mint tokens with this
+# secret; the email provider base is pointed at the fake by the fixtures.
+AUTH_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+TEST_VARS = {
+    "BASTION_VAR_auth_jwt_secret": AUTH_SECRET,
+    "BASTION_VAR_email_api_key": "test-email-key",
+    "BASTION_VAR_permit_token_secret": "test-permit-secret-0123456789abcdef0123456789",
+}
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint_jwt(claims=None, secret=AUTH_SECRET, header=None, **overrides):
+    """An HS256 JWT under the bundle's contract (iss bastion, aud bastion-api)."""
+    now = int(time.time())
+    body = {"iss": "bastion", "aud": "bastion-api", "sub": "user-1", "role": "user",
+            "iat": now, "exp": now + 300}
+    body.update(claims or {})
+    body.update(overrides)
+    body = {k: v for k, v in body.items() if v is not None}
+    head = header or {"alg": "HS256", "typ": "JWT"}
+    signing = b64url(json.dumps(head).encode()) + "." + b64url(json.dumps(body).encode())
+    sig = hmac.new(secret.encode(), signing.encode(), hashlib.sha256).digest()
+    return signing + "." + b64url(sig)
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+def admin_headers():
+    return bearer(mint_jwt(role="admin", sub="admin-1"))
+
+
+def user_headers(sub="user-1"):
+    return bearer(mint_jwt(role="user", sub=sub))
+
+
+class FakeEmail:
+    """A fake email provider on loopback: POST /emails. Tests switch its mode
+    between 'accept', 'fail' (500) and 'hang', and read what it received."""
+
+    def __init__(self):
+        fake = self
+        self.mode = "accept"
+        self.received = []
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with fake.lock:
+                    fake.received.append({"path": self.path, "headers": dict(self.headers),
+                                          "json": json.loads(body or b"null")})
+                    mode = fake.mode
+                if mode == "hang":
+                    time.sleep(30)
+                    return
+                status, out = (500, b'{"error":"down"}') if mode == "fail" else \
+                    (200, json.dumps({"id": f"em_{len(fake.received)}"}).encode())
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def sent_to(self, address):
+        with self.lock:
+            return [r["json"] for r in self.received if r["json"] and r["json"].get("to") == address]
+
+    def close(self):
+        self.server.shutdown()
+
+
 class Server:
     def __init__(self, manifest, env=None, workers=4, state=None):
         self.manifest = manifest
         self.state = state or tempfile.mkdtemp(prefix="bastion-test-")
         self.port = free_port()
         self.log_path = os.path.join(self.state, "server.log")
-        self.env = dict(os.environ, **(env or {}))
+        self.env = dict(os.environ, **TEST_VARS, **(env or {}))
         self.workers = workers
         self.proc = None
 
@@ -88,6 +178,15 @@ class Server:
             self.log.close()
         return self.proc.returncode
 
+    def sql(self, db, query, params=()):
+        """Reads a database of the running server directly (tests only)."""
+        import sqlite3
+        conn = sqlite3.connect(os.path.join(self.state, "sql", db + ".sqlite"), timeout=10)
+        try:
+            return conn.execute(query, params).fetchall()
+        finally:
+            conn.close()
+
     def request(self, method, path, body=None, headers=None, timeout=30):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
@@ -113,11 +212,21 @@ def migrate(manifest, state):
 
 
 @pytest.fixture(scope="module")
-def bundle():
+def email():
+    """A fake email provider; the bundle fixture points email_api_base at it."""
+    fake = FakeEmail()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def bundle(email):
     """The real bundle (manifest.toml), migrated and served."""
     manifest = os.path.join(BUILD, "manifest.json")
     # the shared server takes many joins from one IP; CONC2 tests use their own
-    srv = Server(manifest, env={"BASTION_VAR_waitlist_joins_per_minute": "1000000"})
+    srv = Server(manifest, env={"BASTION_VAR_waitlist_joins_per_minute": "1000000",
+                                "BASTION_VAR_email_api_base": email.base})
+    srv.email = email
     migrate(manifest, srv.state)
     srv.start()
     yield srv

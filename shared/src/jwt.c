@@ -596,7 +596,7 @@ static bool audience_type_ok(const cJSON *aud)
     if (!cJSON_IsArray(aud))
         return false;
     const cJSON *e;
-    cJSON_ArrayForEach (e, aud) {
+    cJSON_ArrayForEach(e, aud) {
         if (!cJSON_IsString(e))
             return false;
     }
@@ -608,7 +608,7 @@ static bool audience_names(const cJSON *aud, bastion_str want)
     if (cJSON_IsString(aud))
         return cstr_is(aud->valuestring, want);
     const cJSON *e;
-    cJSON_ArrayForEach (e, aud) {
+    cJSON_ArrayForEach(e, aud) {
         if (cstr_is(e->valuestring, want))
             return true;
     }

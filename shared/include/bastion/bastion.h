@@ -16,6 +16,9 @@
 #include "log.h"
 #include "config.h"
 #include "email.h"
+#include "jwt.h"
+#include "token.h"
+#include "auth.h"
 #include "validate.h"
 
 #endif
