@@ -1,0 +1,352 @@
+/*
+ * Pages with optimistic concurrency (CONC6, AUTH1).
+ *
+ *   GET /api/pages/{slug}         → {"slug","title","body","version"}, ETag "v<version>"
+ *   PUT /api/admin/pages/{slug}   {"title","body"}, admin; If-Match: <ETag> updates,
+ *                                 If-None-Match: * creates
+ *
+ * The precondition and the write are one guarded statement (RFC 9110 §13.1),
+ * never a read followed by a write: two editors holding the same ETag race
+ * into SQLite, which serialises them; the first bumps the version and the
+ * second matches no row, so expect_changes turns it into 412.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <bastion/bastion.h>
+
+#define DB "content"
+#define SLUG_MAX 64
+#define TITLE_MAX 200
+#define BODY_MAX 50000 /* code points; schema.sql holds the same bounds (DATA1) */
+#define IF_MATCH_MAX 16 /* entity-tags accepted in one If-Match */
+
+/* NO_TRIM: "%20about" is not "about" */
+static const bastion_field slug_rule = {"slug", BASTION_FIELD_SLUG,
+                                        BASTION_REQUIRED | BASTION_NO_TRIM, 1, SLUG_MAX};
+static const bastion_field title_rule = {"title", BASTION_FIELD_STRING, BASTION_REQUIRED, 1,
+                                         TITLE_MAX};
+
+/* Validates the route parameter named by `rule` with the body rules and
+ * writes 422 on failure. A decoded "%00" would end the string cJSON sees, so
+ * it is refused before the tree is built. */
+static bastion_rc param_or_problem(bastion_ctx *cx, const bastion_field *rule, bastion_str *out)
+{
+    bastion_str raw = bastion_param(cx, rule->name);
+    if (!raw.ptr || memchr(raw.ptr, 0, raw.len))
+        return bastion_problem(cx, BASTION_E_UNPROCESSABLE, "The path is invalid.");
+    cJSON *probe = cJSON_CreateObject();
+    cJSON_AddStringToObject(probe, rule->name, bastion_str_dup(raw));
+    cJSON *errors = cJSON_CreateArray();
+    bastion_field_value v;
+    size_t bad = bastion_validate(probe, rule, 1, &v, errors);
+    cJSON_Delete(probe);
+    if (bad)
+        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The path is invalid.", errors, 0);
+    cJSON_Delete(errors);
+    *out = v.str;
+    return BASTION_OK;
+}
+
+static void add_error(cJSON *errors, const char *pointer, const char *detail)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "pointer", pointer);
+    cJSON_AddStringToObject(e, "detail", detail);
+    cJSON_AddItemToArray(errors, e);
+}
+
+/* OWS = *( SP / HTAB ) around header values and list members (RFC 9110 §5.6.3) */
+static bastion_str trim_ows(bastion_str s)
+{
+    while (s.len && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) { s.ptr++; s.len--; }
+    while (s.len && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t')) s.len--;
+    return s;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* A page body is multi-line: like the core's STRING rule (trimmed, UTF-8,
+ * length in code points) except that '\t', '\n' and '\r' are allowed inside.
+ * Every other C0 control, DEL and C1 is still refused (VAL3). */
+static const char *check_multiline(const cJSON *item, size_t max, bastion_str *out)
+{
+    if (!cJSON_IsString(item))
+        return "must be a string";
+    bastion_str s = bastion_cstr(item->valuestring);
+    while (s.len && is_space(s.ptr[0])) { s.ptr++; s.len--; }
+    while (s.len && is_space(s.ptr[s.len - 1])) s.len--;
+    if (!bastion_utf8_valid(s))
+        return "must be valid UTF-8";
+    size_t cps = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F ||
+            (c == 0xC2 && i + 1 < s.len && (unsigned char)s.ptr[i + 1] < 0xA0))
+            return "must not contain control characters other than tab and line breaks";
+        cps += (c & 0xC0) != 0x80;
+    }
+    if (cps == 0)
+        return "must not be empty";
+    if (cps > max)
+        return "is too long";
+    *out = (bastion_str){bastion_str_dup(s), s.len};
+    return NULL;
+}
+
+/*
+ * The front door for {"title","body"}. bastion_parse_json_or_problem would do
+ * it all, but its text rules refuse '\n' and a page body has paragraphs; so
+ * this repeats its outer checks with the same public pieces (415, 400 for
+ * UTF-8 / RFC 8259 / non-object, 422 for a "\u0000"), validates everything
+ * but "body" with the core rules, and "body" with check_multiline, into one
+ * errors[]. Belongs in the core as a multi-line flag on STRING.
+ */
+static bastion_rc page_input_or_problem(bastion_ctx *cx, bastion_str *title, bastion_str *body)
+{
+    bastion_str ct = bastion_header_get(cx, "content-type");
+    size_t base = 0;
+    while (ct.ptr && base < ct.len && ct.ptr[base] != ';')
+        base++;
+    bastion_str media = trim_ows((bastion_str){ct.ptr, base});
+    if (!ct.ptr || !bastion_str_eq_ci(media, BASTION_LIT("application/json")))
+        return bastion_problem(cx, BASTION_E_UNSUPPORTED_MEDIA,
+                               "The body must be sent as application/json.");
+    if (!bastion_utf8_valid(cx->body))
+        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid UTF-8.");
+    switch (bastion_json_check(cx->body, 32)) {
+    case BASTION_JSON_OK:
+        break;
+    case BASTION_JSON_NUL: {
+        /* as the core does: cJSON's tree cannot say which member holds it */
+        cJSON *errors = cJSON_CreateArray();
+        add_error(errors, "", "must not contain the NUL character (\\u0000)");
+        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
+                                  errors, 0);
+    }
+    case BASTION_JSON_TOO_DEEP:
+        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is nested too deeply.");
+    default:
+        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid JSON.");
+    }
+    cJSON *root = cJSON_ParseWithLength(cx->body.ptr, cx->body.len);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body must be a JSON object.");
+    }
+    /* take every "body" out, so the core rules below see only the rest */
+    cJSON *item = cJSON_DetachItemFromObjectCaseSensitive(root, "body"), *dup;
+    int bodies = item != NULL;
+    while ((dup = cJSON_DetachItemFromObjectCaseSensitive(root, "body"))) {
+        bodies++;
+        cJSON_Delete(dup);
+    }
+    cJSON *errors = cJSON_CreateArray();
+    bastion_field_value v;
+    bastion_validate(root, &title_rule, 1, &v, errors); /* also: unknown members */
+    *title = v.str;
+    if (bodies > 1) {
+        add_error(errors, "/body", "appears more than once");
+    } else if (!item || cJSON_IsNull(item)) {
+        add_error(errors, "/body", "is required");
+    } else {
+        const char *why = check_multiline(item, BODY_MAX, body);
+        if (why)
+            add_error(errors, "/body", why);
+    }
+    cJSON_Delete(item);
+    cJSON_Delete(root);
+    if (cJSON_GetArraySize(errors) > 0)
+        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
+                                  errors, 0);
+    cJSON_Delete(errors);
+    return BASTION_OK;
+}
+
+/* The strong validator of a version (RFC 9110 §8.8.3): "v<version>". */
+static bastion_str etag_of(int64_t version)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "\"v%lld\"", (long long)version);
+    return (bastion_str){bastion_str_dup((bastion_str){buf, (size_t)n}), (size_t)n};
+}
+
+/*
+ * If-Match = "*" / #entity-tag (RFC 9110 §13.1.1). Writes the versions its
+ * strong tags name as a JSON array for json_each ("[3,7]"), or sets *any
+ * for "*". Weak tags never match (If-Match compares strongly, §13.1.1), and
+ * tags that are not ours ("abc", "v01") are well-formed but match nothing;
+ * both leave the array without them, which ends in 412. False on a syntax
+ * error or more than IF_MATCH_MAX tags.
+ */
+static bool parse_if_match(bastion_str h, bool *any, char *json, size_t cap)
+{
+    size_t i = 0, o = 0, tags = 0;
+    h = trim_ows(h);
+    *any = bastion_str_eq(h, BASTION_LIT("*"));
+    if (*any)
+        return true;
+    json[o++] = '[';
+    for (;;) {
+        while (i < h.len && (h.ptr[i] == ' ' || h.ptr[i] == '\t' || h.ptr[i] == ','))
+            i++; /* #rule allows empty list elements (RFC 9110 §5.6.1) */
+        if (i == h.len)
+            break;
+        if (++tags > IF_MATCH_MAX)
+            return false;
+        bool weak = h.len - i >= 2 && h.ptr[i] == 'W' && h.ptr[i + 1] == '/';
+        if (weak)
+            i += 2;
+        if (i == h.len || h.ptr[i] != '"')
+            return false;
+        size_t start = ++i;
+        /* etagc = %x21 / %x23-7E / obs-text */
+        while (i < h.len && h.ptr[i] != '"' &&
+               ((unsigned char)h.ptr[i] >= 0x80 || (h.ptr[i] >= 0x21 && h.ptr[i] <= 0x7E)))
+            i++;
+        if (i == h.len || h.ptr[i] != '"')
+            return false;
+        bastion_str opaque = {h.ptr + start, i - start};
+        i++;
+        if (i < h.len && h.ptr[i] != ',' && h.ptr[i] != ' ' && h.ptr[i] != '\t')
+            return false;
+        bool ours = !weak && opaque.len >= 2 && opaque.len <= 16 && opaque.ptr[0] == 'v' &&
+                    opaque.ptr[1] >= '1' && opaque.ptr[1] <= '9';
+        for (size_t k = 2; ours && k < opaque.len; k++)
+            ours = opaque.ptr[k] >= '0' && opaque.ptr[k] <= '9';
+        if (ours && o + opaque.len + 2 < cap) {
+            if (o > 1)
+                json[o++] = ',';
+            memcpy(json + o, opaque.ptr + 1, opaque.len - 1);
+            o += opaque.len - 1;
+        }
+    }
+    json[o++] = ']';
+    json[o] = 0;
+    return tags > 0;
+}
+
+static void respond_page(bastion_ctx *cx, uint16_t status, bastion_str slug, bastion_str title,
+                         bastion_str body, int64_t version)
+{
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "slug", bastion_str_dup(slug));
+    cJSON_AddStringToObject(out, "title", bastion_str_dup(title));
+    cJSON_AddStringToObject(out, "body", bastion_str_dup(body));
+    cJSON_AddNumberToObject(out, "version", (double)version);
+    bastion_respond_json(cx, status, out);
+    cJSON_Delete(out);
+    bastion_set_header(cx, BASTION_LIT("etag"), etag_of(version));
+}
+
+static void get_page(bastion_ctx *cx)
+{
+    bastion_str slug;
+    if (param_or_problem(cx, &slug_rule, &slug))
+        return;
+    bastion_sql_value params[] = {BASTION_SQL_STR(slug)};
+    bastion_rows rows;
+    bastion_host_rc rc = bastion_sql_query(
+        cx, DB, "SELECT title, body, version FROM pages WHERE slug = $1", params, 1, &rows);
+    if (rc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, rc, "page read");
+        return;
+    }
+    if (rows.n_rows == 0) {
+        bastion_problem(cx, BASTION_E_NOT_FOUND, "No page has this slug.");
+        return;
+    }
+    const bastion_sql_value *r = rows.rows[0];
+    respond_page(cx, 200, slug, r[0].v.s, r[1].v.s, r[2].v.i);
+}
+
+static void put_page(bastion_ctx *cx)
+{
+    bastion_jwt_claims claims;
+    if (bastion_auth_admin_or_problem(cx, &claims)) /* AUTH1: before the body */
+        return;
+    bastion_str slug;
+    if (param_or_problem(cx, &slug_rule, &slug))
+        return;
+    bastion_str if_match = bastion_header_get(cx, "if-match");
+    bastion_str if_none = bastion_header_get(cx, "if-none-match");
+    if (!if_match.ptr && !if_none.ptr) {
+        bastion_problem(cx, BASTION_E_PRECONDITION_REQUIRED,
+                        "Send If-Match with the page's ETag, or If-None-Match: * to create it.");
+        return;
+    }
+    if (if_match.ptr && if_none.ptr) {
+        bastion_problem(cx, BASTION_E_BAD_REQUEST, "Send If-Match or If-None-Match, not both.");
+        return;
+    }
+    bool create = if_none.ptr != NULL, any = false;
+    char versions[IF_MATCH_MAX * 18 + 3];
+    if (create) {
+        if (!bastion_str_eq(trim_ows(if_none), BASTION_LIT("*"))) {
+            bastion_problem(cx, BASTION_E_BAD_REQUEST,
+                            "If-None-Match on this route accepts only *.");
+            return;
+        }
+    } else if (!parse_if_match(if_match, &any, versions, sizeof versions)) {
+        bastion_problem(cx, BASTION_E_BAD_REQUEST, "If-Match is not a list of entity-tags.");
+        return;
+    }
+    bastion_str title, body;
+    if (page_input_or_problem(cx, &title, &body))
+        return;
+
+    bastion_sql_value params[] = {
+        BASTION_SQL_STR(slug),
+        BASTION_SQL_STR(title),
+        BASTION_SQL_STR(body),
+        BASTION_SQL_INT((int64_t)bastion_now_ms()),
+        BASTION_SQL_STR(claims.sub),
+        any || create ? BASTION_SQL_NULLV : BASTION_SQL_STR(bastion_cstr(versions)),
+    };
+    /* One statement each; the WHERE / ON CONFLICT is the precondition. */
+    bastion_sql_stmt stmt = {
+        .sql = create
+                   ? "INSERT INTO pages (slug, title, body, version, updated_at, updated_by) "
+                     "VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT (slug) DO NOTHING "
+                     "RETURNING version"
+                   : "UPDATE pages SET title = $2, body = $3, version = version + 1, "
+                     "updated_at = $4, updated_by = $5 WHERE slug = $1 AND "
+                     "($6 IS NULL OR version IN (SELECT value FROM json_each($6))) "
+                     "RETURNING version",
+        .params = params,
+        .n_params = 6,
+        .has_expect = true,
+        .expect_changes = 1,
+    };
+    bastion_rows rows;
+    bastion_host_rc rc = bastion_sql_transaction(cx, DB, &stmt, 1, &rows);
+    if (rc == BASTION_HOST_CONFLICT) {
+        /* RFC 9110 §13.1.1 / §13.1.2: the condition is false, whether the
+         * page changed, vanished, or (create) already exists. */
+        bastion_problem(cx, BASTION_E_PRECONDITION_FAILED,
+                        create ? "A page with this slug already exists."
+                               : "The page has changed since this ETag was issued.");
+        return;
+    }
+    if (rc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, rc, create ? "page insert" : "page update");
+        return;
+    }
+    respond_page(cx, create ? 201 : 200, slug, title, body, rows.rows[0][0].v.i);
+    if (create) {
+        char *loc = bastion_alloc(sizeof "/api/pages/" + slug.len);
+        memcpy(loc, "/api/pages/", sizeof "/api/pages/" - 1);
+        memcpy(loc + sizeof "/api/pages/" - 1, slug.ptr, slug.len);
+        bastion_set_header(cx, BASTION_LIT("location"),
+                           (bastion_str){loc, sizeof "/api/pages/" - 1 + slug.len});
+    }
+}
+
+static const bastion_route routes[] = {
+    {"GET", "/api/pages/{slug}", get_page},
+    {"PUT", "/api/admin/pages/{slug}", put_page},
+};
+BASTION_ROUTES(routes);

@@ -1,0 +1,200 @@
+/*
+ * GET /api/orders/{id} (REL9, AUTH1): one order, for its owner or an admin.
+ *
+ *   → {"id","status","total_cents","currency","items":[…],"updated_at"}
+ *
+ * Anyone else gets the same 404 as for an order that does not exist, so the
+ * answer never tells a stranger which ids are real (as AUTH5 asks of tenants).
+ *
+ * Cache (REL9): kv "orders-cache", key "order:<id>", TTL 60 s, holding
+ * {"owner", "order"}. The owner travels with the cached order because
+ * authorization runs on every answer, hit or miss: one entry serves the
+ * owner and admins and never anyone else. The database stays the source of
+ * truth: a cache that fails, times out or holds garbage is logged and skipped
+ * (REL1), never the reason for a 5xx. Orders are written by the payments
+ * work, which owns invalidation; until then a change shows within 60 s.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <bastion/bastion.h>
+
+#define DB "orders"
+#define CACHE "orders-cache"
+#define CACHE_TTL_MS 60000 /* REL9: at most 60 s stale */
+
+/* NO_TRIM: "%20abc" is not "abc" */
+static const bastion_field id_rule = {"id", BASTION_FIELD_SLUG,
+                                      BASTION_REQUIRED | BASTION_NO_TRIM, 1, 64};
+
+/* Validates the route parameter named by `rule` with the body rules and
+ * writes 422 on failure. A decoded "%00" would end the string cJSON sees, so
+ * it is refused before the tree is built. */
+static bastion_rc param_or_problem(bastion_ctx *cx, const bastion_field *rule, bastion_str *out)
+{
+    bastion_str raw = bastion_param(cx, rule->name);
+    if (!raw.ptr || memchr(raw.ptr, 0, raw.len))
+        return bastion_problem(cx, BASTION_E_UNPROCESSABLE, "The path is invalid.");
+    cJSON *probe = cJSON_CreateObject();
+    cJSON_AddStringToObject(probe, rule->name, bastion_str_dup(raw));
+    cJSON *errors = cJSON_CreateArray();
+    bastion_field_value v;
+    size_t bad = bastion_validate(probe, rule, 1, &v, errors);
+    cJSON_Delete(probe);
+    if (bad)
+        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The path is invalid.", errors, 0);
+    cJSON_Delete(errors);
+    *out = v.str;
+    return BASTION_OK;
+}
+
+/* A cache failure is worth a warning, never a failed request (REL1). */
+static void log_cache(const char *op, bastion_host_rc rc)
+{
+    static const char *const names[] = {"ok", "timeout", "unavailable", "conflict",
+                                        "invalid", "denied", "internal"};
+    bastion_header f[] = {
+        {BASTION_LIT("op"), bastion_cstr(op)},
+        {BASTION_LIT("error"), bastion_cstr(names[rc <= BASTION_HOST_INTERNAL ? rc : 6])},
+        {BASTION_LIT("detail"), bastion_host_error_text()},
+    };
+    bastion_log_safe(BASTION_LOG_WARN, "order cache unusable; using the database", f, 3);
+}
+
+/* The cached entry, or NULL on a miss. A stored value that is not an entry
+ * (a schema change, a bad write) counts as a miss. */
+static cJSON *cache_get(bastion_ctx *cx, bastion_str key)
+{
+    bastion_str text;
+    bool found;
+    bastion_host_rc rc = bastion_kv_get(cx, CACHE, key, &text, &found);
+    if (rc != BASTION_HOST_OK) {
+        log_cache("kv get", rc);
+        return NULL;
+    }
+    if (!found)
+        return NULL;
+    cJSON *entry = cJSON_ParseWithLength(text.ptr, text.len);
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(entry, "owner")) &&
+        cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(entry, "order")))
+        return entry;
+    cJSON_Delete(entry);
+    bastion_log_safe(BASTION_LOG_WARN, "order cache entry malformed; using the database", NULL, 0);
+    return NULL;
+}
+
+static bool text_col(const bastion_sql_value *v)
+{
+    return v->type == BASTION_SQL_TEXT;
+}
+
+/* The schema's NOT NULL and CHECKs make every column's type certain; a row
+ * that breaks them is corrupt, and serving half of it would be worse. */
+static bastion_rc corrupt_or_problem(bastion_ctx *cx)
+{
+    bastion_log_safe(BASTION_LOG_ERROR, "order row violates the schema", NULL, 0);
+    return bastion_problem(cx, BASTION_E_INTERNAL, "The order could not be read.");
+}
+
+/*
+ * Reads the order and its items in one statement, so they come from one
+ * snapshot, into an entry {"owner", "order"}. *entry is NULL when there is
+ * no such order. Returns non-zero after writing a problem.
+ */
+static bastion_rc load_or_problem(bastion_ctx *cx, bastion_str id, cJSON **entry)
+{
+    bastion_sql_value params[] = {BASTION_SQL_STR(id)};
+    bastion_rows rows;
+    bastion_host_rc rc = bastion_sql_query(
+        cx, DB,
+        "SELECT o.user_id, o.status, o.total_cents, o.currency, o.updated_at, "
+        "i.sku, i.name, i.quantity, i.unit_price_cents "
+        "FROM orders o LEFT JOIN order_items i ON i.order_id = o.id "
+        "WHERE o.id = $1 ORDER BY i.line",
+        params, 1, &rows);
+    if (rc != BASTION_HOST_OK)
+        return bastion_host_fail_or_problem(cx, rc, "order read");
+    *entry = NULL;
+    if (rows.n_rows == 0)
+        return BASTION_OK;
+    const bastion_sql_value *o = rows.rows[0];
+    char when[BASTION_RFC3339_BUF];
+    if (!text_col(&o[0]) || !text_col(&o[1]) || o[2].type != BASTION_SQL_INTEGER ||
+        !text_col(&o[3]) || o[4].type != BASTION_SQL_INTEGER ||
+        bastion_format_rfc3339(o[4].v.i, when) == 0)
+        return corrupt_or_problem(cx);
+    cJSON *order = cJSON_CreateObject();
+    cJSON_AddStringToObject(order, "id", bastion_str_dup(id));
+    cJSON_AddStringToObject(order, "status", bastion_str_dup(o[1].v.s));
+    cJSON_AddNumberToObject(order, "total_cents", (double)o[2].v.i);
+    cJSON_AddStringToObject(order, "currency", bastion_str_dup(o[3].v.s));
+    cJSON *items = cJSON_AddArrayToObject(order, "items");
+    for (size_t r = 0; r < rows.n_rows; r++) {
+        const bastion_sql_value *it = rows.rows[r];
+        if (it[5].type == BASTION_SQL_NULL)
+            continue; /* the LEFT JOIN's row for an order without items */
+        if (!text_col(&it[5]) || !text_col(&it[6]) || it[7].type != BASTION_SQL_INTEGER ||
+            it[8].type != BASTION_SQL_INTEGER) {
+            cJSON_Delete(order);
+            return corrupt_or_problem(cx);
+        }
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "sku", bastion_str_dup(it[5].v.s));
+        cJSON_AddStringToObject(item, "name", bastion_str_dup(it[6].v.s));
+        cJSON_AddNumberToObject(item, "quantity", (double)it[7].v.i);
+        cJSON_AddNumberToObject(item, "unit_price_cents", (double)it[8].v.i);
+        cJSON_AddItemToArray(items, item);
+    }
+    cJSON_AddStringToObject(order, "updated_at", when);
+    *entry = cJSON_CreateObject();
+    cJSON_AddStringToObject(*entry, "owner", bastion_str_dup(o[0].v.s));
+    cJSON_AddItemToObject(*entry, "order", order);
+    return BASTION_OK;
+}
+
+static void get_order(bastion_ctx *cx)
+{
+    bastion_jwt_claims claims;
+    if (bastion_auth_user_or_problem(cx, &claims))
+        return;
+    bastion_str id;
+    if (param_or_problem(cx, &id_rule, &id))
+        return;
+    size_t klen = sizeof "order:" - 1 + id.len;
+    char *k = bastion_alloc(klen);
+    memcpy(k, "order:", sizeof "order:" - 1);
+    memcpy(k + sizeof "order:" - 1, id.ptr, id.len);
+    bastion_str key = {k, klen};
+
+    cJSON *entry = cache_get(cx, key);
+    if (!entry) {
+        if (load_or_problem(cx, id, &entry))
+            return;
+        if (entry) {
+            char *text = cJSON_PrintUnformatted(entry);
+            if (!text)
+                __builtin_trap(); /* only on out of memory, as bastion_respond_json */
+            bastion_host_rc rc = bastion_kv_set(cx, CACHE, key, bastion_cstr(text), CACHE_TTL_MS);
+            free(text);
+            if (rc != BASTION_HOST_OK)
+                log_cache("kv set", rc);
+        }
+    }
+    /* AUTH1: decided on every answer, cached or not */
+    const char *owner = entry ? cJSON_GetStringValue(cJSON_GetObjectItem(entry, "owner")) : NULL;
+    if (!owner || !(bastion_str_eq(bastion_cstr(owner), claims.sub) ||
+                    bastion_jwt_has_role(&claims, "admin"))) {
+        cJSON_Delete(entry);
+        bastion_problem(cx, BASTION_E_NOT_FOUND, "No such order.");
+        return;
+    }
+    bastion_respond_json(cx, 200, cJSON_GetObjectItemCaseSensitive(entry, "order"));
+    cJSON_Delete(entry);
+    /* per-user data: no shared cache may keep it (RFC 9111 §5.2.2.5, §5.2.2.7) */
+    bastion_set_header(cx, BASTION_LIT("cache-control"), BASTION_LIT("private, no-store"));
+}
+
+static const bastion_route routes[] = {
+    {"GET", "/api/orders/{id}", get_order},
+};
+BASTION_ROUTES(routes);

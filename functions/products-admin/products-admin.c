@@ -1,0 +1,211 @@
+/*
+ * POST /api/admin/products/{id}/image {"image_url"} (AUTH1, VAL1): sets the
+ * image of an existing product → {"id","image_url"}.
+ *
+ * Products are created elsewhere (the catalogue); an unknown id is 404
+ * rather than an upsert, so this route can never create a product that has
+ * nothing but a picture.
+ *
+ * The URL must be https on a host listed in the variable image_hosts (a
+ * comma list, compared exactly and ignoring ASCII case), with no userinfo and
+ * no port but 443. Anything else is 422 with the pointer "/image_url".
+ */
+#include <string.h>
+
+#include <bastion/bastion.h>
+
+#define DB "products"
+#define URL_MAX 2048
+
+/* NO_TRIM: "%20abc" is not "abc" */
+static const bastion_field id_rule = {"id", BASTION_FIELD_SLUG,
+                                      BASTION_REQUIRED | BASTION_NO_TRIM, 1, 64};
+static const bastion_field image_fields[] = {
+    {"image_url", BASTION_FIELD_STRING, BASTION_REQUIRED, 1, URL_MAX},
+};
+
+/* Validates the route parameter named by `rule` with the body rules and
+ * writes 422 on failure. A decoded "%00" would end the string cJSON sees, so
+ * it is refused before the tree is built. */
+static bastion_rc param_or_problem(bastion_ctx *cx, const bastion_field *rule, bastion_str *out)
+{
+    bastion_str raw = bastion_param(cx, rule->name);
+    if (!raw.ptr || memchr(raw.ptr, 0, raw.len))
+        return bastion_problem(cx, BASTION_E_UNPROCESSABLE, "The path is invalid.");
+    cJSON *probe = cJSON_CreateObject();
+    cJSON_AddStringToObject(probe, rule->name, bastion_str_dup(raw));
+    cJSON *errors = cJSON_CreateArray();
+    bastion_field_value v;
+    size_t bad = bastion_validate(probe, rule, 1, &v, errors);
+    cJSON_Delete(probe);
+    if (bad)
+        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The path is invalid.", errors, 0);
+    cJSON_Delete(errors);
+    *out = v.str;
+    return BASTION_OK;
+}
+
+/* A DNS name as RFC 1123 §2.1 writes it: labels of letters, digits and
+ * '-', not starting or ending with '-', at most 63 octets, 253 in all. */
+static bool hostname_ok(bastion_str h)
+{
+    if (h.len == 0 || h.len > 253)
+        return false;
+    size_t label = 0;
+    for (size_t i = 0; i < h.len; i++) {
+        char c = h.ptr[i];
+        if (c == '.') {
+            if (label == 0 || h.ptr[i - 1] == '-')
+                return false;
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   (c == '-' && label > 0)) {
+            if (++label > 63)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return label > 0 && h.ptr[h.len - 1] != '-';
+}
+
+/* Calls fn on each trimmed, non-empty member of the comma list; stops and
+ * returns true when fn does. */
+static bool each_host(bastion_str list, bool (*fn)(bastion_str member, bastion_str arg),
+                      bastion_str arg)
+{
+    size_t i = 0;
+    while (i <= list.len) {
+        size_t j = i;
+        while (j < list.len && list.ptr[j] != ',')
+            j++;
+        bastion_str m = {list.ptr + i, j - i};
+        while (m.len && m.ptr[0] == ' ') { m.ptr++; m.len--; }
+        while (m.len && m.ptr[m.len - 1] == ' ') m.len--;
+        if (m.len && fn(m, arg))
+            return true;
+        i = j + 1;
+    }
+    return false;
+}
+
+static bool bad_member(bastion_str member, bastion_str unused)
+{
+    (void)unused;
+    return !hostname_ok(member);
+}
+
+static bool same_host(bastion_str member, bastion_str host)
+{
+    return bastion_str_eq_ci(member, host);
+}
+
+/*
+ * The allow-list check. Returns NULL when `url` is acceptable, else why not.
+ *
+ * RFC 3986 §3: scheme "://" authority path-abempty [ "?" query ] [ "#" fragment ],
+ * authority = [ userinfo "@" ] host [ ":" port ]. The authority ends at the
+ * first '/', '?' or '#'; so "https://evil.com/?images.example.com" has host
+ * evil.com, and "https://images.example.com.evil.com" is not the allowed
+ * host. '\' is refused outright: browsers read it as '/' (WHATWG URL), so
+ * "https://evil.com\@images.example.com" would mean different hosts to this
+ * parser and to them. Only printable ASCII is accepted: an IRI would have to
+ * be percent-encoded by the client, and a percent-encoded or IP-literal host
+ * never equals a listed name.
+ */
+static const char *check_image_url(bastion_str url, bastion_str allowed)
+{
+    static const char scheme[] = "https://";
+    if (url.len < sizeof scheme - 1 ||
+        !bastion_str_eq_ci((bastion_str){url.ptr, sizeof scheme - 1}, BASTION_LIT(scheme)))
+        return "must be an https URL";
+    for (size_t i = 0; i < url.len; i++)
+        if ((unsigned char)url.ptr[i] <= 0x20 || (unsigned char)url.ptr[i] >= 0x7F ||
+            url.ptr[i] == '\\')
+            return "must be a URL of printable ASCII without spaces or '\\'";
+    bastion_str auth = {url.ptr + sizeof scheme - 1, 0};
+    for (const char *end = url.ptr + url.len; auth.ptr + auth.len < end; auth.len++) {
+        char c = auth.ptr[auth.len];
+        if (c == '/' || c == '?' || c == '#')
+            break;
+    }
+    if (memchr(auth.ptr, '@', auth.len))
+        return "must not contain user information";
+    if (auth.len && auth.ptr[0] == '[')
+        return "must be on an allowed image host"; /* an IP literal is never a listed name */
+    bastion_str host = auth;
+    const char *colon = memchr(auth.ptr, ':', auth.len);
+    if (colon) {
+        host.len = (size_t)(colon - auth.ptr);
+        bastion_str port = {colon + 1, auth.len - host.len - 1};
+        if (!bastion_str_eq(port, BASTION_LIT("443")))
+            return "must not name a port other than 443";
+    }
+    if (host.len == 0)
+        return "must name a host";
+    if (!each_host(allowed, same_host, host))
+        return "must be on an allowed image host";
+    return NULL;
+}
+
+static void set_image(bastion_ctx *cx)
+{
+    bastion_jwt_claims claims;
+    if (bastion_auth_admin_or_problem(cx, &claims)) /* AUTH1: before the body */
+        return;
+    /* REL8: an empty or malformed allow-list is a deployment error, not a 422 */
+    static const char *const needed[] = {"image_hosts"};
+    if (bastion_config_require_or_problem(cx, needed, 1))
+        return;
+    bastion_str allowed = bastion_config("image_hosts");
+    if (each_host(allowed, bad_member, BASTION_STR_NULL)) {
+        bastion_log_safe(BASTION_LOG_ERROR, "image_hosts holds a malformed host name", NULL, 0);
+        bastion_problem(cx, BASTION_E_MISCONFIGURED,
+                        "Variable image_hosts must be a comma list of host names.");
+        return;
+    }
+    bastion_str id;
+    if (param_or_problem(cx, &id_rule, &id))
+        return;
+    bastion_field_value in[1];
+    if (bastion_parse_json_or_problem(cx, image_fields, 1, in))
+        return;
+    const char *why = check_image_url(in[0].str, allowed);
+    if (why) {
+        cJSON *errors = cJSON_CreateArray();
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "pointer", "/image_url");
+        cJSON_AddStringToObject(e, "detail", why);
+        cJSON_AddItemToArray(errors, e);
+        bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.", errors,
+                           0);
+        return;
+    }
+    bastion_sql_value params[] = {
+        BASTION_SQL_STR(id),
+        BASTION_SQL_STR(in[0].str),
+        BASTION_SQL_INT((int64_t)bastion_now_ms()),
+    };
+    bastion_rows rows;
+    bastion_host_rc rc = bastion_sql_query(
+        cx, DB, "UPDATE products SET image_url = $2, updated_at = $3 WHERE id = $1", params, 3,
+        &rows);
+    if (rc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, rc, "product image update");
+        return;
+    }
+    if (rows.changes == 0) {
+        bastion_problem(cx, BASTION_E_NOT_FOUND, "No product has this id.");
+        return;
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "id", bastion_str_dup(id));
+    cJSON_AddStringToObject(out, "image_url", bastion_str_dup(in[0].str));
+    bastion_respond_json(cx, 200, out);
+    cJSON_Delete(out);
+}
+
+static const bastion_route routes[] = {
+    {"POST", "/api/admin/products/{id}/image", set_image},
+};
+BASTION_ROUTES(routes);
