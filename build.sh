@@ -28,7 +28,8 @@ CFLAGS_COMMON=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror)
 WASM_CFLAGS=(--target=wasm32-wasi "--sysroot=$WASM_SYSROOT" -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
              -I"$ROOT/shared/include" -I"$BUILD/wasm/include" -I"$DEPS/src/bearssl/inc")
 WASM_LDFLAGS=(--target=wasm32-wasi "--sysroot=$WASM_SYSROOT" -mexec-model=reactor
-              -Wl,--stack-first -Wl,-z,stack-size=262144 -Wl,--strip-debug)
+              -Wl,--stack-first -Wl,-z,stack-size=262144 -Wl,--strip-debug
+              -Wl,--initial-memory=1048576) # 1 MiB: a typical request never grows memory (bench/RESULTS.md §5)
 # 1 = guard pages, 0 = explicit bounds checks; see bench/RESULTS.md for the choice.
 MEMCHECK_SIGNAL="${BASTION_MEMCHECK_SIGNAL:-1}"
 

@@ -243,6 +243,7 @@ static void thread_exit(void *unused)
     inst_buf = NULL;
     inst_cap = 0;
     host_store_thread_close();
+    host_rt_thread_done();
 }
 
 static void make_thread_key(void)

@@ -84,6 +84,14 @@ static struct conn *open_conn(const char *path, const char *schema, struct host_
         host_fail(err, HOST_E_INTERNAL, "too many databases open on one worker");
         return NULL;
     }
+    /* the directory of a database file, once per new connection */
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = 0;
+        mkdir(dir, 0700);
+    }
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(path, &db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -151,8 +159,6 @@ static struct conn *sql_conn(struct host_state *st, const char *db, uint32_t bud
         return NULL;
     }
     char path[512];
-    snprintf(path, sizeof path, "%s/sql", st->dir);
-    mkdir(path, 0700);
     snprintf(path, sizeof path, "%s/sql/%s.sqlite", st->dir, db);
     struct conn *c = open_conn(path, NULL, err);
     if (c) {

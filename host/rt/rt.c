@@ -34,9 +34,12 @@ struct exec {
     uint32_t max_pages;
     uint8_t *reserve; /* the pooled reservation, or NULL before first use */
     size_t rw_bytes;  /* bytes of the reservation currently read-write */
+    size_t hw_bytes;  /* >= rw_bytes; no page at or past it is resident */
     int reserve_busy;
     int timer_ok;
     timer_t timer;
+    uint64_t deadline_ns;          /* this run's deadline, 0 = none */
+    volatile uint64_t armed_ns;    /* what the timer is armed for, 0 = disarmed */
 };
 
 static _Thread_local struct exec tls;
@@ -90,15 +93,31 @@ static void on_fault(int sig, siginfo_t *info, void *uctx)
     (void)uctx;
 }
 
+static void arm_timer(uint64_t deadline_ns);
+
 static void on_deadline(int sig)
 {
     (void)sig;
-    if (!tls.running)
-        return; /* a late signal for a run that already finished */
+    tls.armed_ns = 0; /* the one-shot timer has fired */
+    if (!tls.running || !tls.deadline_ns)
+        return; /* left armed by an earlier run: nothing to enforce */
+    if (host_now_ns() < tls.deadline_ns) {
+        /* armed for an earlier run's (earlier) deadline: move it to ours */
+        int saved = errno;
+        arm_timer(tls.deadline_ns);
+        errno = saved;
+        return;
+    }
     tls.expired = 1;
     if (tls.in_guest)
         siglongjmp(tls.jmp, HOST_TRAP_DEADLINE);
 }
+
+/* When swap is active, a page of an earlier instance may sit in swap, which
+ * mincore reports as not resident; reset_memory then also drops the
+ * non-resident runs (MADV_DONTNEED discards swap entries too), so old bytes
+ * can never fault back in. */
+static int swap_possible = 1;
 
 void host_rt_global_init(void)
 {
@@ -116,6 +135,19 @@ void host_rt_global_init(void)
     sd.sa_flags = SA_NODEFER | SA_RESTART;
     sigemptyset(&sd.sa_mask);
     sigaction(DEADLINE_SIGNAL, &sd, NULL);
+
+    /* mincore reports a swapped-out page as not resident; see reset_memory. */
+    FILE *f = fopen("/proc/swaps", "r");
+    if (f) {
+        char line[256];
+        int lines = 0;
+        while (fgets(line, sizeof line, f))
+            lines++;
+        fclose(f);
+        swap_possible = lines > 1; /* the first line is the header */
+    } else {
+        swap_possible = 1; /* cannot tell: assume the worst */
+    }
 }
 
 static void arm_timer(uint64_t deadline_ns)
@@ -134,6 +166,7 @@ static void arm_timer(uint64_t deadline_ns)
     its.it_value.tv_nsec = (long)(deadline_ns % 1000000000ull);
     if (deadline_ns == 0)
         its.it_value.tv_nsec = 0; /* disarm */
+    tls.armed_ns = deadline_ns;
     timer_settime(tls.timer, TIMER_ABSTIME, &its, NULL);
 }
 
@@ -143,6 +176,7 @@ int host_rt_run(void (*fn)(void *), void *arg, uint64_t deadline_ns, uint32_t ma
 {
     tls.max_pages = max_pages;
     tls.expired = 0;
+    tls.deadline_ns = deadline_ns;
     wasm_rt_call_stack_depth = 0;
     int code = sigsetjmp(tls.jmp, 0);
     if (code == 0) {
@@ -151,14 +185,18 @@ int host_rt_run(void (*fn)(void *), void *arg, uint64_t deadline_ns, uint32_t ma
         if (deadline_ns) {
             if (host_now_ns() >= deadline_ns)
                 host_rt_trap(HOST_TRAP_DEADLINE);
-            arm_timer(deadline_ns);
+            /* The timer is left armed between runs. A timer armed for an
+             * earlier deadline is kept: when it fires, on_deadline moves it
+             * to this run's deadline. So a busy thread pays about one
+             * timer_settime per timeout period, not two per run. */
+            uint64_t armed = tls.armed_ns;
+            if (armed == 0 || armed > deadline_ns)
+                arm_timer(deadline_ns);
         }
         fn(arg);
     }
     tls.in_guest = 0;
     tls.running = 0;
-    if (deadline_ns)
-        arm_timer(0);
     return code;
 }
 
@@ -187,6 +225,15 @@ void host_rt_enter_guest(void)
 void host_rt_leave_host(void)
 {
     host_rt_enter_guest();
+}
+
+void host_rt_thread_done(void)
+{
+    if (tls.timer_ok) {
+        timer_delete(tls.timer);
+        tls.timer_ok = 0;
+        tls.armed_ns = 0;
+    }
 }
 
 int host_rt_expired(void)
@@ -271,6 +318,8 @@ static int set_rw(uint8_t *base, size_t *rw, size_t bytes)
             return -1;
     }
     *rw = bytes;
+    if (bytes > tls.hw_bytes)
+        tls.hw_bytes = bytes;
     return 0;
 }
 
@@ -325,13 +374,71 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
     return old;
 }
 
+/* Resident bytes a thread keeps (zeroed) across instances instead of handing
+ * them back. Zeroing a few touched pages in place is far cheaper than
+ * MADV_DONTNEED plus a zero-fill fault per page on the next instance. */
+#define RECYCLE_MAX (1u << 20)
+
+/* Zeroes the reservation. Pages nothing touched since the last MADV_DONTNEED
+ * are not resident and read as zero; mincore finds the others, up to
+ * hw_bytes (the largest memory since). Past RECYCLE_MAX resident bytes, the
+ * rest is released with MADV_DONTNEED. Afterwards every resident page of the
+ * reservation is zero and the resident set is at most RECYCLE_MAX.
+ * Runs with the instance's memory still read-write: [0, rw_bytes). */
+static void reset_memory(void)
+{
+    static _Thread_local unsigned char vec[4096];
+    const size_t page = 4096; /* x86-64/arm64 base page; mincore's unit */
+    size_t kept = 0, end = 0, hw = tls.hw_bytes;
+    for (size_t off = 0; off < hw; off += sizeof vec * page) {
+        size_t len = hw - off;
+        if (len > sizeof vec * page)
+            len = sizeof vec * page;
+        size_t n = (len + page - 1) / page;
+        if (mincore(tls.reserve + off, len, vec) != 0) {
+            madvise(tls.reserve + off, hw - off, MADV_DONTNEED);
+            tls.hw_bytes = off > tls.rw_bytes ? off : tls.rw_bytes;
+            return;
+        }
+        for (size_t i = 0; i < n;) {
+            if (!(vec[i] & 1)) {
+                size_t j = i;
+                while (j < n && !(vec[j] & 1))
+                    j++;
+                if (swap_possible)
+                    madvise(tls.reserve + off + i * page, (j - i) * page, MADV_DONTNEED);
+                i = j;
+                continue;
+            }
+            size_t j = i;
+            while (j < n && (vec[j] & 1))
+                j++;
+            size_t at = off + i * page, run = (j - i) * page;
+            if (kept + run > RECYCLE_MAX) {
+                madvise(tls.reserve + at, hw - at, MADV_DONTNEED);
+                tls.hw_bytes = at > tls.rw_bytes ? at : tls.rw_bytes;
+                return;
+            }
+            /* Pages past rw_bytes are PROT_NONE and were zeroed when an
+             * earlier, larger memory was freed: count them, don't touch. */
+            if (at < tls.rw_bytes)
+                memset(tls.reserve + at, 0,
+                       at + run <= tls.rw_bytes ? run : tls.rw_bytes - at);
+            kept += run;
+            end = at + run;
+            i = j;
+        }
+    }
+    tls.hw_bytes = end > tls.rw_bytes ? end : tls.rw_bytes;
+}
+
 void wasm_rt_free_memory(wasm_rt_memory_t *mem)
 {
     if (!mem->data)
         return;
     if (mem->data == tls.reserve) {
-        /* Zero and release what this instance touched; keep the mapping. */
-        madvise(tls.reserve, tls.rw_bytes, MADV_DONTNEED);
+        /* Zero what this instance touched; keep the mapping. */
+        reset_memory();
         tls.reserve_busy = 0;
     }
     mem->data = NULL;

@@ -47,6 +47,9 @@ void host_rt_leave_host(void);
 /* Calls back into the guest from inside a binding (e.g. cabi_realloc). */
 void host_rt_enter_guest(void);
 
+/* Releases this thread's deadline timer (call when a worker thread ends). */
+void host_rt_thread_done(void);
+
 /* True when this thread's run has passed its deadline. */
 int host_rt_expired(void);
 
