@@ -24,25 +24,14 @@ static const bastion_field image_fields[] = {
     {"image_url", BASTION_FIELD_STRING, BASTION_REQUIRED, 1, URL_MAX},
 };
 
-/* Validates the route parameter named by `rule` with the body rules and
- * writes 422 on failure. A decoded "%00" would end the string cJSON sees, so
- * it is refused before the tree is built. */
+/* A route parameter validated like a body field (validate.h); the value in
+ * the arena. */
 static bastion_rc param_or_problem(bastion_ctx *cx, const bastion_field *rule, bastion_str *out)
 {
-    bastion_str raw = bastion_param(cx, rule->name);
-    if (!raw.ptr || memchr(raw.ptr, 0, raw.len))
-        return bastion_problem(cx, BASTION_E_UNPROCESSABLE, "The path is invalid.");
-    cJSON *probe = cJSON_CreateObject();
-    cJSON_AddStringToObject(probe, rule->name, bastion_str_dup(raw));
-    cJSON *errors = cJSON_CreateArray();
     bastion_field_value v;
-    size_t bad = bastion_validate(probe, rule, 1, &v, errors);
-    cJSON_Delete(probe);
-    if (bad)
-        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The path is invalid.", errors, 0);
-    cJSON_Delete(errors);
+    bastion_rc rc = bastion_param_or_problem(cx, rule, &v);
     *out = v.str;
-    return BASTION_OK;
+    return rc;
 }
 
 /* A DNS name as RFC 1123 §2.1 writes it: labels of letters, digits and

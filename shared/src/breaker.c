@@ -20,21 +20,6 @@ static bastion_str state_key(const bastion_breaker *b, const char *what)
     return (bastion_str){k, 4 + nl + wl};
 }
 
-static bastion_str decimal(uint64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    char *d = bastion_alloc(n + 1);
-    for (size_t i = 0; i < n; i++)
-        d[i] = tmp[n - 1 - i];
-    d[n] = 0;
-    return (bastion_str){d, n};
-}
-
 static bool parse_ms(bastion_str v, uint64_t *out)
 {
     uint64_t n = 0;
@@ -161,7 +146,7 @@ void bastion_breaker_record(bastion_ctx *cx, const bastion_breaker *b,
     /* The state outlives open_ms so that its end is seen as half-open, not as
      * closed; after the linger with no caller it decays to closed. */
     uint64_t until = bastion_now_ms() + b->open_ms;
-    hrc = bastion_kv_set(cx, b->store, state_key(b, "open_until"), decimal(until),
+    hrc = bastion_kv_set(cx, b->store, state_key(b, "open_until"), bastion_u64_str(until),
                          (uint64_t)b->open_ms + BASTION_BREAKER_LINGER_MS);
     if (hrc != BASTION_HOST_OK)
         log_breaker(BASTION_LOG_ERROR, "breaker could not open", b, true);

@@ -90,6 +90,22 @@ char *bastion_str_dup(bastion_str s)
     return d;
 }
 
+/* see core.h */
+bastion_str bastion_u64_str(uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    char *d = bastion_alloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        d[i] = tmp[n - 1 - i];
+    d[n] = 0;
+    return (bastion_str){d, n};
+}
+
 static bastion_str lookup(const bastion_header *h, size_t n, const char *name, bool ci)
 {
     bastion_str want = bastion_cstr(name);

@@ -60,22 +60,6 @@ static bastion_str cat(const bastion_str *parts, size_t n)
     return (bastion_str){d, len};
 }
 
-/* Decimal text of v, in the arena. */
-static bastion_str decimal(uint64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    char *d = bastion_alloc(n + 1);
-    for (size_t i = 0; i < n; i++)
-        d[i] = tmp[n - 1 - i];
-    d[n] = 0;
-    return (bastion_str){d, n};
-}
-
 /* Reads 1..max_digits decimal digits at *p (no sign, no leading '+'). */
 static bool read_decimal(const char **p, const char *end, size_t max_digits, uint64_t *out)
 {
@@ -239,7 +223,7 @@ static bastion_str record_for_response(const bastion_ctx *cx, const bastion_idem
     bastion_str fp = bastion_hex_encode_str(st->fp, sizeof st->fp);
     bastion_str ct = resp_header(cx, "content-type");
     bastion_str loc = resp_header(cx, "location");
-    bastion_str status = decimal(cx->status);
+    bastion_str status = bastion_u64_str(cx->status);
     if (cx->resp_body.len > BASTION_IDEM_BODY_MAX || ct.len > CT_MAX || loc.len > LOC_MAX) {
         bastion_str parts[] = {BASTION_LIT("n1 "), fp, BASTION_LIT(" "), status};
         return cat(parts, 4);
@@ -249,9 +233,9 @@ static bastion_str record_for_response(const bastion_ctx *cx, const bastion_idem
                            BASTION_LIT(" "),
                            status,
                            BASTION_LIT(" "),
-                           decimal(ct.len),
+                           bastion_u64_str(ct.len),
                            BASTION_LIT(" "),
-                           decimal(loc.len),
+                           bastion_u64_str(loc.len),
                            BASTION_LIT("\n"),
                            ct,
                            loc,
@@ -279,7 +263,7 @@ static bastion_str attempt_token(const bastion_ctx *cx)
     if (bastion_random(t, TOKEN_HEX / 2) != 0) {
         /* No CSPRNG: the request id and the clock are unique enough here;
          * the token guards against our own stale marker, not an attacker. */
-        bastion_str when = decimal(bastion_now_ms());
+        bastion_str when = bastion_u64_str(bastion_now_ms());
         bastion_str parts[] = {BASTION_LIT("bastion.idem.token"), cx->request_id, when};
         hash_framed(t, parts, 3);
     }

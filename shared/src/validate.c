@@ -635,6 +635,27 @@ size_t bastion_validate(const cJSON *obj, const bastion_field *fields, size_t n,
 
 
 /* see validate.h */
+bastion_rc bastion_param_or_problem(bastion_ctx *cx, const bastion_field *rule,
+                                    bastion_field_value *out)
+{
+    bastion_str raw = bastion_param(cx, rule->name);
+    cJSON *errors = cJSON_CreateArray();
+    memset(out, 0, sizeof *out);
+    if (!raw.ptr || memchr(raw.ptr, 0, raw.len)) {
+        add_error(errors, rule->name, raw.ptr ? "must not contain the NUL character" : "is required");
+        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The path is invalid.", errors, 0);
+    }
+    cJSON *probe = cJSON_CreateObject();
+    cJSON_AddStringToObject(probe, rule->name, bastion_str_dup(raw));
+    size_t bad = bastion_validate(probe, rule, 1, out, errors);
+    cJSON_Delete(probe);
+    if (bad)
+        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The path is invalid.", errors, 0);
+    cJSON_Delete(errors);
+    return BASTION_OK;
+}
+
+/* see validate.h */
 bastion_rc bastion_parse_json_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
                                          bastion_field_value *out)
 {

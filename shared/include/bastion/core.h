@@ -26,6 +26,8 @@ bool bastion_str_eq(bastion_str a, bastion_str b);
 bool bastion_str_eq_ci(bastion_str a, bastion_str b); /* ASCII case-insensitive */
 /* A NUL-terminated copy in the request arena. */
 char *bastion_str_dup(bastion_str s);
+/* Decimal text of v in the request arena (NUL-terminated too). */
+bastion_str bastion_u64_str(uint64_t v);
 
 /* Allocates from the request arena; never returns NULL (out of memory traps
  * the instance, which the host answers with a 500 problem). */

@@ -90,6 +90,14 @@ size_t bastion_validate(const cJSON *obj, const bastion_field *fields, size_t n,
                         bastion_field_value *out, cJSON *errors);
 
 /*
+ * Validates the route parameter named rule->name with the same rule a body
+ * field would get; on failure writes 422 (pointer "/<name>") and returns it.
+ * A decoded NUL is refused before any C string is made of it.
+ */
+bastion_rc bastion_param_or_problem(bastion_ctx *cx, const bastion_field *rule,
+                                    bastion_field_value *out);
+
+/*
  * The whole front door for a JSON body: 415 unless Content-Type is
  * application/json; 400 for invalid UTF-8, a raw control character inside a
  * string (RFC 8259 §7), malformed JSON, nesting deeper than 32 or a

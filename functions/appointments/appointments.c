@@ -1,0 +1,282 @@
+/*
+ * Appointments: a customer requests one, an admin may cancel it.
+ *
+ *   POST /api/appointments                        {"service", "preferred_start", "name",
+ *                                                  "email", "phone"?, "notes"?}
+ *   POST /api/admin/appointments/{id}/cancel      admin bearer token, no body
+ *
+ * REL4: the admin's notification and the customer's cancellation email are
+ * awaited before the response; a failed send stays in email_failures and the
+ * response says so. CONC5: every state change commits in one transaction with
+ * its outbox row, so an appointment never exists (or is cancelled) without its
+ * email being either sent or queued. CONC2: per-IP and per-email limits.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include <bastion/bastion.h>
+
+#define DB "appointments"
+#define KV "appointments"
+
+static const bastion_email_sender MAIL = {DB, KV};
+
+/* CONC2: the IP limit runs before the body is read; the email limit after
+ * validation, so it counts only well-formed requests for that address. */
+static const bastion_rate_policy PER_IP = {"appointments-ip", KV, 5, 60};
+static const bastion_rate_policy PER_EMAIL = {"appointments-email", KV, 3, 3600};
+
+/* How far ahead a request may reach (DATA2: plain UTC milliseconds). */
+#define HORIZON_MS (366 * BASTION_MS_PER_DAY)
+
+/* Kept in step with the CHECK in schema.sql (DATA1). */
+static const char *const SERVICES[] = {"consultation", "fitting", "repair", "pickup", NULL};
+
+enum { F_SERVICE, F_START, F_NAME, F_EMAIL, F_PHONE, F_NOTES, N_FIELDS };
+static const bastion_field request_fields[N_FIELDS] = {
+    [F_SERVICE] = {"service", BASTION_FIELD_ENUM, BASTION_REQUIRED, .choices = SERVICES},
+    [F_START] = {"preferred_start", BASTION_FIELD_TIMESTAMP, BASTION_REQUIRED},
+    [F_NAME] = {"name", BASTION_FIELD_STRING, BASTION_REQUIRED, 1, 100},
+    [F_EMAIL] = {"email", BASTION_FIELD_EMAIL, BASTION_REQUIRED, 3, 254},
+    [F_PHONE] = {"phone", BASTION_FIELD_PHONE, 0},
+    [F_NOTES] = {"notes", BASTION_FIELD_STRING, 0, 0, 1000},
+};
+
+/* --- helpers (static: permits.c carries the same three) --- */
+
+/* printf into the request arena. */
+static bastion_str fmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(NULL, 0, f, ap);
+    va_end(ap);
+    if (n < 0)
+        __builtin_trap();
+    char *out = bastion_alloc((size_t)n + 1);
+    va_start(ap, f);
+    vsnprintf(out, (size_t)n + 1, f, ap);
+    va_end(ap);
+    return (bastion_str){out, (size_t)n};
+}
+
+/* A random (version 4) UUID, RFC 9562 §5.4, lower case. False when the
+ * CSPRNG fails. */
+static bool new_id(char out[37])
+{
+    uint8_t b[16];
+    if (bastion_random(b, sizeof b) != 0)
+        return false;
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    char hex[33];
+    bastion_hex_encode(hex, b, sizeof b);
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+    return true;
+}
+
+/* REL4: what an admin action reports about its email. */
+static void add_email_result(cJSON *body, const bastion_email_result *r)
+{
+    cJSON_AddBoolToObject(body, "email_sent", r->sent);
+    if (r->error)
+        cJSON_AddStringToObject(body, "email_error", r->error);
+    else
+        cJSON_AddNullToObject(body, "email_error");
+}
+
+/* --- handlers --- */
+
+static void request_appointment(bastion_ctx *cx)
+{
+    static const char *const NEEDED[] = {"admin_email"};
+    if (bastion_config_require_or_problem(cx, NEEDED, 1))
+        return;
+    bastion_rate_result rl;
+    if (bastion_rate_limit_or_problem(cx, &PER_IP, cx->client_ip, &rl))
+        return;
+    bastion_field_value in[N_FIELDS];
+    if (bastion_parse_json_or_problem(cx, request_fields, N_FIELDS, in))
+        return;
+    int64_t now = (int64_t)bastion_now_ms();
+    if (in[F_START].integer <= now || in[F_START].integer > now + HORIZON_MS) {
+        cJSON *errors = cJSON_CreateArray();
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "pointer", "/preferred_start");
+        cJSON_AddStringToObject(e, "detail", "must be in the future and at most a year ahead");
+        cJSON_AddItemToArray(errors, e);
+        bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.", errors,
+                           0);
+        return;
+    }
+    if (bastion_rate_limit_or_problem(cx, &PER_EMAIL, in[F_EMAIL].str, &rl))
+        return;
+
+    char id[37];
+    if (!new_id(id)) {
+        bastion_problem(cx, BASTION_E_INTERNAL, "No identifier could be generated.");
+        return;
+    }
+    bastion_str phone = in[F_PHONE].present ? in[F_PHONE].str : BASTION_LIT("-");
+    bastion_str notes = in[F_NOTES].present ? in[F_NOTES].str : BASTION_LIT("-");
+    bastion_email m = {
+        .kind = "appointment-requested",
+        .to = bastion_config("admin_email"),
+        .subject = fmt("Appointment request: %s at %s", in[F_SERVICE].str.ptr, in[F_START].str.ptr),
+        .text = fmt("A customer requested an appointment.\n\n"
+                    "Reference: %s\nService: %s\nPreferred start: %s\nName: %s\nEmail: %s\n"
+                    "Phone: %.*s\nNotes: %.*s\n",
+                    id, in[F_SERVICE].str.ptr, in[F_START].str.ptr, in[F_NAME].str.ptr,
+                    in[F_EMAIL].str.ptr, (int)phone.len, phone.ptr, (int)notes.len, notes.ptr),
+    };
+
+    /* CONC5: the appointment and the admin's email commit together. */
+    bastion_sql_value row[] = {
+        BASTION_SQL_STR(bastion_cstr(id)),
+        BASTION_SQL_STR(in[F_SERVICE].str),
+        BASTION_SQL_INT(in[F_START].integer),
+        BASTION_SQL_STR(in[F_NAME].str),
+        BASTION_SQL_STR(in[F_EMAIL].str),
+        in[F_PHONE].present ? BASTION_SQL_STR(in[F_PHONE].str) : BASTION_SQL_NULLV,
+        in[F_NOTES].present ? BASTION_SQL_STR(in[F_NOTES].str) : BASTION_SQL_NULLV,
+        BASTION_SQL_INT(now),
+    };
+    bastion_sql_value outbox[5];
+    bastion_sql_stmt st[2] = {{
+        .sql = "INSERT INTO appointments (id, service, preferred_start, name, email, phone, notes, "
+               "status, created_at, updated_at) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $8)",
+        .params = row,
+        .n_params = 8,
+        .has_expect = true,
+        .expect_changes = 1,
+    }};
+    bastion_email_queue_stmt(&st[1], outbox, &m);
+    bastion_rows out[2];
+    bastion_host_rc rc = bastion_sql_transaction(cx, DB, st, 2, out);
+    /* A fresh random id leaves the client nothing to conflict with: a
+     * constraint failure here is ours (500), not a 409. */
+    if (rc == BASTION_HOST_CONFLICT || (rc == BASTION_HOST_OK && out[1].n_rows != 1))
+        rc = BASTION_HOST_INTERNAL;
+    if (rc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, rc, "appointment insert");
+        return;
+    }
+
+    bastion_email_result sent;
+    bastion_email_deliver_queued(cx, &MAIL, out[1].rows[0][0].v.i, &m, &sent);
+    bastion_header f[] = {
+        {BASTION_LIT("appointment"), bastion_cstr(id)},
+        {BASTION_LIT("email"), in[F_EMAIL].str}, /* masked by bastion_log_safe (OBS1) */
+        {BASTION_LIT("admin_notified"), sent.sent ? BASTION_LIT("true") : BASTION_LIT("false")},
+    };
+    bastion_log_safe(BASTION_LOG_INFO, "appointment requested", f, 3);
+
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "id", id);
+    cJSON_AddStringToObject(body, "status", "requested");
+    cJSON_AddBoolToObject(body, "admin_notified", sent.sent);
+    bastion_respond_json(cx, 201, body);
+}
+
+static void cancel(bastion_ctx *cx)
+{
+    /* AUTH1: the token before anything else; this route never reads a body. */
+    bastion_jwt_claims admin;
+    if (bastion_auth_admin_or_problem(cx, &admin))
+        return;
+    char id[37];
+    if (!bastion_uuid_parse(bastion_param(cx, "id"), id)) {
+        bastion_problem(cx, BASTION_E_NOT_FOUND, "No such appointment.");
+        return;
+    }
+    bastion_sql_value key[] = {BASTION_SQL_STR(bastion_cstr(id))};
+    bastion_rows found;
+    bastion_host_rc rc = bastion_sql_query(
+        cx, DB, "SELECT email, service, preferred_start, status FROM appointments WHERE id = $1",
+        key, 1, &found);
+    if (rc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, rc, "appointment lookup");
+        return;
+    }
+    if (found.n_rows == 0) {
+        bastion_problem(cx, BASTION_E_NOT_FOUND, "No such appointment.");
+        return;
+    }
+    const bastion_sql_value *r = found.rows[0];
+    if (bastion_str_eq(r[3].v.s, BASTION_LIT("cancelled"))) {
+        bastion_problem(cx, BASTION_E_CONFLICT, "The appointment is already cancelled.");
+        return;
+    }
+    char start[BASTION_RFC3339_BUF];
+    bastion_format_rfc3339(r[2].v.i, start);
+    bastion_email m = {
+        .kind = "appointment-cancelled",
+        .to = r[0].v.s,
+        .subject = BASTION_LIT("Your appointment has been cancelled"),
+        .text = fmt("Your %.*s appointment requested for %s has been cancelled.\n\n"
+                    "Reference: %s\n",
+                    (int)r[1].v.s.len, r[1].v.s.ptr, start, id),
+    };
+
+    /* CONC5: the guarded status change and the outbox row commit together.
+     * The guard, not the SELECT above, decides a race between two admins:
+     * the loser changes no row, the whole transaction rolls back, 409. */
+    int64_t now = (int64_t)bastion_now_ms();
+    bastion_sql_value upd[] = {
+        key[0],
+        BASTION_SQL_INT(now),
+        BASTION_SQL_STR(admin.sub),
+    };
+    bastion_sql_value outbox[5];
+    bastion_sql_stmt st[2] = {{
+        .sql = "UPDATE appointments SET status = 'cancelled', updated_at = $2, cancelled_by = $3 "
+               "WHERE id = $1 AND status IN ('requested', 'confirmed')",
+        .params = upd,
+        .n_params = 3,
+        .has_expect = true,
+        .expect_changes = 1,
+    }};
+    bastion_email_queue_stmt(&st[1], outbox, &m);
+    bastion_rows out[2];
+    rc = bastion_sql_transaction(cx, DB, st, 2, out);
+    if (rc == BASTION_HOST_CONFLICT) {
+        /* The host says conflict both when the guard matched no row and when
+         * a constraint failed (say, in the outbox); only the first is the
+         * client's 409, and the row tells them apart. */
+        bastion_rows again;
+        if (bastion_sql_query(cx, DB, "SELECT status FROM appointments WHERE id = $1", key, 1,
+                              &again) == BASTION_HOST_OK &&
+            again.n_rows == 1 && bastion_str_eq(again.rows[0][0].v.s, BASTION_LIT("cancelled"))) {
+            bastion_problem(cx, BASTION_E_CONFLICT, "The appointment is already cancelled.");
+            return;
+        }
+        rc = BASTION_HOST_INTERNAL;
+    }
+    if (rc == BASTION_HOST_OK && out[1].n_rows != 1)
+        rc = BASTION_HOST_INTERNAL;
+    if (rc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, rc, "appointment cancel");
+        return;
+    }
+
+    bastion_email_result sent;
+    bastion_email_deliver_queued(cx, &MAIL, out[1].rows[0][0].v.i, &m, &sent);
+    bastion_header f[] = {
+        {BASTION_LIT("appointment"), bastion_cstr(id)},
+        {BASTION_LIT("admin"), admin.sub},
+        {BASTION_LIT("email_sent"), sent.sent ? BASTION_LIT("true") : BASTION_LIT("false")},
+    };
+    bastion_log_safe(BASTION_LOG_INFO, "appointment cancelled", f, 3);
+
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "status", "cancelled");
+    add_email_result(body, &sent);
+    bastion_respond_json(cx, 200, body);
+}
+
+static const bastion_route routes[] = {
+    {"POST", "/api/appointments", request_appointment},
+    {"POST", "/api/admin/appointments/{id}/cancel", cancel},
+};
+BASTION_ROUTES(routes);

@@ -1,0 +1,652 @@
+/*
+ * Bookings: a server-side catalogue (tier × package), creation that cannot
+ * double-book, public availability, the public list of unavailable
+ * intervals, and admin status transitions.
+ *
+ *   POST /api/bookings                  {"tier", "package", "start",
+ *                                        "customer": {"name", "email", "phone"?},
+ *                                        "price_cents"?}; Idempotency-Key optional
+ *   GET  /api/availability              ?date=YYYY-MM-DD&tier=…&package=…
+ *   GET  /api/bookings/unavailable      ?from=…&to=…
+ *   POST /api/admin/bookings/{id}/status {"status"}                    (admin JWT)
+ *
+ * Query parameters are validated like body fields: anything wrong or missing
+ * is a 422 whose errors[] pointers name the parameter ("/date", "/from").
+ *
+ * All time is UTC epoch ms (DATA2); responses use bastion_format_rfc3339's
+ * "YYYY-MM-DDTHH:MM:SS.sssZ".
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <bastion/bastion.h>
+
+#define DB "bookings"
+#define KV "bookings" /* idempotency records and the email breaker */
+
+/* --- the catalogue: every number of the contract, here and nowhere else (CONC1, VAL2) --- */
+
+#define MINUTE_MS INT64_C(60000)
+#define OPEN_MS (9 * 60 * MINUTE_MS)   /* 09:00 UTC, first possible start */
+#define CLOSE_MS (18 * 60 * MINUTE_MS) /* 18:00 UTC, every booking ends by then */
+#define SLOT_MS (30 * MINUTE_MS)       /* starts on :00 or :30 */
+#define GAP_MS (30 * MINUTE_MS)        /* cleaning after every booking */
+#define UNAVAILABLE_MAX_MS (31 * BASTION_MS_PER_DAY)
+
+enum { N_TIERS = 2, N_PACKAGES = 3 };
+static const char *const TIERS[N_TIERS + 1] = {"standard", "premium", NULL};
+static const char *const PACKAGES[N_PACKAGES + 1] = {"basic", "extended", "deluxe", NULL};
+#define BASIC_MS (60 * MINUTE_MS)
+#define EXTENDED_MS (120 * MINUTE_MS)
+#define DELUXE_MS (180 * MINUTE_MS)
+static const int64_t DURATION_MS[N_PACKAGES] = {BASIC_MS, EXTENDED_MS, DELUXE_MS};
+/* Price in cents of [tier][package]; 0 = not offered (deluxe is premium only). */
+static const int64_t PRICE_CENTS[N_TIERS][N_PACKAGES] = {
+    {6000, 11000, 0},
+    {9000, 16000, 22000},
+};
+/* The longest package, bounding how far back an overlap scan looks. */
+#define MAX_DURATION_MS DELUXE_MS
+
+/*
+ * The overlap rule, once (CONC1): each booking occupies [start, end + GAP),
+ * and two bookings clash when those intervals intersect. CLASH_WHERE is the
+ * same rule in SQL over the active rows, with $1 = the earliest end that
+ * still clashes (exclusive), $2 = the latest start that still clashes
+ * (exclusive) and $3 = $1 - MAX_DURATION_MS, a lower bound on start that
+ * lets the (status, start_ms) index serve the scan. clash_bounds computes
+ * them for a candidate booking.
+ */
+#define ACTIVE "status IN ('pending', 'confirmed')"
+#define CLASH_WHERE ACTIVE " AND end_ms > $1 AND start_ms < $2 AND start_ms > $3"
+
+static bool clashes(int64_t start_a, int64_t end_a, int64_t start_b, int64_t end_b)
+{
+    return start_a < end_b + GAP_MS && start_b < end_a + GAP_MS;
+}
+
+static void clash_bounds(int64_t start, int64_t end, bastion_sql_value p[3])
+{
+    p[0] = BASTION_SQL_INT(start - GAP_MS);
+    p[1] = BASTION_SQL_INT(end + GAP_MS);
+    p[2] = BASTION_SQL_INT(start - GAP_MS - MAX_DURATION_MS);
+}
+
+/*
+ * Every rule a start must meet apart from overlap, shared by creation and
+ * availability: NULL when `start` is bookable for the package, else the
+ * detail for "/start".
+ */
+static const char *start_error(int64_t start, int package, int64_t now)
+{
+    int64_t day = bastion_day_of_ms(start) * BASTION_MS_PER_DAY;
+    int64_t time_of_day = start - day;
+    if (start % SLOT_MS != 0)
+        return "must be on the hour or half past (UTC), with zero seconds";
+    if (time_of_day < OPEN_MS || time_of_day + DURATION_MS[package] > CLOSE_MS)
+        return "must be within opening hours: start at 09:00 UTC or later and end by 18:00 UTC";
+    if (start <= now)
+        return "must be in the future";
+    return NULL;
+}
+
+/* --- shared pieces --- */
+
+#define BOOKING_COLS "id, tier, package, start_ms, end_ms, price_cents, status, email_sent"
+
+static const char *const STATUSES[] = {"pending", "confirmed", "completed", "cancelled", NULL};
+
+static void add_time(cJSON *obj, const char *name, int64_t ms)
+{
+    char buf[BASTION_RFC3339_BUF];
+    bastion_format_rfc3339(ms, buf);
+    cJSON_AddStringToObject(obj, name, buf);
+}
+
+static char *col_str(const bastion_sql_value *v)
+{
+    return v->type == BASTION_SQL_TEXT ? bastion_str_dup(v->v.s) : bastion_str_dup(BASTION_LIT(""));
+}
+
+/* A booking row selected as BOOKING_COLS, for a response. No customer data. */
+static cJSON *booking_json(const bastion_sql_value *row, bool with_email_sent)
+{
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "id", col_str(&row[0]));
+    cJSON_AddStringToObject(b, "tier", col_str(&row[1]));
+    cJSON_AddStringToObject(b, "package", col_str(&row[2]));
+    add_time(b, "start", row[3].v.i);
+    add_time(b, "end", row[4].v.i);
+    cJSON_AddNumberToObject(b, "price_cents", (double)row[5].v.i);
+    cJSON_AddStringToObject(b, "status", col_str(&row[6]));
+    if (with_email_sent)
+        cJSON_AddBoolToObject(b, "email_sent", row[7].v.i != 0);
+    return b;
+}
+
+/* RFC 6901 pointer entry, as bastion_validate writes them. */
+static void add_error(cJSON *errors, const char *pointer, const char *detail)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "pointer", pointer);
+    cJSON_AddStringToObject(e, "detail", detail);
+    cJSON_AddItemToArray(errors, e);
+}
+
+/* Moves every entry of `from` (from bastion_validate on a nested object) to
+ * `to`, its pointer prefixed with the object's own pointer. */
+static void move_errors_under(cJSON *to, cJSON *from, const char *prefix)
+{
+    cJSON *e;
+    while ((e = cJSON_DetachItemFromArray(from, 0)) != NULL) {
+        const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "pointer"));
+        size_t n = strlen(prefix) + (p ? strlen(p) : 0) + 1;
+        char *full = bastion_alloc(n);
+        snprintf(full, n, "%s%s", prefix, p ? p : "");
+        cJSON_ReplaceItemInObjectCaseSensitive(e, "pointer", cJSON_CreateString(full));
+        cJSON_AddItemToArray(to, e);
+    }
+    cJSON_Delete(from);
+}
+
+/*
+ * The core's front door (bastion_parse_json_or_problem) for a body that
+ * holds a nested object: the same checks in the same order, but the tree is
+ * handed back, since the core's validator has no object type. The caller
+ * owns *root.
+ */
+static bastion_rc parse_tree_or_problem(bastion_ctx *cx, cJSON **root)
+{
+    bastion_str ct = bastion_header_get(cx, "content-type");
+    size_t base = 0;
+    while (ct.ptr && base < ct.len && ct.ptr[base] != ';')
+        base++;
+    bastion_str media = {ct.ptr, base};
+    while (media.len && (media.ptr[media.len - 1] == ' ' || media.ptr[media.len - 1] == '\t'))
+        media.len--;
+    while (media.len && (media.ptr[0] == ' ' || media.ptr[0] == '\t')) {
+        media.ptr++;
+        media.len--;
+    }
+    if (!ct.ptr || !bastion_str_eq_ci(media, BASTION_LIT("application/json")))
+        return bastion_problem(cx, BASTION_E_UNSUPPORTED_MEDIA,
+                               "The body must be sent as application/json.");
+    if (!bastion_utf8_valid(cx->body))
+        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid UTF-8.");
+    switch (bastion_json_check(cx->body, 32)) {
+    case BASTION_JSON_TOO_DEEP:
+        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is nested too deeply.");
+    case BASTION_JSON_SYNTAX:
+        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid JSON.");
+    case BASTION_JSON_NUL: {
+        /* valid JSON, but no field may hold it (VAL3); cJSON would truncate it */
+        cJSON *errors = cJSON_CreateArray();
+        add_error(errors, "", "must not contain the NUL character (\\u0000)");
+        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
+                                  errors, 0);
+    }
+    case BASTION_JSON_OK:
+        break;
+    }
+    *root = cJSON_ParseWithLength(cx->body.ptr, cx->body.len);
+    if (!*root)
+        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid JSON.");
+    if (!cJSON_IsObject(*root)) {
+        cJSON_Delete(*root);
+        *root = NULL;
+        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body must be a JSON object.");
+    }
+    return BASTION_OK;
+}
+
+/* Validates query parameters with the body rules: a probe object built from
+ * the parameters `fields` name (others are ignored), so errors[] pointers
+ * name the parameter. */
+static bastion_rc query_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
+                                   bastion_field_value *out)
+{
+    cJSON *probe = cJSON_CreateObject();
+    for (size_t i = 0; i < n; i++) {
+        bastion_str v = bastion_query_get(cx, fields[i].name);
+        if (v.ptr)
+            cJSON_AddStringToObject(probe, fields[i].name, bastion_str_dup(v));
+    }
+    cJSON *errors = cJSON_CreateArray();
+    size_t bad = bastion_validate(probe, fields, n, out, errors);
+    cJSON_Delete(probe);
+    if (bad)
+        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The query has invalid parameters.",
+                                  errors, 0);
+    cJSON_Delete(errors);
+    return BASTION_OK;
+}
+
+/* (start_ms, end_ms) of the active bookings matching CLASH_WHERE for the
+ * bounds p, earliest first. */
+static bastion_rc active_rows_or_problem(bastion_ctx *cx, const bastion_sql_value p[3],
+                                         bastion_rows *rows)
+{
+    bastion_host_rc rc = bastion_sql_query(
+        cx, DB, "SELECT start_ms, end_ms FROM bookings WHERE " CLASH_WHERE " ORDER BY start_ms",
+        p, 3, rows);
+    if (rc != BASTION_HOST_OK)
+        return bastion_host_fail_or_problem(cx, rc, "bookings scan");
+    return BASTION_OK;
+}
+
+/* A random RFC 9562 version 4 UUID: ids that say nothing about volume. */
+static bool new_id(char out[37])
+{
+    uint8_t b[16];
+    if (bastion_random(b, sizeof b) != 0)
+        return false;
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    char hex[33];
+    bastion_hex_encode(hex, b, sizeof b);
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+    return true;
+}
+
+/* --- POST /api/bookings --- */
+
+static const bastion_field booking_fields[] = {
+    {"tier", BASTION_FIELD_ENUM, BASTION_REQUIRED, 0, 0, TIERS},
+    {"package", BASTION_FIELD_ENUM, BASTION_REQUIRED, 0, 0, PACKAGES},
+    {"start", BASTION_FIELD_TIMESTAMP, BASTION_REQUIRED},
+    {"price_cents", BASTION_FIELD_CENTS, 0, 1, 0},
+};
+enum { F_TIER, F_PACKAGE, F_START, F_PRICE, N_BOOKING_FIELDS };
+
+static const bastion_field customer_fields[] = {
+    {"name", BASTION_FIELD_STRING, BASTION_REQUIRED, 1, 100},
+    {"email", BASTION_FIELD_EMAIL, BASTION_REQUIRED, 3, 254},
+    {"phone", BASTION_FIELD_PHONE, 0},
+};
+enum { C_NAME, C_EMAIL, C_PHONE, N_CUSTOMER_FIELDS };
+
+typedef struct {
+    int tier, package;
+    int64_t start, end, price;
+    bastion_field_value customer[N_CUSTOMER_FIELDS];
+} booking_request;
+
+/*
+ * Structure (both levels, unknown members rejected) and then the catalogue
+ * rules, all into one errors[] so a client sees every problem at once.
+ */
+static bastion_rc booking_request_or_problem(bastion_ctx *cx, booking_request *req)
+{
+    cJSON *root = NULL;
+    if (parse_tree_or_problem(cx, &root))
+        return BASTION_ANSWERED;
+    cJSON *errors = cJSON_CreateArray();
+
+    /* "customer" is taken out so the flat rules see only flat members */
+    cJSON *customer = NULL, *extra;
+    int n_customer = 0;
+    while ((extra = cJSON_DetachItemFromObjectCaseSensitive(root, "customer")) != NULL) {
+        if (n_customer++ == 0)
+            customer = extra;
+        else
+            cJSON_Delete(extra);
+    }
+    bastion_field_value in[N_BOOKING_FIELDS];
+    bastion_validate(root, booking_fields, N_BOOKING_FIELDS, in, errors);
+    cJSON_Delete(root);
+
+    if (n_customer > 1)
+        add_error(errors, "/customer", "appears more than once");
+    else if (!customer || cJSON_IsNull(customer))
+        add_error(errors, "/customer", "is required");
+    else if (!cJSON_IsObject(customer))
+        add_error(errors, "/customer", "must be an object");
+    else {
+        /* the core writes pointers relative to the object it is given */
+        cJSON *nested = cJSON_CreateArray();
+        bastion_validate(customer, customer_fields, N_CUSTOMER_FIELDS, req->customer, nested);
+        move_errors_under(errors, nested, "/customer");
+    }
+    cJSON_Delete(customer);
+
+    int64_t now = (int64_t)bastion_now_ms();
+    if (in[F_TIER].present && in[F_PACKAGE].present) {
+        req->tier = (int)in[F_TIER].integer;
+        req->package = (int)in[F_PACKAGE].integer;
+        req->price = PRICE_CENTS[req->tier][req->package];
+        if (req->price == 0) {
+            add_error(errors, "/package", "is not offered for this tier");
+        } else {
+            if (in[F_START].present) {
+                const char *why = start_error(in[F_START].integer, req->package, now);
+                if (why)
+                    add_error(errors, "/start", why);
+                req->start = in[F_START].integer;
+                req->end = req->start + DURATION_MS[req->package];
+            }
+            if (in[F_PRICE].present && in[F_PRICE].integer != req->price) {
+                char detail[80];
+                snprintf(detail, sizeof detail, "must equal the catalogue price, %" PRId64,
+                         req->price);
+                add_error(errors, "/price_cents", detail);
+            }
+        }
+    }
+    if (cJSON_GetArraySize(errors) > 0)
+        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
+                                  errors, 0);
+    cJSON_Delete(errors);
+    return BASTION_OK;
+}
+
+/* REL4: awaited; a failure lands in email_failures (by the core) and on the
+ * row, and never changes the 201. */
+static void send_confirmation(bastion_ctx *cx, const booking_request *req, const char *id)
+{
+    char start[BASTION_RFC3339_BUF], end[BASTION_RFC3339_BUF];
+    bastion_format_rfc3339(req->start, start);
+    bastion_format_rfc3339(req->end, end);
+    /* the fixed text, an id, two timestamps and a price fit in 384 bytes */
+    size_t cap = req->customer[C_NAME].str.len + 384;
+    char *text = bastion_alloc(cap);
+    snprintf(text, cap,
+             "Hello %s,\n\nwe received your booking request %s:\n"
+             "%s %s, %s to %s (UTC), price %" PRId64 ".%02" PRId64 ".\n"
+             "Status: pending. We will confirm it shortly.\n",
+             req->customer[C_NAME].str.ptr, id, TIERS[req->tier], PACKAGES[req->package], start,
+             end, req->price / 100, req->price % 100);
+    static const bastion_email_sender sender = {DB, KV};
+    bastion_email m = {"booking-confirmation", req->customer[C_EMAIL].str,
+                       BASTION_LIT("Your booking request"), bastion_cstr(text)};
+    bastion_email_result res;
+    bastion_email_send(cx, &sender, &m, &res);
+
+    bastion_sql_value p[] = {
+        BASTION_SQL_STR(bastion_cstr(id)),
+        BASTION_SQL_INT(res.sent ? 1 : 0),
+        res.error ? BASTION_SQL_STR(bastion_cstr(res.error)) : BASTION_SQL_NULLV,
+        BASTION_SQL_INT((int64_t)bastion_now_ms()),
+    };
+    bastion_rows rows;
+    bastion_host_rc rc = bastion_sql_query(
+        cx, DB,
+        "UPDATE bookings SET email_sent = $2, email_error = $3, updated_at = $4 WHERE id = $1", p,
+        4, &rows);
+    if (rc != BASTION_HOST_OK) {
+        bastion_header f[] = {{BASTION_LIT("id"), bastion_cstr(id)},
+                              {BASTION_LIT("detail"), bastion_host_error_text()}};
+        bastion_log_safe(BASTION_LOG_ERROR, "booking email_sent update failed", f, 2);
+    }
+}
+
+static void create_booking(bastion_ctx *cx)
+{
+    booking_request req;
+    memset(&req, 0, sizeof req);
+    if (booking_request_or_problem(cx, &req))
+        return;
+    char id[37];
+    if (!new_id(id)) {
+        bastion_problem(cx, BASTION_E_INTERNAL, "No booking id could be generated.");
+        return;
+    }
+    bastion_field_value *c = req.customer;
+    int64_t now = (int64_t)bastion_now_ms();
+    bastion_sql_value p[13];
+    clash_bounds(req.start, req.end, p); /* $1..$3 */
+    p[3] = BASTION_SQL_STR(bastion_cstr(id));
+    p[4] = BASTION_SQL_STR(bastion_cstr(TIERS[req.tier]));
+    p[5] = BASTION_SQL_STR(bastion_cstr(PACKAGES[req.package]));
+    p[6] = BASTION_SQL_INT(req.start);
+    p[7] = BASTION_SQL_INT(req.end);
+    p[8] = BASTION_SQL_INT(req.price);
+    p[9] = BASTION_SQL_STR(c[C_NAME].str);
+    p[10] = BASTION_SQL_STR(c[C_EMAIL].str);
+    p[11] = c[C_PHONE].present ? BASTION_SQL_STR(c[C_PHONE].str) : BASTION_SQL_NULLV;
+    p[12] = BASTION_SQL_INT(now);
+    /* CONC1: the overlap check and the insert are one statement in one
+     * serialised transaction; a clash inserts nothing and expect_changes
+     * turns that into a conflict. */
+    bastion_sql_stmt st = {
+        .sql = "INSERT INTO bookings (id, tier, package, start_ms, end_ms, price_cents, status, "
+               "customer_name, customer_email, customer_phone, email_sent, created_at, "
+               "updated_at) "
+               "SELECT $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, 0, $13, $13 "
+               "WHERE NOT EXISTS (SELECT 1 FROM bookings WHERE " CLASH_WHERE ")",
+        .params = p,
+        .n_params = 13,
+        .has_expect = true,
+        .expect_changes = 1,
+    };
+    bastion_rows out;
+    bastion_host_rc rc = bastion_sql_transaction(cx, DB, &st, 1, &out);
+    if (rc == BASTION_HOST_CONFLICT) {
+        bastion_problem(cx, BASTION_E_CONFLICT,
+                        "The time overlaps another booking or its 30-minute cleaning gap.");
+        return;
+    }
+    if (rc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, rc, "booking insert");
+        return;
+    }
+    bastion_header f[] = {{BASTION_LIT("id"), bastion_cstr(id)},
+                          {BASTION_LIT("tier"), bastion_cstr(TIERS[req.tier])},
+                          {BASTION_LIT("package"), bastion_cstr(PACKAGES[req.package])}};
+    bastion_log_safe(BASTION_LOG_INFO, "booking created", f, 3);
+
+    send_confirmation(cx, &req, id);
+
+    bastion_sql_value row[] = {
+        BASTION_SQL_STR(bastion_cstr(id)),
+        BASTION_SQL_STR(bastion_cstr(TIERS[req.tier])),
+        BASTION_SQL_STR(bastion_cstr(PACKAGES[req.package])),
+        BASTION_SQL_INT(req.start),
+        BASTION_SQL_INT(req.end),
+        BASTION_SQL_INT(req.price),
+        BASTION_SQL_STR(BASTION_LIT("pending")),
+        BASTION_SQL_INT(0),
+    };
+    cJSON *body = booking_json(row, false);
+    bastion_respond_json(cx, 201, body);
+    cJSON_Delete(body);
+}
+
+static void create(bastion_ctx *cx)
+{
+    /* CONC4, optional here: scope by client, "public" when the host has none */
+    bastion_str scope = cx->client_ip.len ? cx->client_ip : BASTION_LIT("public");
+    bastion_idem idem;
+    if (bastion_idempotency_begin_or_problem(cx, KV, scope, false, &idem))
+        return;
+    create_booking(cx);
+    bastion_idempotency_finish(cx, &idem);
+}
+
+/* --- GET /api/availability --- */
+
+static void availability(bastion_ctx *cx)
+{
+    static const bastion_field fields[] = {
+        {"date", BASTION_FIELD_DATE, BASTION_REQUIRED},
+        {"tier", BASTION_FIELD_ENUM, BASTION_REQUIRED, 0, 0, TIERS},
+        {"package", BASTION_FIELD_ENUM, BASTION_REQUIRED, 0, 0, PACKAGES},
+    };
+    bastion_field_value in[3];
+    if (query_or_problem(cx, fields, 3, in))
+        return;
+    int tier = (int)in[1].integer, package = (int)in[2].integer;
+    if (PRICE_CENTS[tier][package] == 0) {
+        cJSON *errors = cJSON_CreateArray();
+        add_error(errors, "/package", "is not offered for this tier");
+        bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The query has invalid parameters.",
+                           errors, 0);
+        return;
+    }
+    int64_t day = in[0].integer;
+    int64_t now = (int64_t)bastion_now_ms();
+    /* every booking that could clash with any start of the day */
+    bastion_sql_value p[3];
+    clash_bounds(day, day + BASTION_MS_PER_DAY, p);
+    bastion_rows rows;
+    if (active_rows_or_problem(cx, p, &rows))
+        return;
+
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "date", in[0].str.ptr);
+    cJSON *slots = cJSON_AddArrayToObject(body, "slots");
+    /* every half hour of the day, through the same rules as creation */
+    for (int64_t start = day; start < day + BASTION_MS_PER_DAY; start += SLOT_MS) {
+        if (start_error(start, package, now))
+            continue;
+        int64_t end = start + DURATION_MS[package];
+        bool open = true;
+        for (size_t r = 0; r < rows.n_rows && open; r++)
+            open = !clashes(start, end, rows.rows[r][0].v.i, rows.rows[r][1].v.i);
+        if (!open)
+            continue;
+        cJSON *slot = cJSON_CreateObject();
+        add_time(slot, "start", start);
+        add_time(slot, "end", end);
+        cJSON_AddItemToArray(slots, slot);
+    }
+    bastion_respond_json(cx, 200, body);
+    cJSON_Delete(body);
+}
+
+/* --- GET /api/bookings/unavailable --- */
+
+/* RFC 3339 date-time with offset, or a full-date meaning 00:00Z of that day
+ * (for `to`, the end of that day: to=2030-01-31 includes the 31st). */
+static const char *instant(bastion_str s, bool is_end, int64_t *ms)
+{
+    if (!s.ptr)
+        return "is required";
+    if (s.len == 10) {
+        if (!bastion_parse_date(s, ms))
+            return "must be a date (YYYY-MM-DD) or an RFC 3339 date-time with offset";
+        if (is_end)
+            *ms += BASTION_MS_PER_DAY;
+        return NULL;
+    }
+    if (!bastion_parse_rfc3339(s, ms))
+        return "must be a date (YYYY-MM-DD) or an RFC 3339 date-time with offset";
+    return NULL;
+}
+
+static void unavailable(bastion_ctx *cx)
+{
+    int64_t from = 0, to = 0;
+    cJSON *errors = cJSON_CreateArray();
+    const char *why_from = instant(bastion_query_get(cx, "from"), false, &from);
+    const char *why_to = instant(bastion_query_get(cx, "to"), true, &to);
+    if (why_from)
+        add_error(errors, "/from", why_from);
+    if (why_to)
+        add_error(errors, "/to", why_to);
+    if (!why_from && !why_to) {
+        if (to <= from)
+            add_error(errors, "/to", "must be after from");
+        else if (to - from > UNAVAILABLE_MAX_MS)
+            add_error(errors, "/to", "must be at most 31 days after from");
+    }
+    if (cJSON_GetArraySize(errors) > 0) {
+        bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The query has invalid parameters.",
+                           errors, 0);
+        return;
+    }
+    cJSON_Delete(errors);
+    /* occupied intervals [start, end + GAP) that intersect [from, to) */
+    bastion_sql_value p[3] = {
+        BASTION_SQL_INT(from - GAP_MS),
+        BASTION_SQL_INT(to),
+        BASTION_SQL_INT(from - GAP_MS - MAX_DURATION_MS),
+    };
+    bastion_rows rows;
+    if (active_rows_or_problem(cx, p, &rows))
+        return;
+    /* DATA3: times only; nothing about who booked or what */
+    cJSON *body = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(body, "intervals");
+    for (size_t r = 0; r < rows.n_rows; r++) {
+        cJSON *iv = cJSON_CreateObject();
+        add_time(iv, "start", rows.rows[r][0].v.i);
+        add_time(iv, "end", rows.rows[r][1].v.i + GAP_MS);
+        cJSON_AddItemToArray(list, iv);
+    }
+    bastion_respond_json(cx, 200, body);
+    cJSON_Delete(body);
+}
+
+/* --- POST /api/admin/bookings/{id}/status --- */
+
+/* DATA5: the only transitions; each is one guarded UPDATE. NULL: no state
+ * leads there (a booking is pending only when created). */
+#define TRANSITION(to, from)                                                                   \
+    "UPDATE bookings SET status = '" to "', updated_at = $2 WHERE id = $1 AND status IN (" from \
+    ") RETURNING " BOOKING_COLS
+static const char *const TRANSITIONS[] = {
+    NULL,                                                 /* pending */
+    TRANSITION("confirmed", "'pending'"),                 /* confirmed */
+    TRANSITION("completed", "'confirmed'"),               /* completed */
+    TRANSITION("cancelled", "'pending', 'confirmed'"),    /* cancelled */
+};
+
+static void set_status(bastion_ctx *cx)
+{
+    static const bastion_field fields[] = {
+        {"status", BASTION_FIELD_ENUM, BASTION_REQUIRED, 0, 0, STATUSES},
+    };
+    bastion_jwt_claims claims;
+    if (bastion_auth_admin_or_problem(cx, &claims)) /* AUTH1: before the body */
+        return;
+    bastion_field_value in[1];
+    if (bastion_parse_json_or_problem(cx, fields, 1, in))
+        return;
+    char id[37];
+    if (!bastion_uuid_parse(bastion_param(cx, "id"), id)) {
+        bastion_problem(cx, BASTION_E_NOT_FOUND, "No such booking.");
+        return;
+    }
+    const char *target = STATUSES[in[0].integer];
+    bastion_sql_value p[] = {BASTION_SQL_STR(bastion_cstr(id)),
+                             BASTION_SQL_INT((int64_t)bastion_now_ms())};
+    bastion_rows rows;
+    bastion_host_rc rc = BASTION_HOST_CONFLICT;
+    if (TRANSITIONS[in[0].integer]) {
+        bastion_sql_stmt st = {TRANSITIONS[in[0].integer], p, 2, true, 1};
+        rc = bastion_sql_transaction(cx, DB, &st, 1, &rows);
+    }
+    if (rc == BASTION_HOST_OK) {
+        cJSON *body = booking_json(rows.rows[0], true);
+        bastion_respond_json(cx, 200, body);
+        cJSON_Delete(body);
+        return;
+    }
+    if (rc != BASTION_HOST_CONFLICT) {
+        bastion_host_fail_or_problem(cx, rc, "booking status update");
+        return;
+    }
+    /* Nothing changed: only now tell "no such booking" from "not allowed". */
+    rc = bastion_sql_query(cx, DB, "SELECT status FROM bookings WHERE id = $1", p, 1, &rows);
+    if (rc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, rc, "booking status read");
+        return;
+    }
+    if (rows.n_rows == 0) {
+        bastion_problem(cx, BASTION_E_NOT_FOUND, "No such booking.");
+        return;
+    }
+    char detail[96];
+    snprintf(detail, sizeof detail, "A %s booking cannot become %s.", col_str(&rows.rows[0][0]),
+             target);
+    bastion_problem(cx, BASTION_E_CONFLICT, detail);
+}
+
+static const bastion_route routes[] = {
+    {"POST", "/api/bookings", create},
+    {"GET", "/api/availability", availability},
+    {"GET", "/api/bookings/unavailable", unavailable},
+    {"POST", "/api/admin/bookings/{id}/status", set_status},
+};
+BASTION_ROUTES(routes);

@@ -1,0 +1,378 @@
+/*
+ * Parking permits: a guest asks for one, the admin approves it from a
+ * one-time link in an email.
+ *
+ *   POST /api/permits                  {"booking_id", "plate", "name", "email"}
+ *   GET  /api/permits/approve?token=…  the link from the admin's email
+ *
+ * AUTH6: the link carries a core signed token (purpose "permit-approve",
+ * resource = the permit id, 72 h) keyed from permit_token_secret; no API key
+ * ever travels in it. AUTH7: the link's origin is base_url, or the forwarded
+ * origin when X-Forwarded-Host is on the forwarded_hosts allow-list. REL4 and
+ * CONC5: each state change commits with its outbox row, then the email is
+ * awaited and its outcome reported.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include <bastion/bastion.h>
+
+#define DB "permits"
+#define KV "permits"
+#define PURPOSE "permit-approve"
+#define LINK_TTL_S (72 * 3600)
+
+static const bastion_email_sender MAIL = {DB, KV};
+
+enum { F_BOOKING, F_PLATE, F_NAME, F_EMAIL, N_FIELDS };
+static const bastion_field request_fields[N_FIELDS] = {
+    /* The booking lives in another function's database; its id is checked
+     * for shape only (UUIDs and numeric ids both fit). */
+    [F_BOOKING] = {"booking_id", BASTION_FIELD_SLUG, BASTION_REQUIRED, 1, 64},
+    [F_PLATE] = {"plate", BASTION_FIELD_STRING, BASTION_REQUIRED, 2, 16},
+    [F_NAME] = {"name", BASTION_FIELD_STRING, BASTION_REQUIRED, 1, 100},
+    [F_EMAIL] = {"email", BASTION_FIELD_EMAIL, BASTION_REQUIRED, 3, 254},
+};
+
+/* --- helpers (static: appointments.c carries the same three) --- */
+
+/* printf into the request arena. */
+static bastion_str fmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(NULL, 0, f, ap);
+    va_end(ap);
+    if (n < 0)
+        __builtin_trap();
+    char *out = bastion_alloc((size_t)n + 1);
+    va_start(ap, f);
+    vsnprintf(out, (size_t)n + 1, f, ap);
+    va_end(ap);
+    return (bastion_str){out, (size_t)n};
+}
+
+/* A random (version 4) UUID, RFC 9562 §5.4, lower case. False when the
+ * CSPRNG fails. */
+static bool new_id(char out[37])
+{
+    uint8_t b[16];
+    if (bastion_random(b, sizeof b) != 0)
+        return false;
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    char hex[33];
+    bastion_hex_encode(hex, b, sizeof b);
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+    return true;
+}
+
+/* REL4: what an admin action reports about its email. */
+static void add_email_result(cJSON *body, const bastion_email_result *r)
+{
+    cJSON_AddBoolToObject(body, "email_sent", r->sent);
+    if (r->error)
+        cJSON_AddStringToObject(body, "email_error", r->error);
+    else
+        cJSON_AddNullToObject(body, "email_error");
+}
+
+/* --- module helpers --- */
+
+/* A plate as printed: letters, digits, single spaces or hyphens between
+ * them. Upper-cased in place (the text is the arena copy from validate). */
+static bool plate_normalise(bastion_str s)
+{
+    char *p = (char *)s.ptr;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = p[i];
+        if (c >= 'a' && c <= 'z')
+            p[i] = c = (char)(c - 32);
+        bool alnum = (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        bool sep = c == ' ' || c == '-';
+        if (!alnum && !(sep && i > 0 && i + 1 < s.len && p[i - 1] != ' ' && p[i - 1] != '-'))
+            return false;
+    }
+    return true;
+}
+
+/* The master secret's key for this purpose; a short or missing secret is a
+ * 500 naming the variable, never its value (REL8). */
+static bastion_rc key_or_problem(bastion_ctx *cx, bastion_token_key *key)
+{
+    bastion_str master = bastion_config("permit_token_secret");
+    if (!master.ptr || bastion_token_key_init(key, master.ptr, master.len,
+                                              BASTION_LIT(PURPOSE)) != BASTION_TOKEN_OK)
+        return bastion_problem(cx, BASTION_E_MISCONFIGURED,
+                               "Variable permit_token_secret must be at least 32 bytes.");
+    return BASTION_OK;
+}
+
+static bool allow_listed(bastion_str host, bastion_str list, bastion_str *entry)
+{
+    const char *p = list.ptr, *end = list.ptr + list.len;
+    while (p && p < end) {
+        const char *comma = p;
+        while (comma < end && *comma != ',')
+            comma++;
+        bastion_str item = {p, (size_t)(comma - p)};
+        while (item.len && item.ptr[0] == ' ')
+            item.ptr++, item.len--;
+        while (item.len && item.ptr[item.len - 1] == ' ')
+            item.len--;
+        if (item.len && bastion_str_eq_ci(item, host)) {
+            *entry = item;
+            return true;
+        }
+        p = comma + 1;
+    }
+    return false;
+}
+
+/*
+ * AUTH7: the origin for absolute links. X-Forwarded-Host is client-controlled
+ * unless a proxy overwrites it, so it counts only when it equals an entry of
+ * forwarded_hosts (one host, no list), and the link then spells the host as
+ * configured. X-Forwarded-Proto may pick http or https, nothing else;
+ * anything unexpected falls back to base_url whole.
+ */
+static bastion_str link_origin(bastion_ctx *cx, bastion_str base_url)
+{
+    while (base_url.len && base_url.ptr[base_url.len - 1] == '/')
+        base_url.len--;
+    bastion_str host = bastion_header_get(cx, "x-forwarded-host");
+    bastion_str proto = bastion_header_get(cx, "x-forwarded-proto");
+    bastion_str entry;
+    if (!host.ptr || !allow_listed(host, bastion_config("forwarded_hosts"), &entry))
+        return base_url;
+    const char *scheme = "https";
+    if (proto.ptr && bastion_str_eq_ci(proto, BASTION_LIT("http")))
+        scheme = "http";
+    else if (proto.ptr && !bastion_str_eq_ci(proto, BASTION_LIT("https")))
+        return base_url;
+    return fmt("%s://%.*s", scheme, (int)entry.len, entry.ptr);
+}
+
+static bool http_url(bastion_str s)
+{
+    return (s.len > 8 && bastion_str_eq_ci((bastion_str){s.ptr, 8}, BASTION_LIT("https://"))) ||
+           (s.len > 7 && bastion_str_eq_ci((bastion_str){s.ptr, 7}, BASTION_LIT("http://")));
+}
+
+/* --- handlers --- */
+
+static void request_permit(bastion_ctx *cx)
+{
+    static const char *const NEEDED[] = {"admin_email", "base_url", "permit_token_secret"};
+    if (bastion_config_require_or_problem(cx, NEEDED, 3))
+        return;
+    bastion_str base_url = bastion_config("base_url");
+    if (!http_url(base_url)) {
+        bastion_problem(cx, BASTION_E_MISCONFIGURED, "Variable base_url must be an http(s) URL.");
+        return;
+    }
+    bastion_token_key key;
+    if (key_or_problem(cx, &key))
+        return;
+    bastion_field_value in[N_FIELDS];
+    if (bastion_parse_json_or_problem(cx, request_fields, N_FIELDS, in))
+        return;
+    if (!plate_normalise(in[F_PLATE].str)) {
+        cJSON *errors = cJSON_CreateArray();
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "pointer", "/plate");
+        cJSON_AddStringToObject(e, "detail",
+                                "must be letters and digits, single spaces or hyphens between");
+        cJSON_AddItemToArray(errors, e);
+        bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.", errors,
+                           0);
+        return;
+    }
+
+    char id[37];
+    char token[BASTION_TOKEN_MAX_LEN + 1];
+    size_t token_len;
+    int64_t now = (int64_t)bastion_now_ms();
+    if (!new_id(id) ||
+        bastion_token_sign(&key, bastion_cstr(id), now / 1000 + LINK_TTL_S, NULL, token,
+                           sizeof token, &token_len) != BASTION_TOKEN_OK) {
+        bastion_problem(cx, BASTION_E_INTERNAL, "The approval link could not be created.");
+        return;
+    }
+    char expires[BASTION_RFC3339_BUF];
+    bastion_format_rfc3339(now + LINK_TTL_S * INT64_C(1000), expires);
+    bastion_str origin = link_origin(cx, base_url);
+    /* base64url needs no percent-encoding in a query (RFC 4648 §5) */
+    bastion_email m = {
+        .kind = "permit-requested",
+        .to = bastion_config("admin_email"),
+        .subject = fmt("Parking permit request for %s", in[F_PLATE].str.ptr),
+        .text = fmt("A guest asked for a parking permit.\n\n"
+                    "Reference: %s\nBooking: %s\nPlate: %s\nName: %s\nEmail: %s\n\n"
+                    "Approve it here (the link works once, until %s):\n"
+                    "%.*s/api/permits/approve?token=%s\n",
+                    id, in[F_BOOKING].str.ptr, in[F_PLATE].str.ptr, in[F_NAME].str.ptr,
+                    in[F_EMAIL].str.ptr, expires, (int)origin.len, origin.ptr, token),
+    };
+
+    /* CONC5: the permit and the admin's email commit together. */
+    bastion_sql_value row[] = {
+        BASTION_SQL_STR(bastion_cstr(id)), BASTION_SQL_STR(in[F_BOOKING].str),
+        BASTION_SQL_STR(in[F_PLATE].str),  BASTION_SQL_STR(in[F_NAME].str),
+        BASTION_SQL_STR(in[F_EMAIL].str),  BASTION_SQL_INT(now),
+    };
+    bastion_sql_value outbox[5];
+    bastion_sql_stmt st[2] = {{
+        .sql = "INSERT INTO permits (id, booking_id, plate, name, email, status, created_at, "
+               "updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
+        .params = row,
+        .n_params = 6,
+        .has_expect = true,
+        .expect_changes = 1,
+    }};
+    bastion_email_queue_stmt(&st[1], outbox, &m);
+    bastion_rows out[2];
+    bastion_host_rc rc = bastion_sql_transaction(cx, DB, st, 2, out);
+    /* A fresh random id leaves the client nothing to conflict with: a
+     * constraint failure here is ours (500), not a 409. */
+    if (rc == BASTION_HOST_CONFLICT || (rc == BASTION_HOST_OK && out[1].n_rows != 1))
+        rc = BASTION_HOST_INTERNAL;
+    if (rc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, rc, "permit insert");
+        return;
+    }
+
+    bastion_email_result sent;
+    bastion_email_deliver_queued(cx, &MAIL, out[1].rows[0][0].v.i, &m, &sent);
+    /* never the link or the token (OBS1) */
+    bastion_header f[] = {
+        {BASTION_LIT("permit"), bastion_cstr(id)},
+        {BASTION_LIT("email"), in[F_EMAIL].str}, /* masked by bastion_log_safe */
+        {BASTION_LIT("admin_notified"), sent.sent ? BASTION_LIT("true") : BASTION_LIT("false")},
+    };
+    bastion_log_safe(BASTION_LOG_INFO, "permit requested", f, 3);
+
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "id", id);
+    cJSON_AddStringToObject(body, "status", "pending");
+    cJSON_AddBoolToObject(body, "admin_notified", sent.sent);
+    bastion_respond_json(cx, 201, body);
+}
+
+static void approve(bastion_ctx *cx)
+{
+    bastion_token_key key;
+    if (key_or_problem(cx, &key))
+        return;
+    /* AUTH6: the MAC first, then the expiry; a missing token is a bad one. */
+    int64_t now = (int64_t)bastion_now_ms();
+    bastion_token_claims claims;
+    bastion_token_rc trc =
+        bastion_token_verify(&key, bastion_query_get(cx, "token"), now / 1000, &claims);
+    if (trc == BASTION_TOKEN_E_EXPIRED) {
+        bastion_problem(cx, BASTION_E_GONE, "This approval link has expired.");
+        return;
+    }
+    if (trc != BASTION_TOKEN_OK) {
+        bastion_problem(cx, BASTION_E_UNAUTHORIZED, "This approval link is not valid.");
+        /* RFC 9110 §15.5.2: a 401 carries a challenge */
+        bastion_set_header(cx, BASTION_LIT("www-authenticate"),
+                           BASTION_LIT("Bearer error=\"invalid_token\""));
+        return;
+    }
+    bastion_str id = {claims.resource, claims.resource_len};
+    bastion_sql_value key_param[] = {BASTION_SQL_STR(id)};
+    bastion_rows found;
+    bastion_host_rc rc = bastion_sql_query(
+        cx, DB, "SELECT email, plate, booking_id, status FROM permits WHERE id = $1", key_param, 1,
+        &found);
+    if (rc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, rc, "permit lookup");
+        return;
+    }
+    if (found.n_rows == 0) {
+        bastion_problem(cx, BASTION_E_NOT_FOUND, "No such permit.");
+        return;
+    }
+    const bastion_sql_value *r = found.rows[0];
+    if (!bastion_str_eq(r[3].v.s, BASTION_LIT("pending"))) {
+        bastion_problem(cx, BASTION_E_CONFLICT, "This approval link has already been used.");
+        return;
+    }
+    bastion_email m = {
+        .kind = "permit-approved",
+        .to = r[0].v.s,
+        .subject = BASTION_LIT("Your parking permit is approved"),
+        .text = fmt("Your parking permit for %.*s (booking %.*s) has been approved.\n\n"
+                    "Reference: %.*s\n",
+                    (int)r[1].v.s.len, r[1].v.s.ptr, (int)r[2].v.s.len, r[2].v.s.ptr,
+                    (int)id.len, id.ptr),
+    };
+
+    /*
+     * One-time use is decided by the guarded UPDATE, in the same transaction
+     * as the applicant's outbox row (CONC5): of two clicks exactly one
+     * changes the row, the other gets 409. The token's nonce is consumed only
+     * after the commit, so a database failure leaves the link usable for a
+     * retry instead of burning it; the consumed nonce then keeps the link dead
+     * even if a later change ever returned the permit to pending.
+     */
+    bastion_sql_value upd[] = {key_param[0], BASTION_SQL_INT(now)};
+    bastion_sql_value outbox[5];
+    bastion_sql_stmt st[2] = {{
+        .sql = "UPDATE permits SET status = 'approved', approved_at = $2, updated_at = $2 "
+               "WHERE id = $1 AND status = 'pending'",
+        .params = upd,
+        .n_params = 2,
+        .has_expect = true,
+        .expect_changes = 1,
+    }};
+    bastion_email_queue_stmt(&st[1], outbox, &m);
+    bastion_rows out[2];
+    rc = bastion_sql_transaction(cx, DB, st, 2, out);
+    if (rc == BASTION_HOST_CONFLICT) {
+        /* The host says conflict both when the guard matched no row and when
+         * a constraint failed (say, in the outbox); only the first is the
+         * client's 409, and the row tells them apart. */
+        bastion_rows again;
+        if (bastion_sql_query(cx, DB, "SELECT status FROM permits WHERE id = $1", key_param, 1,
+                              &again) == BASTION_HOST_OK &&
+            again.n_rows == 1 && bastion_str_eq(again.rows[0][0].v.s, BASTION_LIT("approved"))) {
+            bastion_problem(cx, BASTION_E_CONFLICT, "This approval link has already been used.");
+            return;
+        }
+        rc = BASTION_HOST_INTERNAL;
+    }
+    if (rc == BASTION_HOST_OK && out[1].n_rows != 1)
+        rc = BASTION_HOST_INTERNAL;
+    if (rc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, rc, "permit approve");
+        return;
+    }
+    bastion_host_rc hrc;
+    if (bastion_token_consume(cx, &key, KV, &claims, now / 1000, &hrc) != BASTION_TOKEN_OK) {
+        bastion_header f[] = {{BASTION_LIT("permit"), id},
+                              {BASTION_LIT("detail"), bastion_host_error_text()}};
+        bastion_log_safe(BASTION_LOG_WARN, "approval link nonce not recorded", f, 2);
+    }
+
+    bastion_email_result sent;
+    bastion_email_deliver_queued(cx, &MAIL, out[1].rows[0][0].v.i, &m, &sent);
+    bastion_header f[] = {
+        {BASTION_LIT("permit"), id},
+        {BASTION_LIT("email_sent"), sent.sent ? BASTION_LIT("true") : BASTION_LIT("false")},
+    };
+    bastion_log_safe(BASTION_LOG_INFO, "permit approved", f, 2);
+
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "id", claims.resource);
+    cJSON_AddStringToObject(body, "status", "approved");
+    add_email_result(body, &sent);
+    bastion_respond_json(cx, 200, body);
+}
+
+static const bastion_route routes[] = {
+    {"POST", "/api/permits", request_permit},
+    {"GET", "/api/permits/approve", approve},
+};
+BASTION_ROUTES(routes);
