@@ -11,7 +11,6 @@
  * its outbox row, so an appointment never exists (or is cancelled) without its
  * email being either sent or queued. CONC2: per-IP and per-email limits.
  */
-#include <stdarg.h>
 #include <stdio.h>
 
 #include <bastion/bastion.h>
@@ -44,47 +43,6 @@ static const bastion_field request_fields[N_FIELDS] = {
 
 /* --- helpers (static: permits.c carries the same three) --- */
 
-/* printf into the request arena. */
-static bastion_str fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(NULL, 0, f, ap);
-    va_end(ap);
-    if (n < 0)
-        __builtin_trap();
-    char *out = bastion_alloc((size_t)n + 1);
-    va_start(ap, f);
-    vsnprintf(out, (size_t)n + 1, f, ap);
-    va_end(ap);
-    return (bastion_str){out, (size_t)n};
-}
-
-/* A random (version 4) UUID, RFC 9562 §5.4, lower case. False when the
- * CSPRNG fails. */
-static bool new_id(char out[37])
-{
-    uint8_t b[16];
-    if (bastion_random(b, sizeof b) != 0)
-        return false;
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    char hex[33];
-    bastion_hex_encode(hex, b, sizeof b);
-    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
-    return true;
-}
-
-/* REL4: what an admin action reports about its email. */
-static void add_email_result(cJSON *body, const bastion_email_result *r)
-{
-    cJSON_AddBoolToObject(body, "email_sent", r->sent);
-    if (r->error)
-        cJSON_AddStringToObject(body, "email_error", r->error);
-    else
-        cJSON_AddNullToObject(body, "email_error");
-}
-
 /* --- handlers --- */
 
 static void request_appointment(bastion_ctx *cx)
@@ -113,7 +71,7 @@ static void request_appointment(bastion_ctx *cx)
         return;
 
     char id[37];
-    if (!new_id(id)) {
+    if (bastion_uuid_v4(id) != 0) {
         bastion_problem(cx, BASTION_E_INTERNAL, "No identifier could be generated.");
         return;
     }
@@ -122,8 +80,8 @@ static void request_appointment(bastion_ctx *cx)
     bastion_email m = {
         .kind = "appointment-requested",
         .to = bastion_config("admin_email"),
-        .subject = fmt("Appointment request: %s at %s", in[F_SERVICE].str.ptr, in[F_START].str.ptr),
-        .text = fmt("A customer requested an appointment.\n\n"
+        .subject = bastion_sprintf("Appointment request: %s at %s", in[F_SERVICE].str.ptr, in[F_START].str.ptr),
+        .text = bastion_sprintf("A customer requested an appointment.\n\n"
                     "Reference: %s\nService: %s\nPreferred start: %s\nName: %s\nEmail: %s\n"
                     "Phone: %.*s\nNotes: %.*s\n",
                     id, in[F_SERVICE].str.ptr, in[F_START].str.ptr, in[F_NAME].str.ptr,
@@ -214,7 +172,7 @@ static void cancel(bastion_ctx *cx)
         .kind = "appointment-cancelled",
         .to = r[0].v.s,
         .subject = BASTION_LIT("Your appointment has been cancelled"),
-        .text = fmt("Your %.*s appointment requested for %s has been cancelled.\n\n"
+        .text = bastion_sprintf("Your %.*s appointment requested for %s has been cancelled.\n\n"
                     "Reference: %s\n",
                     (int)r[1].v.s.len, r[1].v.s.ptr, start, id),
     };
@@ -271,7 +229,7 @@ static void cancel(bastion_ctx *cx)
 
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "status", "cancelled");
-    add_email_result(body, &sent);
+    bastion_email_result_json(body, &sent);
     bastion_respond_json(cx, 200, body);
 }
 

@@ -125,103 +125,6 @@ static cJSON *booking_json(const bastion_sql_value *row, bool with_email_sent)
     return b;
 }
 
-/* RFC 6901 pointer entry, as bastion_validate writes them. */
-static void add_error(cJSON *errors, const char *pointer, const char *detail)
-{
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "pointer", pointer);
-    cJSON_AddStringToObject(e, "detail", detail);
-    cJSON_AddItemToArray(errors, e);
-}
-
-/* Moves every entry of `from` (from bastion_validate on a nested object) to
- * `to`, its pointer prefixed with the object's own pointer. */
-static void move_errors_under(cJSON *to, cJSON *from, const char *prefix)
-{
-    cJSON *e;
-    while ((e = cJSON_DetachItemFromArray(from, 0)) != NULL) {
-        const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "pointer"));
-        size_t n = strlen(prefix) + (p ? strlen(p) : 0) + 1;
-        char *full = bastion_alloc(n);
-        snprintf(full, n, "%s%s", prefix, p ? p : "");
-        cJSON_ReplaceItemInObjectCaseSensitive(e, "pointer", cJSON_CreateString(full));
-        cJSON_AddItemToArray(to, e);
-    }
-    cJSON_Delete(from);
-}
-
-/*
- * The core's front door (bastion_parse_json_or_problem) for a body that
- * holds a nested object: the same checks in the same order, but the tree is
- * handed back, since the core's validator has no object type. The caller
- * owns *root.
- */
-static bastion_rc parse_tree_or_problem(bastion_ctx *cx, cJSON **root)
-{
-    bastion_str ct = bastion_header_get(cx, "content-type");
-    size_t base = 0;
-    while (ct.ptr && base < ct.len && ct.ptr[base] != ';')
-        base++;
-    bastion_str media = {ct.ptr, base};
-    while (media.len && (media.ptr[media.len - 1] == ' ' || media.ptr[media.len - 1] == '\t'))
-        media.len--;
-    while (media.len && (media.ptr[0] == ' ' || media.ptr[0] == '\t')) {
-        media.ptr++;
-        media.len--;
-    }
-    if (!ct.ptr || !bastion_str_eq_ci(media, BASTION_LIT("application/json")))
-        return bastion_problem(cx, BASTION_E_UNSUPPORTED_MEDIA,
-                               "The body must be sent as application/json.");
-    if (!bastion_utf8_valid(cx->body))
-        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid UTF-8.");
-    switch (bastion_json_check(cx->body, 32)) {
-    case BASTION_JSON_TOO_DEEP:
-        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is nested too deeply.");
-    case BASTION_JSON_SYNTAX:
-        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid JSON.");
-    case BASTION_JSON_NUL: {
-        /* valid JSON, but no field may hold it (VAL3); cJSON would truncate it */
-        cJSON *errors = cJSON_CreateArray();
-        add_error(errors, "", "must not contain the NUL character (\\u0000)");
-        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
-                                  errors, 0);
-    }
-    case BASTION_JSON_OK:
-        break;
-    }
-    *root = cJSON_ParseWithLength(cx->body.ptr, cx->body.len);
-    if (!*root)
-        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid JSON.");
-    if (!cJSON_IsObject(*root)) {
-        cJSON_Delete(*root);
-        *root = NULL;
-        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body must be a JSON object.");
-    }
-    return BASTION_OK;
-}
-
-/* Validates query parameters with the body rules: a probe object built from
- * the parameters `fields` name (others are ignored), so errors[] pointers
- * name the parameter. */
-static bastion_rc query_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
-                                   bastion_field_value *out)
-{
-    cJSON *probe = cJSON_CreateObject();
-    for (size_t i = 0; i < n; i++) {
-        bastion_str v = bastion_query_get(cx, fields[i].name);
-        if (v.ptr)
-            cJSON_AddStringToObject(probe, fields[i].name, bastion_str_dup(v));
-    }
-    cJSON *errors = cJSON_CreateArray();
-    size_t bad = bastion_validate(probe, fields, n, out, errors);
-    cJSON_Delete(probe);
-    if (bad)
-        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The query has invalid parameters.",
-                                  errors, 0);
-    cJSON_Delete(errors);
-    return BASTION_OK;
-}
-
 /* (start_ms, end_ms) of the active bookings matching CLASH_WHERE for the
  * bounds p, earliest first. */
 static bastion_rc active_rows_or_problem(bastion_ctx *cx, const bastion_sql_value p[3],
@@ -233,20 +136,6 @@ static bastion_rc active_rows_or_problem(bastion_ctx *cx, const bastion_sql_valu
     if (rc != BASTION_HOST_OK)
         return bastion_host_fail_or_problem(cx, rc, "bookings scan");
     return BASTION_OK;
-}
-
-/* A random RFC 9562 version 4 UUID: ids that say nothing about volume. */
-static bool new_id(char out[37])
-{
-    uint8_t b[16];
-    if (bastion_random(b, sizeof b) != 0)
-        return false;
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    char hex[33];
-    bastion_hex_encode(hex, b, sizeof b);
-    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
-    return true;
 }
 
 /* --- POST /api/bookings --- */
@@ -279,7 +168,7 @@ typedef struct {
 static bastion_rc booking_request_or_problem(bastion_ctx *cx, booking_request *req)
 {
     cJSON *root = NULL;
-    if (parse_tree_or_problem(cx, &root))
+    if (bastion_json_body_or_problem(cx, &root))
         return BASTION_ANSWERED;
     cJSON *errors = cJSON_CreateArray();
 
@@ -297,16 +186,16 @@ static bastion_rc booking_request_or_problem(bastion_ctx *cx, booking_request *r
     cJSON_Delete(root);
 
     if (n_customer > 1)
-        add_error(errors, "/customer", "appears more than once");
+        bastion_error_add(errors, "/customer", "appears more than once");
     else if (!customer || cJSON_IsNull(customer))
-        add_error(errors, "/customer", "is required");
+        bastion_error_add(errors, "/customer", "is required");
     else if (!cJSON_IsObject(customer))
-        add_error(errors, "/customer", "must be an object");
+        bastion_error_add(errors, "/customer", "must be an object");
     else {
         /* the core writes pointers relative to the object it is given */
         cJSON *nested = cJSON_CreateArray();
         bastion_validate(customer, customer_fields, N_CUSTOMER_FIELDS, req->customer, nested);
-        move_errors_under(errors, nested, "/customer");
+        bastion_errors_move_under(errors, nested, "/customer");
     }
     cJSON_Delete(customer);
 
@@ -316,12 +205,12 @@ static bastion_rc booking_request_or_problem(bastion_ctx *cx, booking_request *r
         req->package = (int)in[F_PACKAGE].integer;
         req->price = PRICE_CENTS[req->tier][req->package];
         if (req->price == 0) {
-            add_error(errors, "/package", "is not offered for this tier");
+            bastion_error_add(errors, "/package", "is not offered for this tier");
         } else {
             if (in[F_START].present) {
                 const char *why = start_error(in[F_START].integer, req->package, now);
                 if (why)
-                    add_error(errors, "/start", why);
+                    bastion_error_add(errors, "/start", why);
                 req->start = in[F_START].integer;
                 req->end = req->start + DURATION_MS[req->package];
             }
@@ -329,7 +218,7 @@ static bastion_rc booking_request_or_problem(bastion_ctx *cx, booking_request *r
                 char detail[80];
                 snprintf(detail, sizeof detail, "must equal the catalogue price, %" PRId64,
                          req->price);
-                add_error(errors, "/price_cents", detail);
+                bastion_error_add(errors, "/price_cents", detail);
             }
         }
     }
@@ -387,7 +276,7 @@ static void create_booking(bastion_ctx *cx)
     if (booking_request_or_problem(cx, &req))
         return;
     char id[37];
-    if (!new_id(id)) {
+    if (bastion_uuid_v4(id) != 0) {
         bastion_problem(cx, BASTION_E_INTERNAL, "No booking id could be generated.");
         return;
     }
@@ -473,12 +362,12 @@ static void availability(bastion_ctx *cx)
         {"package", BASTION_FIELD_ENUM, BASTION_REQUIRED, 0, 0, PACKAGES},
     };
     bastion_field_value in[3];
-    if (query_or_problem(cx, fields, 3, in))
+    if (bastion_query_or_problem(cx, fields, 3, in))
         return;
     int tier = (int)in[1].integer, package = (int)in[2].integer;
     if (PRICE_CENTS[tier][package] == 0) {
         cJSON *errors = cJSON_CreateArray();
-        add_error(errors, "/package", "is not offered for this tier");
+        bastion_error_add(errors, "/package", "is not offered for this tier");
         bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The query has invalid parameters.",
                            errors, 0);
         return;
@@ -541,14 +430,14 @@ static void unavailable(bastion_ctx *cx)
     const char *why_from = instant(bastion_query_get(cx, "from"), false, &from);
     const char *why_to = instant(bastion_query_get(cx, "to"), true, &to);
     if (why_from)
-        add_error(errors, "/from", why_from);
+        bastion_error_add(errors, "/from", why_from);
     if (why_to)
-        add_error(errors, "/to", why_to);
+        bastion_error_add(errors, "/to", why_to);
     if (!why_from && !why_to) {
         if (to <= from)
-            add_error(errors, "/to", "must be after from");
+            bastion_error_add(errors, "/to", "must be after from");
         else if (to - from > UNAVAILABLE_MAX_MS)
-            add_error(errors, "/to", "must be at most 31 days after from");
+            bastion_error_add(errors, "/to", "must be at most 31 days after from");
     }
     if (cJSON_GetArraySize(errors) > 0) {
         bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The query has invalid parameters.",

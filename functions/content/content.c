@@ -37,14 +37,6 @@ static bastion_rc param_or_problem(bastion_ctx *cx, const bastion_field *rule, b
     return rc;
 }
 
-static void add_error(cJSON *errors, const char *pointer, const char *detail)
-{
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "pointer", pointer);
-    cJSON_AddStringToObject(e, "detail", detail);
-    cJSON_AddItemToArray(errors, e);
-}
-
 /* OWS = *( SP / HTAB ) around header values and list members (RFC 9110 §5.6.3) */
 static bastion_str trim_ows(bastion_str s)
 {
@@ -112,7 +104,7 @@ static bastion_rc page_input_or_problem(bastion_ctx *cx, bastion_str *title, bas
     case BASTION_JSON_NUL: {
         /* as the core does: cJSON's tree cannot say which member holds it */
         cJSON *errors = cJSON_CreateArray();
-        add_error(errors, "", "must not contain the NUL character (\\u0000)");
+        bastion_error_add(errors, "", "must not contain the NUL character (\\u0000)");
         return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
                                   errors, 0);
     }
@@ -138,13 +130,13 @@ static bastion_rc page_input_or_problem(bastion_ctx *cx, bastion_str *title, bas
     bastion_validate(root, &title_rule, 1, &v, errors); /* also: unknown members */
     *title = v.str;
     if (bodies > 1) {
-        add_error(errors, "/body", "appears more than once");
+        bastion_error_add(errors, "/body", "appears more than once");
     } else if (!item || cJSON_IsNull(item)) {
-        add_error(errors, "/body", "is required");
+        bastion_error_add(errors, "/body", "is required");
     } else {
         const char *why = check_multiline(item, BODY_MAX, body);
         if (why)
-            add_error(errors, "/body", why);
+            bastion_error_add(errors, "/body", why);
     }
     cJSON_Delete(item);
     cJSON_Delete(root);

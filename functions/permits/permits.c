@@ -12,7 +12,6 @@
  * CONC5: each state change commits with its outbox row, then the email is
  * awaited and its outcome reported.
  */
-#include <stdarg.h>
 #include <stdio.h>
 
 #include <bastion/bastion.h>
@@ -35,47 +34,6 @@ static const bastion_field request_fields[N_FIELDS] = {
 };
 
 /* --- helpers (static: appointments.c carries the same three) --- */
-
-/* printf into the request arena. */
-static bastion_str fmt(const char *f, ...)
-{
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(NULL, 0, f, ap);
-    va_end(ap);
-    if (n < 0)
-        __builtin_trap();
-    char *out = bastion_alloc((size_t)n + 1);
-    va_start(ap, f);
-    vsnprintf(out, (size_t)n + 1, f, ap);
-    va_end(ap);
-    return (bastion_str){out, (size_t)n};
-}
-
-/* A random (version 4) UUID, RFC 9562 §5.4, lower case. False when the
- * CSPRNG fails. */
-static bool new_id(char out[37])
-{
-    uint8_t b[16];
-    if (bastion_random(b, sizeof b) != 0)
-        return false;
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    char hex[33];
-    bastion_hex_encode(hex, b, sizeof b);
-    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
-    return true;
-}
-
-/* REL4: what an admin action reports about its email. */
-static void add_email_result(cJSON *body, const bastion_email_result *r)
-{
-    cJSON_AddBoolToObject(body, "email_sent", r->sent);
-    if (r->error)
-        cJSON_AddStringToObject(body, "email_error", r->error);
-    else
-        cJSON_AddNullToObject(body, "email_error");
-}
 
 /* --- module helpers --- */
 
@@ -150,7 +108,7 @@ static bastion_str link_origin(bastion_ctx *cx, bastion_str base_url)
         scheme = "http";
     else if (proto.ptr && !bastion_str_eq_ci(proto, BASTION_LIT("https")))
         return base_url;
-    return fmt("%s://%.*s", scheme, (int)entry.len, entry.ptr);
+    return bastion_sprintf("%s://%.*s", scheme, (int)entry.len, entry.ptr);
 }
 
 static bool http_url(bastion_str s)
@@ -193,7 +151,7 @@ static void request_permit(bastion_ctx *cx)
     char token[BASTION_TOKEN_MAX_LEN + 1];
     size_t token_len;
     int64_t now = (int64_t)bastion_now_ms();
-    if (!new_id(id) ||
+    if (bastion_uuid_v4(id) != 0 ||
         bastion_token_sign(&key, bastion_cstr(id), now / 1000 + LINK_TTL_S, NULL, token,
                            sizeof token, &token_len) != BASTION_TOKEN_OK) {
         bastion_problem(cx, BASTION_E_INTERNAL, "The approval link could not be created.");
@@ -206,8 +164,8 @@ static void request_permit(bastion_ctx *cx)
     bastion_email m = {
         .kind = "permit-requested",
         .to = bastion_config("admin_email"),
-        .subject = fmt("Parking permit request for %s", in[F_PLATE].str.ptr),
-        .text = fmt("A guest asked for a parking permit.\n\n"
+        .subject = bastion_sprintf("Parking permit request for %s", in[F_PLATE].str.ptr),
+        .text = bastion_sprintf("A guest asked for a parking permit.\n\n"
                     "Reference: %s\nBooking: %s\nPlate: %s\nName: %s\nEmail: %s\n\n"
                     "Approve it here (the link works once, until %s):\n"
                     "%.*s/api/permits/approve?token=%s\n",
@@ -303,7 +261,7 @@ static void approve(bastion_ctx *cx)
         .kind = "permit-approved",
         .to = r[0].v.s,
         .subject = BASTION_LIT("Your parking permit is approved"),
-        .text = fmt("Your parking permit for %.*s (booking %.*s) has been approved.\n\n"
+        .text = bastion_sprintf("Your parking permit for %.*s (booking %.*s) has been approved.\n\n"
                     "Reference: %.*s\n",
                     (int)r[1].v.s.len, r[1].v.s.ptr, (int)r[2].v.s.len, r[2].v.s.ptr,
                     (int)id.len, id.ptr),
@@ -367,7 +325,7 @@ static void approve(bastion_ctx *cx)
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "id", claims.resource);
     cJSON_AddStringToObject(body, "status", "approved");
-    add_email_result(body, &sent);
+    bastion_email_result_json(body, &sent);
     bastion_respond_json(cx, 200, body);
 }
 

@@ -55,15 +55,9 @@ static void join(bastion_ctx *cx)
 static void count(bastion_ctx *cx)
 {
     static const bastion_field product = {"product_id", BASTION_FIELD_SLUG, BASTION_REQUIRED, 1, 64};
-    bastion_str id = bastion_param(cx, "product_id");
-    cJSON *probe = cJSON_CreateObject();
-    cJSON_AddStringToObject(probe, "product_id", bastion_str_dup(id));
-    cJSON *errors = cJSON_CreateArray();
     bastion_field_value v;
-    if (bastion_validate(probe, &product, 1, &v, errors) > 0) {
-        bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The product id is invalid.", errors, 0);
+    if (bastion_param_or_problem(cx, &product, &v))
         return;
-    }
     bastion_sql_value params[] = {BASTION_SQL_STR(v.str)};
     bastion_rows rows;
     bastion_host_rc rc = bastion_sql_query(

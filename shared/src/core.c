@@ -1,6 +1,8 @@
 /*
  * Slices, the request arena, request accessors and time.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -88,6 +90,22 @@ char *bastion_str_dup(bastion_str s)
         memcpy(d, s.ptr, s.len);
     d[s.len] = 0;
     return d;
+}
+
+/* see core.h */
+bastion_str bastion_sprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        __builtin_trap(); /* an invalid format is a bug in the caller */
+    char *out = bastion_alloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(out, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return (bastion_str){out, (size_t)n};
 }
 
 /* see core.h */

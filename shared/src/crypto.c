@@ -63,6 +63,26 @@ int bastion_random(void *buf, size_t n)
 }
 
 /* see crypto.h */
+int bastion_uuid_v4(char out[37])
+{
+    uint8_t b[16];
+    if (bastion_random(b, sizeof b) != 0)
+        return -1;
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* RFC 9562 §5.4: version 4 */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = 0;
+    return 0;
+}
+
+/* see crypto.h */
 void bastion_pbkdf2_sha256(uint8_t *out, size_t out_len, const void *password, size_t plen,
                            const void *salt, size_t slen, uint32_t iterations)
 {

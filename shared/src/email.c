@@ -194,3 +194,13 @@ void bastion_email_send(bastion_ctx *cx, const bastion_email_sender *s, const ba
         bastion_log(BASTION_LOG_ERROR, "email outbox insert failed; email lost", f, 2);
     }
 }
+
+/* see email.h */
+void bastion_email_result_json(cJSON *body, const bastion_email_result *r)
+{
+    cJSON_AddBoolToObject(body, "email_sent", r->sent);
+    if (r->error)
+        cJSON_AddStringToObject(body, "email_error", r->error);
+    else
+        cJSON_AddNullToObject(body, "email_error");
+}

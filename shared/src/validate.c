@@ -656,9 +656,42 @@ bastion_rc bastion_param_or_problem(bastion_ctx *cx, const bastion_field *rule,
 }
 
 /* see validate.h */
-bastion_rc bastion_parse_json_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
-                                         bastion_field_value *out)
+void bastion_error_add(cJSON *errors, const char *pointer, const char *detail)
 {
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "pointer", pointer);
+    cJSON_AddStringToObject(e, "detail", detail);
+    cJSON_AddItemToArray(errors, e);
+}
+
+/* see validate.h */
+void bastion_errors_move_under(cJSON *to, cJSON *from, const char *prefix)
+{
+    cJSON *e;
+    while ((e = cJSON_DetachItemFromArray(from, 0)) != NULL) {
+        const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "pointer"));
+        size_t n = strlen(prefix) + (p ? strlen(p) : 0) + 1;
+        char *full = bastion_alloc(n);
+        snprintf(full, n, "%s%s", prefix, p ? p : "");
+        cJSON_ReplaceItemInObjectCaseSensitive(e, "pointer", cJSON_CreateString(full));
+        cJSON_AddItemToArray(to, e);
+    }
+    cJSON_Delete(from);
+}
+
+/* see validate.h */
+bastion_rc bastion_field_problem(bastion_ctx *cx, const char *pointer, const char *detail)
+{
+    cJSON *errors = cJSON_CreateArray();
+    bastion_error_add(errors, pointer, detail);
+    return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
+                              errors, 0);
+}
+
+/* see validate.h */
+bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root)
+{
+    *root = NULL;
     bastion_str ct = bastion_header_get(cx, "content-type");
     size_t base = 0;
     while (ct.ptr && base < ct.len && ct.ptr[base] != ';')
@@ -670,38 +703,63 @@ bastion_rc bastion_parse_json_or_problem(bastion_ctx *cx, const bastion_field *f
     if (!bastion_utf8_valid(cx->body))
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid UTF-8.");
     /* cJSON is lenient; the strict RFC 8259 check runs first (json.h) */
-    bool nul_escape = false;
     switch (bastion_json_check(cx->body, 32)) {
     case BASTION_JSON_TOO_DEEP:
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is nested too deeply.");
     case BASTION_JSON_SYNTAX:
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid JSON.");
     case BASTION_JSON_NUL:
-        nul_escape = true; /* valid JSON, but no field may hold it (VAL3) */
-        break;
+        /* valid JSON, but no field may hold it (VAL3); which member holds it
+         * is lost in cJSON's C strings, so blame the document */
+        return bastion_field_problem(cx, "", "must not contain the NUL character (\\u0000)");
     case BASTION_JSON_OK:
         break;
     }
-    cJSON *root = cJSON_ParseWithLength(cx->body.ptr, cx->body.len);
-    if (!root)
+    cJSON *tree = cJSON_ParseWithLength(cx->body.ptr, cx->body.len);
+    if (!tree)
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid JSON.");
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
+    if (!cJSON_IsObject(tree)) {
+        cJSON_Delete(tree);
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body must be a JSON object.");
     }
+    *root = tree;
+    return BASTION_OK;
+}
+
+/* see validate.h */
+bastion_rc bastion_parse_json_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
+                                         bastion_field_value *out)
+{
+    memset(out, 0, n * sizeof *out);
+    cJSON *root;
+    bastion_rc rc = bastion_json_body_or_problem(cx, &root);
+    if (rc)
+        return rc;
     cJSON *errors = cJSON_CreateArray();
-    size_t bad;
-    if (nul_escape) {
-        /* which member holds it is lost in cJSON's tree: blame the document */
-        add_error(errors, NULL, "must not contain the NUL character (\\u0000)");
-        memset(out, 0, n * sizeof *out);
-        bad = 1;
-    } else {
-        bad = bastion_validate(root, fields, n, out, errors); /* out[] lives in the arena */
-    }
+    size_t bad = bastion_validate(root, fields, n, out, errors); /* out[] lives in the arena */
     cJSON_Delete(root);
     if (bad > 0)
         return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
+                                  errors, 0);
+    cJSON_Delete(errors);
+    return BASTION_OK;
+}
+
+/* see validate.h */
+bastion_rc bastion_query_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
+                                    bastion_field_value *out)
+{
+    cJSON *probe = cJSON_CreateObject();
+    for (size_t i = 0; i < n; i++) {
+        bastion_str v = bastion_query_get(cx, fields[i].name);
+        if (v.ptr)
+            cJSON_AddStringToObject(probe, fields[i].name, bastion_str_dup(v));
+    }
+    cJSON *errors = cJSON_CreateArray();
+    size_t bad = bastion_validate(probe, fields, n, out, errors);
+    cJSON_Delete(probe);
+    if (bad)
+        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The query has invalid parameters.",
                                   errors, 0);
     cJSON_Delete(errors);
     return BASTION_OK;

@@ -26,6 +26,8 @@ bool bastion_str_eq(bastion_str a, bastion_str b);
 bool bastion_str_eq_ci(bastion_str a, bastion_str b); /* ASCII case-insensitive */
 /* A NUL-terminated copy in the request arena. */
 char *bastion_str_dup(bastion_str s);
+/* printf into the request arena (NUL-terminated too). */
+bastion_str bastion_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Decimal text of v in the request arena (NUL-terminated too). */
 bastion_str bastion_u64_str(uint64_t v);
 

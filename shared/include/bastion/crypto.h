@@ -27,6 +27,10 @@ bool bastion_ct_equal(const void *a, const void *b, size_t n);
 /* Fills buf from the host's CSPRNG (WASI random_get). 0 on success. */
 int bastion_random(void *buf, size_t n);
 
+/* A random RFC 9562 version 4 UUID, lower-case, NUL-terminated: ids that
+ * say nothing about volume or order. 0 on success. */
+int bastion_uuid_v4(char out[37]);
+
 /* PBKDF2-HMAC-SHA256 (RFC 8018 §5.2). iterations ≥ 1; out_len ≥ 1. */
 void bastion_pbkdf2_sha256(uint8_t *out, size_t out_len, const void *password, size_t plen,
                            const void *salt, size_t slen, uint32_t iterations);

@@ -20,6 +20,7 @@
 
 #include "core.h"
 #include "host.h"
+#include <cjson/cJSON.h>
 
 typedef struct {
     const char *kind;   /* e.g. "booking-confirmation"; [a-z0-9-] */
@@ -55,6 +56,9 @@ void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s
 /* Sends now; on failure inserts the outbox row with the error. */
 void bastion_email_send(bastion_ctx *cx, const bastion_email_sender *s, const bastion_email *m,
                         bastion_email_result *out);
+
+/* REL4: adds "email_sent" and "email_error" (null when sent) to a response. */
+void bastion_email_result_json(cJSON *body, const bastion_email_result *r);
 
 /* The email_failures DDL, for reference and tests (functions repeat it in
  * their schema.sql, which must be plain SQL). */

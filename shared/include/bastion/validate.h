@@ -89,6 +89,31 @@ typedef struct {
 size_t bastion_validate(const cJSON *obj, const bastion_field *fields, size_t n,
                         bastion_field_value *out, cJSON *errors);
 
+/* Appends {pointer, detail} to an errors array; `pointer` is a complete
+ * RFC 6901 pointer ("" names the whole document). */
+void bastion_error_add(cJSON *errors, const char *pointer, const char *detail);
+
+/* Moves every entry of `from` (from bastion_validate on a nested object)
+ * into `to`, each pointer prefixed with the object's own pointer (e.g.
+ * "/customer"); deletes `from`. */
+void bastion_errors_move_under(cJSON *to, cJSON *from, const char *prefix);
+
+/* A 422 problem carrying exactly one {pointer, detail}; returns its code. */
+bastion_rc bastion_field_problem(bastion_ctx *cx, const char *pointer, const char *detail);
+
+/*
+ * The body checks of bastion_parse_json_or_problem without the field rules:
+ * 415 / 400 (UTF-8, RFC 8259, depth 32, not an object) / 422 (a NUL). On
+ * BASTION_OK *root is the parsed object, owned by the caller (cJSON_Delete),
+ * for bodies with nested objects the caller validates part by part.
+ */
+bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root);
+
+/* Validates query parameters with the field rules (pointers name the
+ * parameter; parameters not in `fields` are ignored); 422 on failure. */
+bastion_rc bastion_query_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
+                                    bastion_field_value *out);
+
 /*
  * Validates the route parameter named rule->name with the same rule a body
  * field would get; on failure writes 422 (pointer "/<name>") and returns it.
