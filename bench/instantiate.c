@@ -20,6 +20,9 @@
  *                     + SHA-256, JSON parse + validation, SQL insert); a
  *                     unique email per request
  *   syscalls          the kernel calls the lifecycle makes, alone
+ *   verify            not a timing: checks that a fresh instance's memory is
+ *                     byte-identical to the first one ever made, and grown
+ *                     pages are zero, after requests dirtied the pool
  *
  * Output: one line per result,
  *   RESULT <label> <case> n=<N> median_us=… p99_us=… mean_us=… min_us=… minflt=…
@@ -93,7 +96,6 @@ struct inst_arg {
     void *inst;
     struct host_call *call;
     uint64_t t[4]; /* phase stamps, used by the `phases` case only */
-    int stamp;
 };
 
 static void inst_run(void *p)
@@ -125,7 +127,7 @@ static void bench_instantiate(struct host_function *fn, void *inst, size_t iters
     struct host_call call = {0};
     call.fn = fn;
     call.instance = inst;
-    struct inst_arg a = {d, inst, &call, {0}, 0};
+    struct inst_arg a = {d, inst, &call, {0}};
     uint64_t *ns = malloc(iters * sizeof *ns);
     if (!ns)
         die("%s", "out of memory");
@@ -155,7 +157,7 @@ static void bench_phases(struct host_function *fn, void *inst, size_t iters, siz
     struct host_call call = {0};
     call.fn = fn;
     call.instance = inst;
-    struct inst_arg a = {d, inst, &call, {0}, 1};
+    struct inst_arg a = {d, inst, &call, {0}};
     enum { ZERO, ENTER, INSTANTIATE, INITIALIZE, FREE, LEAVE, NPH };
     static const char *names[NPH] = {"phase_memset",     "phase_run_enter",  "phase_instantiate",
                                      "phase_initialize", "phase_free",       "phase_run_leave"};
@@ -250,6 +252,30 @@ static void bench_syscalls(size_t iters)
     }
     report("sys_mprotect_pair", ns, iters, 0);
 
+    /* the same with the 64 KiB resident (touched once, never released): what
+     * a grow + shrink costs when pages are kept across instances */
+    mprotect(m + len, 65536, PROT_READ | PROT_WRITE);
+    memset(m + len, 1, 65536);
+    mprotect(m + len, 65536, PROT_NONE);
+    for (size_t i = 0; i < iters; i++) {
+        uint64_t t0 = now_ns();
+        mprotect(m + len, 65536, PROT_READ | PROT_WRITE);
+        mprotect(m + len, 65536, PROT_NONE);
+        ns[i] = now_ns() - t0;
+    }
+    report("sys_mprotect_pair_resident", ns, iters, 0);
+
+    /* mincore over 16 wasm pages: the proposed reset's one syscall */
+    {
+        static unsigned char vec[256];
+        for (size_t i = 0; i < iters; i++) {
+            uint64_t t0 = now_ns();
+            mincore(m, 16 * 65536, vec);
+            ns[i] = now_ns() - t0;
+        }
+        report("sys_mincore_1mib", ns, iters, 0);
+    }
+
     for (size_t i = 0; i < iters; i++) {
         uint64_t t0 = now_ns();
         uint64_t t1 = now_ns();
@@ -318,6 +344,83 @@ static void bench_invoke(const char *name, struct host_env *env, struct host_fun
     host_params_free(params, np);
 }
 
+/* --- correctness of the memory reset ---------------------------------------- */
+
+struct verify_arg {
+    const struct host_module_desc *d;
+    void *inst;
+    struct host_call *call;
+    uint8_t *snap;      /* NULL: take the snapshot */
+    size_t snap_len;
+    int bad;
+};
+
+static void verify_run(void *p)
+{
+    struct verify_arg *a = p;
+    a->d->instantiate(a->inst, a->call);
+    wasm_rt_memory_t *mem = a->d->memory(a->inst);
+    a->d->initialize(a->inst);
+    if (!a->snap) {
+        a->snap_len = mem->size;
+        a->snap = malloc(a->snap_len);
+        memcpy(a->snap, mem->data, a->snap_len);
+    } else if (mem->size != a->snap_len || memcmp(mem->data, a->snap, a->snap_len) != 0) {
+        a->bad = 1;
+    }
+    uint32_t old = wasm_rt_grow_memory(mem, 8);
+    if (old == UINT32_MAX) {
+        a->bad = 2;
+    } else {
+        for (size_t i = (size_t)old * 65536; i < mem->size; i++)
+            if (mem->data[i]) {
+                a->bad = 3;
+                break;
+            }
+        /* dirty the grown pages too, for the next check */
+        memset(mem->data + (size_t)old * 65536, 0xa5, (size_t)8 * 65536);
+    }
+    a->d->free(a->inst);
+}
+
+static int verify(struct host_env *env, struct host_function *fn, void *inst, size_t rounds)
+{
+    struct host_call call = {0};
+    call.fn = fn;
+    call.instance = inst;
+    struct verify_arg a = {fn->desc, inst, &call, NULL, 0, 0};
+    struct host_request req = {0};
+    req.method = "GET";
+    req.path = "/api/waitlist/bench-product/count";
+    req.query = "";
+    req.client_ip = "127.0.0.1";
+    char **params = NULL;
+    size_t np = 0;
+    struct host_route *r = host_route_match(env->manifest, req.path, &params, &np);
+    if (!r)
+        die("no route for %s", req.path);
+    req.route = r->path;
+    req.params = params;
+    req.n_params = np;
+    for (size_t i = 0; i <= rounds; i++) {
+        memset(inst, 0, fn->desc->instance_size);
+        int trap = host_rt_run(verify_run, &a, 0, fn->memory_mb * 16);
+        if (trap != HOST_TRAP_NONE || a.bad) {
+            printf("VERIFY %s FAIL round=%zu trap=%s reason=%d\n", label, i,
+                   host_rt_trap_name(trap), a.bad);
+            return 1;
+        }
+        struct host_response resp;
+        req.arrival_ns = now_ns();
+        host_invoke(env, fn, &req, &resp, NULL);
+        host_response_free(&resp);
+    }
+    printf("VERIFY %s ok rounds=%zu\n", label, rounds);
+    free(a.snap);
+    host_params_free(params, np);
+    return 0;
+}
+
 /* --- main ------------------------------------------------------------------ */
 
 static int wants(const char *only, const char *name)
@@ -384,7 +487,7 @@ int main(int argc, char **argv)
     if (wants(only, "syscalls"))
         bench_syscalls(iters);
 
-    int need_env = wants(only, "get_count") || wants(only, "post_join");
+    int need_env = wants(only, "get_count") || wants(only, "post_join") || wants(only, "verify");
     if (need_env) {
         if (!state)
             die("%s", "--state DIR is required for get_count/post_join");
@@ -411,6 +514,8 @@ int main(int argc, char **argv)
         struct host_env env = {&m, &st};
         size_t iw = invoke_iters / 10 < 1000 ? invoke_iters / 10 : 1000;
         size_t pw = post_iters / 10 < 1000 ? post_iters / 10 : 1000;
+        if (wants(only, "verify") && verify(&env, wf, inst, 200) != 0)
+            return 1;
         if (wants(only, "get_count"))
             bench_invoke("get_count", &env, wf, "GET", "/api/waitlist/bench-product/count", NULL,
                          invoke_iters, iw, 200, 200);
