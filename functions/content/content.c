@@ -79,45 +79,18 @@ static const char *check_multiline(const cJSON *item, size_t max, bastion_str *o
 }
 
 /*
- * The front door for {"title","body"}. bastion_parse_json_or_problem would do
- * it all, but its text rules refuse '\n' and a page body has paragraphs; so
- * this repeats its outer checks with the same public pieces (415, 400 for
- * UTF-8 / RFC 8259 / non-object, 422 for a "\u0000"), validates everything
- * but "body" with the core rules, and "body" with check_multiline, into one
- * errors[]. Belongs in the core as a multi-line flag on STRING.
+ * The front door for {"title","body"}. The core's text rules refuse '\n'
+ * and a page body has paragraphs; so after the core's body checks this
+ * validates everything but "body" with the core rules, and "body" with
+ * check_multiline, into one errors[]. Belongs in the core as a multi-line
+ * flag on STRING.
  */
 static bastion_rc page_input_or_problem(bastion_ctx *cx, bastion_str *title, bastion_str *body)
 {
-    bastion_str ct = bastion_header_get(cx, "content-type");
-    size_t base = 0;
-    while (ct.ptr && base < ct.len && ct.ptr[base] != ';')
-        base++;
-    bastion_str media = trim_ows((bastion_str){ct.ptr, base});
-    if (!ct.ptr || !bastion_str_eq_ci(media, BASTION_LIT("application/json")))
-        return bastion_problem(cx, BASTION_E_UNSUPPORTED_MEDIA,
-                               "The body must be sent as application/json.");
-    if (!bastion_utf8_valid(cx->body))
-        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid UTF-8.");
-    switch (bastion_json_check(cx->body, 32)) {
-    case BASTION_JSON_OK:
-        break;
-    case BASTION_JSON_NUL: {
-        /* as the core does: cJSON's tree cannot say which member holds it */
-        cJSON *errors = cJSON_CreateArray();
-        bastion_error_add(errors, "", "must not contain the NUL character (\\u0000)");
-        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
-                                  errors, 0);
-    }
-    case BASTION_JSON_TOO_DEEP:
-        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is nested too deeply.");
-    default:
-        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid JSON.");
-    }
-    cJSON *root = cJSON_ParseWithLength(cx->body.ptr, cx->body.len);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body must be a JSON object.");
-    }
+    cJSON *root;
+    bastion_rc rc = bastion_json_body_or_problem(cx, &root); /* 415 / 400 / 422 */
+    if (rc)
+        return rc;
     /* take every "body" out, so the core rules below see only the rest */
     cJSON *item = cJSON_DetachItemFromObjectCaseSensitive(root, "body"), *dup;
     int bodies = item != NULL;
