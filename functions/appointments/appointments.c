@@ -198,19 +198,13 @@ static void cancel(bastion_ctx *cx)
     bastion_email_queue_stmt(&st[1], outbox, &m);
     bastion_rows out[2];
     rc = bastion_sql_transaction(cx, DB, st, 2, out);
-    if (rc == BASTION_HOST_CONFLICT) {
-        /* The host says conflict both when the guard matched no row and when
-         * a constraint failed (say, in the outbox); only the first is the
-         * client's 409, and the row tells them apart. */
-        bastion_rows again;
-        if (bastion_sql_query(cx, DB, "SELECT status FROM appointments WHERE id = $1", key, 1,
-                              &again) == BASTION_HOST_OK &&
-            again.n_rows == 1 && bastion_str_eq(again.rows[0][0].v.s, BASTION_LIT("cancelled"))) {
-            bastion_problem(cx, BASTION_E_CONFLICT, "The appointment is already cancelled.");
-            return;
-        }
-        rc = BASTION_HOST_INTERNAL;
+    if (rc == BASTION_HOST_CONFLICT && bastion_sql_guard_failed() == 1) {
+        /* the guard lost: the row is no longer requested or confirmed */
+        bastion_problem(cx, BASTION_E_CONFLICT, "The appointment is already cancelled.");
+        return;
     }
+    if (rc == BASTION_HOST_CONFLICT)
+        rc = BASTION_HOST_INTERNAL; /* a constraint, say in the outbox row: not the client's 409 */
     if (rc == BASTION_HOST_OK && out[1].n_rows != 1)
         rc = BASTION_HOST_INTERNAL;
     if (rc != BASTION_HOST_OK) {

@@ -310,7 +310,7 @@ static void create_booking(bastion_ctx *cx)
     };
     bastion_rows out;
     bastion_host_rc rc = bastion_sql_transaction(cx, DB, &st, 1, &out);
-    if (rc == BASTION_HOST_CONFLICT) {
+    if (rc == BASTION_HOST_CONFLICT && bastion_sql_guard_failed() == 1) {
         bastion_problem(cx, BASTION_E_CONFLICT,
                         "The time overlaps another booking or its 30-minute cleaning gap.");
         return;

@@ -252,6 +252,22 @@ bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
 }
 
 /* see host.h */
+size_t bastion_sql_guard_failed(void)
+{
+    static const char prefix[] = "statement ";
+    bastion_str e = last_error;
+    if (e.len <= sizeof prefix - 1 || memcmp(e.ptr, prefix, sizeof prefix - 1) != 0)
+        return 0;
+    size_t n = 0;
+    for (size_t i = sizeof prefix - 1; i < e.len; i++) {
+        if (e.ptr[i] < '0' || e.ptr[i] > '9' || n > 100000)
+            return 0; /* "statement N: <reason>" is not a guard */
+        n = n * 10 + (size_t)(e.ptr[i] - '0');
+    }
+    return n;
+}
+
+/* see host.h */
 bastion_host_rc bastion_http_send(bastion_ctx *cx, const char *method, const char *url,
                                   const bastion_header *headers, size_t n_headers,
                                   bastion_str body, bastion_http_response *out)

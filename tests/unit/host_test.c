@@ -155,6 +155,33 @@ static void test_REL1_every_error_case_maps_to_host_rc(void **state)
     }
 }
 
+/* A failed expect-changes guard is conflict("statement N") exactly; a
+ * constraint is "statement N: …". Handlers answer 409 only for the first. */
+static void test_REL1_guard_conflict_told_from_constraint(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *msg;
+        size_t want;
+    } cases[] = {
+        {"statement 1", 1}, {"statement 12", 12}, {"statement 2: UNIQUE constraint failed", 0},
+        {"statement ", 0},  {"statement x", 0},   {"constraint", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fake_reset();
+        fake.error_tag = 2; /* conflict */
+        fake.error_msg = cases[i].msg;
+        bastion_ctx cx;
+        bastion_sql_stmt st = {.sql = "UPDATE t SET a = 1", .has_expect = true, .expect_changes = 1};
+        bastion_rows out;
+        assert_int_equal(bastion_sql_transaction(the_cx(&cx, bastion_now_ms() + 15000), "db", &st, 1, &out),
+                         BASTION_HOST_CONFLICT);
+        if (bastion_sql_guard_failed() != cases[i].want)
+            unit_fail("\"%s\": guard %zu, want %zu", cases[i].msg, bastion_sql_guard_failed(),
+                      cases[i].want);
+    }
+}
+
 static void test_REL1_success_is_ok(void **state)
 {
     (void)state;
@@ -649,6 +676,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_REL2_budgets_configurable, setup), /* first: see there */
         cmocka_unit_test_setup(test_REL1_every_error_case_maps_to_host_rc, setup),
+        cmocka_unit_test_setup(test_REL1_guard_conflict_told_from_constraint, setup),
         cmocka_unit_test_setup(test_REL1_success_is_ok, setup),
         cmocka_unit_test_setup(test_REL1_kv_get_not_found_is_not_error, setup),
         cmocka_unit_test_setup(test_REL1_kv_get_found_value_copied, setup),

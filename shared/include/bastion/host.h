@@ -107,6 +107,16 @@ bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
                                         const bastion_sql_stmt *stmts, size_t n,
                                         bastion_rows *out);
 
+/*
+ * After bastion_sql_transaction returned BASTION_HOST_CONFLICT: the 1-based
+ * index of the statement whose expect_changes guard did not hold, or 0 when
+ * the conflict was something else (a constraint). The host reports a failed
+ * guard as conflict("statement N") exactly (wit/bastion.wit), so a handler
+ * tells "lost the race" (409) from "the data broke a rule" (500) without
+ * another query.
+ */
+size_t bastion_sql_guard_failed(void);
+
 /* --- http-out --- only to the function's allow-list; the response is in the arena */
 typedef struct {
     uint16_t status;
