@@ -99,8 +99,7 @@ static void request_appointment(bastion_ctx *cx)
         in[F_NOTES].present ? BASTION_SQL_STR(in[F_NOTES].str) : BASTION_SQL_NULLV,
         BASTION_SQL_INT(now),
     };
-    bastion_sql_value outbox[5];
-    bastion_sql_stmt st[2] = {{
+    bastion_sql_stmt change = {
         .sql = "INSERT INTO appointments (id, service, preferred_start, name, email, phone, notes, "
                "status, created_at, updated_at) "
                "VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $8)",
@@ -108,21 +107,10 @@ static void request_appointment(bastion_ctx *cx)
         .n_params = 8,
         .has_expect = true,
         .expect_changes = 1,
-    }};
-    bastion_email_queue_stmt(&st[1], outbox, &m);
-    bastion_rows out[2];
-    bastion_host_rc rc = bastion_sql_transaction(cx, DB, st, 2, out);
-    /* A fresh random id leaves the client nothing to conflict with: a
-     * constraint failure here is ours (500), not a 409. */
-    if (rc == BASTION_HOST_CONFLICT || (rc == BASTION_HOST_OK && out[1].n_rows != 1))
-        rc = BASTION_HOST_INTERNAL;
-    if (rc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, rc, "appointment insert");
-        return;
-    }
-
+    };
     bastion_email_result sent;
-    bastion_email_deliver_queued(cx, &MAIL, out[1].rows[0][0].v.i, &m, &sent);
+    if (bastion_email_with_change_or_problem(cx, &MAIL, &change, &m, NULL, &sent))
+        return;
     bastion_header f[] = {
         {BASTION_LIT("appointment"), bastion_cstr(id)},
         {BASTION_LIT("email"), in[F_EMAIL].str}, /* masked by bastion_log_safe (OBS1) */
@@ -186,34 +174,17 @@ static void cancel(bastion_ctx *cx)
         BASTION_SQL_INT(now),
         BASTION_SQL_STR(admin.sub),
     };
-    bastion_sql_value outbox[5];
-    bastion_sql_stmt st[2] = {{
+    bastion_sql_stmt change = {
         .sql = "UPDATE appointments SET status = 'cancelled', updated_at = $2, cancelled_by = $3 "
                "WHERE id = $1 AND status IN ('requested', 'confirmed')",
         .params = upd,
         .n_params = 3,
         .has_expect = true,
         .expect_changes = 1,
-    }};
-    bastion_email_queue_stmt(&st[1], outbox, &m);
-    bastion_rows out[2];
-    rc = bastion_sql_transaction(cx, DB, st, 2, out);
-    if (rc == BASTION_HOST_CONFLICT && bastion_sql_guard_failed() == 1) {
-        /* the guard lost: the row is no longer requested or confirmed */
-        bastion_problem(cx, BASTION_E_CONFLICT, "The appointment is already cancelled.");
-        return;
-    }
-    if (rc == BASTION_HOST_CONFLICT)
-        rc = BASTION_HOST_INTERNAL; /* a constraint, say in the outbox row: not the client's 409 */
-    if (rc == BASTION_HOST_OK && out[1].n_rows != 1)
-        rc = BASTION_HOST_INTERNAL;
-    if (rc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, rc, "appointment cancel");
-        return;
-    }
-
+    };
     bastion_email_result sent;
-    bastion_email_deliver_queued(cx, &MAIL, out[1].rows[0][0].v.i, &m, &sent);
+    if (bastion_email_with_change_or_problem(cx, &MAIL, &change, &m, "The appointment is already cancelled.", &sent))
+        return;
     bastion_header f[] = {
         {BASTION_LIT("appointment"), bastion_cstr(id)},
         {BASTION_LIT("admin"), admin.sub},

@@ -179,29 +179,17 @@ static void request_permit(bastion_ctx *cx)
         BASTION_SQL_STR(in[F_PLATE].str),  BASTION_SQL_STR(in[F_NAME].str),
         BASTION_SQL_STR(in[F_EMAIL].str),  BASTION_SQL_INT(now),
     };
-    bastion_sql_value outbox[5];
-    bastion_sql_stmt st[2] = {{
+    bastion_sql_stmt change = {
         .sql = "INSERT INTO permits (id, booking_id, plate, name, email, status, created_at, "
                "updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
         .params = row,
         .n_params = 6,
         .has_expect = true,
         .expect_changes = 1,
-    }};
-    bastion_email_queue_stmt(&st[1], outbox, &m);
-    bastion_rows out[2];
-    bastion_host_rc rc = bastion_sql_transaction(cx, DB, st, 2, out);
-    /* A fresh random id leaves the client nothing to conflict with: a
-     * constraint failure here is ours (500), not a 409. */
-    if (rc == BASTION_HOST_CONFLICT || (rc == BASTION_HOST_OK && out[1].n_rows != 1))
-        rc = BASTION_HOST_INTERNAL;
-    if (rc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, rc, "permit insert");
-        return;
-    }
-
+    };
     bastion_email_result sent;
-    bastion_email_deliver_queued(cx, &MAIL, out[1].rows[0][0].v.i, &m, &sent);
+    if (bastion_email_with_change_or_problem(cx, &MAIL, &change, &m, NULL, &sent))
+        return;
     /* never the link or the token (OBS1) */
     bastion_header f[] = {
         {BASTION_LIT("permit"), bastion_cstr(id)},
@@ -276,40 +264,24 @@ static void approve(bastion_ctx *cx)
      * even if a later change ever returned the permit to pending.
      */
     bastion_sql_value upd[] = {key_param[0], BASTION_SQL_INT(now)};
-    bastion_sql_value outbox[5];
-    bastion_sql_stmt st[2] = {{
+    bastion_sql_stmt change = {
         .sql = "UPDATE permits SET status = 'approved', approved_at = $2, updated_at = $2 "
                "WHERE id = $1 AND status = 'pending'",
         .params = upd,
         .n_params = 2,
         .has_expect = true,
         .expect_changes = 1,
-    }};
-    bastion_email_queue_stmt(&st[1], outbox, &m);
-    bastion_rows out[2];
-    rc = bastion_sql_transaction(cx, DB, st, 2, out);
-    if (rc == BASTION_HOST_CONFLICT && bastion_sql_guard_failed() == 1) {
-        /* the guard lost: the permit is no longer pending */
-        bastion_problem(cx, BASTION_E_CONFLICT, "This approval link has already been used.");
+    };
+    bastion_email_result sent;
+    if (bastion_email_with_change_or_problem(cx, &MAIL, &change, &m,
+                                             "This approval link has already been used.", &sent))
         return;
-    }
-    if (rc == BASTION_HOST_CONFLICT)
-        rc = BASTION_HOST_INTERNAL; /* a constraint, say in the outbox row: not the client's 409 */
-    if (rc == BASTION_HOST_OK && out[1].n_rows != 1)
-        rc = BASTION_HOST_INTERNAL;
-    if (rc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, rc, "permit approve");
-        return;
-    }
     bastion_host_rc hrc;
     if (bastion_token_consume(cx, &key, KV, &claims, now / 1000, &hrc) != BASTION_TOKEN_OK) {
-        bastion_header f[] = {{BASTION_LIT("permit"), id},
-                              {BASTION_LIT("detail"), bastion_host_error_text()}};
-        bastion_log_safe(BASTION_LOG_WARN, "approval link nonce not recorded", f, 2);
+        bastion_header nf[] = {{BASTION_LIT("permit"), id},
+                               {BASTION_LIT("detail"), bastion_host_error_text()}};
+        bastion_log_safe(BASTION_LOG_WARN, "approval link nonce not recorded", nf, 2);
     }
-
-    bastion_email_result sent;
-    bastion_email_deliver_queued(cx, &MAIL, out[1].rows[0][0].v.i, &m, &sent);
     bastion_header f[] = {
         {BASTION_LIT("permit"), id},
         {BASTION_LIT("email_sent"), sent.sent ? BASTION_LIT("true") : BASTION_LIT("false")},

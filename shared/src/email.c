@@ -8,6 +8,7 @@
 #include "bastion/breaker.h"
 #include "bastion/email.h"
 #include "bastion/http.h"
+#include "bastion/problem.h"
 
 const char BASTION_EMAIL_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS email_failures (\n"
@@ -156,6 +157,28 @@ void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s
         bastion_header f[] = {{BASTION_LIT("detail"), bastion_host_error_text()}};
         bastion_log(BASTION_LOG_ERROR, "email outbox cleanup failed", f, 1);
     }
+}
+
+/* see email.h */
+bastion_rc bastion_email_with_change_or_problem(bastion_ctx *cx, const bastion_email_sender *s,
+                                                const bastion_sql_stmt *change,
+                                                const bastion_email *m,
+                                                const char *conflict_detail,
+                                                bastion_email_result *sent)
+{
+    bastion_sql_value outbox[5];
+    bastion_sql_stmt st[2] = {*change};
+    bastion_email_queue_stmt(&st[1], outbox, m);
+    bastion_rows out[2];
+    bastion_host_rc rc = bastion_sql_transaction(cx, s->db, st, 2, out);
+    if (rc == BASTION_HOST_CONFLICT && bastion_sql_guard_failed() == 1 && conflict_detail)
+        return bastion_problem(cx, BASTION_E_CONFLICT, conflict_detail);
+    if (rc == BASTION_HOST_CONFLICT || (rc == BASTION_HOST_OK && out[1].n_rows != 1))
+        rc = BASTION_HOST_INTERNAL; /* a constraint, say in the outbox row: ours, not a 409 */
+    if (rc != BASTION_HOST_OK)
+        return bastion_host_fail_or_problem(cx, rc, m->kind);
+    bastion_email_deliver_queued(cx, s, out[1].rows[0][0].v.i, m, sent);
+    return BASTION_OK;
 }
 
 /* see email.h */

@@ -53,6 +53,20 @@ void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s
                                   int64_t outbox_id, const bastion_email *m,
                                   bastion_email_result *out);
 
+/*
+ * CONC5 and REL4 in one call: runs `change` (a statement with
+ * expect_changes) and queues `m` in one transaction, then delivers `m`,
+ * awaited. BASTION_OK with *sent filled when the change committed. When the
+ * change's guard did not hold, writes 409 with `conflict_detail` (NULL: a
+ * lost guard is not the client's doing, 500); any other failure writes the
+ * mapped 5xx, a constraint included. Nothing is committed on failure.
+ */
+bastion_rc bastion_email_with_change_or_problem(bastion_ctx *cx, const bastion_email_sender *s,
+                                                const bastion_sql_stmt *change,
+                                                const bastion_email *m,
+                                                const char *conflict_detail,
+                                                bastion_email_result *sent);
+
 /* Sends now; on failure inserts the outbox row with the error. */
 void bastion_email_send(bastion_ctx *cx, const bastion_email_sender *s, const bastion_email *m,
                         bastion_email_result *out);
