@@ -211,6 +211,24 @@ def migrate(manifest, state):
                    capture_output=True, cwd=ROOT)
 
 
+def serve_bundle(email, env=None, trusted_proxies=None):
+    """A private, migrated server of the real bundle whose email goes to the
+    fake `email`. With trusted_proxies, a copy of the manifest trusts them,
+    so tests can choose client IPs through X-Forwarded-For."""
+    manifest = os.path.join(BUILD, "manifest.json")
+    if trusted_proxies is not None:
+        with open(manifest) as f:
+            doc = json.load(f)
+        doc["trusted_proxies"] = list(trusted_proxies)
+        manifest = os.path.join(tempfile.mkdtemp(prefix="bastion-manifest-"), "manifest.json")
+        with open(manifest, "w") as f:
+            json.dump(doc, f)
+    srv = Server(manifest, env={"BASTION_VAR_email_api_base": email.base, **(env or {})})
+    srv.email = email
+    migrate(manifest, srv.state)
+    return srv.start()
+
+
 @pytest.fixture(scope="module")
 def email():
     """A fake email provider; the bundle fixture points email_api_base at it."""

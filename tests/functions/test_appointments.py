@@ -10,7 +10,6 @@ import itertools
 import json
 import os
 import sqlite3
-import tempfile
 import threading
 import time
 import uuid
@@ -18,25 +17,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import (BUILD, FakeEmail, Server, admin_headers, assert_problem, bearer, migrate,
-                      mint_jwt, user_headers)
+from conftest import (FakeEmail, admin_headers, assert_problem, bearer, mint_jwt, serve_bundle,
+                      user_headers)
 
 ADMIN = "front-desk@example.test"
 _ips = itertools.count(1)
 
 
 def serve(email, **env):
-    with open(os.path.join(BUILD, "manifest.json")) as f:
-        manifest = json.load(f)
-    manifest["trusted_proxies"] = ["127.0.0.1"]
-    path = os.path.join(tempfile.mkdtemp(prefix="bastion-appt-manifest-"), "manifest.json")
-    with open(path, "w") as f:
-        json.dump(manifest, f)
-    srv = Server(path, env={"BASTION_VAR_email_api_base": email.base,
-                            "BASTION_VAR_admin_email": ADMIN, **env})
-    srv.email = email
-    migrate(path, srv.state)
-    return srv.start()
+    return serve_bundle(email, {"BASTION_VAR_admin_email": ADMIN, **env},
+                        trusted_proxies=["127.0.0.1"])
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import sqlite3
-import tempfile
 import threading
 import time
 import uuid
@@ -25,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import BUILD, TEST_VARS, FakeEmail, Server, assert_problem, b64url, migrate
+from conftest import TEST_VARS, FakeEmail, assert_problem, b64url, serve_bundle
 
 ADMIN = "parking-office@example.test"
 BASE = "https://permits.example.test"
@@ -35,19 +34,10 @@ LINK = re.compile(r"(\S+)/api/permits/approve\?token=([A-Za-z0-9_-]+)")
 
 
 def serve(email, **env):
-    with open(os.path.join(BUILD, "manifest.json")) as f:
-        manifest = json.load(f)
-    path = os.path.join(tempfile.mkdtemp(prefix="bastion-permit-manifest-"), "manifest.json")
-    with open(path, "w") as f:
-        json.dump(manifest, f)
-    srv = Server(path, env={"BASTION_VAR_email_api_base": email.base,
-                            "BASTION_VAR_admin_email": ADMIN,
-                            "BASTION_VAR_base_url": BASE + "/",
-                            "BASTION_VAR_forwarded_hosts": f" {TRUSTED} ,Other.Example.org",
-                            **env})
-    srv.email = email
-    migrate(path, srv.state)
-    return srv.start()
+    return serve_bundle(email, {"BASTION_VAR_admin_email": ADMIN,
+                                "BASTION_VAR_base_url": BASE + "/",
+                                "BASTION_VAR_forwarded_hosts": f" {TRUSTED} ,Other.Example.org",
+                                **env})
 
 
 @pytest.fixture(scope="module")

@@ -83,56 +83,6 @@ static bool logged(const char *needle)
     return false;
 }
 
-/* The model itself, against the host's contract (tests/host/test_bindings.py):
- * the tests below mean nothing if the store they run on is wrong. */
-static void test_kv_model_matches_host_semantics(void **state)
-{
-    (void)state;
-    bastion_ctx cx;
-    unit_ctx(&cx);
-    bastion_str k = BASTION_LIT("k"), v;
-    bool ok, found;
-    int64_t n;
-    assert_int_equal(tkv_add(&cx, "s", k, BASTION_LIT("first"), 0, &ok), BASTION_HOST_OK);
-    assert_true(ok);
-    tkv_add(&cx, "s", k, BASTION_LIT("second"), 0, &ok);
-    assert_false(ok);
-    tkv_get(&cx, "other", k, &v, &found);
-    assert_false(found); /* stores are separate namespaces */
-    tkv_swap(&cx, "s", k, BASTION_STR_NULL, BASTION_LIT("x"), 0, &ok);
-    assert_false(ok); /* expected none: must be absent */
-    tkv_swap(&cx, "s", k, BASTION_LIT("zzz"), BASTION_LIT("x"), 0, &ok);
-    assert_false(ok);
-    tkv_swap(&cx, "s", k, BASTION_LIT("first"), BASTION_LIT("b"), 300, &ok);
-    assert_true(ok);
-    tkv_get(&cx, "s", k, &v, &found);
-    assert_true(found && unit_str_is(v, "b"));
-    tkv.now += 300; /* expired counts as absent for get, add and swap */
-    tkv_get(&cx, "s", k, &v, &found);
-    assert_false(found);
-    tkv_swap(&cx, "s", k, BASTION_STR_NULL, BASTION_LIT("c"), 0, &ok);
-    assert_true(ok);
-    tkv_delete(&cx, "s", k, &ok);
-    assert_true(ok);
-    tkv_delete(&cx, "s", k, &ok);
-    assert_false(ok);
-    /* increment: TTL on create only */
-    tkv_increment(&cx, "s", BASTION_LIT("c"), 5, 400, &n);
-    assert_int_equal(n, 5);
-    tkv.now += 200;
-    tkv_increment(&cx, "s", BASTION_LIT("c"), 1, 60000, &n);
-    assert_int_equal(n, 6);
-    tkv.now += 200;
-    tkv_increment(&cx, "s", BASTION_LIT("c"), 1, 60000, &n);
-    assert_int_equal(n, 1);
-    tkv_set(&cx, "s", k, BASTION_LIT("abc"), 0);
-    assert_int_equal(tkv_increment(&cx, "s", k, 1, 0, &n), BASTION_HOST_INVALID);
-    tkv.fail_mask = 1u << TKV_GET;
-    tkv.fail_rc = BASTION_HOST_TIMEOUT;
-    assert_int_equal(tkv_get(&cx, "s", k, &v, &found), BASTION_HOST_TIMEOUT);
-    assert_false(found);
-}
-
 /* --- CONC4 ------------------------------------------------------------------ */
 
 static void test_CONC4_missing_key_is_400(void **state)
