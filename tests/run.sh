@@ -73,6 +73,15 @@ component_layer() {
     [[ $f == 0 ]]
 }
 
+# ./build.sh test PATH...: only the named pytest files (host fixtures built),
+# for a quick loop while working on one area.
+if [[ $# -gt 0 ]]; then
+    layer selected pytest_layer selected "$@"
+    echo "$PASSED passed, $FAILED failed"
+    [[ $FAILED == 0 ]]
+    exit
+fi
+
 [[ -f tests/unit/run.sh ]] && layer unit bash tests/unit/run.sh "$BUILD/unit"
 layer host pytest_layer host tests/host
 layer functions pytest_layer functions tests/functions
