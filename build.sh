@@ -199,7 +199,7 @@ build_module() {
         wasm2c "$wasm" -n "$cname" -o "$gen/$cname.c"
         python3 host/tools/glue.py "$gen/$cname.h" "$name" >"$gen/glue.c"
         # Generated code: warnings are wasm2c's, not ours.
-        "$CC" -std=c11 -D_GNU_SOURCE -O2 -fPIC -shared -w -fvisibility=hidden \
+        "$CC" -std=c11 -D_GNU_SOURCE -O2 -fPIC -shared -w -fvisibility=hidden -Wl,-z,now \
             -DWASM_RT_MEMCHECK_SIGNAL_HANDLER="$MEMCHECK_SIGNAL" \
             -I"$ROOT/host/rt" -I"$gen" "$gen/$cname.c" "$gen/glue.c" -o "$so.tmp"
         mv "$so.tmp" "$so"

@@ -1,12 +1,20 @@
 /*
  * The module imports: bastion:edge/{kv,sql,http-out,config,log}@0.1.0 and the
- * WASI preview1 subset Bastion modules need. wasm2c resolves imports by these
- * mangled C names; each receives the request's struct host_call as `ctx`.
+ * WASI preview1 subset Bastion modules need. HOST_BINDINGS at the end is the
+ * one list of what the host provides: host_module_load refuses any other
+ * import and fills each module's trampoline slots from it. Each binding
+ * receives the request's struct host_call as `c`.
+ *
+ * Every binding runs in host mode from its first statement: the module's
+ * generated trampoline (host/tools/glue.py) calls host_import_enter before
+ * it and host_import_done after it. So the deadline never unwinds a binding;
+ * it takes effect when the binding returns (SAFE3).
  *
  * Discipline (so a trap can never leak a host resource): a binding first reads
  * and checks every guest argument, then calls the backend, which releases its
  * own resources before returning, and only then writes results back into the
- * guest, which may call cabi_realloc and so may trap.
+ * guest, which may call cabi_realloc and so may trap. Host memory a binding
+ * holds meanwhile is registered with abi_own.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +24,19 @@
 #include "abi.h"
 #include "rt/rt.h"
 
-#define KV(fn) Z_bastionZ3AedgeZ2FkvZ400Z2E1Z2E0Z_##fn
-#define SQL(fn) Z_bastionZ3AedgeZ2FsqlZ400Z2E1Z2E0Z_##fn
-#define HTTP(fn) Z_bastionZ3AedgeZ2FhttpZ2DoutZ400Z2E1Z2E0Z_##fn
-#define CONFIG(fn) Z_bastionZ3AedgeZ2FconfigZ400Z2E1Z2E0Z_##fn
-#define LOG(fn) Z_bastionZ3AedgeZ2FlogZ400Z2E1Z2E0Z_##fn
-#define WASI(fn) Z_wasi_snapshot_preview1Z_##fn
+/* see rt.h: the prologue of every import */
+static void host_import_enter(void)
+{
+    host_rt_enter_import();
+}
 
-#define EXPORTED __attribute__((visibility("default")))
+/* The epilogue: frees what the call owned, then back to guest mode, which
+ * traps when the deadline passed meanwhile. */
+static void host_import_done(struct host_call *c)
+{
+    abi_release(c);
+    host_rt_leave_host();
+}
 
 uint32_t host_budget_ms(const struct host_call *c, uint32_t requested)
 {
@@ -69,7 +82,6 @@ struct kv_args {
 static int kv_begin(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
                     uint32_t timeout, struct kv_args *a, struct host_err *e)
 {
-    host_rt_enter_host();
     c->counters.kv++;
     a->key = abi_span(c, kp, kl);
     a->klen = kl;
@@ -82,14 +94,8 @@ static int kv_begin(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, 
     return 0;
 }
 
-static void kv_end(struct host_call *c)
-{
-    abi_release(c);
-    host_rt_leave_host();
-}
-
 /* get: result<option<list<u8>>, error>; size 16, payload @4 */
-EXPORTED void KV(get)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
+static void kv_get(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
                       uint32_t timeout, uint32_t ret)
 {
     struct kv_args a;
@@ -109,11 +115,10 @@ EXPORTED void KV(get)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp
     } else {
         put_error(c, r, r + 4, &e);
     }
-    kv_end(c);
 }
 
 /* set: result<_, error>; size 16, payload @4 */
-EXPORTED void KV(set)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
+static void kv_set(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
                       uint32_t vp, uint32_t vl, uint64_t ttl, uint32_t timeout, uint32_t ret)
 {
     struct kv_args a;
@@ -125,11 +130,10 @@ EXPORTED void KV(set)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp
         abi_w8(r, 0);
     else
         put_error(c, r, r + 4, &e);
-    kv_end(c);
 }
 
 /* add: result<bool, error>; size 16, payload @4 */
-EXPORTED void KV(add)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
+static void kv_add(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
                       uint32_t vp, uint32_t vl, uint64_t ttl, uint32_t timeout, uint32_t ret)
 {
     struct kv_args a;
@@ -144,11 +148,10 @@ EXPORTED void KV(add)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp
     } else {
         put_error(c, r, r + 4, &e);
     }
-    kv_end(c);
 }
 
 /* increment: result<s64, error>; size 24, align 8, payload @8 */
-EXPORTED void KV(increment)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp,
+static void kv_increment(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp,
                             uint32_t kl, uint64_t delta, uint64_t ttl, uint32_t timeout,
                             uint32_t ret)
 {
@@ -164,11 +167,10 @@ EXPORTED void KV(increment)(struct host_call *c, uint32_t sp, uint32_t sl, uint3
     } else {
         put_error(c, r, r + 8, &e);
     }
-    kv_end(c);
 }
 
 /* swap: result<bool, error>; size 16, payload @4 */
-EXPORTED void KV(swap)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
+static void kv_swap(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
                        uint32_t has_exp, uint32_t ep, uint32_t el, uint32_t vp, uint32_t vl,
                        uint64_t ttl, uint32_t timeout, uint32_t ret)
 {
@@ -188,11 +190,10 @@ EXPORTED void KV(swap)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t k
     } else {
         put_error(c, r, r + 4, &e);
     }
-    kv_end(c);
 }
 
 /* delete: result<bool, error>; size 16, payload @4 */
-EXPORTED void KV(delete)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
+static void kv_delete(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
                          uint32_t timeout, uint32_t ret)
 {
     struct kv_args a;
@@ -206,7 +207,6 @@ EXPORTED void KV(delete)(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t
     } else {
         put_error(c, r, r + 4, &e);
     }
-    kv_end(c);
 }
 
 /* --- sql ----------------------------------------------------------------- */
@@ -289,7 +289,6 @@ static void rows_list_destroy(void *p)
 static char *sql_begin(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t timeout,
                        uint32_t *budget, struct host_err *e)
 {
-    host_rt_enter_host();
     c->counters.sql++;
     char *db = granted(c, dp, dl, c->fn->sql, c->fn->n_sql, "database", e);
     if (!db)
@@ -303,7 +302,7 @@ static char *sql_begin(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t t
 }
 
 /* query: result<rows, error>; size 32, align 8, payload @8 */
-EXPORTED void SQL(query)(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t qp, uint32_t ql,
+static void sql_query(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t qp, uint32_t ql,
                          uint32_t pp, uint32_t pl, uint32_t timeout, uint32_t ret)
 {
     struct host_err e;
@@ -323,12 +322,10 @@ EXPORTED void SQL(query)(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t
     } else {
         put_error(c, r, r + 8, &e);
     }
-    abi_release(c);
-    host_rt_leave_host();
 }
 
 /* transaction: result<list<rows>, error>; size 16, payload @4 */
-EXPORTED void SQL(transaction)(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t stp,
+static void sql_transaction(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t stp,
                                uint32_t stl, uint32_t timeout, uint32_t ret)
 {
     struct host_err e;
@@ -362,8 +359,6 @@ EXPORTED void SQL(transaction)(struct host_call *c, uint32_t dp, uint32_t dl, ui
     } else {
         put_error(c, r, r + 4, &e);
     }
-    abi_release(c);
-    host_rt_leave_host();
 }
 
 /* --- http-out ------------------------------------------------------------ */
@@ -375,7 +370,7 @@ static void resp_destroy(void *p)
 }
 
 /* send: result<response, error>; size 24, payload @4 */
-EXPORTED void HTTP(send)(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t up, uint32_t ul,
+static void http_send(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t up, uint32_t ul,
                          uint32_t hp, uint32_t hl, uint32_t bp, uint32_t bl, uint32_t timeout,
                          uint32_t ret)
 {
@@ -392,7 +387,6 @@ EXPORTED void HTTP(send)(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t
     }
     char *method = abi_cstr(c, mp, ml);
     char *url = abi_cstr(c, up, ul);
-    host_rt_enter_host();
     c->counters.http++;
     struct host_http_resp *resp = abi_own(c, calloc(1, sizeof *resp), resp_destroy);
     int rc;
@@ -419,28 +413,36 @@ EXPORTED void HTTP(send)(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t
     } else {
         put_error(c, r, r + 4, &e);
     }
-    abi_release(c);
-    host_rt_leave_host();
 }
 
 /* --- config & log -------------------------------------------------------- */
 
 /* get: option<string>; size 12, payload @4 */
-EXPORTED void CONFIG(get)(struct host_call *c, uint32_t np, uint32_t nl, uint32_t ret)
+static void config_get(struct host_call *c, uint32_t np, uint32_t nl, uint32_t ret)
 {
     uint8_t *r = abi_span_aligned(c, ret, 12, 4);
     char *name = abi_cstr(c, np, nl);
-    host_rt_enter_host();
     const char *v = host_var_get(c->env->manifest, c->fn, name);
     abi_w8(r, v ? 1 : 0);
     if (v)
         abi_put_bytes(c, r + 4, v, strlen(v));
-    abi_release(c);
-    host_rt_leave_host();
 }
 
-EXPORTED void LOG(write)(struct host_call *c, uint32_t level, uint32_t mp, uint32_t ml,
-                         uint32_t fp, uint32_t fl)
+/* A request's log output is capped at [server] guest_log_bytes (SAFE3): a
+ * module must not fill the disk or hold the log sink. Lines past the cap
+ * are dropped whole and counted; the access line reports the count. */
+static int log_budget(struct host_call *c, size_t bytes)
+{
+    if (c->log_bytes + bytes > c->env->manifest->limits.guest_log_bytes) {
+        c->counters.log_dropped += bytes;
+        return 0;
+    }
+    c->log_bytes += bytes;
+    return 1;
+}
+
+static void log_write(struct host_call *c, uint32_t level, uint32_t mp, uint32_t ml,
+                      uint32_t fp, uint32_t fl)
 {
     static const char *const levels[] = {"debug", "info", "warn", "error"};
     if (level > 3)
@@ -457,9 +459,11 @@ EXPORTED void LOG(write)(struct host_call *c, uint32_t level, uint32_t mp, uint3
         kv[2 * i + 1] = abi_str(c, abi_r32(f + i * 16 + 8), abi_r32(f + i * 16 + 12));
         lens[2 * i + 1] = abi_r32(f + i * 16 + 12);
     }
-    host_rt_enter_host();
-    host_log_line(levels[level], c->fn->name, c->req->request_id, msg, ml, kv, lens, fl);
-    host_rt_leave_host();
+    size_t bytes = ml;
+    for (uint32_t i = 0; i < 2 * fl; i++)
+        bytes += lens[i];
+    if (log_budget(c, bytes))
+        host_log_line(levels[level], c->fn->name, c->req->request_id, msg, ml, kv, lens, fl);
 }
 
 /* --- WASI preview1 subset ------------------------------------------------ */
@@ -469,7 +473,7 @@ EXPORTED void LOG(write)(struct host_call *c, uint32_t level, uint32_t mp, uint3
 #define WASI_EINVAL 28
 #define WASI_ENOSYS 52
 
-EXPORTED uint32_t WASI(clock_time_get)(struct host_call *c, uint32_t id, uint64_t precision,
+static uint32_t wasi_clock_time_get(struct host_call *c, uint32_t id, uint64_t precision,
                                        uint32_t out)
 {
     (void)precision;
@@ -485,7 +489,7 @@ EXPORTED uint32_t WASI(clock_time_get)(struct host_call *c, uint32_t id, uint64_
     return WASI_ESUCCESS;
 }
 
-EXPORTED uint32_t WASI(random_get)(struct host_call *c, uint32_t buf, uint32_t len)
+static uint32_t wasi_random_get(struct host_call *c, uint32_t buf, uint32_t len)
 {
     uint8_t *p = abi_span(c, buf, len);
     for (uint32_t got = 0; got < len;) {
@@ -499,7 +503,7 @@ EXPORTED uint32_t WASI(random_get)(struct host_call *c, uint32_t buf, uint32_t l
 
 /* fd 1 and 2 go to the structured log as one line per call; nothing else is
  * writable. */
-EXPORTED uint32_t WASI(fd_write)(struct host_call *c, uint32_t fd, uint32_t iovs, uint32_t n,
+static uint32_t wasi_fd_write(struct host_call *c, uint32_t fd, uint32_t iovs, uint32_t n,
                                  uint32_t nwritten)
 {
     if (fd != 1 && fd != 2)
@@ -512,7 +516,7 @@ EXPORTED uint32_t WASI(fd_write)(struct host_call *c, uint32_t fd, uint32_t iovs
         const char *s = (const char *)abi_span(c, p, l);
         while (l && (s[l - 1] == '\n'))
             l--;
-        if (l && abi_utf8_valid((const uint8_t *)s, l))
+        if (l && abi_utf8_valid((const uint8_t *)s, l) && log_budget(c, l))
             host_log_line(fd == 1 ? "info" : "warn", c->fn->name, c->req->request_id, s, l,
                           NULL, NULL, 0);
         total += abi_r32(iov + i * 8 + 4);
@@ -523,14 +527,14 @@ EXPORTED uint32_t WASI(fd_write)(struct host_call *c, uint32_t fd, uint32_t iovs
 
 /* wasi-libc's printf family links stderr's FILE, and with it close and seek;
  * no module can open a file, so both answer EBADF. */
-EXPORTED uint32_t WASI(fd_close)(struct host_call *c, uint32_t fd)
+static uint32_t wasi_fd_close(struct host_call *c, uint32_t fd)
 {
     (void)c;
     (void)fd;
     return WASI_EBADF;
 }
 
-EXPORTED uint32_t WASI(fd_seek)(struct host_call *c, uint32_t fd, uint64_t offset, uint32_t whence,
+static uint32_t wasi_fd_seek(struct host_call *c, uint32_t fd, uint64_t offset, uint32_t whence,
                                 uint32_t out)
 {
     (void)c;
@@ -541,9 +545,37 @@ EXPORTED uint32_t WASI(fd_seek)(struct host_call *c, uint32_t fd, uint64_t offse
     return WASI_EBADF;
 }
 
-EXPORTED void WASI(proc_exit)(struct host_call *c, uint32_t code)
+static void wasi_proc_exit(struct host_call *c, uint32_t code)
 {
     (void)c;
     (void)code;
     host_rt_trap(HOST_TRAP_EXIT);
 }
+
+/* --- what the host provides ---------------------------------------------- */
+
+#define BIND(module, name, fn) {module, name, (host_import_fn)(fn)}
+
+/* see host.h: the one list of imports; nothing else is linked to a module */
+const struct host_binding host_bindings[] = {
+    BIND("bastion:edge/kv@0.1.0", "get", kv_get),
+    BIND("bastion:edge/kv@0.1.0", "set", kv_set),
+    BIND("bastion:edge/kv@0.1.0", "add", kv_add),
+    BIND("bastion:edge/kv@0.1.0", "increment", kv_increment),
+    BIND("bastion:edge/kv@0.1.0", "swap", kv_swap),
+    BIND("bastion:edge/kv@0.1.0", "delete", kv_delete),
+    BIND("bastion:edge/sql@0.1.0", "query", sql_query),
+    BIND("bastion:edge/sql@0.1.0", "transaction", sql_transaction),
+    BIND("bastion:edge/http-out@0.1.0", "send", http_send),
+    BIND("bastion:edge/config@0.1.0", "get", config_get),
+    BIND("bastion:edge/log@0.1.0", "write", log_write),
+    BIND("wasi_snapshot_preview1", "clock_time_get", wasi_clock_time_get),
+    BIND("wasi_snapshot_preview1", "random_get", wasi_random_get),
+    BIND("wasi_snapshot_preview1", "fd_write", wasi_fd_write),
+    BIND("wasi_snapshot_preview1", "fd_close", wasi_fd_close),
+    BIND("wasi_snapshot_preview1", "fd_seek", wasi_fd_seek),
+    BIND("wasi_snapshot_preview1", "proc_exit", wasi_proc_exit),
+};
+const size_t host_n_bindings = sizeof host_bindings / sizeof host_bindings[0];
+const host_import_fn host_import_prologue = (host_import_fn)host_import_enter;
+const host_import_fn host_import_epilogue = (host_import_fn)host_import_done;

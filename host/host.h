@@ -48,8 +48,10 @@ struct host_function {
     char **sql; size_t n_sql;
     char **vars; size_t n_vars;
     char **outbound; size_t n_outbound;   /* "scheme://host[:port|:*]" */
+    uint32_t max_concurrency;             /* running + queued requests (SAFE3) */
     const struct host_module_desc *desc;  /* set by host_module_load */
     void *dl;
+    int busy;                             /* running + queued now; atomic, see exec.c */
 };
 
 struct host_route {
@@ -63,7 +65,18 @@ struct host_cron {
     uint32_t every_s;
 };
 
+/* [server] limits (SAFE1, SAFE3); defaults and meaning in docs/SECURITY.md. */
+struct host_limits {
+    uint32_t max_connections, max_connections_per_ip;
+    uint32_t head_timeout_ms, body_min_bytes_per_s;
+    uint32_t max_target_bytes, max_header_bytes;
+    uint32_t exec_workers, exec_queue;
+    uint32_t drain_timeout_ms;
+    uint32_t guest_log_bytes;
+};
+
 struct host_manifest {
+    struct host_limits limits;
     struct host_function *fns; size_t n_fns;
     struct host_route *routes; size_t n_routes;
     struct host_var *vars; size_t n_vars;
@@ -185,7 +198,7 @@ void host_response_free(struct host_response *r);
 void host_problem(struct host_response *r, uint16_t status, const char *title,
                   const char *detail, const char *cls, int retryable, uint32_t retry_after_s);
 
-struct host_counters { uint32_t kv, sql, http; uint64_t instance_us; };
+struct host_counters { uint32_t kv, sql, http; uint64_t instance_us, log_dropped; };
 
 struct host_env {
     struct host_manifest *manifest;
@@ -209,7 +222,18 @@ struct host_call {
     struct host_counters counters;
     struct host_owned *owned;   /* released by abi_release, or after a trap */
     size_t n_owned, cap_owned;
+    size_t log_bytes;           /* guest log output so far (guest_log_bytes) */
 };
+
+/* The imports the host provides (bindings.c), and the prologue/epilogue every
+ * module trampoline runs around them (module_desc.h `slots`). */
+struct host_binding {
+    const char *module, *name;
+    host_import_fn fn;
+};
+extern const struct host_binding host_bindings[];
+extern const size_t host_n_bindings;
+extern const host_import_fn host_import_prologue, host_import_epilogue;
 
 int host_module_load(struct host_function *fn, FILE *errs);
 /* Runs one request through a fresh instance. Always fills `resp`. */

@@ -5,6 +5,7 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -62,6 +63,30 @@ static char **str_list(const cJSON *arr, size_t *n)
     return out;
 }
 
+/* manifest.py validated and defaulted every limit; these fallbacks only
+ * cover a manifest.json written before the limits existed. */
+static void read_limits(struct host_limits *l, const cJSON *o)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+        uint32_t fallback;
+    } keys[] = {
+#define LIMIT(name, fallback) {#name, offsetof(struct host_limits, name), fallback}
+        LIMIT(max_connections, 1024),    LIMIT(max_connections_per_ip, 64),
+        LIMIT(head_timeout_ms, 10000),   LIMIT(body_min_bytes_per_s, 1024),
+        LIMIT(max_target_bytes, 8192),   LIMIT(max_header_bytes, 32768),
+        LIMIT(exec_workers, 64),         LIMIT(exec_queue, 256),
+        LIMIT(drain_timeout_ms, 10000),  LIMIT(guest_log_bytes, 65536),
+#undef LIMIT
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItem(o, keys[i].name);
+        uint32_t x = cJSON_IsNumber(v) ? (uint32_t)v->valuedouble : keys[i].fallback;
+        memcpy((char *)l + keys[i].off, &x, sizeof x);
+    }
+}
+
 /* see host.h */
 int host_manifest_load(struct host_manifest *m, const char *path, const char *build_dir,
                        FILE *errs)
@@ -97,6 +122,10 @@ int host_manifest_load(struct host_manifest *m, const char *path, const char *bu
         fn->sql = str_list(cJSON_GetObjectItem(f, "sql"), &fn->n_sql);
         fn->vars = str_list(cJSON_GetObjectItem(f, "vars"), &fn->n_vars);
         fn->outbound = str_list(cJSON_GetObjectItem(f, "outbound"), &fn->n_outbound);
+        fn->max_concurrency =
+            (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(f, "max_concurrency"));
+        if (!fn->max_concurrency)
+            fn->max_concurrency = 32;
     }
     const cJSON *routes = cJSON_GetObjectItem(root, "routes");
     m->n_routes = (size_t)cJSON_GetArraySize(routes);
@@ -137,6 +166,7 @@ int host_manifest_load(struct host_manifest *m, const char *path, const char *bu
         i++;
     }
     m->trusted_proxies = str_list(cJSON_GetObjectItem(root, "trusted_proxies"), &m->n_trusted);
+    read_limits(&m->limits, cJSON_GetObjectItem(root, "limits"));
     cJSON_Delete(root);
     return 0;
 }

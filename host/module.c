@@ -16,41 +16,23 @@
 #include "abi.h"
 #include "rt/rt.h"
 
-/* The imports this host provides; anything else is refused at load time. */
-static const char *const PROVIDED[][2] = {
-    {"bastion:edge/kv@0.1.0", "get"},
-    {"bastion:edge/kv@0.1.0", "set"},
-    {"bastion:edge/kv@0.1.0", "add"},
-    {"bastion:edge/kv@0.1.0", "increment"},
-    {"bastion:edge/kv@0.1.0", "swap"},
-    {"bastion:edge/kv@0.1.0", "delete"},
-    {"bastion:edge/sql@0.1.0", "query"},
-    {"bastion:edge/sql@0.1.0", "transaction"},
-    {"bastion:edge/http-out@0.1.0", "send"},
-    {"bastion:edge/config@0.1.0", "get"},
-    {"bastion:edge/log@0.1.0", "write"},
-    {"wasi_snapshot_preview1", "clock_time_get"},
-    {"wasi_snapshot_preview1", "random_get"},
-    {"wasi_snapshot_preview1", "fd_write"},
-    {"wasi_snapshot_preview1", "fd_close"},
-    {"wasi_snapshot_preview1", "fd_seek"},
-    {"wasi_snapshot_preview1", "proc_exit"},
-};
-
-static int provided(const struct host_import_name *imp)
+/* The binding for an import, from the one list in bindings.c; NULL when the
+ * host does not provide it (and the module is refused). */
+static host_import_fn provided(const struct host_import_name *imp)
 {
-    for (size_t i = 0; i < sizeof PROVIDED / sizeof PROVIDED[0]; i++)
-        if (strcmp(PROVIDED[i][0], imp->module) == 0 && strcmp(PROVIDED[i][1], imp->name) == 0)
-            return 1;
-    return 0;
+    for (size_t i = 0; i < host_n_bindings; i++)
+        if (strcmp(host_bindings[i].module, imp->module) == 0 &&
+            strcmp(host_bindings[i].name, imp->name) == 0)
+            return host_bindings[i].fn;
+    return NULL;
 }
 
 /* see host.h */
 int host_module_load(struct host_function *fn, FILE *errs)
 {
-    /* RTLD_LAZY: imports bind on first call, so a module with an unknown
-     * import still opens and can be refused below by name. */
-    void *dl = dlopen(fn->so_path, RTLD_LAZY | RTLD_LOCAL);
+    /* Modules are linked -z now: every symbol binds here, never in guest
+     * code. Imports are not symbols: they are slots filled below. */
+    void *dl = dlopen(fn->so_path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         fprintf(errs, "function '%s': cannot load %s: %s\n", fn->name, fn->so_path, dlerror());
         return -1;
@@ -64,7 +46,8 @@ int host_module_load(struct host_function *fn, FILE *errs)
     }
     int bad = 0;
     for (size_t i = 0; i < d->n_imports; i++) {
-        if (!provided(&d->imports[i])) {
+        d->slots[i] = provided(&d->imports[i]);
+        if (!d->slots[i]) {
             fprintf(errs, "function '%s': refused: unknown import '%s' '%s'\n", fn->name,
                     d->imports[i].module, d->imports[i].name);
             bad = 1;
@@ -74,6 +57,8 @@ int host_module_load(struct host_function *fn, FILE *errs)
         dlclose(dl);
         return -1;
     }
+    d->slots[d->n_imports] = host_import_prologue;
+    d->slots[d->n_imports + 1] = host_import_epilogue;
     d->init_module();
     fn->desc = d;
     fn->dl = dl;
@@ -213,8 +198,11 @@ static void run_request(void *arg)
     struct run *run = arg;
     struct host_call *c = &run->call;
     const struct host_module_desc *d = c->fn->desc;
+    /* host mode: memory from the pool, data segments (glue.py refuses a
+     * start function, so no guest code runs here) */
     d->instantiate(c->instance, c);
     c->mem = d->memory(c->instance);
+    host_rt_enter_guest();
     d->initialize(c->instance);
     host_rt_enter_host();
     uint32_t req = write_request(c, c->req);
@@ -224,6 +212,7 @@ static void run_request(void *arg)
     read_response(c, resp, run->resp);
     host_rt_enter_guest();
     d->post_return(c->instance, resp);
+    host_rt_enter_host();
 }
 
 /* Per-thread instance buffer, grown to the largest module seen. */

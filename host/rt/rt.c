@@ -16,6 +16,8 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +42,9 @@ struct exec {
     timer_t timer;
     uint64_t deadline_ns;          /* this run's deadline, 0 = none */
     volatile uint64_t armed_ns;    /* what the timer is armed for, 0 = disarmed */
+    uint8_t *stack_lo;             /* lowest usable address of this thread's stack */
+    int stack_ok;                  /* stack_lo known and the alternate signal stack set */
+    void *altstack;
 };
 
 static _Thread_local struct exec tls;
@@ -82,11 +87,25 @@ uint64_t host_wall_ms(void)
 
 static struct sigaction prev_segv, prev_bus;
 
+/* A fault this far below the lowest usable stack address or this far into
+ * the stack still counts as running off its end (the guard gap of the main
+ * thread is up to 1 MiB; a big frame can skip past the first guard page). */
+#define STACK_FAULT_BELOW (2u << 20)
+#define STACK_FAULT_ABOVE (64u << 10)
+
+/* Runs on the alternate signal stack (SA_ONSTACK), so it still works when
+ * the fault is the thread's own stack running out. */
 static void on_fault(int sig, siginfo_t *info, void *uctx)
 {
     uint8_t *addr = info->si_addr;
     if (tls.running && tls.reserve && addr >= tls.reserve && addr < tls.reserve + RESERVE_BYTES)
         siglongjmp(tls.jmp, WASM_RT_TRAP_OOB);
+    /* Guest code ran off the native stack. Only guest code may be unwound:
+     * host code there could hold a lock, and host_rt_enter_import keeps a
+     * reserve so that bindings never get this deep. */
+    if (tls.running && tls.in_guest && tls.stack_ok && addr + STACK_FAULT_BELOW >= tls.stack_lo &&
+        addr < tls.stack_lo + STACK_FAULT_ABOVE)
+        siglongjmp(tls.jmp, WASM_RT_TRAP_EXHAUSTION);
     /* Not a guest access: a host bug. Restore the previous disposition and
      * return, so the fault repeats and the process dies with a core. */
     sigaction(sig, sig == SIGSEGV ? &prev_segv : &prev_bus, NULL);
@@ -125,7 +144,7 @@ void host_rt_global_init(void)
     sa.sa_sigaction = on_fault;
     /* SA_NODEFER: siglongjmp out of the handler leaves the mask unchanged, so
      * sigsetjmp need not save it (that would cost a syscall per request). */
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, &prev_segv);
     sigaction(SIGBUS, &sa, &prev_bus);
@@ -172,8 +191,50 @@ static void arm_timer(uint64_t deadline_ns)
 
 /* --- runs -------------------------------------------------------------- */
 
+#define ALTSTACK_BYTES (64u << 10)
+
+/* Learns where this thread's stack ends and gives the thread an alternate
+ * signal stack, so that a guest running off the stack traps instead of
+ * killing the process (DESIGN "Execution model and containment"). */
+static void thread_init(void)
+{
+    pthread_attr_t attr;
+    void *lo = NULL;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return;
+    int ok = pthread_attr_getstack(&attr, &lo, &size) == 0;
+    pthread_attr_destroy(&attr);
+    if (!ok)
+        return;
+    stack_t ss = {0};
+    ss.ss_sp = malloc(ALTSTACK_BYTES);
+    ss.ss_size = ALTSTACK_BYTES;
+    if (!ss.ss_sp || sigaltstack(&ss, NULL) != 0) {
+        free(ss.ss_sp);
+        return;
+    }
+    tls.altstack = ss.ss_sp;
+    tls.stack_lo = lo;
+    tls.stack_ok = 1;
+}
+
+/* see rt.h */
+void host_rt_enter_import(void)
+{
+    tls.in_guest = 0;
+    /* The guest may have used the stack down to just above its end; a
+     * binding then calls into libc, curl or SQLite, which must never fault
+     * there (their locks would stay held). Refuse before any of that. */
+    uint8_t *sp = __builtin_frame_address(0);
+    if (tls.stack_ok && sp < tls.stack_lo + HOST_STACK_RESERVE)
+        host_rt_trap(WASM_RT_TRAP_EXHAUSTION);
+}
+
 int host_rt_run(void (*fn)(void *), void *arg, uint64_t deadline_ns, uint32_t max_pages)
 {
+    if (!tls.stack_ok && !tls.altstack)
+        thread_init();
     tls.max_pages = max_pages;
     tls.expired = 0;
     tls.deadline_ns = deadline_ns;
@@ -181,7 +242,7 @@ int host_rt_run(void (*fn)(void *), void *arg, uint64_t deadline_ns, uint32_t ma
     int code = sigsetjmp(tls.jmp, 0);
     if (code == 0) {
         tls.running = 1;
-        tls.in_guest = 1;
+        tls.in_guest = 0; /* fn enters guest code itself (host_rt_enter_guest) */
         if (deadline_ns) {
             if (host_now_ns() >= deadline_ns)
                 host_rt_trap(HOST_TRAP_DEADLINE);
@@ -229,6 +290,14 @@ void host_rt_leave_host(void)
 
 void host_rt_thread_done(void)
 {
+    if (tls.altstack) {
+        stack_t ss = {0};
+        ss.ss_flags = SS_DISABLE;
+        sigaltstack(&ss, NULL);
+        free(tls.altstack);
+        tls.altstack = NULL;
+        tls.stack_ok = 0;
+    }
     if (tls.timer_ok) {
         timer_delete(tls.timer);
         tls.timer_ok = 0;
@@ -358,7 +427,34 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial, uint32_t m
     mem->size = (uint32_t)bytes;
 }
 
+/* Guest code calls the two grow functions directly (memory.grow and
+ * table.grow); they run as host code so the deadline never unwinds them
+ * halfway through mprotect or realloc. */
+static int host_section_begin(void)
+{
+    int was = tls.in_guest;
+    tls.in_guest = 0;
+    return was;
+}
+
+static void host_section_end(int was)
+{
+    tls.in_guest = was;
+    if (was && tls.expired)
+        host_rt_trap(HOST_TRAP_DEADLINE);
+}
+
+static uint32_t grow_memory(wasm_rt_memory_t *mem, uint32_t delta);
+
 uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
+{
+    int was = host_section_begin();
+    uint32_t old = grow_memory(mem, delta);
+    host_section_end(was);
+    return old;
+}
+
+static uint32_t grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
 {
     uint32_t old = mem->pages;
     if (delta == 0)
@@ -498,21 +594,25 @@ static uint32_t grow_table(void **data, uint32_t *size, uint32_t max, uint32_t d
 uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t *table, uint32_t delta,
                                     wasm_rt_funcref_t init)
 {
+    int was = host_section_begin();
     uint32_t old = grow_table((void **)&table->data, &table->size, table->max_size, delta,
                               sizeof *table->data);
     if (old != UINT32_MAX)
         for (uint32_t i = old; i < table->size; i++)
             table->data[i] = init;
+    host_section_end(was);
     return old;
 }
 
 uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t *table, uint32_t delta,
                                       wasm_rt_externref_t init)
 {
+    int was = host_section_begin();
     uint32_t old = grow_table((void **)&table->data, &table->size, table->max_size, delta,
                               sizeof *table->data);
     if (old != UINT32_MAX)
         for (uint32_t i = old; i < table->size; i++)
             table->data[i] = init;
+    host_section_end(was);
     return old;
 }

@@ -25,7 +25,9 @@ const char *host_rt_trap_name(int code);
 void host_rt_global_init(void);
 
 /*
- * Runs fn(arg) as guest execution on this thread. Any trap raised by guest
+ * Runs fn(arg) on this thread with the deadline armed. fn starts in host
+ * mode (instantiation is host work) and enters guest code with
+ * host_rt_enter_guest. Any trap raised by guest
  * code or by a binding (host_rt_trap) unwinds back here.
  *   deadline_ns      CLOCK_MONOTONIC time after which guest code is unwound
  *                    (0 = no deadline)
@@ -43,6 +45,15 @@ _Noreturn void host_rt_trap(int code);
  */
 void host_rt_enter_host(void);
 void host_rt_leave_host(void);
+
+/*
+ * The prologue of every import (generated per module by host/tools/glue.py,
+ * so no binding can forget it): leaves guest mode before the binding's
+ * first libc call, and traps with "call stack exhausted" when less than
+ * HOST_STACK_RESERVE bytes of native stack are left for the binding.
+ */
+#define HOST_STACK_RESERVE (256u << 10)
+void host_rt_enter_import(void);
 
 /* Calls back into the guest from inside a binding (e.g. cabi_realloc). */
 void host_rt_enter_guest(void);

@@ -28,7 +28,12 @@ def main():
     for i, line in enumerate(lines):
         m = re.match(r"/\* import: '([^']*)' '([^']*)' \*/", line)
         if m:
-            imports.append((m.group(1), m.group(2)))
+            decl = re.match(r"^(\w+) (Z_\w+)\((struct \w+\*)((?:, \w+)*)\);$", lines[i + 1])
+            if not decl:
+                sys.exit(f"{header}: cannot read the import declaration: {lines[i + 1]}")
+            params = [p.strip() for p in decl.group(4).split(",") if p.strip()]
+            imports.append((m.group(1), m.group(2), decl.group(1), decl.group(2),
+                            decl.group(3), params))
             continue
         m = re.match(r"/\* export: '([^']*)' \*/", line)
         if m:
@@ -39,6 +44,12 @@ def main():
     if missing:
         sys.exit(f"{header}: module '{name}' does not export: {', '.join(missing)}")
     inst = re.search(r"typedef struct (Z_\w+_instance_t) \{", text).group(1)
+    # Instantiation runs as host code, where the deadline cannot unwind: a
+    # start function (guest code inside instantiate) is refused at build.
+    body = re.search(r"\nvoid Z_\w+_instantiate\([^)]*\) \{\n(.*?)\n\}\n",
+                     open(header[:-2] + ".c").read(), re.S)
+    if not body or re.search(r"\bw2c_\w+\(|\bstart\b", re.sub(r"init_\w+\(", "", body.group(1))):
+        sys.exit(f"{header}: module '{name}' has a start function (reactors use _initialize)")
     inst_fn = re.search(r"void (Z_\w+_instantiate)\(([^)]*)\);", text)
     n_import_mods = inst_fn.group(2).count(",")
     init_fn = re.search(r"void (Z_\w+_init_module)\(void\);", text).group(1)
@@ -49,10 +60,34 @@ def main():
     w(f'#include "{os.path.basename(header)}"')
     w('#include "module_desc.h"')
     w("static const struct host_import_name imports[] = {")
-    for mod, fn in imports:
+    for mod, fn, *_ in imports:
         w(f'    {{"{mod}", "{fn}"}},')
     w('    {0, 0},')
     w("};")
+    # One trampoline per import: the only way guest code reaches the host.
+    # Each runs the host's prologue before the binding and its epilogue
+    # after it, so no binding can forget to leave guest mode (SAFE3). The
+    # host fills the slots at load: the bindings in import order, then the
+    # prologue and the epilogue. Calls go through these pointers, never
+    # through the PLT, and the .so is linked -z now, so guest code never
+    # enters the dynamic linker either.
+    n = len(imports)
+    w(f"static host_import_fn slots[{n} + 2];")
+    for k, (mod, fn, ret, sym, ctx_t, params) in enumerate(imports):
+        args = "".join(f", {t} a{j}" for j, t in enumerate(params))
+        names = "".join(f", a{j}" for j in range(len(params)))
+        types = "".join(f", {t}" for t in params)
+        w(f"{ret} {sym}({ctx_t} ctx{args}) {{")
+        w(f"    ((void (*)(void))slots[{n}])();")
+        call = f"(({ret} (*)(void *{types}))slots[{k}])(ctx{names})"
+        if ret == "void":
+            w(f"    {call};")
+            w(f"    ((void (*)(void *))slots[{n + 1}])(ctx);")
+        else:
+            w(f"    {ret} r = {call};")
+            w(f"    ((void (*)(void *))slots[{n + 1}])(ctx);")
+            w("    return r;")
+        w("}")
     args = ", ".join(["ctx"] * n_import_mods)
     w(f"static void instantiate(void *i, void *ctx) {{ (void)ctx; {inst_fn.group(1)}(i{', ' if args else ''}{args}); }}")
     w(f"static void free_inst(void *i) {{ {free_fn}(i); }}")
@@ -63,7 +98,7 @@ def main():
     w("static uint32_t cabi_realloc(void *i, uint32_t o, uint32_t os, uint32_t a, uint32_t n)")
     w(f"{{ return {exports['cabi_realloc']}(i, o, os, a, n); }}")
     w("__attribute__((visibility(\"default\"))) const struct host_module_desc bastion_module = {")
-    w(f'    HOST_MODULE_ABI, "{name}", sizeof({inst}), imports, {len(imports)},')
+    w(f'    HOST_MODULE_ABI, "{name}", sizeof({inst}), imports, {len(imports)}, slots,')
     w(f"    {init_fn}, instantiate, free_inst, memory, initialize, handle, post_return,")
     w("    cabi_realloc,")
     w("};")

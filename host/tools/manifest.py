@@ -53,6 +53,21 @@ def main():
     os.replace(tmp, out)
 
 
+# [server] limits: name → (default, min, max). docs/SECURITY.md explains each.
+SERVER_LIMITS = {
+    "max_connections": (1024, 1, 65536),        # open client connections in total
+    "max_connections_per_ip": (64, 1, 65536),   # open connections from one client address
+    "head_timeout_ms": (10000, 100, 600000),    # request head complete within, from accept
+    "body_min_bytes_per_s": (1024, 0, 1 << 30),  # after a 2 s grace; 0 = no minimum
+    "max_target_bytes": (8192, 64, 65536),      # longer request target → 414
+    "max_header_bytes": (32768, 1024, 65536),   # larger header section → 431
+    "exec_workers": (64, 1, 1024),              # threads that run guest code
+    "exec_queue": (256, 0, 65536),              # complete requests waiting for a worker
+    "drain_timeout_ms": (10000, 0, 600000),     # SIGTERM: how long in-flight work may finish
+    "guest_log_bytes": (65536, 0, 16 << 20),    # a request's log output, the rest dropped
+}
+
+
 def convert(path, root, build, doc):
     known = {"server", "vars", "functions", "routes", "cron"}
     for k in doc:
@@ -66,6 +81,17 @@ def convert(path, root, build, doc):
     }
     trusted = str_list(path, "server.trusted_proxies", server.get("trusted_proxies", []),
                        re.compile(r"^[0-9a-fA-F:.]+$"), "an IP address")
+    # SAFE1/SAFE3: every limit a client or a module can run into (docs/SECURITY.md)
+    known_server = {"default_timeout_ms", "default_memory_mb", "default_body_limit",
+                    "trusted_proxies", *SERVER_LIMITS}
+    for k in server:
+        want(k in known_server, path, f"server.{k}", f"one of {sorted(known_server)}")
+    limits = {}
+    for k, (default, lo, hi) in SERVER_LIMITS.items():
+        v = server.get(k, default)
+        want(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi, path,
+             f"server.{k}", f"an integer {lo}..{hi}")
+        limits[k] = v
 
     vars_out = {}
     for name, v in doc.get("vars", {}).items():
@@ -92,7 +118,7 @@ def convert(path, root, build, doc):
         want(NAME.match(name), path, key, "a name of [a-z0-9-]")
         want(isinstance(f, dict), path, key, "a table")
         allowed = {"source", "timeout_ms", "memory_mb", "body_limit", "kv", "sql", "vars",
-                   "outbound"}
+                   "outbound", "max_concurrency"}
         for k in f:
             want(k in allowed, path, f"{key}.{k}", f"one of {sorted(allowed)}")
         source = f.get("source", f"functions/{name}")
@@ -108,6 +134,9 @@ def convert(path, root, build, doc):
         limit = f.get("body_limit", defaults["body_limit"])
         want(isinstance(limit, int) and 0 <= limit <= 64 << 20, path, f"{key}.body_limit",
              "an integer 0..67108864 (bytes)")
+        conc = f.get("max_concurrency", max(1, limits["exec_workers"] // 2))
+        want(isinstance(conc, int) and 1 <= conc <= 4096, path, f"{key}.max_concurrency",
+             "an integer 1..4096 (requests running or queued)")
         kv = str_list(path, f"{key}.kv", f.get("kv", []), STORE, "a store name")
         sql = str_list(path, f"{key}.sql", f.get("sql", []), STORE, "a database name")
         fvars = str_list(path, f"{key}.vars", f.get("vars", []), VAR, "a variable name")
@@ -122,6 +151,7 @@ def convert(path, root, build, doc):
             "source": src_dir,
             "schema": schema if os.path.exists(schema) else None,
             "timeout_ms": timeout, "memory_mb": mem, "body_limit": limit,
+            "max_concurrency": conc,
             "kv": kv, "sql": sql, "vars": fvars, "outbound": outbound,
         }
         want(fns_out[name]["schema"] is None or sql, path, f"{key}.sql",
@@ -157,7 +187,7 @@ def convert(path, root, build, doc):
                          "every_s": c["every_s"]})
 
     return {"functions": fns_out, "routes": routes_out, "vars": vars_out, "cron": cron_out,
-            "trusted_proxies": trusted, "root": root}
+            "trusted_proxies": trusted, "limits": limits, "root": root}
 
 
 if __name__ == "__main__":
