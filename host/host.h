@@ -51,7 +51,7 @@ struct host_function {
     uint32_t max_concurrency;             /* running + queued requests (SAFE3) */
     const struct host_module_desc *desc;  /* set by host_module_load */
     void *dl;
-    int busy;                             /* running + queued now; atomic, see exec.c */
+    _Atomic int busy;                     /* running + queued now (exec.c) */
 };
 
 struct host_route {
