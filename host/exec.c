@@ -1,12 +1,13 @@
 /*
  * The execution pool (see exec.h). One mutex guards the FIFO queue; workers
  * sleep on a condition variable. Everything a request costs is bounded: the
- * queue by `exec_queue`, a function's share by its `max_concurrency`, the
- * wait by the request's own deadline.
+ * queue by `exec_queue` (and half of it per function), the slots a function
+ * runs on by its `max_concurrency`, the wait by the request's own deadline.
  */
+#include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "exec.h"
 #include "rt/rt.h"
@@ -15,27 +16,64 @@
  * running off it into a trap. 8 MiB matches the main thread's usual limit. */
 #define WORKER_STACK_BYTES (8u << 20)
 #define WORKER_GUARD_BYTES (64u << 10)
+/* How often a waiting worker looks for queued jobs whose deadline passed. */
+#define REAP_INTERVAL_NS 50000000ull
 
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     struct host_job *head, *tail;
     unsigned queued, queue_cap;
-    unsigned running, idle;
+    unsigned running;
     int stopping;
     pthread_t *threads;
     unsigned n_threads;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
-static void run_job(struct host_job *job)
+static void unlink_job(struct host_job *prev, struct host_job *job)
 {
-    if (host_now_ns() >= job->deadline_ns) {
-        /* It waited out its whole deadline in the queue: it never ran. */
-        host_exec_overloaded(&job->resp, HOST_EXEC_QUEUED);
-    } else {
-        host_invoke(job->env, job->fn, job->req, &job->resp, &job->counters);
+    if (prev)
+        prev->next = job->next;
+    else
+        pool.head = job->next;
+    if (pool.tail == job)
+        pool.tail = prev;
+    pool.queued--;
+    job->fn->queued--;
+}
+
+/* The first queued job that may run now, or one that waited out its
+ * deadline (which is answered 503 without running). Called locked. */
+static struct host_job *take(int *expired)
+{
+    uint64_t now = host_now_ns();
+    struct host_job *prev = NULL;
+    for (struct host_job *job = pool.head; job; prev = job, job = job->next) {
+        *expired = now >= job->deadline_ns;
+        if (*expired || job->fn->running < job->fn->max_concurrency) {
+            unlink_job(prev, job);
+            if (!*expired)
+                job->fn->running++;
+            return job;
+        }
     }
-    atomic_fetch_sub(&job->fn->busy, 1);
+    return NULL;
+}
+
+static void wait_for_work(void)
+{
+    if (!pool.head) {
+        pthread_cond_wait(&pool.wake, &pool.lock);
+        return;
+    }
+    /* Jobs are queued but none may run (their functions are at their cap):
+     * wake up now and then to answer the ones whose deadline passes. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + REAP_INTERVAL_NS;
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    pthread_cond_timedwait(&pool.wake, &pool.lock, &ts);
 }
 
 static void *worker(void *unused)
@@ -43,24 +81,28 @@ static void *worker(void *unused)
     (void)unused;
     pthread_mutex_lock(&pool.lock);
     for (;;) {
-        while (!pool.head && !pool.stopping) {
-            pool.idle++;
-            pthread_cond_wait(&pool.wake, &pool.lock);
-            pool.idle--;
+        int expired = 0;
+        struct host_job *job = take(&expired);
+        if (!job) {
+            if (pool.stopping && !pool.head)
+                break;
+            wait_for_work();
+            continue;
         }
-        if (!pool.head)
-            break; /* stopping and nothing left */
-        struct host_job *job = pool.head;
-        pool.head = job->next;
-        if (!pool.head)
-            pool.tail = NULL;
-        pool.queued--;
         pool.running++;
         pthread_mutex_unlock(&pool.lock);
-        run_job(job);
+        if (expired)
+            host_exec_overloaded(&job->resp, HOST_EXEC_QUEUED);
+        else
+            host_invoke(job->env, job->fn, job->req, &job->resp, &job->counters);
+        struct host_function *fn = job->fn;
         job->done(job); /* the job is the submitter's from here on */
         pthread_mutex_lock(&pool.lock);
         pool.running--;
+        if (!expired) {
+            fn->running--;
+            pthread_cond_signal(&pool.wake); /* a job of fn may be runnable now */
+        }
     }
     pthread_mutex_unlock(&pool.lock);
     host_thread_done();
@@ -90,34 +132,30 @@ int host_exec_start(unsigned workers, unsigned queue)
 /* see exec.h */
 enum host_exec_refusal host_exec_submit(struct host_job *job)
 {
-    /* A function's share first, so one function's hung dependency can
-     * never take the slots of all the others (SAFE3). */
-    int busy = atomic_fetch_add(&job->fn->busy, 1);
-    if ((uint32_t)busy >= job->fn->max_concurrency) {
-        atomic_fetch_sub(&job->fn->busy, 1);
-        return HOST_EXEC_FN_BUSY;
-    }
+    struct host_function *fn = job->fn;
     pthread_mutex_lock(&pool.lock);
     enum host_exec_refusal why = HOST_EXEC_QUEUED;
+    unsigned idle = pool.n_threads - pool.running;
     if (pool.stopping)
         why = HOST_EXEC_STOPPING;
-    else if (pool.queued >= pool.idle + pool.queue_cap)
-        why = HOST_EXEC_FULL; /* idle workers take queued jobs at once */
-    if (why != HOST_EXEC_QUEUED) {
-        pthread_mutex_unlock(&pool.lock);
-        atomic_fetch_sub(&job->fn->busy, 1);
-        return why;
+    else if (fn->running + fn->queued >= fn->max_concurrency &&
+             fn->queued >= (pool.queue_cap + 1) / 2)
+        why = HOST_EXEC_FN_BUSY; /* one function never fills the whole queue */
+    else if (pool.queued >= idle + pool.queue_cap)
+        why = HOST_EXEC_FULL;
+    if (why == HOST_EXEC_QUEUED) {
+        job->next = NULL;
+        if (pool.tail)
+            pool.tail->next = job;
+        else
+            pool.head = job;
+        pool.tail = job;
+        pool.queued++;
+        fn->queued++;
+        pthread_cond_signal(&pool.wake);
     }
-    job->next = NULL;
-    if (pool.tail)
-        pool.tail->next = job;
-    else
-        pool.head = job;
-    pool.tail = job;
-    pool.queued++;
-    pthread_cond_signal(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
-    return HOST_EXEC_QUEUED;
+    return why;
 }
 
 struct waiter {
@@ -157,7 +195,7 @@ void host_exec_overloaded(struct host_response *resp, enum host_exec_refusal why
     static const char *const detail[] = {
         [HOST_EXEC_QUEUED] = "The request waited for an execution slot past its deadline.",
         [HOST_EXEC_FULL] = "Every execution slot is busy and the queue is full.",
-        [HOST_EXEC_FN_BUSY] = "This function is running as many requests as it may.",
+        [HOST_EXEC_FN_BUSY] = "This function has as many requests running and waiting as it may.",
         [HOST_EXEC_STOPPING] = "The server is shutting down.",
     };
     host_problem(resp, 503, "Service Unavailable", detail[why], "transient", 1, 1);

@@ -4,9 +4,11 @@
  *
  * Connections are not executions. The front end hands a complete request to
  * host_exec_submit and goes back to its sockets; a pool thread runs it and
- * calls the job's `done` callback. A bounded queue sits in front of the pool,
- * and each function may hold at most its `max_concurrency` slots, so a hung
- * dependency holds the slots of its own function and never the whole host.
+ * calls the job's `done` callback. A bounded queue sits in front of the pool;
+ * a function runs on at most `max_concurrency` slots at once and holds at
+ * most half the queue, so a hung dependency holds the slots of its own
+ * function and never the whole host. A job that waits past its deadline is
+ * answered 503 without running.
  */
 #ifndef HOST_EXEC_H
 #define HOST_EXEC_H
@@ -34,7 +36,7 @@ int host_exec_start(unsigned workers, unsigned queue);
 enum host_exec_refusal {
     HOST_EXEC_QUEUED = 0,
     HOST_EXEC_FULL,          /* every worker busy and the queue full */
-    HOST_EXEC_FN_BUSY,       /* the function holds max_concurrency slots */
+    HOST_EXEC_FN_BUSY,       /* the function's slots and its half of the queue are full */
     HOST_EXEC_STOPPING,
 };
 

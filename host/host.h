@@ -48,10 +48,10 @@ struct host_function {
     char **sql; size_t n_sql;
     char **vars; size_t n_vars;
     char **outbound; size_t n_outbound;   /* "scheme://host[:port|:*]" */
-    uint32_t max_concurrency;             /* running + queued requests (SAFE3) */
+    uint32_t max_concurrency;             /* requests running at once (SAFE3) */
     const struct host_module_desc *desc;  /* set by host_module_load */
     void *dl;
-    _Atomic int busy;                     /* running + queued now (exec.c) */
+    unsigned running, queued;             /* now; guarded by exec.c's pool lock */
 };
 
 struct host_route {

@@ -136,7 +136,7 @@ def convert(path, root, build, doc):
              "an integer 0..67108864 (bytes)")
         conc = f.get("max_concurrency", max(1, limits["exec_workers"] // 2))
         want(isinstance(conc, int) and 1 <= conc <= 4096, path, f"{key}.max_concurrency",
-             "an integer 1..4096 (requests running or queued)")
+             "an integer 1..4096 (requests running at once)")
         kv = str_list(path, f"{key}.kv", f.get("kv", []), STORE, "a store name")
         sql = str_list(path, f"{key}.sql", f.get("sql", []), STORE, "a database name")
         fvars = str_list(path, f"{key}.vars", f.get("vars", []), VAR, "a variable name")
