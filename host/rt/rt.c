@@ -45,6 +45,7 @@ struct exec {
     uint8_t *stack_lo;             /* lowest usable address of this thread's stack */
     int stack_ok;                  /* stack_lo known and the alternate signal stack set */
     void *altstack;
+    stack_t prev_altstack;         /* restored when the thread is done */
 };
 
 static _Thread_local struct exec tls;
@@ -210,7 +211,7 @@ static void thread_init(void)
     stack_t ss = {0};
     ss.ss_sp = malloc(ALTSTACK_BYTES);
     ss.ss_size = ALTSTACK_BYTES;
-    if (!ss.ss_sp || sigaltstack(&ss, NULL) != 0) {
+    if (!ss.ss_sp || sigaltstack(&ss, &tls.prev_altstack) != 0) {
         free(ss.ss_sp);
         return;
     }
@@ -291,9 +292,7 @@ void host_rt_leave_host(void)
 void host_rt_thread_done(void)
 {
     if (tls.altstack) {
-        stack_t ss = {0};
-        ss.ss_flags = SS_DISABLE;
-        sigaltstack(&ss, NULL);
+        sigaltstack(&tls.prev_altstack, NULL); /* e.g. the sanitizer's own */
         free(tls.altstack);
         tls.altstack = NULL;
         tls.stack_ok = 0;
