@@ -35,6 +35,7 @@ static struct host_env *g_env;
 static const struct host_limits *g_limits;
 static atomic_int stopping;
 static atomic_int active; /* requests whose head arrived and whose answer is not sent */
+static atomic_int dog_stop; /* the watchdog runs through the drain, until the very end */
 
 /* --- connection watchdog (SAFE1) ------------------------------------------
  * libmicrohttpd's idle timeout restarts with every byte, so a client that
@@ -138,7 +139,7 @@ static int overdue(struct conn *t, uint64_t now)
 static void *watchdog(void *unused)
 {
     (void)unused;
-    while (!atomic_load(&stopping)) {
+    while (!atomic_load(&dog_stop)) {
         usleep(100000);
         uint64_t now = host_now_ns();
         pthread_mutex_lock(&conns_lock);
@@ -838,9 +839,10 @@ int host_serve(struct host_env *env, const char *addr, uint16_t port, unsigned w
         pthread_join(crons[i], NULL);
     free(crons);
     host_exec_stop();
-    MHD_stop_daemon(d);
+    atomic_store(&dog_stop, 1);
     if (have_dog)
         pthread_join(dog, NULL);
+    MHD_stop_daemon(d);
     fprintf(stderr, "bastion: stopped%s\n", left > 0 ? " (unanswered requests dropped)" : "");
     return 0;
 }
