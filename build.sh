@@ -2,7 +2,8 @@
 # Bastion's one entry point.
 #   ./build.sh [build]   compile everything (incremental)
 #   ./build.sh deps      install/fetch what the build needs
-#   ./build.sh test      deps + build + every test; last line "N passed, N failed"
+#   ./build.sh test      deps + build + every test; last line "N passed, N failed, N skipped"
+#   ./build.sh test PATH...  the same set-up, then only the named pytest files
 #   ./build.sh serve     deps + build + migrate + serve on 127.0.0.1:8080 (--dev)
 #   ./build.sh bench     run the benchmarks, write bench/RESULTS.md
 #   ./build.sh clean     remove build/ (keeps .deps/)

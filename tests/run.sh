@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test layer and ends with one line: "N passed, M failed".
+# Runs every test layer and ends with one line: "N passed, M failed, K skipped".
 # Called by ./build.sh test after the build; each layer prints its own
-# "<layer>: N passed, M failed" line, which is summed here.
+# "<layer>: N passed, M failed[, K skipped]" line, which is summed here.
+# No test here is meant to be skipped: under CI (CI=true) a skip fails the run.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,6 +10,7 @@ BUILD="$ROOT/build"
 cd "$ROOT"
 PASSED=0
 FAILED=0
+SKIPPED=0
 OUT="$BUILD/test/results"
 mkdir -p "$OUT"
 
@@ -26,15 +28,18 @@ layer() {
         FAILED=$((FAILED + 1))
         return
     fi
-    local p f
+    local p f k
     p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
     f=$(sed -E 's/.*, ([0-9]+) failed.*/\1/' <<<"$line")
+    k=0
+    [[ $line =~ ,\ ([0-9]+)\ skipped ]] && k=${BASH_REMATCH[1]}
     if [[ $rc != 0 && $f == 0 ]]; then
         f=1 # a layer that exits non-zero has failed, whatever it counted
     fi
     PASSED=$((PASSED + p))
     FAILED=$((FAILED + f))
-    echo "$name: $p passed, $f failed ($(( $(date +%s) - t0 ))s)"
+    SKIPPED=$((SKIPPED + k))
+    echo "$name: $p passed, $f failed, $k skipped ($(( $(date +%s) - t0 ))s)"
 }
 
 pytest_layer() { # pytest_layer NAME PATHS...
@@ -52,7 +57,7 @@ suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
 total = sum(int(s.get("tests", 0)) for s in suites)
 bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
 skipped = sum(int(s.get("skipped", 0)) for s in suites)
-print(f"{sys.argv[2]}: {total - bad - skipped} passed, {bad} failed")
+print(f"{sys.argv[2]}: {total - bad - skipped} passed, {bad} failed, {skipped} skipped")
 PY
     return $rc
 }
@@ -77,7 +82,7 @@ component_layer() {
 # for a quick loop while working on one area.
 if [[ $# -gt 0 ]]; then
     layer selected pytest_layer selected "$@"
-    echo "$PASSED passed, $FAILED failed"
+    echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
     [[ $FAILED == 0 ]]
     exit
 fi
@@ -94,5 +99,9 @@ UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" BASTION_BIN="$BUILD/asan/bast
 layer component component_layer
 layer fuzz bash tests/fuzz/run.sh
 
-echo "$PASSED passed, $FAILED failed"
+if [[ "${CI:-}" == true && $SKIPPED -gt 0 ]]; then
+    echo "CI: $SKIPPED tests were skipped; no test is meant to be (see the layer logs in $OUT)"
+    FAILED=$((FAILED + SKIPPED))
+fi
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [[ $FAILED == 0 ]]
