@@ -39,6 +39,9 @@ struct conn {
     int timed_out;
 };
 
+/* The longest statement a guest may send; SQLite's own limit says the same. */
+#define MAX_SQL_LEN 1000000
+
 #define MAX_CONNS 32
 static _Thread_local struct conn conns[MAX_CONNS];
 
@@ -61,6 +64,35 @@ static int on_progress(void *arg)
         c->timed_out = 1;
         return 1;
     }
+    return 0;
+}
+
+/* Settings no statement can change back, on every connection (SAFE4):
+ * DEFENSIVE forbids what corrupts a file (writable_schema, journal_mode=OFF,
+ * shadow-table writes), an untrusted schema runs no function or virtual
+ * table that is not innocuous from a view or trigger, and no extension can be
+ * loaded. ATTACHED = 0 makes ATTACH, and the ATTACH inside VACUUM, fail in
+ * SQLite itself, whatever reaches them. LENGTH caps one value far below
+ * SQLite's 1 GB, yet above a guest's default 32 MB of memory, so an oversized
+ * result still traps in the guest's allocator rather than in SQLite. */
+static int harden(sqlite3 *db)
+{
+    static const int on_off[][2] = {
+        {SQLITE_DBCONFIG_DEFENSIVE, 1},
+        {SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0},
+        {SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0},
+        {SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0},
+    };
+    for (size_t i = 0; i < sizeof on_off / sizeof on_off[0]; i++) {
+        int now = -1;
+        if (sqlite3_db_config(db, on_off[i][0], on_off[i][1], &now) != SQLITE_OK ||
+            now != on_off[i][1])
+            return -1;
+    }
+    sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
+    sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_LEN);
+    sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 64 * 1024 * 1024);
+    sqlite3_limit(db, SQLITE_LIMIT_WORKER_THREADS, 0);
     return 0;
 }
 
@@ -98,6 +130,11 @@ static struct conn *open_conn(const char *path, const char *schema, struct host_
                         NULL) != SQLITE_OK) {
         host_fail(err, HOST_E_UNAVAILABLE, "open %s: %s", path,
                   db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    if (harden(db) != 0) {
+        host_fail(err, HOST_E_INTERNAL, "open %s: cannot harden the connection", path);
         sqlite3_close(db);
         return NULL;
     }
@@ -528,7 +565,7 @@ static int run_stmt(struct conn *c, const struct host_stmt *st, struct host_rows
 {
     sqlite3_stmt *s = NULL;
     const char *tail = NULL;
-    if (st->sql_len > 1000000)
+    if (st->sql_len > MAX_SQL_LEN)
         return host_fail(err, HOST_E_INVALID, "statement too long");
     int rc = sqlite3_prepare_v2(c->db, st->sql, (int)st->sql_len, &s, &tail);
     if (rc != SQLITE_OK)
