@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +38,8 @@ struct conn {
     sqlite3 *db;
     uint64_t deadline_ns;
     int timed_out;
+    int guest;          /* a guest's statement is prepared or stepped: the authorizer applies */
+    char refused[64];   /* what the authorizer refused last, for the error */
 };
 
 /* The longest statement a guest may send; SQLite's own limit says the same. */
@@ -96,6 +99,100 @@ static int harden(sqlite3 *db)
     return 0;
 }
 
+static int refuse(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int refuse(struct conn *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->refused, sizeof c->refused, fmt, ap);
+    va_end(ap);
+    return SQLITE_DENY;
+}
+
+/* The PRAGMAs a guest may run: reading its own schema and versions. Any
+ * other one, and any of these given a value, would change the pooled
+ * connection or the file for everyone after it. The table_info family needs
+ * its argument; page_size and data_version are also what rtree and fts5 read
+ * for themselves while a guest's statement runs. */
+static int pragma_allowed(const char *name, const char *value)
+{
+    static const char *const with_arg[] = {
+        "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo",
+        "foreign_key_list",
+    };
+    static const char *const read_only[] = {
+        "user_version", "schema_version", "data_version", "foreign_keys", "database_list",
+        "page_size",
+    };
+    const char *const *list = value ? with_arg : read_only;
+    size_t n = value ? sizeof with_arg / sizeof *with_arg : sizeof read_only / sizeof *read_only;
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(name, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Functions that reach outside the database or hand out raw pointers:
+ * load_extension runs native code, fts3_tokenizer reads and writes a C
+ * pointer, and the shell's file functions would read or write any path if a
+ * build ever linked them in. */
+static int function_allowed(const char *name)
+{
+    static const char *const denied[] = {
+        "load_extension", "fts3_tokenizer", "readfile", "writefile", "edit",
+    };
+    for (size_t i = 0; i < sizeof denied / sizeof *denied; i++)
+        if (strcasecmp(name, denied[i]) == 0)
+            return 0;
+    return 1;
+}
+
+/* The wall around a guest's statement (SAFE4). SQLite asks while it prepares
+ * and again when it re-prepares or a virtual table prepares its own inside a
+ * step, which is why c->guest covers the whole statement. The host's own
+ * statements (kv, BEGIN IMMEDIATE/COMMIT, migration scripts) pass untouched. */
+static int on_authorize(void *arg, int action, const char *a1, const char *a2,
+                        const char *schema, const char *via)
+{
+    struct conn *c = arg;
+    (void)via;
+    if (!c->guest)
+        return SQLITE_OK;
+    /* TEMP objects would outlive the call on the pooled connection, and a
+     * TEMP table or view named like a main one would shadow it */
+    if (schema && strcmp(schema, "main") != 0)
+        return strcmp(schema, "temp") == 0 ? refuse(c, "TEMP objects")
+                                           : refuse(c, "database %s", schema);
+    switch (action) {
+    case SQLITE_ATTACH:
+        return refuse(c, "ATTACH");
+    case SQLITE_DETACH:
+        return refuse(c, "DETACH");
+    /* the host owns the transaction: a guest's BEGIN would hold the write
+     * lock past its call, its COMMIT would split a sql.transaction */
+    case SQLITE_TRANSACTION:
+        return refuse(c, "%s", a1 ? a1 : "transaction control");
+    case SQLITE_SAVEPOINT:
+        return refuse(c, "SAVEPOINT");
+    case SQLITE_PRAGMA:
+        return pragma_allowed(a1, a2) ? SQLITE_OK : refuse(c, "PRAGMA %s", a1);
+    case SQLITE_FUNCTION:
+        return function_allowed(a2) ? SQLITE_OK : refuse(c, "function %s", a2);
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_TEMP_TRIGGER:
+    case SQLITE_DROP_TEMP_VIEW:
+        return refuse(c, "TEMP objects");
+    default:
+        return SQLITE_OK;
+    }
+}
+
 static const char KV_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS kv ("
     " store TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,"
@@ -142,6 +239,8 @@ static struct conn *open_conn(const char *path, const char *schema, struct host_
     snprintf(c->path, sizeof c->path, "%s", path);
     c->db = db;
     c->deadline_ns = host_now_ns() + 10000000000ull;
+    c->guest = 0;
+    sqlite3_set_authorizer(db, on_authorize, c);
     sqlite3_busy_handler(db, on_busy, c);
     sqlite3_progress_handler(db, 1000, on_progress, c);
     char *msg = NULL;
@@ -209,10 +308,16 @@ static struct conn *sql_conn(struct host_state *st, const char *db, uint32_t bud
 static int sql_fail(struct conn *c, int rc, struct host_err *err, const char *what)
 {
     int prim = rc & 0xff;
+    /* The SAFE4 wall refused part of a guest's statement. SQLite reports some
+     * refusals as SQLITE_ERROR (a denied function), so the record decides. */
+    if (c->guest && c->refused[0])
+        return host_fail(err, HOST_E_INVALID, "%s: not allowed: %s", what, c->refused);
     if (c->timed_out || prim == SQLITE_BUSY || prim == SQLITE_LOCKED || prim == SQLITE_INTERRUPT)
         return host_fail(err, HOST_E_TIMEOUT, "%s: budget exhausted", what);
     if (prim == SQLITE_CONSTRAINT)
         return host_fail(err, HOST_E_CONFLICT, "%s: %s", what, sqlite3_errmsg(c->db));
+    if (prim == SQLITE_AUTH)
+        return host_fail(err, HOST_E_INVALID, "%s: not allowed: %s", what, sqlite3_errmsg(c->db));
     if (prim == SQLITE_ERROR || prim == SQLITE_RANGE || prim == SQLITE_MISMATCH ||
         prim == SQLITE_TOOBIG)
         return host_fail(err, HOST_E_INVALID, "%s: %s", what, sqlite3_errmsg(c->db));
@@ -639,6 +744,52 @@ oom:
     return host_fail(err, HOST_E_INTERNAL, "out of memory");
 }
 
+/* Whether a statement is VACUUM, which has no authorizer code: it must be
+ * the statement's first keyword, after SQLite's whitespace and comments. */
+static int is_vacuum(const char *sql, size_t len)
+{
+    const char *p = sql, *end = sql + len;
+    while (p < end) {
+        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\f' || *p == '\r') {
+            p++;
+        } else if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
+            while (p < end && *p != '\n')
+                p++;
+        } else if (end - p >= 2 && p[0] == '/' && p[1] == '*') {
+            p += 2;
+            while (end - p >= 2 && !(p[0] == '*' && p[1] == '/'))
+                p++;
+            p = end - p >= 2 ? p + 2 : end;
+        } else {
+            break;
+        }
+    }
+    static const char kw[] = "vacuum";
+    size_t n = sizeof kw - 1;
+    if ((size_t)(end - p) < n || strncasecmp(p, kw, n) != 0)
+        return 0;
+    p += n;
+    /* VACUUMx is a name, not the keyword */
+    return p == end || !(*p == '_' || *p == '$' || (*p >= '0' && *p <= '9') ||
+                         ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z') || (unsigned char)*p >= 0x80);
+}
+
+/* One statement of a guest's, inside the SAFE4 wall: host_sql_query and
+ * host_sql_transaction are the guest's entry points (migrate's checksum read
+ * is a plain SELECT and passes). VACUUM is refused by name: it would copy the
+ * database (INTO any path) and runs its own ATTACH. */
+static int guest_stmt(struct conn *c, const struct host_stmt *st, struct host_rows *out,
+                      struct host_err *err)
+{
+    if (is_vacuum(st->sql, st->sql_len))
+        return host_fail(err, HOST_E_INVALID, "prepare: not allowed: VACUUM");
+    c->refused[0] = 0;
+    c->guest = 1;
+    int rc = run_stmt(c, st, out, err);
+    c->guest = 0;
+    return rc;
+}
+
 /* see host.h */
 int host_sql_query(struct host_state *st, const char *db, const struct host_stmt *s,
                    uint32_t budget_ms, struct host_rows *out, struct host_err *err)
@@ -646,7 +797,7 @@ int host_sql_query(struct host_state *st, const char *db, const struct host_stmt
     struct conn *c = sql_conn(st, db, budget_ms, err);
     if (!c)
         return -1;
-    if (run_stmt(c, s, out, err) != 0) {
+    if (guest_stmt(c, s, out, err) != 0) {
         host_rows_free(out);
         return -1;
     }
@@ -662,7 +813,7 @@ int host_sql_transaction(struct host_state *st, const char *db, const struct hos
     if (!c || begin(c, err) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        if (run_stmt(c, &s[i], &out[i], err) != 0) {
+        if (guest_stmt(c, &s[i], &out[i], err) != 0) {
             /* say which statement failed, keep the class */
             char prefix[32];
             size_t pl = (size_t)snprintf(prefix, sizeof prefix, "statement %zu: ", i + 1);
