@@ -9,6 +9,15 @@
  * kv lives in <state>/kv.sqlite, one table for all stores, expiry as epoch ms
  * in a column and swept lazily (expired rows read as absent and are replaced
  * on write). Each sql database is <state>/sql/<name>.sqlite.
+ *
+ * A grant is a wall (SAFE4). A connection outlives the call that used it and
+ * serves every function granted the same file on that worker, so nothing a
+ * guest's statement does may reach past its database or survive the call:
+ * every connection is hardened at open, an authorizer walls each guest
+ * statement into `main` (no ATTACH, transaction control, writable PRAGMAs,
+ * extension loading or TEMP objects), VACUUM is refused before it is
+ * prepared, and after every guest call the connection is checked back to
+ * autocommit with nothing attached.
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -790,6 +799,32 @@ static int guest_stmt(struct conn *c, const struct host_stmt *st, struct host_ro
     return rc;
 }
 
+static void log_reset(const char *path, const char *what)
+{
+    char msg[600];
+    int n = snprintf(msg, sizeof msg, "sql connection %s after a guest call: %s", what, path);
+    host_log_line("warn", NULL, NULL, msg, n < (int)sizeof msg ? (size_t)n : sizeof msg - 1,
+                  NULL, NULL, 0);
+}
+
+/* Every guest call ends here, success or failure (SAFE4): the connection goes
+ * back to the pool in autocommit with only main attached. The authorizer
+ * should make both impossible, so either one found means something got past
+ * it; the host says so, and a connection with anything attached is closed
+ * rather than trusted to detach. */
+static void reset_after_guest(struct conn *c)
+{
+    if (!sqlite3_get_autocommit(c->db)) {
+        log_reset(c->path, "rolled back");
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    if (sqlite3_db_name(c->db, 2) != NULL || !sqlite3_get_autocommit(c->db)) {
+        log_reset(c->path, "closed");
+        sqlite3_close_v2(c->db);
+        c->db = NULL;
+    }
+}
+
 /* see host.h */
 int host_sql_query(struct host_state *st, const char *db, const struct host_stmt *s,
                    uint32_t budget_ms, struct host_rows *out, struct host_err *err)
@@ -797,20 +832,18 @@ int host_sql_query(struct host_state *st, const char *db, const struct host_stmt
     struct conn *c = sql_conn(st, db, budget_ms, err);
     if (!c)
         return -1;
-    if (guest_stmt(c, s, out, err) != 0) {
+    int rc = guest_stmt(c, s, out, err);
+    reset_after_guest(c);
+    if (rc != 0)
         host_rows_free(out);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
-/* see host.h */
-int host_sql_transaction(struct host_state *st, const char *db, const struct host_stmt *s,
-                         size_t n, uint32_t budget_ms, struct host_rows *out,
-                         struct host_err *err)
+/* The statements of a sql.transaction, all or none, each inside the wall. */
+static int guest_transaction(struct conn *c, const struct host_stmt *s, size_t n,
+                             struct host_rows *out, struct host_err *err)
 {
-    struct conn *c = sql_conn(st, db, budget_ms, err);
-    if (!c || begin(c, err) != 0)
+    if (begin(c, err) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         if (guest_stmt(c, &s[i], &out[i], err) != 0) {
@@ -837,6 +870,19 @@ undo:
     for (size_t i = 0; i < n; i++)
         host_rows_free(&out[i]);
     return -1;
+}
+
+/* see host.h */
+int host_sql_transaction(struct host_state *st, const char *db, const struct host_stmt *s,
+                         size_t n, uint32_t budget_ms, struct host_rows *out,
+                         struct host_err *err)
+{
+    struct conn *c = sql_conn(st, db, budget_ms, err);
+    if (!c)
+        return -1;
+    int rc = guest_transaction(c, s, n, out, err);
+    reset_after_guest(c);
+    return rc;
 }
 
 /* see host.h */
