@@ -54,7 +54,9 @@ static void put_error(struct host_call *c, uint8_t *ret, uint8_t *payload, const
 {
     abi_w8(ret, 1);
     abi_w8(payload, (uint8_t)e->kind);
-    if (e->kind != HOST_E_TIMEOUT)
+    if (e->kind == HOST_E_GUARD)
+        abi_w32(payload + 4, e->statement); /* guard(u32) */
+    else if (e->kind != HOST_E_TIMEOUT)
         abi_put_bytes(c, payload + 4, e->msg, strlen(e->msg));
 }
 

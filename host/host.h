@@ -20,11 +20,13 @@ typedef enum {
     HOST_E_INVALID = 3,
     HOST_E_DENIED = 4,
     HOST_E_INTERNAL = 5,
+    HOST_E_GUARD = 6,   /* payload: the 1-based statement index, not a message */
 } host_err_kind;
 
 struct host_err {
     host_err_kind kind;
-    char msg[160]; /* for logs; guests MUST NOT forward it to clients */
+    char msg[160];      /* for logs; guests MUST NOT forward it to clients */
+    uint32_t statement; /* HOST_E_GUARD: which expect-changes did not hold */
 };
 
 int host_fail(struct host_err *err, host_err_kind kind, const char *fmt, ...)

@@ -857,7 +857,8 @@ static int guest_transaction(struct conn *c, const struct host_stmt *s, size_t n
             goto fail;
         }
         if (s[i].has_expect && out[i].changes != s[i].expect) {
-            host_fail(err, HOST_E_CONFLICT, "statement %zu", i + 1);
+            host_fail(err, HOST_E_GUARD, "statement %zu: expect-changes did not hold", i + 1);
+            err->statement = (uint32_t)(i + 1);
             goto fail;
         }
     }

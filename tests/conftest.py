@@ -261,6 +261,36 @@ def fixtures():
     assert srv.stop() == 0
 
 
+class failing_trigger:
+    """Makes every `event` (INSERT, UPDATE, DELETE) on `table` in a running
+    server's database fail inside SQLite, as a CHECK or a foreign key would:
+    RAISE(ABORT) is a constraint failure, the WIT's `conflict` case. A module
+    must answer that 500, never 409 (only a lost guard is a conflict)."""
+
+    def __init__(self, srv, db, table, event):
+        import sqlite3
+        self.connect = lambda: sqlite3.connect(os.path.join(srv.state, "sql", db + ".sqlite"),
+                                               timeout=10)
+        self.name = f"test_fail_{event.lower()}_{table}"
+        self.create = (f"CREATE TRIGGER {self.name} BEFORE {event} ON {table} "
+                       "BEGIN SELECT RAISE(ABORT, 'test trigger says no'); END")
+
+    def _exec(self, q):
+        conn = self.connect()
+        try:
+            conn.execute(q)
+            conn.commit()
+        finally:
+            conn.close()
+
+    def __enter__(self):
+        self._exec(self.create)
+        return self
+
+    def __exit__(self, *exc):
+        self._exec(f"DROP TRIGGER {self.name}")
+
+
 def assert_problem(r, status, cls=None):
     """ERR1: every non-2xx is RFC 9457 problem+json with the extensions."""
     assert r.status == status, r

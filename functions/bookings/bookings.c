@@ -310,7 +310,7 @@ static void create_booking(bastion_ctx *cx)
     };
     bastion_rows out;
     bastion_host_rc rc = bastion_sql_transaction(cx, DB, &st, 1, &out);
-    if (rc == BASTION_HOST_CONFLICT && bastion_sql_guard_failed() == 1) {
+    if (rc == BASTION_HOST_GUARD) {
         bastion_problem(cx, BASTION_E_CONFLICT,
                         "The time overlaps another booking or its 30-minute cleaning gap.");
         return;
@@ -501,7 +501,7 @@ static void set_status(bastion_ctx *cx)
     bastion_sql_value p[] = {BASTION_SQL_STR(bastion_cstr(id)),
                              BASTION_SQL_INT((int64_t)bastion_now_ms())};
     bastion_rows rows;
-    bastion_host_rc rc = BASTION_HOST_CONFLICT;
+    bastion_host_rc rc = BASTION_HOST_GUARD; /* no transition to this status at all */
     if (TRANSITIONS[in[0].integer]) {
         bastion_sql_stmt st = {TRANSITIONS[in[0].integer], p, 2, true, 1};
         rc = bastion_sql_transaction(cx, DB, &st, 1, &rows);
@@ -512,7 +512,7 @@ static void set_status(bastion_ctx *cx)
         cJSON_Delete(body);
         return;
     }
-    if (rc != BASTION_HOST_CONFLICT) {
+    if (rc != BASTION_HOST_GUARD) {
         bastion_host_fail_or_problem(cx, rc, "booking status update");
         return;
     }

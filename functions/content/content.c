@@ -277,7 +277,7 @@ static void put_page(bastion_ctx *cx)
     };
     bastion_rows rows;
     bastion_host_rc rc = bastion_sql_transaction(cx, DB, &stmt, 1, &rows);
-    if (rc == BASTION_HOST_CONFLICT && bastion_sql_guard_failed() == 1) {
+    if (rc == BASTION_HOST_GUARD) {
         /* RFC 9110 §13.1.1 / §13.1.2: the condition is false, whether the
          * page changed, vanished, or (create) already exists. */
         bastion_problem(cx, BASTION_E_PRECONDITION_FAILED,

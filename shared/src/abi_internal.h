@@ -16,7 +16,15 @@ typedef struct { uint8_t *ptr; size_t len; } cabi_bytes;
 typedef struct { bastion_header *ptr; size_t len; } cabi_headers;
 
 /* types.error: disc @0, string @4; size 12 */
-typedef struct { uint8_t tag; bastion_str msg; } cabi_error;
+/* types.error: the case tag, then a string payload, or guard's u32 (the
+ * same offset: the payload area is the string's 8 bytes on wasm32). */
+typedef struct {
+    uint8_t tag;
+    union {
+        bastion_str msg;
+        uint32_t statement; /* case 6, guard */
+    } u;
+} cabi_error;
 
 /* types.request: size 88, align 8 */
 typedef struct {

@@ -171,10 +171,10 @@ bastion_rc bastion_email_with_change_or_problem(bastion_ctx *cx, const bastion_e
     bastion_email_queue_stmt(&st[1], outbox, m);
     bastion_rows out[2];
     bastion_host_rc rc = bastion_sql_transaction(cx, s->db, st, 2, out);
-    if (rc == BASTION_HOST_CONFLICT && bastion_sql_guard_failed() == 1 && conflict_detail)
+    if (rc == BASTION_HOST_GUARD && bastion_sql_guard_failed() == 1 && conflict_detail)
         return bastion_problem(cx, BASTION_E_CONFLICT, conflict_detail);
-    if (rc == BASTION_HOST_CONFLICT || (rc == BASTION_HOST_OK && out[1].n_rows != 1))
-        rc = BASTION_HOST_INTERNAL; /* a constraint, say in the outbox row: ours, not a 409 */
+    if (rc == BASTION_HOST_GUARD || (rc == BASTION_HOST_OK && out[1].n_rows != 1))
+        rc = BASTION_HOST_INTERNAL; /* the outbox row's own guard: ours, not a 409 */
     if (rc != BASTION_HOST_OK)
         return bastion_host_fail_or_problem(cx, rc, m->kind);
     bastion_email_deliver_queued(cx, s, out[1].rows[0][0].v.i, m, sent);

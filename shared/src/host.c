@@ -9,6 +9,7 @@
 #include "bastion/log.h"
 
 static bastion_str last_error;
+static uint32_t last_guard; /* statement index of the last guard error, else 0 */
 
 /* see host.h */
 bastion_str bastion_host_error_text(void)
@@ -18,11 +19,17 @@ bastion_str bastion_host_error_text(void)
 
 static bastion_host_rc take_error(const cabi_error *e)
 {
-    if (e->tag > 5) { /* not a WIT error case: never index tables with it */
+    last_guard = 0;
+    if (e->tag > 6) { /* not a WIT error case: never index tables with it */
         last_error = BASTION_LIT("host returned an unknown error case");
         return BASTION_HOST_INTERNAL;
     }
-    last_error = e->tag == 0 ? BASTION_LIT("timeout") : e->msg;
+    if (e->tag == 6) {
+        last_guard = e->u.statement;
+        last_error = BASTION_LIT("expect-changes did not hold");
+        return BASTION_HOST_GUARD;
+    }
+    last_error = e->tag == 0 ? BASTION_LIT("timeout") : e->u.msg;
     return (bastion_host_rc)(e->tag + 1);
 }
 
@@ -33,16 +40,16 @@ bastion_rc bastion_host_rc_problem(bastion_host_rc rc)
     case BASTION_HOST_OK: return BASTION_OK;
     case BASTION_HOST_TIMEOUT: return BASTION_E_TIMEOUT;
     case BASTION_HOST_UNAVAILABLE: return BASTION_E_UNAVAILABLE;
-    case BASTION_HOST_CONFLICT: return BASTION_E_CONFLICT;
-    default: return BASTION_E_INTERNAL;
+    case BASTION_HOST_GUARD: return BASTION_E_CONFLICT;
+    default: return BASTION_E_INTERNAL; /* conflict: a constraint the module did not expect */
     }
 }
 
 /* see host.h */
 bastion_rc bastion_host_fail_or_problem(bastion_ctx *cx, bastion_host_rc rc, const char *what)
 {
-    static const char *const names[] = {"ok", "timeout", "unavailable", "conflict",
-                                        "invalid", "denied", "internal"};
+    static const char *const names[] = {"ok",      "timeout", "unavailable", "conflict",
+                                        "invalid", "denied",  "internal",    "guard"};
     bastion_header f[] = {
         {BASTION_LIT("op"), bastion_cstr(what)},
         {BASTION_LIT("error"), bastion_cstr(names[rc])},
@@ -254,17 +261,7 @@ bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
 /* see host.h */
 size_t bastion_sql_guard_failed(void)
 {
-    static const char prefix[] = "statement ";
-    bastion_str e = last_error;
-    if (e.len <= sizeof prefix - 1 || memcmp(e.ptr, prefix, sizeof prefix - 1) != 0)
-        return 0;
-    size_t n = 0;
-    for (size_t i = sizeof prefix - 1; i < e.len; i++) {
-        if (e.ptr[i] < '0' || e.ptr[i] > '9' || n > 100000)
-            return 0; /* "statement N: <reason>" is not a guard */
-        n = n * 10 + (size_t)(e.ptr[i] - '0');
-    }
-    return n;
+    return last_guard;
 }
 
 /* see host.h */

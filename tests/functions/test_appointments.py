@@ -17,8 +17,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import (FakeEmail, admin_headers, assert_problem, bearer, mint_jwt, serve_bundle,
-                      user_headers)
+from conftest import (FakeEmail, admin_headers, assert_problem, bearer, failing_trigger, mint_jwt,
+                      serve_bundle, user_headers)
 
 ADMIN = "front-desk@example.test"
 _ips = itertools.count(1)
@@ -400,3 +400,12 @@ def test_OBS1_logs_carry_the_request_id_and_mask_addresses(srv):
     assert any(ln.get("msg") == "appointment requested" or "appointment requested" in
                json.dumps(ln) for ln in mine), mine
     assert "o***@example.com" in json.dumps(mine)
+
+
+def test_CONC5_constraint_failure_on_the_guarded_cancel_is_500_not_409(srv):
+    appt_id, b = created(srv)
+    with failing_trigger(srv, "appointments", "appointments", "UPDATE"):
+        assert_problem(cancel(srv, appt_id), 500, "internal")
+    assert row(srv, appt_id)[6] != "cancelled"
+    assert cancel(srv, appt_id).status == 200
+    assert_problem(cancel(srv, appt_id), 409, "conflict")  # the guard, for contrast

@@ -15,8 +15,8 @@ import uuid
 
 import pytest
 
-from conftest import (BUILD, FakeEmail, Server, admin_headers, assert_problem, bearer, migrate,
-                      mint_jwt, user_headers)
+from conftest import (BUILD, FakeEmail, Server, admin_headers, assert_problem, bearer,
+                      failing_trigger, migrate, mint_jwt, user_headers)
 
 MANIFEST = os.path.join(BUILD, "manifest.json")
 
@@ -688,3 +688,25 @@ def test_CONC4_concurrent_requests_with_one_key_book_once(isolated):
     ids = {r.json()["id"] for r in rs if r.status == 201}
     assert len(ids) == 1
     assert len(active_rows(isolated, day)) == 1
+
+
+# --- guard ≠ constraint: a lost guard is 409, a constraint failure is 500 ------------------
+
+def test_CONC1_constraint_failure_on_the_guarded_insert_is_500_not_409(bundle):
+    day = fresh_day()
+    with failing_trigger(bundle, "bookings", "bookings", "INSERT"):
+        assert_problem(book(bundle, day, "10:00"), 500, "internal")
+    assert active_rows(bundle, day) == []
+    assert book(bundle, day, "10:00").status == 201
+    assert_problem(book(bundle, day, "10:00"), 409, "conflict")  # the guard, for contrast
+
+
+def test_DATA5_constraint_failure_on_a_guarded_transition_is_500_not_409(bundle):
+    day = fresh_day()
+    r = book(bundle, day, "14:00")
+    assert r.status == 201
+    bid = r.json()["id"]
+    with failing_trigger(bundle, "bookings", "bookings", "UPDATE"):
+        assert_problem(set_status(bundle, bid, "confirmed"), 500, "internal")
+    assert bundle.sql("bookings", "SELECT status FROM bookings WHERE id = ?", (bid,)) == [("pending",)]
+    assert_problem(set_status(bundle, bid, "completed"), 409, "conflict")  # the guard

@@ -4,7 +4,8 @@ import threading
 import time
 import uuid
 
-from conftest import admin_headers, assert_problem, bearer, mint_jwt, user_headers
+from conftest import (admin_headers, assert_problem, bearer, failing_trigger, mint_jwt,
+                      user_headers)
 
 
 def slug():
@@ -220,3 +221,16 @@ def test_ERR1_wrong_method_is_405(bundle):
     r = bundle.get(f"/api/admin/pages/{slug()}", headers=admin_headers())
     assert_problem(r, 405)
     assert r.headers["allow"] == "PUT"
+
+
+def test_CONC6_constraint_failure_on_the_guarded_write_is_500_not_412(bundle):
+    s = slug()
+    with failing_trigger(bundle, "content", "pages", "INSERT"):
+        r = put(bundle, s, {"title": "Hello", "body": "x"}, {"If-None-Match": "*"})
+        assert_problem(r, 500, "internal")
+    etag = create(bundle, s).headers["etag"]
+    with failing_trigger(bundle, "content", "pages", "UPDATE"):
+        r = put(bundle, s, {"title": "Hello", "body": "second"}, {"If-Match": etag})
+        assert_problem(r, 500, "internal")
+    r = put(bundle, s, {"title": "Hello", "body": "second"}, {"If-Match": '"stale"'})
+    assert_problem(r, 412, "conflict")  # the guard, for contrast

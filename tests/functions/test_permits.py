@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import TEST_VARS, FakeEmail, assert_problem, b64url, serve_bundle
+from conftest import TEST_VARS, FakeEmail, assert_problem, b64url, failing_trigger, serve_bundle
 
 ADMIN = "parking-office@example.test"
 BASE = "https://permits.example.test"
@@ -396,3 +396,13 @@ def test_OBS1_logs_have_no_address_link_or_token(srv):
         assert leak not in logs, leak
     mine = [ln for ln in srv.log_lines() if ln.get("request_id") == rid]
     assert "o***@example.com" in json.dumps(mine)
+
+
+def test_AUTH6_constraint_failure_on_the_guarded_approval_is_500_not_409(srv):
+    permit_id, b = created(srv)
+    _, token = link_for(srv, permit_id)
+    with failing_trigger(srv, "permits", "permits", "UPDATE"):
+        assert_problem(approve(srv, token), 500, "internal")
+    assert status(srv, permit_id) != "approved"
+    assert approve(srv, token).status == 200  # the link was not used up
+    assert_problem(approve(srv, token), 409, "conflict")  # the guard, for contrast

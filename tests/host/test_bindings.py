@@ -173,7 +173,7 @@ def test_sql_transaction_rolls_back_on_expect_changes_mismatch(fixtures):
         {"sql": f"INSERT INTO {t} (v) VALUES ($1)", "params": ["a"], "expect": 1},
         {"sql": f"UPDATE {t} SET v = 'b' WHERE v = 'missing'", "params": [], "expect": 1},
     ])
-    assert r["error"] == "conflict" and "statement 2" in r["detail"]
+    assert r["error"] == "guard" and r["statement"] == 2, r  # its own WIT case, by index
     assert sql(fixtures, op="query", sql=f"SELECT COUNT(*) FROM {t}", params=[])["ok"]["rows"] == [[0]]
     r = sql(fixtures, op="transaction", statements=[
         {"sql": f"INSERT INTO {t} (v) VALUES ($1)", "params": ["a"], "expect": 1},
@@ -190,7 +190,7 @@ def test_sql_transaction_rolls_back_on_constraint(fixtures):
         {"sql": f"INSERT INTO {t} (v) VALUES ('x')", "params": []},
         {"sql": f"INSERT INTO {t} (v) VALUES ('x')", "params": []},
     ])
-    assert r["error"] == "conflict"
+    assert r["error"] == "conflict" and "statement" not in r, r  # a constraint, not a guard
     assert sql(fixtures, op="query", sql=f"SELECT COUNT(*) FROM {t}", params=[])["ok"]["rows"] == [[0]]
 
 

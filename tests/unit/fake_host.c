@@ -77,9 +77,13 @@ static bool scripted_error(cabi_error *err)
     if (fake.error_tag < 0)
         return false;
     err->tag = (uint8_t)fake.error_tag;
-    /* case 0 (timeout) has no payload; leave garbage-free defaults */
-    err->msg = fake.error_tag == 0 ? BASTION_STR_NULL
-                                   : bastion_cstr(fake.error_msg ? fake.error_msg : "fake failure");
+    /* case 0 (timeout) has no payload; case 6 (guard) a statement index */
+    if (fake.error_tag == 6)
+        err->u.statement = fake.guard_statement;
+    else
+        err->u.msg = fake.error_tag == 0
+                         ? BASTION_STR_NULL
+                         : bastion_cstr(fake.error_msg ? fake.error_msg : "fake failure");
     return true;
 }
 

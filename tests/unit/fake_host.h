@@ -74,8 +74,9 @@ struct fake_host {
     size_t n_config_gets;
 
     /* script */
-    int error_tag;          /* -1: succeed; 0..5: fail with that error case */
+    int error_tag;          /* -1: succeed; 0..6: fail with that error case */
     const char *error_msg;  /* payload of cases 1..5 */
+    uint32_t guard_statement; /* payload of case 6, guard */
     bool get_some;          /* kv.get: option is some */
     const char *get_value;
     size_t get_value_len;

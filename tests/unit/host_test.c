@@ -20,6 +20,7 @@ static int setup(void **state)
 static const bastion_host_rc TAG_RC[] = {
     BASTION_HOST_TIMEOUT, BASTION_HOST_UNAVAILABLE, BASTION_HOST_CONFLICT,
     BASTION_HOST_INVALID, BASTION_HOST_DENIED,      BASTION_HOST_INTERNAL,
+    BASTION_HOST_GUARD,
 };
 
 /* --- one caller per wrapper, so each property is checked for all of them --- */
@@ -136,7 +137,7 @@ static void test_REL1_every_error_case_maps_to_host_rc(void **state)
 {
     (void)state;
     for (size_t i = 0; i < N_CALLS; i++) {
-        for (int tag = 0; tag <= 5; tag++) {
+        for (int tag = 0; tag <= 5; tag++) { /* 6, guard, has its own test */
             fake_reset();
             fake.error_tag = tag;
             fake.error_msg = "backend said no";
@@ -155,31 +156,51 @@ static void test_REL1_every_error_case_maps_to_host_rc(void **state)
     }
 }
 
-/* A failed expect-changes guard is conflict("statement N") exactly; a
- * constraint is "statement N: …". Handlers answer 409 only for the first. */
-static void test_REL1_guard_conflict_told_from_constraint(void **state)
+/* A failed expect-changes guard is its own WIT case, guard(N); a constraint
+ * is conflict(text), whatever the text says. Handlers answer 409 only for
+ * the first, and the core maps the second to 500. */
+static void test_REL1_guard_told_from_constraint(void **state)
 {
     (void)state;
     static const struct {
+        int tag;
+        uint32_t statement;
         const char *msg;
+        bastion_host_rc rc;
         size_t want;
     } cases[] = {
-        {"statement 1", 1}, {"statement 12", 12}, {"statement 2: UNIQUE constraint failed", 0},
-        {"statement ", 0},  {"statement x", 0},   {"constraint", 0},
+        {6, 1, NULL, BASTION_HOST_GUARD, 1},
+        {6, 12, NULL, BASTION_HOST_GUARD, 12},
+        {2, 0, "statement 1", BASTION_HOST_CONFLICT, 0}, /* text is never parsed */
+        {2, 0, "statement 2: UNIQUE constraint failed", BASTION_HOST_CONFLICT, 0},
+        {7, 0, NULL, BASTION_HOST_INTERNAL, 0}, /* no such case */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fake_reset();
-        fake.error_tag = 2; /* conflict */
+        fake.error_tag = cases[i].tag;
+        fake.guard_statement = cases[i].statement;
         fake.error_msg = cases[i].msg;
         bastion_ctx cx;
         bastion_sql_stmt st = {.sql = "UPDATE t SET a = 1", .has_expect = true, .expect_changes = 1};
         bastion_rows out;
         assert_int_equal(bastion_sql_transaction(the_cx(&cx, bastion_now_ms() + 15000), "db", &st, 1, &out),
-                         BASTION_HOST_CONFLICT);
+                         cases[i].rc);
         if (bastion_sql_guard_failed() != cases[i].want)
-            unit_fail("\"%s\": guard %zu, want %zu", cases[i].msg, bastion_sql_guard_failed(),
+            unit_fail("case %zu: guard %zu, want %zu", i, bastion_sql_guard_failed(),
                       cases[i].want);
     }
+    /* a later success forgets the guard */
+    fake_reset();
+    bastion_ctx cx;
+    bastion_sql_stmt st = {.sql = "UPDATE t SET a = 1"};
+    bastion_rows out;
+    fake.error_tag = 6;
+    fake.guard_statement = 3;
+    bastion_sql_transaction(the_cx(&cx, bastion_now_ms() + 15000), "db", &st, 1, &out);
+    fake.error_tag = 2;
+    fake.error_msg = "x";
+    bastion_sql_transaction(&cx, "db", &st, 1, &out);
+    assert_int_equal(bastion_sql_guard_failed(), 0);
 }
 
 static void test_REL1_success_is_ok(void **state)
@@ -421,20 +442,20 @@ static void test_REL1_sql_transaction_statements_and_results(void **state)
     assert_int_equal(out[1].changes, 4);
 }
 
-/* CONC5: a guard that fails rolls back and surfaces as a conflict */
-static void test_REL1_sql_transaction_conflict(void **state)
+/* CONC5: a guard that fails rolls back and surfaces as guard → 409 */
+static void test_REL1_sql_transaction_guard(void **state)
 {
     (void)state;
-    fake.error_tag = 2;
-    fake.error_msg = "statement 1";
+    fake.error_tag = 6;
+    fake.guard_statement = 1;
     const bastion_sql_stmt st[] = {{"UPDATE t SET v = 2 WHERE v = 1", NULL, 0, true, 1}};
     bastion_rows out[1];
     bastion_ctx cx;
     assert_int_equal(bastion_sql_transaction(the_cx(&cx, bastion_now_ms() + 15000), "main", st, 1,
                                               out),
-                     BASTION_HOST_CONFLICT);
-    assert_true(unit_str_is(bastion_host_error_text(), "statement 1"));
-    assert_int_equal(bastion_host_rc_problem(BASTION_HOST_CONFLICT), BASTION_E_CONFLICT);
+                     BASTION_HOST_GUARD);
+    assert_int_equal(bastion_sql_guard_failed(), 1);
+    assert_int_equal(bastion_host_rc_problem(BASTION_HOST_GUARD), BASTION_E_CONFLICT);
 }
 
 static void test_REL1_http_send_response(void **state)
@@ -479,7 +500,8 @@ static void test_REL1_host_rc_problem_mapping(void **state)
     assert_int_equal(bastion_host_rc_problem(BASTION_HOST_OK), BASTION_OK);
     assert_int_equal(bastion_host_rc_problem(BASTION_HOST_TIMEOUT), BASTION_E_TIMEOUT);
     assert_int_equal(bastion_host_rc_problem(BASTION_HOST_UNAVAILABLE), BASTION_E_UNAVAILABLE);
-    assert_int_equal(bastion_host_rc_problem(BASTION_HOST_CONFLICT), BASTION_E_CONFLICT);
+    assert_int_equal(bastion_host_rc_problem(BASTION_HOST_CONFLICT), BASTION_E_INTERNAL);
+    assert_int_equal(bastion_host_rc_problem(BASTION_HOST_GUARD), BASTION_E_CONFLICT);
     assert_int_equal(bastion_host_rc_problem(BASTION_HOST_INVALID), BASTION_E_INTERNAL);
     assert_int_equal(bastion_host_rc_problem(BASTION_HOST_DENIED), BASTION_E_INTERNAL);
     assert_int_equal(bastion_host_rc_problem(BASTION_HOST_INTERNAL), BASTION_E_INTERNAL);
@@ -496,10 +518,11 @@ static void test_REL1_fail_or_problem(void **state)
     } cases[] = {
         {BASTION_HOST_TIMEOUT, 504, "timeout", "timeout"},
         {BASTION_HOST_UNAVAILABLE, 503, "unavailable", "unavailable"},
-        {BASTION_HOST_CONFLICT, 409, "conflict", "conflict"},
+        {BASTION_HOST_CONFLICT, 500, "internal", "conflict"},
         {BASTION_HOST_INVALID, 500, "internal", "invalid"},
         {BASTION_HOST_DENIED, 500, "internal", "denied"},
         {BASTION_HOST_INTERNAL, 500, "internal", "internal"},
+        {BASTION_HOST_GUARD, 409, "conflict", "guard"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fake_reset();
@@ -522,10 +545,11 @@ static void test_REL1_fail_or_problem(void **state)
         snprintf(want, sizeof want, "error=%s;", cases[i].name);
         assert_non_null(strstr(fake.logs[0].fields, "op=load user;"));
         assert_non_null(strstr(fake.logs[0].fields, want));
-        /* the timeout case carries no text of its own */
-        assert_non_null(strstr(fake.logs[0].fields, cases[i].rc == BASTION_HOST_TIMEOUT
-                                                        ? "detail=timeout;"
-                                                        : "detail=SELECT password_hash"));
+        /* timeout and guard carry no text of their own */
+        assert_non_null(strstr(fake.logs[0].fields,
+                               cases[i].rc == BASTION_HOST_TIMEOUT ? "detail=timeout;"
+                               : cases[i].rc == BASTION_HOST_GUARD ? "detail=expect-changes"
+                                                                   : "detail=SELECT password_hash"));
     }
 }
 
@@ -676,7 +700,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_REL2_budgets_configurable, setup), /* first: see there */
         cmocka_unit_test_setup(test_REL1_every_error_case_maps_to_host_rc, setup),
-        cmocka_unit_test_setup(test_REL1_guard_conflict_told_from_constraint, setup),
+        cmocka_unit_test_setup(test_REL1_guard_told_from_constraint, setup),
         cmocka_unit_test_setup(test_REL1_success_is_ok, setup),
         cmocka_unit_test_setup(test_REL1_kv_get_not_found_is_not_error, setup),
         cmocka_unit_test_setup(test_REL1_kv_get_found_value_copied, setup),
@@ -688,7 +712,7 @@ int main(void)
         cmocka_unit_test_setup(test_REL1_sql_query_rows, setup),
         cmocka_unit_test_setup(test_REL1_sql_query_empty_result_is_not_error, setup),
         cmocka_unit_test_setup(test_REL1_sql_transaction_statements_and_results, setup),
-        cmocka_unit_test_setup(test_REL1_sql_transaction_conflict, setup),
+        cmocka_unit_test_setup(test_REL1_sql_transaction_guard, setup),
         cmocka_unit_test_setup(test_REL1_http_send_response, setup),
         cmocka_unit_test_setup(test_REL1_host_rc_problem_mapping, setup),
         cmocka_unit_test_setup(test_REL1_fail_or_problem, setup),

@@ -22,6 +22,7 @@ typedef enum {
     BASTION_HOST_INVALID,
     BASTION_HOST_DENIED,
     BASTION_HOST_INTERNAL,
+    BASTION_HOST_GUARD, /* a transaction's expect-changes did not hold; all rolled back */
 } bastion_host_rc;
 
 /* Default budgets in ms; each is overridable by a variable granted to the
@@ -35,7 +36,8 @@ typedef enum {
 /* The last host error's text on this instance (for logs only). */
 bastion_str bastion_host_error_text(void);
 /* Maps a host error to its problem code: timeout → 504, unavailable → 503,
- * conflict → 409, invalid / denied / internal → 500. */
+ * guard → 409 (a lost race), conflict (a constraint failed: the module's
+ * own bug or data it did not expect) / invalid / denied / internal → 500. */
 bastion_rc bastion_host_rc_problem(bastion_host_rc rc);
 /* Logs the failed operation with the host's text and writes the mapped
  * problem. Returns the problem code. */
@@ -102,18 +104,17 @@ bastion_host_rc bastion_sql_query(bastion_ctx *cx, const char *db, const char *s
                                   const bastion_sql_value *params, size_t n_params,
                                   bastion_rows *out);
 /* All-or-nothing; a statement whose changes differ from expect_changes rolls
- * everything back and returns BASTION_HOST_CONFLICT. out has n entries. */
+ * everything back and returns BASTION_HOST_GUARD. out has n entries. */
 bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
                                         const bastion_sql_stmt *stmts, size_t n,
                                         bastion_rows *out);
 
 /*
- * After bastion_sql_transaction returned BASTION_HOST_CONFLICT: the 1-based
- * index of the statement whose expect_changes guard did not hold, or 0 when
- * the conflict was something else (a constraint). The host reports a failed
- * guard as conflict("statement N") exactly (wit/bastion.wit), so a handler
- * tells "lost the race" (409) from "the data broke a rule" (500) without
- * another query.
+ * After bastion_sql_transaction returned BASTION_HOST_GUARD: the 1-based
+ * index of the statement whose expect_changes guard did not hold (the WIT's
+ * guard(u32) case); 0 after any other result. A handler tells "lost the
+ * race" (guard, 409) from "the data broke a rule" (conflict, 500) by the
+ * case alone, and which guard by this index.
  */
 size_t bastion_sql_guard_failed(void);
 
