@@ -42,7 +42,12 @@ APT_PKGS=(clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libclang-r
 # --- progress --------------------------------------------------------------
 STEP=0
 STEPS=0
+COUNTING=0
 step() { # step "title" command...
+    if [[ $COUNTING == 1 ]]; then # the first pass over a plan only counts its steps
+        STEPS=$((STEPS + 1))
+        return 0
+    fi
     local title="$1"; shift
     STEP=$((STEP + 1))
     local t0; t0=$(date +%s%N)
@@ -269,36 +274,34 @@ build() {
 }
 
 # --- commands ----------------------------------------------------------------
+# Each command's steps are a plan; it runs twice, once to count the steps for
+# the "[n/N]" progress and once for real, so no total is kept by hand.
+migrate_state() {
+    "$BUILD/bastion" migrate --state "$ROOT/.bastion" --manifest "$BUILD/manifest.json"
+}
+plan_deps() { deps; }
+plan_build() { deps; build; }
+plan_serve() { deps; build; step "migrate (.bastion/)" migrate_state; }
+plan_test() { deps; build; step "test fixtures → build/test/" build_fixtures; }
+plan_bench() { deps; build; }
+plan_fuzz() { deps; build; }
+
 cmd="${1:-build}"
 shift || true
 case "$cmd" in
-    deps) STEPS=2 ;;
-    build|bench|fuzz) STEPS=7 ;;
-    test) STEPS=8 ;;
-    serve) STEPS=8 ;;
+    deps|build|serve|test|bench|fuzz)
+        COUNTING=1; "plan_$cmd"; COUNTING=0
+        "plan_$cmd"
+        ;;
+    clean) rm -rf "$BUILD"; exit 0 ;;
+    *) echo "usage: $0 [deps|build|test|serve|bench|fuzz|clean]" >&2; exit 2 ;;
 esac
 case "$cmd" in
-    deps) deps ;;
-    build) deps; build ;;
-    clean) rm -rf "$BUILD" ;;
     serve)
-        deps; build
-        step "migrate (.bastion/)" "$BUILD/bastion" migrate --state "$ROOT/.bastion" --manifest "$BUILD/manifest.json"
         exec "$BUILD/bastion" serve --listen 127.0.0.1:8080 --state "$ROOT/.bastion" \
             --manifest "$BUILD/manifest.json" --dev "$@"
         ;;
-    test)
-        deps; build
-        step "test fixtures → build/test/" build_fixtures
-        exec bash tests/run.sh "$@"
-        ;;
-    bench)
-        deps; build
-        exec bash bench/run.sh "$@"
-        ;;
-    fuzz)
-        deps; build
-        exec bash tests/fuzz/run.sh "$@"
-        ;;
-    *) echo "usage: $0 [deps|build|test|serve|bench|fuzz|clean]" >&2; exit 2 ;;
+    test) exec bash tests/run.sh "$@" ;;
+    bench) exec bash bench/run.sh "$@" ;;
+    fuzz) exec bash tests/fuzz/run.sh "$@" ;;
 esac
