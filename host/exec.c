@@ -198,7 +198,7 @@ void host_exec_overloaded(struct host_response *resp, enum host_exec_refusal why
         [HOST_EXEC_FN_BUSY] = "This function has as many requests running and waiting as it may.",
         [HOST_EXEC_STOPPING] = "The server is shutting down.",
     };
-    host_problem(resp, 503, "Service Unavailable", detail[why], "transient", 1, 1);
+    host_problem(resp, 503, detail[why], 1);
 }
 
 /* see exec.h */

@@ -196,9 +196,10 @@ struct host_response {
     uint8_t *body; size_t body_len;
 };
 void host_response_free(struct host_response *r);
-/* A problem+json (RFC 9457) response made by the host itself. */
-void host_problem(struct host_response *r, uint16_t status, const char *title,
-                  const char *detail, const char *cls, int retryable, uint32_t retry_after_s);
+/* A problem+json (RFC 9457) response made by the host itself (problem.c):
+ * type, title and class follow the status, in the core's scheme. */
+void host_problem(struct host_response *r, uint16_t status, const char *detail,
+                  uint32_t retry_after_s);
 
 struct host_counters { uint32_t kv, sql, http; uint64_t instance_us, log_dropped; };
 

@@ -261,8 +261,7 @@ void host_invoke(struct host_env *env, struct host_function *fn, const struct ho
         inst_buf = aligned_alloc(64, (d->instance_size + 63) & ~(size_t)63);
         inst_cap = inst_buf ? d->instance_size : 0;
         if (!inst_buf) {
-            host_problem(resp, 503, "Service Unavailable", "The host is out of memory.",
-                         "infrastructure", 1, 1);
+            host_problem(resp, 503, "The host is out of memory.", 1);
             return;
         }
     }
@@ -292,10 +291,9 @@ void host_invoke(struct host_env *env, struct host_function *fn, const struct ho
         host_log_line("error", fn->name, req->request_id, "deadline exceeded", 17, vals, lens, 1);
         snprintf(detail, sizeof detail, "The function did not answer within %u ms.",
                  fn->timeout_ms);
-        host_problem(resp, 504, "Gateway Timeout", detail, "transient", 1, 0);
+        host_problem(resp, 504, detail, 0);
     } else {
         host_log_line("error", fn->name, req->request_id, "guest trapped", 13, vals, lens, 1);
-        host_problem(resp, 500, "Internal Server Error",
-                     "The function failed while handling the request.", "internal", 0, 0);
+        host_problem(resp, 500, "The function failed while handling the request.", 0);
     }
 }

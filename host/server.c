@@ -242,7 +242,7 @@ enum MHD_Result MHD_queue_response(struct MHD_Connection *con, unsigned int stat
     struct host_response r;
     char detail[96];
     snprintf(detail, sizeof detail, "The HTTP parser refused the request (status %u).", status);
-    host_problem(&r, (uint16_t)status, status_title(status), detail, "validation", 0, 0);
+    host_problem(&r, (uint16_t)status, detail, 0);
     const char *kv[] = {"type", "framing", "status", "?"};
     char st[8];
     snprintf(st, sizeof st, "%u", status);
@@ -508,8 +508,7 @@ static enum MHD_Result refuse(struct MHD_Connection *con, struct pending *p, uin
                               const char *detail, const char *method)
 {
     struct host_response r;
-    host_problem(&r, status, status_title(status), detail, status == 503 ? "transient" : "validation",
-                 status == 503, status == 503 ? 1 : 0);
+    host_problem(&r, status, detail, status == 503 ? 1 : 0);
     return answer(con, p, &r, 1, method, NULL);
 }
 

@@ -164,3 +164,31 @@ def test_REL8_dev_generates_throwaway_secrets_and_says_so(tmp_path):
                             srv.state, "--dev"], capture_output=True, text=True, cwd=ROOT)
     assert again.stdout.splitlines()[-1] == value  # kept in the state dir, not regenerated
     assert "generated" not in again.stderr
+
+
+def test_SAFE5_host_problems_use_the_core_scheme():
+    """Host-made problems (host/problem.c) name their type, title and class as
+    the guest core does (shared/src/problem.c) for every status both make."""
+    import re
+    with open(os.path.join(ROOT, "host", "problem.c")) as f:
+        host = {int(s): (slug, title, cls) for s, slug, title, cls in
+                re.findall(r'\{(\d{3}), "([a-z-]+)", "([^"]+)", "([a-z]+)", [01]\}', f.read())}
+    with open(os.path.join(ROOT, "shared", "src", "problem.c")) as f:
+        core = {}
+        for s, slug, title, cls in re.findall(
+                r'\] = \{(\d{3}), "([a-z-]+)", "([^"]+)", "([a-z]+)", (?:true|false)\}', f.read()):
+            core.setdefault(int(s), (slug, title, cls))  # the first entry is the status's own
+    assert len(host) >= 9 and len(core) >= 15, (host, core)
+    shared = set(host) & set(core)
+    assert {400, 404, 405, 413, 500, 503, 504} <= shared, shared
+    for s in shared:
+        assert host[s] == core[s], (s, host[s], core[s])
+
+
+def test_SAFE5_host_made_errors_are_problems(fixtures):
+    body = assert_problem(fixtures.get("/nowhere"), 404, "validation")
+    assert body["type"] == "https://bastion.dev/problems/not-found"
+    body = assert_problem(fixtures.get("/spin"), 504, "transient")
+    assert body["type"] == "https://bastion.dev/problems/timeout"
+    body = assert_problem(fixtures.get("/trap/unreachable"), 500, "internal")
+    assert body["type"] == "https://bastion.dev/problems/internal"
