@@ -431,16 +431,20 @@ static void config_get(struct host_call *c, uint32_t np, uint32_t nl, uint32_t r
 }
 
 /* A request's log output is capped at [server] guest_log_bytes (SAFE3): a
- * module must not fill the disk or hold the log sink. Lines past the cap
- * are dropped whole and counted; the access line reports the count. */
-static int log_budget(struct host_call *c, size_t bytes)
+ * module must not fill the disk or hold the log sink. The cap counts what
+ * reaches the sink, framing included: each line is charged what it wrote,
+ * and admitted only while its worst case (every byte escaped as \u00XX, six
+ * bytes, plus the framing) still fits. What does not fit is dropped and
+ * counted; the access line reports the count. */
+#define LOG_FRAMING 256 /* ts, level, fn, request id and keys of one line */
+
+static size_t log_fits(const struct host_call *c, size_t framing, size_t len)
 {
-    if (c->log_bytes + bytes > c->env->manifest->limits.guest_log_bytes) {
-        c->counters.log_dropped += bytes;
+    size_t cap = c->env->manifest->limits.guest_log_bytes;
+    if (c->log_bytes + framing >= cap)
         return 0;
-    }
-    c->log_bytes += bytes;
-    return 1;
+    size_t room = (cap - c->log_bytes - framing) / 6;
+    return len < room ? len : room;
 }
 
 static void log_write(struct host_call *c, uint32_t level, uint32_t mp, uint32_t ml,
@@ -464,8 +468,12 @@ static void log_write(struct host_call *c, uint32_t level, uint32_t mp, uint32_t
     size_t bytes = ml;
     for (uint32_t i = 0; i < 2 * fl; i++)
         bytes += lens[i];
-    if (log_budget(c, bytes))
-        host_log_line(levels[level], c->fn->name, c->req->request_id, msg, ml, kv, lens, fl);
+    /* a structured line is kept whole or dropped whole */
+    if (log_fits(c, LOG_FRAMING + 8 * (size_t)fl, bytes) < bytes)
+        c->counters.log_dropped += bytes;
+    else
+        c->log_bytes +=
+            host_log_line(levels[level], c->fn->name, c->req->request_id, msg, ml, kv, lens, fl);
 }
 
 /* --- WASI preview1 subset ------------------------------------------------ */
@@ -518,9 +526,16 @@ static uint32_t wasi_fd_write(struct host_call *c, uint32_t fd, uint32_t iovs, u
         const char *s = (const char *)abi_span(c, p, l);
         while (l && (s[l - 1] == '\n'))
             l--;
-        if (l && abi_utf8_valid((const uint8_t *)s, l) && log_budget(c, l))
-            host_log_line(fd == 1 ? "info" : "warn", c->fn->name, c->req->request_id, s, l,
-                          NULL, NULL, 0);
+        if (l && abi_utf8_valid((const uint8_t *)s, l)) {
+            /* plain output may be cut, at a character boundary */
+            size_t keep = log_fits(c, LOG_FRAMING, l);
+            while (keep && keep < l && ((uint8_t)s[keep] & 0xC0) == 0x80)
+                keep--;
+            c->counters.log_dropped += l - keep;
+            if (keep)
+                c->log_bytes += host_log_line(fd == 1 ? "info" : "warn", c->fn->name,
+                                              c->req->request_id, s, keep, NULL, NULL, 0);
+        }
         total += abi_r32(iov + i * 8 + 4);
     }
     abi_w32(outp, total);

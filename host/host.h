@@ -173,8 +173,9 @@ void host_http_resp_free(struct host_http_resp *r);
 /* --- logging ------------------------------------------------------------ */
 struct host_log;
 void host_log_init(FILE *sink);
-/* Writes one JSON line; fields are name/value pairs, all strings. */
-void host_log_line(const char *level, const char *fn, const char *request_id, const char *msg,
+/* Writes one JSON line; fields are name/value pairs, all strings. Returns
+ * the bytes written. */
+size_t host_log_line(const char *level, const char *fn, const char *request_id, const char *msg,
                    size_t msg_len, const char *const *kv, const size_t *kv_lens, size_t n_kv);
 void host_json_escape(FILE *f, const char *s, size_t len);
 

@@ -41,7 +41,7 @@ void host_json_escape(FILE *f, const char *s, size_t len)
     }
 }
 
-void host_log_line(const char *level, const char *fn, const char *request_id, const char *msg,
+size_t host_log_line(const char *level, const char *fn, const char *request_id, const char *msg,
                    size_t msg_len, const char *const *kv, const size_t *kv_lens, size_t n_kv)
 {
     if (!sink)
@@ -50,7 +50,7 @@ void host_log_line(const char *level, const char *fn, const char *request_id, co
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f)
-        return;
+        return 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
@@ -84,4 +84,5 @@ void host_log_line(const char *level, const char *fn, const char *request_id, co
     fwrite(buf, 1, len, sink);
     fflush(sink);
     free(buf);
+    return len;
 }
