@@ -5,19 +5,19 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "host.h"
 
-static char *read_file(const char *path, size_t *len)
+/* Reads all of `f` and closes it; the text is NUL-terminated, caller frees. */
+static char *read_stream(FILE *f, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
     char *buf = NULL;
     size_t cap = 0, n = 0;
     for (;;) {
@@ -41,6 +41,12 @@ static char *read_file(const char *path, size_t *len)
     if (len)
         *len = n;
     return buf;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    return f ? read_stream(f, len) : NULL;
 }
 
 static char *xstrdup(const char *s)
@@ -318,12 +324,10 @@ static struct host_var *find_var(struct host_manifest *m, const char *name)
     return NULL;
 }
 
-/* Reads NAME=VALUE lines (no quotes processing beyond stripping one pair). */
-static void load_env_file(struct host_manifest *m, const char *path, int overwrite)
+/* Applies NAME=VALUE lines (no quotes processing beyond stripping one pair);
+ * `text` is cut up in place. */
+static void apply_env_text(struct host_manifest *m, char *text, int overwrite)
 {
-    char *text = read_file(path, NULL);
-    if (!text)
-        return;
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         while (*line == ' ')
@@ -351,7 +355,172 @@ static void load_env_file(struct host_manifest *m, const char *path, int overwri
             v->value = xstrdup(val);
         }
     }
+}
+
+static void load_env_file(struct host_manifest *m, const char *path, int overwrite)
+{
+    char *text = read_file(path, NULL);
+    if (!text)
+        return;
+    apply_env_text(m, text, overwrite);
     free(text);
+}
+
+/*
+ * The dev secrets file holds live secrets, so it is only read when it is a
+ * regular file of ours that group and others cannot read or write, and a
+ * symlink at its path is refused rather than followed (O_NOFOLLOW): a
+ * planted link must not make us read, or later write, somewhere else.
+ * Returns 0 with *text NULL when the file does not exist yet, 0 with *text
+ * (NUL-terminated, caller frees) when it was read, -1 after writing why it
+ * was refused to `out`.
+ */
+static int read_dev_secrets(const char *path, char **text, FILE *out)
+{
+    *text = NULL;
+    /* O_NONBLOCK: a FIFO planted at the path must not hang start-up */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        if (errno == ELOOP)
+            fprintf(out, "dev: refusing %s: it is a symbolic link\n", path);
+        else
+            fprintf(out, "dev: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    const char *why = NULL;
+    if (fstat(fd, &sb) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(sb.st_mode))
+        why = "it is not a regular file";
+    else if (sb.st_uid != geteuid())
+        why = "it is owned by another user";
+    else if (sb.st_mode & (S_IRWXG | S_IRWXO))
+        why = "group or others may access it (chmod 600 it, or delete it to regenerate)";
+    FILE *f = why ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        fprintf(out, "dev: refusing %s: %s\n", path, why ? why : strerror(errno));
+        close(fd);
+        return -1;
+    }
+    *text = read_stream(f, NULL);
+    if (!*text) {
+        fprintf(out, "dev: cannot read %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/*
+ * Generates a secret for every secret variable still unset and stores them,
+ * after the lines already in the file (`old`, may be NULL), in `path`. The
+ * file is never rewritten in place: a temporary in the same directory is
+ * created 0600 with O_EXCL before anything is written, then renamed over
+ * `path`, so no secret ever sits in a file others can read, and a link
+ * planted at either name is replaced or refused, never followed. Generated
+ * values are kept only once stored; returns -1 (reason written to `out`) and
+ * leaves them unset otherwise.
+ */
+static int generate_dev_secrets(struct host_manifest *m, const char *path, const char *old,
+                                FILE *out)
+{
+    unsigned char *made = calloc(m->n_vars ? m->n_vars : 1, 1);
+    if (!made)
+        abort();
+    size_t want = 0;
+    for (size_t i = 0; i < m->n_vars; i++) {
+        made[i] = m->vars[i].secret && !m->vars[i].value;
+        want += made[i];
+    }
+    if (want == 0) {
+        free(made);
+        return 0;
+    }
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    size_t old_len = old ? strlen(old) : 0;
+    int ok = fd >= 0 && write_all(fd, old, old_len) == 0 &&
+             (old_len == 0 || old[old_len - 1] == '\n' || write_all(fd, "\n", 1) == 0);
+    for (size_t i = 0; ok && i < m->n_vars; i++) {
+        if (!made[i])
+            continue;
+        uint8_t b[32];
+        char hex[65];
+        if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+            ok = 0;
+            break;
+        }
+        for (int k = 0; k < 32; k++)
+            snprintf(hex + 2 * k, 3, "%02x", b[k]);
+        struct host_var *v = &m->vars[i];
+        v->value = xstrdup(hex);
+        ok = write_all(fd, v->name, strlen(v->name)) == 0 && write_all(fd, "=", 1) == 0 &&
+             write_all(fd, hex, 64) == 0 && write_all(fd, "\n", 1) == 0;
+    }
+    if (fd >= 0) {
+        ok = ok && fsync(fd) == 0;
+        ok = close(fd) == 0 && ok;
+        ok = ok && rename(tmp, path) == 0;
+    }
+    if (!ok) {
+        fprintf(out, "dev: cannot store generated secrets in %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            unlink(tmp);
+    }
+    for (size_t i = 0; i < m->n_vars; i++) {
+        if (!made[i])
+            continue;
+        if (ok) {
+            fprintf(out, "dev: generated a throw-away secret for '%s' in %s\n", m->vars[i].name,
+                    path);
+        } else {
+            free(m->vars[i].value);
+            m->vars[i].value = NULL;
+        }
+    }
+    free(made);
+    return ok ? 0 : -1;
+}
+
+/*
+ * --dev: secret variables nothing else set come from <state>/dev-secrets.env,
+ * and the ones still unset are generated into it. When the file is refused
+ * they stay unset, so they are reported missing like any other.
+ */
+static void dev_secrets(struct host_manifest *m, const char *state_dir, FILE *out)
+{
+    char path[512];
+    if (snprintf(path, sizeof path, "%s/dev-secrets.env", state_dir) >= (int)sizeof path) {
+        fprintf(out, "dev: state dir path too long: %s\n", state_dir);
+        return;
+    }
+    char *old = NULL;
+    if (read_dev_secrets(path, &old, out) != 0)
+        return;
+    if (old) {
+        char *lines = xstrdup(old);
+        apply_env_text(m, lines, 0);
+        free(lines);
+    }
+    generate_dev_secrets(m, path, old, out);
+    free(old);
 }
 
 /* see host.h */
@@ -370,33 +539,8 @@ int host_vars_resolve(struct host_manifest *m, const char *env_file, const char 
             m->vars[i].value = xstrdup(e);
         }
     }
-    if (dev) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/dev-secrets.env", state_dir);
-        load_env_file(m, path, 0);
-        FILE *f = NULL;
-        for (size_t i = 0; i < m->n_vars; i++) {
-            struct host_var *v = &m->vars[i];
-            if (v->value || !v->secret)
-                continue;
-            uint8_t b[32];
-            if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-                continue;
-            char hex[65];
-            for (int k = 0; k < 32; k++)
-                snprintf(hex + 2 * k, 3, "%02x", b[k]);
-            v->value = xstrdup(hex);
-            if (!f)
-                f = fopen(path, "a");
-            if (f)
-                fprintf(f, "%s=%s\n", v->name, hex);
-            fprintf(out, "dev: generated a throw-away secret for '%s' in %s\n", v->name, path);
-        }
-        if (f) {
-            fclose(f);
-            chmod(path, 0600);
-        }
-    }
+    if (dev)
+        dev_secrets(m, state_dir, out);
     int missing = 0;
     for (size_t i = 0; i < m->n_vars; i++) {
         if (m->vars[i].required && !m->vars[i].value) {
