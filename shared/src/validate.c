@@ -703,15 +703,19 @@ bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root)
     if (!bastion_utf8_valid(cx->body))
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid UTF-8.");
     /* cJSON is lenient; the strict RFC 8259 check runs first (json.h) */
-    switch (bastion_json_check(cx->body, 32)) {
+    bastion_json_nul nul;
+    switch (bastion_json_check_at(cx->body, 32, &nul)) {
     case BASTION_JSON_TOO_DEEP:
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is nested too deeply.");
     case BASTION_JSON_SYNTAX:
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid JSON.");
     case BASTION_JSON_NUL:
-        /* valid JSON, but no field may hold it (VAL3); which member holds it
-         * is lost in cJSON's C strings, so blame the document */
-        return bastion_field_problem(cx, "", "must not contain the NUL character (\\u0000)");
+        /* valid JSON, but no field may hold it (VAL3); the checker names the
+         * member, which cJSON's C strings would lose */
+        return bastion_field_problem(
+            cx, nul.pointer,
+            nul.in_name ? "must not have a member name with the NUL character (\\u0000)"
+                        : "must not contain the NUL character (\\u0000)");
     case BASTION_JSON_OK:
         break;
     }

@@ -187,7 +187,7 @@ def test_VAL1_body_front_door(bundle):
     assert_problem(put(bundle, s, '["t"]', h), 400)
     assert_problem(put(bundle, s, b'{"title": "\xff", "body": "b"}', h), 400)
     p = assert_problem(put(bundle, s, '{"title": "t", "body": "a\\u0000b"}', h), 422)
-    assert p["errors"] == [{"pointer": "",
+    assert p["errors"] == [{"pointer": "/body",
                             "detail": "must not contain the NUL character (\\u0000)"}]
     r = put(bundle, s, json.dumps({"title": "t", "body": "b"}),
             {"If-None-Match": "*", "Content-Type": "text/plain"})

@@ -1,4 +1,6 @@
-"""Host safety odds and ends: the dev secrets file (REL8, SAFE5)."""
+"""Host and core safety odds and ends: the dev secrets file (REL8, SAFE5) and
+where a \u0000 in a body is blamed (VAL3, ERR1)."""
+import datetime
 import glob
 import os
 import resource
@@ -6,7 +8,7 @@ import signal
 import stat
 import subprocess
 
-from conftest import BASTION, BUILD, ROOT
+from conftest import BASTION, BUILD, ROOT, assert_problem
 
 
 def probe_manifest(tmp_path):
@@ -111,3 +113,31 @@ def test_REL8_dev_secrets_file_others_can_read_or_we_do_not_own_is_refused(tmp_p
         with open(path) as f:
             assert f.read() == planted  # never rewritten
         assert stat.S_IMODE(os.stat(path).st_mode) == mode
+
+
+def nul_errors(r):
+    p = assert_problem(r, 422, "validation")
+    return [(e["pointer"], e["detail"]) for e in p["errors"]]
+
+
+def test_VAL3_nul_in_a_field_is_blamed_on_that_field(bundle):
+    # the raw body spells the escape: json.dumps would too, but make it explicit
+    body = '{"email":"a\\u0000b@x.io","product_id":"p-nul"}'
+    r = bundle.post("/api/waitlist", body, headers={"Content-Type": "application/json"})
+    assert nul_errors(r) == [("/email", "must not contain the NUL character (\\u0000)")], r
+    r = bundle.post("/api/waitlist", {"email": "a@x.io", "product_id": "p\u0000x"})
+    assert [e[0] for e in nul_errors(r)] == ["/product_id"], r
+    # an escaped member name is decoded, and '/' and '~' escaped (RFC 6901 §3)
+    r = bundle.post("/api/waitlist", '{"\\u0065m/a~il":"\\u0000"}',
+                    headers={"Content-Type": "application/json"})
+    assert [e[0] for e in nul_errors(r)] == ["/em~1a~0il"], r
+    assert bundle.get("/api/waitlist/p-nul/count").json()["count"] == 0
+
+
+def test_VAL3_nul_in_a_nested_field_is_blamed_on_its_path(bundle):
+    day = (datetime.datetime.now(datetime.timezone.utc).date()
+           + datetime.timedelta(days=400)).isoformat()
+    r = bundle.post("/api/bookings", {"tier": "standard", "package": "basic",
+                                      "start": f"{day}T10:00:00Z",
+                                      "customer": {"name": "Ann", "email": "a\u0000@x.io"}})
+    assert [e[0] for e in nul_errors(r)] == ["/customer/email"], r

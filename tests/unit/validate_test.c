@@ -543,6 +543,43 @@ static void test_VAL3_nul_character_rejected(void **state)
     }
 }
 
+/*
+ * VAL3 + ERR1: the 422 for a \u0000 names the field that holds it, as every
+ * other field error does ("/email", not the document ""), and nothing else.
+ */
+static void test_VAL3_nul_character_pointer_names_the_field(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *pointer, *detail;
+    } cases[] = {
+        {"{\"name\":\"Ann\",\"email\":\"a\\u0000b@x.io\"}", "/email",
+         "must not contain the NUL character (\\u0000)"},
+        {"{\"name\":\"ab\\u0000cd\",\"email\":\"ann@example.com\"}", "/name",
+         "must not contain the NUL character (\\u0000)"},
+        {"{\"name\":\"Ann\",\"email\":\"a@x.io\",\"slug\":[\"\\u0000\"]}", "/slug/0",
+         "must not contain the NUL character (\\u0000)"},
+        {"{\"name\":\"Ann\",\"na\\u0000me\":\"Bob\"}", "",
+         "must not have a member name with the NUL character (\\u0000)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bastion_ctx cx;
+        bastion_field_value out[N_FIELDS];
+        assert_int_equal(parse_s(&cx, "application/json", cases[i].body, out),
+                         BASTION_E_UNPROCESSABLE);
+        cJSON *j = unit_assert_problem(&cx, 422, "validation-failed");
+        const cJSON *errors = cJSON_GetObjectItemCaseSensitive(j, "errors");
+        assert_int_equal(cJSON_GetArraySize(errors), 1);
+        const char *d = unit_error_for(errors, cases[i].pointer);
+        if (!d || strcmp(d, cases[i].detail) != 0)
+            unit_fail("%s: errors %s, want \"%s\" at \"%s\"", cases[i].body,
+                      cJSON_PrintUnformatted(errors), cases[i].detail, cases[i].pointer);
+        for (int k = 0; k < N_FIELDS; k++)
+            assert_false(out[k].present);
+        cJSON_Delete(j);
+    }
+}
+
 static void test_VAL1_parse_valid_body(void **state)
 {
     (void)state;
@@ -856,6 +893,7 @@ int main(void)
         cmocka_unit_test(test_VAL1_json_pointer_escaping),
         cmocka_unit_test(test_VAL1_parse_valid_body),
         cmocka_unit_test(test_VAL3_nul_character_rejected),
+        cmocka_unit_test(test_VAL3_nul_character_pointer_names_the_field),
         cmocka_unit_test(test_VAL1_415_content_type),
         cmocka_unit_test(test_VAL1_content_type_parameters_accepted),
         cmocka_unit_test(test_VAL1_malformed_json_400),
