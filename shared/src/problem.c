@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bastion/http.h"
 #include "bastion/problem.h"
@@ -43,9 +44,19 @@ const bastion_problem_info *bastion_problem_lookup(bastion_rc rc)
     return &TABLE[rc];
 }
 
+/* The members RFC 9457 §3.1 defines and the extensions every problem carries. */
+static bool reserved(const char *name)
+{
+    static const char *const NAMES[] = {"type", "title", "status", "detail", "class", "retryable"};
+    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
+        if (strcmp(name, NAMES[i]) == 0)
+            return true;
+    return false;
+}
+
 /* see problem.h */
-bastion_rc bastion_problem_ex(bastion_ctx *cx, bastion_rc rc, const char *detail, cJSON *errors,
-                              uint32_t retry_after_s)
+bastion_rc bastion_problem_with(bastion_ctx *cx, bastion_rc rc, const char *detail,
+                                cJSON *extensions, uint32_t retry_after_s)
 {
     const bastion_problem_info *p = bastion_problem_lookup(rc);
     char type[96];
@@ -57,8 +68,15 @@ bastion_rc bastion_problem_ex(bastion_ctx *cx, bastion_rc rc, const char *detail
     cJSON_AddStringToObject(o, "detail", detail ? detail : p->title);
     cJSON_AddStringToObject(o, "class", p->cls);
     cJSON_AddBoolToObject(o, "retryable", p->retryable);
-    if (errors)
-        cJSON_AddItemToObject(o, "errors", errors);
+    cJSON *member;
+    while (extensions && (member = extensions->child) != NULL) {
+        cJSON_DetachItemViaPointer(extensions, member);
+        if (!member->string || reserved(member->string))
+            cJSON_Delete(member); /* the table's word is final (ERR1) */
+        else
+            cJSON_AddItemToObject(o, member->string, member);
+    }
+    cJSON_Delete(extensions);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!text)
@@ -71,6 +89,18 @@ bastion_rc bastion_problem_ex(bastion_ctx *cx, bastion_rc rc, const char *detail
         bastion_set_header(cx, BASTION_LIT("retry-after"), (bastion_str){ra, (size_t)n});
     }
     return rc;
+}
+
+/* see problem.h */
+bastion_rc bastion_problem_ex(bastion_ctx *cx, bastion_rc rc, const char *detail, cJSON *errors,
+                              uint32_t retry_after_s)
+{
+    cJSON *extensions = NULL;
+    if (errors) {
+        extensions = cJSON_CreateObject();
+        cJSON_AddItemToObject(extensions, "errors", errors);
+    }
+    return bastion_problem_with(cx, rc, detail, extensions, retry_after_s);
 }
 
 /* see problem.h */

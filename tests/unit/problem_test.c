@@ -185,6 +185,39 @@ static void test_ERR1_errors_extension(void **state)
     cJSON_Delete(j);
 }
 
+/* RFC 9457 §3.2: a caller's own extension members ride along; the members
+ * the table owns cannot be overridden by them. */
+static void test_ERR1_extension_members(void **state)
+{
+    (void)state;
+    cJSON *ext = cJSON_CreateObject();
+    cJSON *checks = cJSON_AddObjectToObject(ext, "checks");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(checks, "sql"), "status", "fail");
+    cJSON_AddStringToObject(ext, "status", "fail"); /* the HTTP status stays 503 */
+    cJSON_AddStringToObject(ext, "type", "about:blank");
+    cJSON_AddBoolToObject(ext, "retryable", false);
+    bastion_ctx cx;
+    unit_ctx(&cx);
+    assert_int_equal(bastion_problem_with(&cx, BASTION_E_UNAVAILABLE, "sql is down", ext, 5),
+                     BASTION_E_UNAVAILABLE); /* ext consumed: ASan would see a double free */
+    cJSON *j = unit_assert_problem(&cx, 503, "unavailable");
+    assert_true(unit_str_is(unit_resp_header(&cx, "retry-after"), "5"));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "type")->valuestring,
+                        UNIT_TYPE_BASE "unavailable");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "retryable")));
+    assert_int_equal(cJSON_GetArraySize(j), 7); /* the six of every problem, and checks */
+    const cJSON *sql = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(j, "checks"), "sql");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(sql, "status")->valuestring, "fail");
+    cJSON_Delete(j);
+    /* NULL: a plain problem */
+    unit_ctx(&cx);
+    bastion_problem_with(&cx, BASTION_E_UNAVAILABLE, NULL, NULL, 0);
+    j = unit_assert_problem(&cx, 503, "unavailable");
+    assert_int_equal(cJSON_GetArraySize(j), 6);
+    cJSON_Delete(j);
+}
+
 static void test_ERR1_unknown_code_is_500(void **state)
 {
     (void)state;
@@ -209,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_ERR1_detail_defaults_to_title),
         cmocka_unit_test(test_ERR1_detail_is_escaped),
         cmocka_unit_test(test_ERR1_errors_extension),
+        cmocka_unit_test(test_ERR1_extension_members),
         cmocka_unit_test(test_ERR1_unknown_code_is_500),
     };
     return cmocka_run_group_tests_name("problem", tests, NULL, NULL);

@@ -59,4 +59,16 @@ bastion_rc bastion_problem_ex(bastion_ctx *cx, bastion_rc rc, const char *detail
                               uint32_t retry_after_s);
 bastion_rc bastion_problem(bastion_ctx *cx, bastion_rc rc, const char *detail);
 
+/*
+ * bastion_problem_ex with extension members of the caller's choosing (RFC
+ * 9457 §3.2), for a problem that must carry more than `errors` (e.g. the
+ * per-dependency `checks` of a 503 from /health). Every member of
+ * `extensions` (a cJSON object, may be NULL) is moved into the problem after
+ * the table's; the object is consumed. Members named type,
+ * title, status, detail, class or retryable are dropped: those come from the
+ * table only. Same `detail` and Retry-After rules as bastion_problem_ex.
+ */
+bastion_rc bastion_problem_with(bastion_ctx *cx, bastion_rc rc, const char *detail,
+                                cJSON *extensions, uint32_t retry_after_s);
+
 #endif
