@@ -1,6 +1,9 @@
 /*
- * GET /health (REL10): checks each dependency and reports it. 200 when all
- * are up, 503 with Retry-After when a required one is down.
+ * GET /health (REL10): checks each dependency and reports it.
+ *
+ *   200 {"status": "ok", "checks": {"kv": {"status"}, "sql": {"status"}}}
+ *   503 problem+json (ERR1) with Retry-After and the same `checks` as an
+ *       extension member (RFC 9457 §3.2), the failing ones "fail"
  */
 #include <bastion/bastion.h>
 
@@ -30,17 +33,22 @@ static const char *check_sql(bastion_ctx *cx)
 static void health(bastion_ctx *cx)
 {
     const char *kv = check_kv(cx), *sql = check_sql(cx);
-    bool up = kv[0] == 'o' && sql[0] == 'o';
+    bool kv_up = kv[0] == 'o', sql_up = sql[0] == 'o';
+    cJSON *checks = cJSON_CreateObject();
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(checks, "kv"), "status", kv);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(checks, "sql"), "status", sql);
+    if (!kv_up || !sql_up) {
+        cJSON *extensions = cJSON_CreateObject();
+        cJSON_AddItemToObject(extensions, "checks", checks);
+        bastion_str detail =
+            bastion_sprintf("A required dependency is down (kv %s, sql %s).", kv, sql);
+        bastion_problem_with(cx, BASTION_E_UNAVAILABLE, detail.ptr, extensions, 5);
+        return;
+    }
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "status", up ? "ok" : "fail");
-    cJSON *checks = cJSON_AddObjectToObject(body, "checks");
-    cJSON_AddItemToObject(checks, "kv", cJSON_CreateObject());
-    cJSON_AddStringToObject(cJSON_GetObjectItem(checks, "kv"), "status", kv);
-    cJSON_AddItemToObject(checks, "sql", cJSON_CreateObject());
-    cJSON_AddStringToObject(cJSON_GetObjectItem(checks, "sql"), "status", sql);
-    bastion_respond_json(cx, up ? 200 : 503, body);
-    if (!up)
-        bastion_set_header(cx, BASTION_LIT("retry-after"), BASTION_LIT("5"));
+    cJSON_AddStringToObject(body, "status", "ok");
+    cJSON_AddItemToObject(body, "checks", checks);
+    bastion_respond_json(cx, 200, body);
 }
 
 static const bastion_route routes[] = {
