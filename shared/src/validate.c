@@ -753,13 +753,26 @@ bastion_rc bastion_parse_json_or_problem(bastion_ctx *cx, const bastion_field *f
 bastion_rc bastion_query_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
                                     bastion_field_value *out)
 {
+    cJSON *errors = cJSON_CreateArray();
+    /* VAL3: a decoded %00 would cut the C string the rules see ("standard%00x"
+     * passing as "standard"); refuse it before any rule runs, as the JSON
+     * front door refuses \u0000 */
+    for (size_t i = 0; i < n; i++) {
+        bastion_str v = bastion_query_get(cx, fields[i].name);
+        if (v.ptr && memchr(v.ptr, 0, v.len))
+            add_error(errors, fields[i].name, "must not contain the NUL character");
+    }
+    if (cJSON_GetArraySize(errors) > 0) {
+        memset(out, 0, n * sizeof *out);
+        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The query has invalid parameters.",
+                                  errors, 0);
+    }
     cJSON *probe = cJSON_CreateObject();
     for (size_t i = 0; i < n; i++) {
         bastion_str v = bastion_query_get(cx, fields[i].name);
         if (v.ptr)
             cJSON_AddStringToObject(probe, fields[i].name, bastion_str_dup(v));
     }
-    cJSON *errors = cJSON_CreateArray();
     size_t bad = bastion_validate(probe, fields, n, out, errors);
     cJSON_Delete(probe);
     if (bad)

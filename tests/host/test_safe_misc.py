@@ -141,3 +141,14 @@ def test_VAL3_nul_in_a_nested_field_is_blamed_on_its_path(bundle):
                                       "start": f"{day}T10:00:00Z",
                                       "customer": {"name": "Ann", "email": "a\u0000@x.io"}})
     assert [e[0] for e in nul_errors(r)] == ["/customer/email"], r
+
+
+def test_VAL3_nul_in_a_query_parameter_is_refused_naming_it(bundle):
+    # %00 once cut the value short: "standard%00zz" was served as "standard"
+    day = "2030-01-01"
+    ok = bundle.get(f"/api/availability?date={day}&tier=standard&package=basic")
+    assert ok.status == 200, ok
+    for query, pointer in ((f"date={day}&tier=standard%00zz&package=basic", "/tier"),
+                           (f"date={day}%00x&tier=standard&package=basic", "/date")):
+        r = bundle.get("/api/availability?" + query)
+        assert nul_errors(r) == [(pointer, "must not contain the NUL character")], r

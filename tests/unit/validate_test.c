@@ -580,6 +580,50 @@ static void test_VAL3_nul_character_pointer_names_the_field(void **state)
     }
 }
 
+/*
+ * VAL3 on the query: "%00" decodes to a NUL that would end the C string the
+ * rules see, so "standard%00zz" once passed as "standard" (found over HTTP on
+ * /api/availability). It is refused, naming the parameter.
+ */
+static void test_VAL3_query_nul_refused_naming_the_parameter(void **state)
+{
+    (void)state;
+    static const bastion_field q[] = {
+        {"tier", BASTION_FIELD_SLUG, BASTION_REQUIRED, 1, 20},
+        {"n", BASTION_FIELD_STRING, 0, 1, 20},
+    };
+    static const struct {
+        const char *query, *pointer;
+    } cases[] = {
+        {"tier=standard%00zz", "/tier"},
+        {"tier=standard&n=a%00", "/n"},
+        {"tier=%00", "/tier"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bastion_ctx cx;
+        bastion_field_value out[2];
+        unit_ctx(&cx);
+        cx.query = bastion_cstr(cases[i].query);
+        if (bastion_query_or_problem(&cx, q, 2, out) != BASTION_E_UNPROCESSABLE)
+            unit_fail("?%s was accepted", cases[i].query);
+        cJSON *j = unit_assert_problem(&cx, 422, "validation-failed");
+        const cJSON *errors = cJSON_GetObjectItemCaseSensitive(j, "errors");
+        assert_int_equal(cJSON_GetArraySize(errors), 1);
+        const char *d = unit_error_for(errors, cases[i].pointer);
+        if (!d || strcmp(d, "must not contain the NUL character") != 0)
+            unit_fail("?%s: errors %s", cases[i].query, cJSON_PrintUnformatted(errors));
+        assert_false(out[0].present || out[1].present);
+        cJSON_Delete(j);
+    }
+    /* and without one the same rules pass */
+    bastion_ctx cx;
+    bastion_field_value out[2];
+    unit_ctx(&cx);
+    cx.query = BASTION_LIT("tier=standard&n=a%20b");
+    assert_int_equal(bastion_query_or_problem(&cx, q, 2, out), BASTION_OK);
+    assert_true(unit_str_is(out[0].str, "standard") && unit_str_is(out[1].str, "a b"));
+}
+
 static void test_VAL1_parse_valid_body(void **state)
 {
     (void)state;
@@ -894,6 +938,7 @@ int main(void)
         cmocka_unit_test(test_VAL1_parse_valid_body),
         cmocka_unit_test(test_VAL3_nul_character_rejected),
         cmocka_unit_test(test_VAL3_nul_character_pointer_names_the_field),
+        cmocka_unit_test(test_VAL3_query_nul_refused_naming_the_parameter),
         cmocka_unit_test(test_VAL1_415_content_type),
         cmocka_unit_test(test_VAL1_content_type_parameters_accepted),
         cmocka_unit_test(test_VAL1_malformed_json_400),

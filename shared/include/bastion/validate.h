@@ -111,7 +111,8 @@ bastion_rc bastion_field_problem(bastion_ctx *cx, const char *pointer, const cha
 bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root);
 
 /* Validates query parameters with the field rules (pointers name the
- * parameter; parameters not in `fields` are ignored); 422 on failure. */
+ * parameter; parameters not in `fields` are ignored); 422 on failure. A
+ * decoded NUL (%00) is refused before any C string is made of it. */
 bastion_rc bastion_query_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
                                     bastion_field_value *out);
 
