@@ -223,7 +223,7 @@ build_functions() {
     return $rc
 }
 
-HOST_SRCS=(host/*.c host/rt/rt.c)
+HOST_SRCS=(host/*.c host/stores/*.c host/rt/rt.c)
 HOST_LIBS=(-lsqlite3 -lmicrohttpd -lcurl -lcjson -ldl -lpthread -lm)
 
 build_host() {
@@ -233,8 +233,8 @@ build_host() {
     local f objs=()
     for f in "${HOST_SRCS[@]}"; do
         local o="$objdir/$(basename "${f%.c}").o"
-        if stale "$o" "$f" host/*.h host/rt/*.h build.sh; then
-            "$CC" "${CFLAGS_COMMON[@]}" -O2 -g "${extra[@]}" -Ihost -Ihost/rt -c "$f" -o "$o"
+        if stale "$o" "$f" host/*.h host/stores/*.h host/rt/*.h build.sh; then
+            "$CC" "${CFLAGS_COMMON[@]}" -O2 -g "${extra[@]}" -Ihost -Ihost/rt -Ihost/stores -c "$f" -o "$o"
         fi
         objs+=("$o")
     done

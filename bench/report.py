@@ -377,7 +377,7 @@ if a_sig and t2 and t0 and tm:
         w("")
     ms = [v for v in ("mkdir",) if sc.get(v, 0) >= 0.9]
     if ms:
-        w(f"Also visible: {sc['mkdir']:.1f} `mkdir` per request — `sql_conn()` in `host/store_sqlite.c` calls "
+        w(f"Also visible: {sc['mkdir']:.1f} `mkdir` per request — `sql_conn()` in `host/stores/sqlite*.c` calls "
           "`mkdir(STATE/sql)` on every SQL call, even with the connection already open.")
         w("")
 

@@ -1,0 +1,283 @@
+/*
+ * kv on SQLite: <state>/kv.sqlite, one table for all stores, expiry as epoch
+ * ms in a column, swept lazily (expired rows read as absent and are replaced
+ * on write). Read-modify-write operations run in one BEGIN IMMEDIATE
+ * transaction, which SQLite makes serializable.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rt/rt.h"
+#include "sqlite.h"
+
+/* Expiry as epoch ms, 0 = never. */
+static int64_t expiry(uint64_t ttl_ms)
+{
+    return ttl_ms ? (int64_t)(host_wall_ms() + ttl_ms) : 0;
+}
+
+/* Reads a live value inside the current transaction (or autocommit). */
+static int kv_read(struct conn *c, const char *store, const void *key, size_t klen, void **val,
+                   size_t *vlen, int *found, struct host_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "SELECT value FROM kv WHERE store=?1 AND key=?2 AND "
+                                "(expires_at=0 OR expires_at>?3)", -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(c, rc, err, "kv read");
+    sqlite3_bind_text(s, 1, store, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, key, (int)klen, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (int64_t)host_wall_ms());
+    rc = sqlite3_step(s);
+    *found = 0;
+    if (rc == SQLITE_ROW) {
+        *found = 1;
+        if (val) {
+            size_t n = (size_t)sqlite3_column_bytes(s, 0);
+            *val = malloc(n ? n : 1);
+            if (!*val) {
+                sqlite3_finalize(s);
+                return host_fail(err, HOST_E_INTERNAL, "out of memory");
+            }
+            if (n)
+                memcpy(*val, sqlite3_column_blob(s, 0), n);
+            *vlen = n;
+        }
+        rc = SQLITE_DONE;
+    }
+    if (rc != SQLITE_DONE) {
+        int r = sqlite_fail(c, rc, err, "kv read");
+        sqlite3_finalize(s);
+        return r;
+    }
+    sqlite3_finalize(s);
+    return 0;
+}
+
+/* Lazy sweep: every 64th write on a worker also deletes up to 256 expired
+ * rows, so idempotency, dedup and rate-limit records cannot pile up. Reads
+ * already treat expired rows as absent; this only reclaims space. */
+static void kv_sweep(struct conn *c)
+{
+    static _Thread_local unsigned writes;
+    if (++writes % 64)
+        return;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(c->db,
+                           "DELETE FROM kv WHERE (store, key) IN (SELECT store, key FROM kv "
+                           "WHERE expires_at <> 0 AND expires_at <= ?1 LIMIT 256)",
+                           -1, &s, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_int64(s, 1, (int64_t)host_wall_ms());
+    sqlite3_step(s); /* best effort: a failure leaves rows for the next sweep */
+    sqlite3_finalize(s);
+}
+
+static int kv_write(struct conn *c, const char *store, const void *key, size_t klen,
+                    const void *val, size_t vlen, uint64_t ttl_ms, struct host_err *err)
+{
+    kv_sweep(c);
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(c->db,
+                                "INSERT INTO kv(store,key,value,expires_at) VALUES(?1,?2,?3,?4) "
+                                "ON CONFLICT(store,key) DO UPDATE SET value=excluded.value, "
+                                "expires_at=excluded.expires_at", -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(c, rc, err, "kv write");
+    sqlite3_bind_text(s, 1, store, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, key, (int)klen, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, vlen ? val : "", (int)vlen, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, expiry(ttl_ms));
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : sqlite_fail(c, rc, err, "kv write");
+}
+
+static int kv_remove(struct conn *c, const char *store, const void *key, size_t klen,
+                     struct host_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "DELETE FROM kv WHERE store=?1 AND key=?2", -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(c, rc, err, "kv delete");
+    sqlite3_bind_text(s, 1, store, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, key, (int)klen, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : sqlite_fail(c, rc, err, "kv delete");
+}
+
+/* see host.h */
+int host_kv_get(struct host_state *st, const char *store, const void *key, size_t klen,
+                uint32_t budget_ms, void **val, size_t *vlen, int *found, struct host_err *err)
+{
+    struct conn *c = sqlite_kv_conn(st, budget_ms, err);
+    if (!c)
+        return -1;
+    return kv_read(c, store, key, klen, val, vlen, found, err);
+}
+
+/* see host.h */
+int host_kv_set(struct host_state *st, const char *store, const void *key, size_t klen,
+                const void *val, size_t vlen, uint64_t ttl_ms, uint32_t budget_ms,
+                struct host_err *err)
+{
+    struct conn *c = sqlite_kv_conn(st, budget_ms, err);
+    if (!c)
+        return -1;
+    return kv_write(c, store, key, klen, val, vlen, ttl_ms, err);
+}
+
+/* see host.h */
+int host_kv_add(struct host_state *st, const char *store, const void *key, size_t klen,
+                const void *val, size_t vlen, uint64_t ttl_ms, uint32_t budget_ms, int *added,
+                struct host_err *err)
+{
+    struct conn *c = sqlite_kv_conn(st, budget_ms, err);
+    if (!c || sqlite_begin(c, err) != 0)
+        return -1;
+    int found = 0;
+    *added = 0;
+    if (kv_read(c, store, key, klen, NULL, NULL, &found, err) != 0)
+        goto fail;
+    if (!found) {
+        if (kv_write(c, store, key, klen, val, vlen, ttl_ms, err) != 0)
+            goto fail;
+        *added = 1;
+    }
+    if (sqlite_commit(c, err) != 0) {
+        *added = 0;
+        return -1;
+    }
+    return 0;
+fail:
+    sqlite_rollback(c);
+    return -1;
+}
+
+/* Counters are stored as decimal ASCII, as Redis does, so a get of a counter
+ * reads the same on both backends. */
+static int parse_counter(const void *v, size_t n, int64_t *out)
+{
+    char buf[24];
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, v, n);
+    buf[n] = 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(buf, &end, 10);
+    if (errno || *end || end == buf)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+/* see host.h */
+int host_kv_increment(struct host_state *st, const char *store, const void *key, size_t klen,
+                      int64_t delta, uint64_t ttl_ms, uint32_t budget_ms, int64_t *out,
+                      struct host_err *err)
+{
+    struct conn *c = sqlite_kv_conn(st, budget_ms, err);
+    if (!c || sqlite_begin(c, err) != 0)
+        return -1;
+    void *old = NULL;
+    size_t olen = 0;
+    int found = 0;
+    int64_t cur = 0;
+    if (kv_read(c, store, key, klen, &old, &olen, &found, err) != 0)
+        goto fail;
+    if (found && parse_counter(old, olen, &cur) != 0) {
+        host_fail(err, HOST_E_INVALID, "kv increment: value is not an integer");
+        goto fail;
+    }
+    if (__builtin_add_overflow(cur, delta, out)) {
+        host_fail(err, HOST_E_INVALID, "kv increment: overflow");
+        goto fail;
+    }
+    char text[24];
+    int n = snprintf(text, sizeof text, "%lld", (long long)*out);
+    if (found) {
+        /* keep the existing expiry: TTL is set on create only */
+        sqlite3_stmt *s = NULL;
+        int rc = sqlite3_prepare_v2(c->db, "UPDATE kv SET value=?3 WHERE store=?1 AND key=?2",
+                                    -1, &s, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text(s, 1, store, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(s, 2, key, (int)klen, SQLITE_STATIC);
+            sqlite3_bind_blob(s, 3, text, n, SQLITE_STATIC);
+            rc = sqlite3_step(s);
+            sqlite3_finalize(s);
+        }
+        if (rc != SQLITE_DONE) {
+            sqlite_fail(c, rc, err, "kv increment");
+            goto fail;
+        }
+    } else if (kv_write(c, store, key, klen, text, (size_t)n, ttl_ms, err) != 0) {
+        goto fail;
+    }
+    free(old);
+    return sqlite_commit(c, err);
+fail:
+    free(old);
+    sqlite_rollback(c);
+    return -1;
+}
+
+/* see host.h */
+int host_kv_swap(struct host_state *st, const char *store, const void *key, size_t klen,
+                 const void *expected, size_t elen, int has_expected, const void *val,
+                 size_t vlen, uint64_t ttl_ms, uint32_t budget_ms, int *swapped,
+                 struct host_err *err)
+{
+    struct conn *c = sqlite_kv_conn(st, budget_ms, err);
+    if (!c || sqlite_begin(c, err) != 0)
+        return -1;
+    void *old = NULL;
+    size_t olen = 0;
+    int found = 0;
+    *swapped = 0;
+    if (kv_read(c, store, key, klen, &old, &olen, &found, err) != 0)
+        goto fail;
+    int match = has_expected ? (found && olen == elen && memcmp(old, expected, elen) == 0)
+                             : !found;
+    if (match) {
+        if (kv_write(c, store, key, klen, val, vlen, ttl_ms, err) != 0)
+            goto fail;
+    }
+    free(old);
+    if (sqlite_commit(c, err) != 0)
+        return -1;
+    *swapped = match;
+    return 0;
+fail:
+    free(old);
+    sqlite_rollback(c);
+    return -1;
+}
+
+/* see host.h */
+int host_kv_delete(struct host_state *st, const char *store, const void *key, size_t klen,
+                   uint32_t budget_ms, int *deleted, struct host_err *err)
+{
+    struct conn *c = sqlite_kv_conn(st, budget_ms, err);
+    if (!c || sqlite_begin(c, err) != 0)
+        return -1;
+    int found = 0;
+    if (kv_read(c, store, key, klen, NULL, NULL, &found, err) != 0 ||
+        kv_remove(c, store, key, klen, err) != 0) {
+        sqlite_rollback(c);
+        return -1;
+    }
+    if (sqlite_commit(c, err) != 0)
+        return -1;
+    *deleted = found;
+    return 0;
+}
+
