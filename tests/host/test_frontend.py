@@ -179,7 +179,10 @@ def exchange(port, raw, timeout=2.0, src="127.0.0.1"):
     """Sends `raw` at once and reads until the server closes. Returns
     (responses, closed)."""
     with connect(port, src) as s:
-        s.sendall(raw)
+        try:
+            s.sendall(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before it read everything: the answer is still queued
         data, closed = read_until_close(s, timeout)
     return parse_responses(data), closed
 
@@ -906,6 +909,46 @@ def test_SIGTERM_refuses_new_connections_and_finishes_in_flight(tmp_path):
     finally:
         if keep:
             keep.close()
+        srv.stop()
+        up.close()
+
+
+def test_SIGTERM_queued_requests_get_503_and_close(tmp_path):
+    """Both workers busy with slow calls and a /counter waiting in the queue:
+    on SIGTERM the waiting one is answered 503 + Connection: close, the
+    running ones finish normally."""
+    up = SlowUpstream(1.0)
+    limits = {"max_concurrency": 4}
+    srv = private_server(tmp_path, {"exec_workers": 2, "exec_queue": 4, "drain_timeout_ms": 5000},
+                         {"probe": limits, "counter": limits})
+    queued = None
+    try:
+        slow = []
+        call = {"method": "GET", "url": up.url}
+        threads = [threading.Thread(target=timed_post, args=(srv.port, "/http", call, slow))
+                   for _ in range(2)]
+        for t in threads:
+            t.start()
+        up.wait_hits(2)
+        queued = connect(srv.port)
+        queued.sendall(b"GET /counter HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        data, closed = read_until_close(queued, 5)
+        responses = parse_responses(data)
+        assert len(responses) == 1, responses
+        problem_of(responses[0], 503)
+        assert responses[0].closes(), responses[0].header_list
+        assert closed
+        for t in threads:
+            t.join(10)
+        assert [s for s, _, _ in slow] == [200, 200], slow
+        assert srv.proc.wait(timeout=10) == 0
+        assert time.monotonic() - t0 < 5.0
+    finally:
+        if queued:
+            queued.close()
         srv.stop()
         up.close()
 
