@@ -686,23 +686,38 @@ def assert_refused_at_once(port, src, within=0.5):
         problem_of(r, 503)
 
 
+def assert_all_open(socks):
+    """None of `socks` has been closed by the server (nor sent anything)."""
+    for s in socks:
+        s.setblocking(False)
+        try:
+            got = s.recv(1)
+            raise AssertionError(f"a connection under the cap was answered or closed: {got!r}")
+        except BlockingIOError:
+            pass
+        finally:
+            s.setblocking(True)
+
+
+def settle_after_start():
+    """Server.start() probes the port with a connection of its own; let the
+    server see that one close before a test counts connections."""
+    time.sleep(0.3)
+
+
 def test_SAFE1_per_ip_cap_refuses_at_once_and_others_still_get_in(tmp_path):
     srv = private_server(tmp_path, {"max_connections_per_ip": 16, "head_timeout_ms": 8000})
     socks = []
     try:
+        settle_after_start()
         socks = held_connections(srv.port, 16)
         time.sleep(0.3)
+        assert_all_open(socks)  # all 16 are in
         assert_refused_at_once(srv.port, "127.0.0.1")
         out = []
         timed_get(srv.port, "/counter", out, src=OTHER_IP, timeout=5)
         assert out[0][0] == 200 and out[0][1] < 1.0, out
-        for s in socks:  # the 16 are live and still served
-            s.setblocking(False)
-            try:
-                assert s.recv(1) != b"", "the server closed a connection under the cap"
-            except BlockingIOError:
-                pass
-            s.setblocking(True)
+        assert_all_open(socks)  # and still live
         socks[0].sendall(b"Host: t\r\nConnection: close\r\n\r\n")
         responses = parse_responses(read_until_close(socks[0], 3)[0])
         assert [r.status for r in responses] == [200], responses
@@ -723,9 +738,11 @@ def test_SAFE1_total_connection_cap(tmp_path):
     srv = private_server(tmp_path, {"max_connections": 8, "head_timeout_ms": 8000})
     socks = []
     try:
+        settle_after_start()
         for i in range(8):
             socks += held_connections(srv.port, 1, src=f"127.0.0.{10 + i}")
         time.sleep(0.3)
+        assert_all_open(socks)
         assert_refused_at_once(srv.port, "127.0.0.30")
         socks.pop().close()
         time.sleep(0.5)
