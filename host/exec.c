@@ -202,6 +202,25 @@ void host_exec_overloaded(struct host_response *resp, enum host_exec_refusal why
 }
 
 /* see exec.h */
+void host_exec_cancel_queued(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    pool.stopping = 1; /* submit refuses from now on */
+    struct host_job *list = pool.head;
+    for (struct host_job *j = list; j; j = j->next)
+        j->fn->queued--;
+    pool.head = pool.tail = NULL;
+    pool.queued = 0;
+    pthread_mutex_unlock(&pool.lock);
+    while (list) {
+        struct host_job *next = list->next;
+        host_exec_overloaded(&list->resp, HOST_EXEC_STOPPING);
+        list->done(list);
+        list = next;
+    }
+}
+
+/* see exec.h */
 unsigned host_exec_pending(void)
 {
     pthread_mutex_lock(&pool.lock);

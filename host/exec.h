@@ -51,6 +51,10 @@ enum host_exec_refusal host_exec_run(struct host_job *job);
 /* The 503 problem for a refusal, with Retry-After (SAFE5). */
 void host_exec_overloaded(struct host_response *resp, enum host_exec_refusal why);
 
+/* Answers every queued job 503 (HOST_EXEC_STOPPING) without running it and
+ * refuses new ones; running jobs go on. For a graceful stop. */
+void host_exec_cancel_queued(void);
+
 /* Jobs queued or running. */
 unsigned host_exec_pending(void);
 

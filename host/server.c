@@ -59,6 +59,7 @@ struct conn {
 
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn *conns;
+static unsigned n_conns;
 
 static void set_phase(struct conn *t, enum phase ph)
 {
@@ -89,6 +90,13 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
         if (conns)
             conns->prev = t;
         conns = t;
+        /* Past the total cap a connection is accepted and closed at once,
+         * not left waiting in the backlog (libmicrohttpd's own limit, set a
+         * little higher, only stops accepting). */
+        if (++n_conns > g_limits->max_connections) {
+            shutdown(t->fd, SHUT_RDWR);
+            t->cut = 1;
+        }
         pthread_mutex_unlock(&conns_lock);
         *socket_context = t;
         return;
@@ -97,6 +105,7 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
     if (!t)
         return;
     pthread_mutex_lock(&conns_lock);
+    n_conns--;
     if (t->prev)
         t->prev->next = t->next;
     else
@@ -271,6 +280,7 @@ struct header_list {
     unsigned content_length, transfer_encoding, host;
     const char *te, *cl;
     size_t bytes;
+    int bad_name;   /* a field name that is not an RFC 9110 token */
 };
 
 enum stage { STAGE_NEW, STAGE_BODY, STAGE_RUNNING, STAGE_DONE, STAGE_ANSWERED };
@@ -285,7 +295,8 @@ struct pending {
     size_t n_params;
     uint8_t *body;
     size_t body_len, body_cap;
-    int too_large;
+    int too_large;         /* a chunked body went past the limit */
+    size_t discarded;      /* bytes of it dropped since */
     struct header_list hl;
     char ip[64];
     struct host_request req;
@@ -345,6 +356,11 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     size_t kl = strlen(key);
     const char *v = value ? value : "";
     l->bytes += kl + strlen(v) + 4;
+    /* RFC 9112 §5.1: no whitespace between a field name and its colon, so
+     * "Transfer-Encoding : chunked" is refused, never read as another name */
+    if (kl == 0 || strspn(key, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != kl)
+        l->bad_name = 1;
     if (strcasecmp(key, "content-length") == 0) {
         l->content_length++;
         l->cl = v;
@@ -546,6 +562,10 @@ static uint16_t check_head(struct pending *p, const char *url, const char *versi
         return 400;
     }
     const struct header_list *h = &p->hl;
+    if (h->bad_name) {
+        *why = "A header field name is not a token (RFC 9112 §5.1).";
+        return 400;
+    }
     if (h->bytes > g_limits->max_header_bytes) {
         *why = "The request's header section is larger than this server accepts.";
         return 431;
@@ -642,10 +662,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         size_t limit = p->route->fn->body_limit;
         if (t)
             atomic_fetch_add(&t->body_bytes, *upload_size);
-        if (p->body_len + *upload_size > limit) {
-            /* a chunked body past the limit: libmicrohttpd cannot answer
-             * in the middle of a body, so the connection is closed */
-            return MHD_NO;
+        if (p->too_large || p->body_len + *upload_size > limit) {
+            /* A chunked body past the limit. libmicrohttpd cannot answer in
+             * the middle of a body, so the rest is read and dropped, and 413
+             * comes at its end; a body that goes on past limit + 1 MiB (or
+             * too slowly: the watchdog) has the connection closed. */
+            p->too_large = 1;
+            p->discarded += *upload_size;
+            *upload_size = 0;
+            return p->discarded > limit + (1u << 20) ? MHD_NO : MHD_YES;
         }
         if (p->body_len + *upload_size > p->body_cap) {
             size_t cap = p->body_cap ? p->body_cap : 4096;
@@ -661,6 +686,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         p->body_len += *upload_size;
         *upload_size = 0;
         return MHD_YES;
+    }
+
+    if (p->too_large) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "The body exceeds this route's limit of %zu bytes.",
+                 p->route->fn->body_limit);
+        return refuse(con, p, 413, detail, method);
     }
 
     /* The whole request is here: hand it to the execution pool. */
@@ -782,7 +814,14 @@ int host_serve(struct host_env *env, const char *addr, uint16_t port, unsigned w
     /* Room for the largest head this server accepts; past it libmicrohttpd
      * answers 414/431 itself (as problem+json, see MHD_queue_response). */
     size_t pool_bytes = g_limits->max_target_bytes + g_limits->max_header_bytes + 16384;
+    /* libmicrohttpd's idle timer only has to catch a client that stops
+     * reading a response; the watchdog owns the head and body deadlines, so
+     * this one must never fire before them. */
     unsigned idle_s = (g_limits->head_timeout_ms + 999) / 1000;
+    if (idle_s < BODY_GRACE_NS / 1000000000ull + 1)
+        idle_s = BODY_GRACE_NS / 1000000000ull + 1;
+    idle_s++;
+    unsigned mhd_cap = g_limits->max_connections + 4 * workers;
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
             MHD_ALLOW_SUSPEND_RESUME,
@@ -791,7 +830,7 @@ int host_serve(struct host_env *env, const char *addr, uint16_t port, unsigned w
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, NULL, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)g_limits->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        mhd_cap, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)g_limits->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         pool_bytes, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     if (!d) {
@@ -822,6 +861,7 @@ int host_serve(struct host_env *env, const char *addr, uint16_t port, unsigned w
     MHD_socket lsock = MHD_quiesce_daemon(d);
     if (lsock != MHD_INVALID_SOCKET)
         close(lsock);
+    host_exec_cancel_queued(); /* not started yet: 503 + close */
     uint64_t until = host_now_ns() + (uint64_t)g_limits->drain_timeout_ms * 1000000ull;
     while ((atomic_load(&active) > 0 || host_exec_pending() > 0) && host_now_ns() < until)
         usleep(10000);
