@@ -261,6 +261,24 @@ def fixtures():
     assert srv.stop() == 0
 
 
+# A one-function bundle whose probe needs a required secret (REL8 tests).
+PROBE_WITH_SECRET = (
+    '[vars.signing_key]\nrequired = true\nsecret = true\n'
+    '[functions.probe]\nsource = "tests/host/fixtures/probe"\nvars = ["signing_key"]\n'
+    '[[routes]]\npath = "/config"\nfunction = "probe"\n')
+
+
+def manifest_json(tmp_path, toml_text, name="m"):
+    """Writes a manifest.toml for a test and converts it as build.sh does;
+    returns the path of the JSON the host reads."""
+    toml = tmp_path / f"{name}.toml"
+    toml.write_text(toml_text)
+    out = tmp_path / f"{name}.json"
+    subprocess.run(["python3", "host/tools/manifest.py", str(toml), ROOT,
+                    os.path.join(BUILD, "test"), str(out)], check=True, cwd=ROOT)
+    return str(out)
+
+
 class failing_trigger:
     """Makes every `event` (INSERT, UPDATE, DELETE) on `table` in a running
     server's database fail inside SQLite, as a CHECK or a foreign key would:

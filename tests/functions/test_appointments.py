@@ -97,27 +97,10 @@ def outbox(srv, kind):
                    "FROM email_failures WHERE kind = ?", (kind,))
 
 
-class outbox_down:
+def outbox_down(srv):
     """Makes every outbox insert fail inside the database, as a full disk or a
     broken table would: the multi-step write must then leave nothing behind."""
-
-    def __init__(self, srv):
-        self.path = os.path.join(srv.state, "sql", "appointments.sqlite")
-
-    def _exec(self, q):
-        conn = sqlite3.connect(self.path, timeout=10)
-        try:
-            conn.execute(q)
-            conn.commit()
-        finally:
-            conn.close()
-
-    def __enter__(self):
-        self._exec("CREATE TRIGGER test_outbox_down BEFORE INSERT ON email_failures "
-                   "BEGIN SELECT RAISE(ABORT, 'outbox trigger says no'); END")
-
-    def __exit__(self, *exc):
-        self._exec("DROP TRIGGER test_outbox_down")
+    return failing_trigger(srv, "appointments", "email_failures", "INSERT")
 
 
 def fresh_window(window_s, margin_s=4):

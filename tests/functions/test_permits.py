@@ -289,26 +289,10 @@ def test_ERR1_wrong_methods_are_405(srv):
 
 # --- atomicity (CONC5) --------------------------------------------------------
 
-class outbox_down:
-    """Every outbox insert fails inside the database."""
-
-    def __init__(self, srv):
-        self.path = os.path.join(srv.state, "sql", "permits.sqlite")
-
-    def _exec(self, q):
-        conn = sqlite3.connect(self.path, timeout=10)
-        try:
-            conn.execute(q)
-            conn.commit()
-        finally:
-            conn.close()
-
-    def __enter__(self):
-        self._exec("CREATE TRIGGER test_outbox_down BEFORE INSERT ON email_failures "
-                   "BEGIN SELECT RAISE(ABORT, 'outbox trigger says no'); END")
-
-    def __exit__(self, *exc):
-        self._exec("DROP TRIGGER test_outbox_down")
+def outbox_down(srv):
+    """Makes every outbox insert fail inside the database, as a full disk or a
+    broken table would: the multi-step write must then leave nothing behind."""
+    return failing_trigger(srv, "permits", "email_failures", "INSERT")
 
 
 def test_CONC5_request_and_approval_roll_back_without_their_outbox_row(srv):

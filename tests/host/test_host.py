@@ -4,7 +4,8 @@ import subprocess
 import threading
 import time
 
-from conftest import BASTION, BUILD, ROOT, Server, assert_problem
+from conftest import (BASTION, BUILD, PROBE_WITH_SECRET, ROOT, Server, assert_problem,
+                      manifest_json)
 
 
 def rss_kb(pid):
@@ -138,15 +139,8 @@ def test_sigterm_finishes_in_flight_requests():
 
 
 def test_REL8_dev_generates_throwaway_secrets_and_says_so(tmp_path):
-    toml = tmp_path / "m.toml"
-    toml.write_text(
-        '[vars.signing_key]\nrequired = true\nsecret = true\n'
-        '[functions.probe]\nsource = "tests/host/fixtures/probe"\nvars = ["signing_key"]\n'
-        '[[routes]]\npath = "/config"\nfunction = "probe"\n')
-    manifest = tmp_path / "m.json"
-    subprocess.run(["python3", "host/tools/manifest.py", str(toml), ROOT,
-                    os.path.join(BUILD, "test"), str(manifest)], check=True, cwd=ROOT)
-    srv = Server(str(manifest))
+    manifest = manifest_json(tmp_path, PROBE_WITH_SECRET)
+    srv = Server(manifest)
     # without --dev a missing required secret stops serve
     try:
         srv.start()

@@ -8,20 +8,12 @@ import signal
 import stat
 import subprocess
 
-from conftest import BASTION, BUILD, ROOT, assert_problem
+from conftest import BASTION, BUILD, PROBE_WITH_SECRET, ROOT, assert_problem, manifest_json
 
 
 def probe_manifest(tmp_path):
     """A one-function manifest whose probe needs a required secret."""
-    toml = tmp_path / "m.toml"
-    toml.write_text(
-        '[vars.signing_key]\nrequired = true\nsecret = true\n'
-        '[functions.probe]\nsource = "tests/host/fixtures/probe"\nvars = ["signing_key"]\n'
-        '[[routes]]\npath = "/config"\nfunction = "probe"\n')
-    manifest = tmp_path / "m.json"
-    subprocess.run(["python3", "host/tools/manifest.py", str(toml), ROOT,
-                    os.path.join(BUILD, "test"), str(manifest)], check=True, cwd=ROOT)
-    return str(manifest)
+    return manifest_json(tmp_path, PROBE_WITH_SECRET)
 
 
 def invoke_dev(manifest, state, preexec_fn=None):
