@@ -69,7 +69,8 @@ component_layer() {
         echo "$line"
         case "$line" in ok*) p=$((p + 1)) ;; FAIL*) f=$((f + 1)) ;; esac
     done < <(node tests/component/check.mjs --jco "$ROOT/.deps/jco" --wit wit/bastion.wit \
-                 --world endpoint "$BUILD"/functions/*.wasm "$BUILD"/test/functions/probe.wasm 2>&1)
+                 --world endpoint "$BUILD"/functions/*.wasm "$BUILD"/test/functions/probe.wasm \
+                 "$BUILD"/test/functions/roundtrip.wasm 2>&1)
     while IFS= read -r line; do
         echo "$line"
         case "$line" in PASS*) p=$((p + 1)) ;; FAIL*) f=$((f + 1)) ;; esac
