@@ -408,13 +408,16 @@ def test_sql_transaction_guard_reads_expect_changes_exactly(rt):
                 # all 64 bits count: 2^32 + 2 is not 2
                 transaction(stmt(insert2["sql"], expect=2 ** 32 + 2)),
                 transaction(insert2, insert2, stmt(f"DELETE FROM {t}", expect=3)),
+                # the index is a u32, not a byte
+                transaction(*[stmt("SELECT 1")] * 299, stmt(insert2["sql"], expect=3)),
                 count,
                 # absent: any number of changes
                 transaction(insert2, insert2),
                 count) == [
-        err("conflict", "statement 2", statement=2),
-        err("conflict", "statement 1", statement=1),
-        err("conflict", "statement 3", statement=3),
+        err("guard", statement=2),
+        err("guard", statement=1),
+        err("guard", statement=3),
+        err("guard", statement=300),
         rows(["count(*)"], [[integer(0)]]),
         {"ok": [rows([], [], 2)["ok"], rows([], [], 2)["ok"]]},
         rows(["count(*)"], [[integer(4)]])]
