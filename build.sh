@@ -233,7 +233,7 @@ build_host() {
     local f objs=()
     for f in "${HOST_SRCS[@]}"; do
         local o="$objdir/$(basename "${f%.c}").o"
-        if stale "$o" "$f" host/*.h host/stores/*.h host/rt/*.h build.sh; then
+        if stale "$o" "$f" host/*.h host/*/*.h build.sh; then
             "$CC" "${CFLAGS_COMMON[@]}" -O2 -g "${extra[@]}" -Ihost -Ihost/rt -Ihost/stores -c "$f" -o "$o"
         fi
         objs+=("$o")

@@ -88,17 +88,36 @@ uint32_t abi_alloc(struct host_call *c, uint32_t align, uint32_t size)
 }
 
 /* see abi.h */
-void abi_put_bytes(struct host_call *c, uint8_t *at, const void *src, size_t len)
+uint32_t abi_alloc_array(struct host_call *c, size_t n, size_t size, size_t align)
 {
-    /* Growing never moves c->mem->data (rt.c reserves 8 GiB up front), so
-     * `at` stays valid across the allocation. */
+    if (n > UINT32_MAX / size)
+        host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
+    return abi_alloc(c, (uint32_t)align, (uint32_t)(n * size));
+}
+
+/* see abi.h */
+abi_list abi_put_bytes(struct host_call *c, const void *src, size_t len)
+{
     if (len > UINT32_MAX)
         host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
     uint32_t p = len ? abi_alloc(c, 1, (uint32_t)len) : 0;
     if (len)
         memcpy(c->mem->data + p, src, len);
-    abi_w32(at, p);
-    abi_w32(at + 4, (uint32_t)len);
+    return (abi_list){p, (uint32_t)len};
+}
+
+/* see abi.h */
+void abi_load(struct host_call *c, uint32_t ptr, void *out, size_t size, size_t align)
+{
+    memcpy(out, abi_span_aligned(c, ptr, size, (uint32_t)align), size);
+}
+
+/* see abi.h */
+void abi_store(struct host_call *c, uint32_t ptr, const void *v, size_t size, size_t align)
+{
+    /* The span is computed now, after any allocation that built `v`: growing
+     * never moves c->mem->data anyway (rt.c reserves 8 GiB up front). */
+    memcpy(abi_span_aligned(c, ptr, size, (uint32_t)align), v, size);
 }
 
 /* see abi.h */

@@ -7,7 +7,10 @@
 #ifndef HOST_ABI_H
 #define HOST_ABI_H
 
+#include <string.h>
+
 #include "host.h"
+#include "instance/abi_layout.h"
 
 /* Pointer to [ptr, ptr+len) in guest memory, or a trap. */
 uint8_t *abi_span(struct host_call *c, uint32_t ptr, uint64_t len);
@@ -20,16 +23,37 @@ const char *abi_str(struct host_call *c, uint32_t ptr, uint32_t len);
 char *abi_cstr(struct host_call *c, uint32_t ptr, uint32_t len);
 /* Allocates in the guest through cabi_realloc; traps when it fails. */
 uint32_t abi_alloc(struct host_call *c, uint32_t align, uint32_t size);
-/* Copies bytes into a fresh guest allocation; writes (ptr, len) at `at`. */
-void abi_put_bytes(struct host_call *c, uint8_t *at, const void *src, size_t len);
+/* Room for n elements of size/align (an abi_layout.h type); traps past 4 GiB. */
+uint32_t abi_alloc_array(struct host_call *c, size_t n, size_t size, size_t align);
+/* Copies bytes into a fresh guest allocation and returns the list (ptr, len)
+ * that names it. The guest owns the copy. */
+abi_list abi_put_bytes(struct host_call *c, const void *src, size_t len);
 
-static inline void abi_w8(uint8_t *p, uint8_t v) { p[0] = v; }
-static inline void abi_w16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static inline void abi_w32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static inline void abi_w64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static inline uint32_t abi_r32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t abi_r64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static inline uint16_t abi_r16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+/*
+ * Whole values in and out of guest memory. `size` and `align` are those of
+ * an abi_layout.h type (use the macros): the span is bounds- and
+ * alignment-checked, then copied, so nothing is read from guest memory twice
+ * and no host pointer into it outlives the statement.
+ */
+void abi_load(struct host_call *c, uint32_t ptr, void *out, size_t size, size_t align);
+void abi_store(struct host_call *c, uint32_t ptr, const void *v, size_t size, size_t align);
+/* Checks that a value of `type` fits at ptr (a return area, checked before
+ * the backend runs and written after it). */
+#define ABI_CHECK(c, ptr, type) ((void)abi_span_aligned((c), (ptr), sizeof(type), _Alignof(type)))
+#define ABI_LOAD(c, ptr, type, out) abi_load((c), (ptr), (out), sizeof(type), _Alignof(type))
+#define ABI_STORE(c, ptr, type, v) abi_store((c), (ptr), (v), sizeof(type), _Alignof(type))
+/* The elements of a guest list of `type`, checked as a whole; read each
+ * with ABI_ELEM. */
+#define ABI_ARRAY(c, list, type)                                                           \
+    ((const uint8_t *)abi_span_aligned((c), (list).ptr, (uint64_t)(list).len * sizeof(type), \
+                                       _Alignof(type)))
+#define ABI_ELEM(array, i, type, out)                                                      \
+    memcpy((out), (array) + (size_t)(i) * sizeof(type), sizeof(type))
+/* Element i of a guest array of `type` at `base` (from ABI_ALLOC_ARRAY). */
+#define ABI_STORE_ELEM(c, base, i, type, v)                                                \
+    abi_store((c), (base) + (uint32_t)((size_t)(i) * sizeof(type)), (v), sizeof(type),     \
+              _Alignof(type))
+#define ABI_ALLOC_ARRAY(c, n, type) abi_alloc_array((c), (n), sizeof(type), _Alignof(type))
 
 int abi_utf8_valid(const uint8_t *s, size_t len);
 

@@ -15,6 +15,10 @@
  * own resources before returning, and only then writes results back into the
  * guest, which may call cabi_realloc and so may trap. Host memory a binding
  * holds meanwhile is registered with abi_own.
+ *
+ * Each parameter list is the import's flat canonical-ABI signature, and each
+ * value read or written in guest memory is a type of instance/abi_layout.h,
+ * moved whole (ABI_LOAD/ABI_STORE): no binding knows an offset.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,15 +53,25 @@ uint32_t host_budget_ms(const struct host_call *c, uint32_t requested)
     return left < requested ? (uint32_t)left : requested;
 }
 
-/* Writes the `err` case of a result whose payload starts at `payload`. */
-static void put_error(struct host_call *c, uint8_t *ret, uint8_t *payload, const struct host_err *e)
+/* The `error` value for e, its string (if any) copied into the guest. The
+ * host's kinds are the WIT cases, in order. */
+#define SAME(a, b) ((int)(a) == (int)(b))
+_Static_assert(SAME(HOST_E_TIMEOUT, ABI_ERROR_TIMEOUT) &&
+                   SAME(HOST_E_UNAVAILABLE, ABI_ERROR_UNAVAILABLE) &&
+                   SAME(HOST_E_CONFLICT, ABI_ERROR_CONFLICT) &&
+                   SAME(HOST_E_INVALID, ABI_ERROR_INVALID) &&
+                   SAME(HOST_E_DENIED, ABI_ERROR_DENIED) &&
+                   SAME(HOST_E_INTERNAL, ABI_ERROR_INTERNAL) && SAME(HOST_E_GUARD, ABI_ERROR_GUARD),
+               "host_err_kind is types.error's case order");
+
+static abi_error error_value(struct host_call *c, const struct host_err *e)
 {
-    abi_w8(ret, 1);
-    abi_w8(payload, (uint8_t)e->kind);
+    abi_error v = {.disc = (uint8_t)e->kind};
     if (e->kind == HOST_E_GUARD)
-        abi_w32(payload + 4, e->statement); /* guard(u32) */
+        v.u.statement = e->statement;
     else if (e->kind != HOST_E_TIMEOUT)
-        abi_put_bytes(c, payload + 4, e->msg, strlen(e->msg));
+        v.u.text = abi_put_bytes(c, e->msg, strlen(e->msg));
+    return v;
 }
 
 /* Store names are checked against the manifest grant before any backend call. */
@@ -96,177 +110,191 @@ static int kv_begin(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, 
     return 0;
 }
 
-/* get: result<option<list<u8>>, error>; size 16, payload @4 */
+/* Each kv binding checks its return area first (it is written last), runs
+ * the backend, then stores the whole result. */
+
 static void kv_get(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
-                      uint32_t timeout, uint32_t ret)
+                   uint32_t timeout, uint32_t ret)
 {
     struct kv_args a;
     struct host_err e;
-    uint8_t *r = abi_span_aligned(c, ret, 16, 4);
+    abi_result_option_list r;
+    ABI_CHECK(c, ret, abi_result_option_list);
     void *val = NULL;
     size_t vlen = 0;
     int found = 0;
     if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
         host_kv_get(c->env->state, a.store, a.key, a.klen, a.budget, &val, &vlen, &found, &e) == 0) {
-        if (found)
+        r = (abi_result_option_list){.disc = ABI_OK};
+        if (found) {
             abi_own(c, val, free);
-        abi_w8(r, 0);
-        abi_w8(r + 4, found ? 1 : 0);
-        if (found)
-            abi_put_bytes(c, r + 8, val, vlen);
+            r.u.ok.disc = ABI_SOME;
+            r.u.ok.value = abi_put_bytes(c, val, vlen);
+        }
     } else {
-        put_error(c, r, r + 4, &e);
+        r = (abi_result_option_list){.disc = ABI_ERR, .u.err = error_value(c, &e)};
     }
+    ABI_STORE(c, ret, abi_result_option_list, &r);
 }
 
-/* set: result<_, error>; size 16, payload @4 */
 static void kv_set(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
-                      uint32_t vp, uint32_t vl, uint64_t ttl, uint32_t timeout, uint32_t ret)
+                   uint32_t vp, uint32_t vl, uint64_t ttl, uint32_t timeout, uint32_t ret)
 {
     struct kv_args a;
     struct host_err e;
-    uint8_t *r = abi_span_aligned(c, ret, 16, 4);
+    abi_result_unit r;
+    ABI_CHECK(c, ret, abi_result_unit);
     const uint8_t *v = abi_span(c, vp, vl);
     if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
         host_kv_set(c->env->state, a.store, a.key, a.klen, v, vl, ttl, a.budget, &e) == 0)
-        abi_w8(r, 0);
+        r = (abi_result_unit){.disc = ABI_OK};
     else
-        put_error(c, r, r + 4, &e);
+        r = (abi_result_unit){.disc = ABI_ERR, .u.err = error_value(c, &e)};
+    ABI_STORE(c, ret, abi_result_unit, &r);
 }
 
-/* add: result<bool, error>; size 16, payload @4 */
+/* result<bool, error>, the answer of add, swap and delete */
+static abi_result_bool bool_result(struct host_call *c, int rc, int flag, const struct host_err *e)
+{
+    if (rc != 0)
+        return (abi_result_bool){.disc = ABI_ERR, .u.err = error_value(c, e)};
+    return (abi_result_bool){.disc = ABI_OK, .u.ok = flag ? 1 : 0};
+}
+
 static void kv_add(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
-                      uint32_t vp, uint32_t vl, uint64_t ttl, uint32_t timeout, uint32_t ret)
+                   uint32_t vp, uint32_t vl, uint64_t ttl, uint32_t timeout, uint32_t ret)
 {
     struct kv_args a;
     struct host_err e;
-    uint8_t *r = abi_span_aligned(c, ret, 16, 4);
+    abi_result_bool r;
+    ABI_CHECK(c, ret, abi_result_bool);
     const uint8_t *v = abi_span(c, vp, vl);
     int added = 0;
-    if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
-        host_kv_add(c->env->state, a.store, a.key, a.klen, v, vl, ttl, a.budget, &added, &e) == 0) {
-        abi_w8(r, 0);
-        abi_w8(r + 4, added ? 1 : 0);
-    } else {
-        put_error(c, r, r + 4, &e);
-    }
+    int rc = kv_begin(c, sp, sl, kp, kl, timeout, &a, &e);
+    if (rc == 0)
+        rc = host_kv_add(c->env->state, a.store, a.key, a.klen, v, vl, ttl, a.budget, &added, &e);
+    r = bool_result(c, rc, added, &e);
+    ABI_STORE(c, ret, abi_result_bool, &r);
 }
 
-/* increment: result<s64, error>; size 24, align 8, payload @8 */
-static void kv_increment(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp,
-                            uint32_t kl, uint64_t delta, uint64_t ttl, uint32_t timeout,
-                            uint32_t ret)
+static void kv_increment(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
+                         uint64_t delta, uint64_t ttl, uint32_t timeout, uint32_t ret)
 {
     struct kv_args a;
     struct host_err e;
-    uint8_t *r = abi_span_aligned(c, ret, 24, 8);
+    abi_result_s64 r;
+    ABI_CHECK(c, ret, abi_result_s64);
     int64_t out = 0;
     if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
         host_kv_increment(c->env->state, a.store, a.key, a.klen, (int64_t)delta, ttl, a.budget,
-                          &out, &e) == 0) {
-        abi_w8(r, 0);
-        abi_w64(r + 8, (uint64_t)out);
-    } else {
-        put_error(c, r, r + 8, &e);
-    }
+                          &out, &e) == 0)
+        r = (abi_result_s64){.disc = ABI_OK, .u.ok = out};
+    else
+        r = (abi_result_s64){.disc = ABI_ERR, .u.err = error_value(c, &e)};
+    ABI_STORE(c, ret, abi_result_s64, &r);
 }
 
-/* swap: result<bool, error>; size 16, payload @4 */
+/* `expected: option<list<u8>>` arrives flattened: its discriminant, then the
+ * list (ABI-NOTES "Passing values"). */
 static void kv_swap(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
-                       uint32_t has_exp, uint32_t ep, uint32_t el, uint32_t vp, uint32_t vl,
-                       uint64_t ttl, uint32_t timeout, uint32_t ret)
+                    uint32_t has_exp, uint32_t ep, uint32_t el, uint32_t vp, uint32_t vl,
+                    uint64_t ttl, uint32_t timeout, uint32_t ret)
 {
     struct kv_args a;
     struct host_err e;
-    uint8_t *r = abi_span_aligned(c, ret, 16, 4);
-    if (has_exp > 1)
+    abi_result_bool r;
+    ABI_CHECK(c, ret, abi_result_bool);
+    if (has_exp != ABI_NONE && has_exp != ABI_SOME)
         host_rt_trap(HOST_TRAP_ABI);
     const uint8_t *exp = has_exp ? abi_span(c, ep, el) : NULL;
     const uint8_t *v = abi_span(c, vp, vl);
     int swapped = 0;
-    if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
-        host_kv_swap(c->env->state, a.store, a.key, a.klen, exp, has_exp ? el : 0, (int)has_exp,
-                     v, vl, ttl, a.budget, &swapped, &e) == 0) {
-        abi_w8(r, 0);
-        abi_w8(r + 4, swapped ? 1 : 0);
-    } else {
-        put_error(c, r, r + 4, &e);
-    }
+    int rc = kv_begin(c, sp, sl, kp, kl, timeout, &a, &e);
+    if (rc == 0)
+        rc = host_kv_swap(c->env->state, a.store, a.key, a.klen, exp, has_exp ? el : 0,
+                          (int)has_exp, v, vl, ttl, a.budget, &swapped, &e);
+    r = bool_result(c, rc, swapped, &e);
+    ABI_STORE(c, ret, abi_result_bool, &r);
 }
 
-/* delete: result<bool, error>; size 16, payload @4 */
 static void kv_delete(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
-                         uint32_t timeout, uint32_t ret)
+                      uint32_t timeout, uint32_t ret)
 {
     struct kv_args a;
     struct host_err e;
-    uint8_t *r = abi_span_aligned(c, ret, 16, 4);
+    abi_result_bool r;
+    ABI_CHECK(c, ret, abi_result_bool);
     int deleted = 0;
-    if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
-        host_kv_delete(c->env->state, a.store, a.key, a.klen, a.budget, &deleted, &e) == 0) {
-        abi_w8(r, 0);
-        abi_w8(r + 4, deleted ? 1 : 0);
-    } else {
-        put_error(c, r, r + 4, &e);
-    }
+    int rc = kv_begin(c, sp, sl, kp, kl, timeout, &a, &e);
+    if (rc == 0)
+        rc = host_kv_delete(c->env->state, a.store, a.key, a.klen, a.budget, &deleted, &e);
+    r = bool_result(c, rc, deleted, &e);
+    ABI_STORE(c, ret, abi_result_bool, &r);
 }
 
 /* --- sql ----------------------------------------------------------------- */
 
-/* Reads list<value> (16 bytes each, align 8) into host memory owned by the
- * call. The text and blob pointers borrow guest memory; they stay valid until
- * the call returns because the backend runs before anything is allocated in
- * the guest. */
-static struct host_value *read_values(struct host_call *c, uint32_t ptr, uint32_t n)
+_Static_assert(ABI_VALUE_NULL == 0 && ABI_VALUE_INTEGER == 1 && ABI_VALUE_REAL == 2 &&
+                   ABI_VALUE_TEXT == 3 && ABI_VALUE_BLOB == 4,
+               "struct host_value's type is sql.value's case order");
+
+/* Reads a list<value> into host memory owned by the call. The text and blob
+ * pointers borrow guest memory; they stay valid until the call returns
+ * because the backend runs before anything is allocated in the guest. */
+static struct host_value *read_values(struct host_call *c, abi_list list)
 {
-    const uint8_t *p = abi_span_aligned(c, ptr, (uint64_t)n * 16, 8);
-    struct host_value *v = abi_own(c, calloc(n ? n : 1, sizeof *v), free);
-    for (uint32_t i = 0; i < n; i++, p += 16) {
-        v[i].type = p[0];
-        switch (p[0]) {
-        case 0: break;
-        case 1: v[i].i = (int64_t)abi_r64(p + 8); break;
-        case 2: { uint64_t bits = abi_r64(p + 8); memcpy(&v[i].r, &bits, 8); break; }
-        case 3: v[i].p = (char *)abi_str(c, abi_r32(p + 8), abi_r32(p + 12));
-                v[i].len = abi_r32(p + 12); break;
-        case 4: v[i].p = (char *)abi_span(c, abi_r32(p + 8), abi_r32(p + 12));
-                v[i].len = abi_r32(p + 12); break;
+    const uint8_t *p = ABI_ARRAY(c, list, abi_value);
+    struct host_value *v = abi_own(c, calloc(list.len ? list.len : 1, sizeof *v), free);
+    for (uint32_t i = 0; i < list.len; i++) {
+        abi_value in;
+        ABI_ELEM(p, i, abi_value, &in);
+        v[i].type = in.disc;
+        switch (in.disc) {
+        case ABI_VALUE_NULL: break;
+        case ABI_VALUE_INTEGER: v[i].i = in.u.integer; break;
+        case ABI_VALUE_REAL: v[i].r = in.u.real; break;
+        case ABI_VALUE_TEXT:
+            v[i].p = (char *)abi_str(c, in.u.bytes.ptr, in.u.bytes.len);
+            v[i].len = in.u.bytes.len;
+            break;
+        case ABI_VALUE_BLOB:
+            v[i].p = (char *)abi_span(c, in.u.bytes.ptr, in.u.bytes.len);
+            v[i].len = in.u.bytes.len;
+            break;
         default: host_rt_trap(HOST_TRAP_ABI);
         }
     }
     return v;
 }
 
-/* Writes a rows record (24 bytes, align 8) at `at`. */
-static void put_rows(struct host_call *c, uint8_t *at, const struct host_rows *rows)
+/* The rows record for `rows`, its lists allocated in the guest. */
+static abi_rows rows_value(struct host_call *c, const struct host_rows *rows)
 {
-    uint32_t cols = abi_alloc(c, 4, (uint32_t)(rows->n_cols * 8));
-    for (size_t i = 0; i < rows->n_cols; i++)
-        abi_put_bytes(c, c->mem->data + cols + i * 8, rows->cols[i], strlen(rows->cols[i]));
-    abi_w32(at, cols);
-    abi_w32(at + 4, (uint32_t)rows->n_cols);
-    uint32_t list = abi_alloc(c, 4, (uint32_t)(rows->n_rows * 8));
+    abi_rows out = {.changes = rows->changes};
+    out.columns.ptr = ABI_ALLOC_ARRAY(c, rows->n_cols, abi_list);
+    out.columns.len = (uint32_t)rows->n_cols;
+    for (size_t i = 0; i < rows->n_cols; i++) {
+        abi_list name = abi_put_bytes(c, rows->cols[i], strlen(rows->cols[i]));
+        ABI_STORE_ELEM(c, out.columns.ptr, i, abi_list, &name);
+    }
+    out.rows.ptr = ABI_ALLOC_ARRAY(c, rows->n_rows, abi_list);
+    out.rows.len = (uint32_t)rows->n_rows;
     for (size_t r = 0; r < rows->n_rows; r++) {
-        uint32_t vals = abi_alloc(c, 8, (uint32_t)(rows->n_cols * 16));
+        abi_list row = {ABI_ALLOC_ARRAY(c, rows->n_cols, abi_value), (uint32_t)rows->n_cols};
         for (size_t k = 0; k < rows->n_cols; k++) {
             const struct host_value *v = &rows->vals[r * rows->n_cols + k];
-            uint8_t *p = c->mem->data + vals + k * 16;
-            abi_w8(p, (uint8_t)v->type);
-            if (v->type == 1)
-                abi_w64(p + 8, (uint64_t)v->i);
-            else if (v->type == 2) {
-                uint64_t bits;
-                memcpy(&bits, &v->r, 8);
-                abi_w64(p + 8, bits);
-            } else if (v->type >= 3)
-                abi_put_bytes(c, p + 8, v->p, v->len);
+            abi_value w = {.disc = (uint8_t)v->type};
+            if (v->type == ABI_VALUE_INTEGER)
+                w.u.integer = v->i;
+            else if (v->type == ABI_VALUE_REAL)
+                w.u.real = v->r;
+            else if (v->type == ABI_VALUE_TEXT || v->type == ABI_VALUE_BLOB)
+                w.u.bytes = abi_put_bytes(c, v->p, v->len);
+            ABI_STORE_ELEM(c, row.ptr, k, abi_value, &w);
         }
-        abi_w32(c->mem->data + list + r * 8, vals);
-        abi_w32(c->mem->data + list + r * 8 + 4, (uint32_t)rows->n_cols);
+        ABI_STORE_ELEM(c, out.rows.ptr, r, abi_list, &row);
     }
-    abi_w32(at + 8, list);
-    abi_w32(at + 12, (uint32_t)rows->n_rows);
-    abi_w64(at + 16, rows->changes);
+    return out;
 }
 
 static void rows_destroy(void *p)
@@ -303,64 +331,64 @@ static char *sql_begin(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t t
     return db;
 }
 
-/* query: result<rows, error>; size 32, align 8, payload @8 */
 static void sql_query(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t qp, uint32_t ql,
-                         uint32_t pp, uint32_t pl, uint32_t timeout, uint32_t ret)
+                      uint32_t pp, uint32_t pl, uint32_t timeout, uint32_t ret)
 {
     struct host_err e;
-    uint8_t *r = abi_span_aligned(c, ret, 32, 8);
+    abi_result_rows r;
+    ABI_CHECK(c, ret, abi_result_rows);
     struct host_stmt s = {0};
     s.sql = abi_str(c, qp, ql);
     s.sql_len = ql;
-    s.params = read_values(c, pp, pl);
+    s.params = read_values(c, (abi_list){pp, pl});
     s.n_params = pl;
     struct host_rows *rows = abi_own(c, calloc(1, sizeof *rows), rows_destroy);
     uint32_t budget = 0;
     char *db = sql_begin(c, dp, dl, timeout, &budget, &e);
-    int rc = db ? host_sql_query(c->env->state, db, &s, budget, rows, &e) : -1;
-    if (rc == 0) {
-        abi_w8(r, 0);
-        put_rows(c, r + 8, rows);
-    } else {
-        put_error(c, r, r + 8, &e);
-    }
+    if (db && host_sql_query(c->env->state, db, &s, budget, rows, &e) == 0)
+        r = (abi_result_rows){.disc = ABI_OK, .u.ok = rows_value(c, rows)};
+    else
+        r = (abi_result_rows){.disc = ABI_ERR, .u.err = error_value(c, &e)};
+    ABI_STORE(c, ret, abi_result_rows, &r);
 }
 
-/* transaction: result<list<rows>, error>; size 16, payload @4 */
 static void sql_transaction(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t stp,
-                               uint32_t stl, uint32_t timeout, uint32_t ret)
+                            uint32_t stl, uint32_t timeout, uint32_t ret)
 {
     struct host_err e;
-    uint8_t *r = abi_span_aligned(c, ret, 16, 4);
-    const uint8_t *sp = abi_span_aligned(c, stp, (uint64_t)stl * 32, 8);
+    abi_result_rows_list r;
+    ABI_CHECK(c, ret, abi_result_rows_list);
+    const uint8_t *sp = ABI_ARRAY(c, ((abi_list){stp, stl}), abi_statement);
     struct host_stmt *st = abi_own(c, calloc(stl ? stl : 1, sizeof *st), free);
     struct rows_list *list = abi_own(c, calloc(1, sizeof *list + (size_t)stl * sizeof(struct host_rows)),
                                      rows_list_destroy);
     list->n = stl;
     struct host_rows *rows = list->rows;
-    for (uint32_t i = 0; i < stl; i++, sp += 32) {
-        st[i].sql = abi_str(c, abi_r32(sp), abi_r32(sp + 4));
-        st[i].sql_len = abi_r32(sp + 4);
-        st[i].params = read_values(c, abi_r32(sp + 8), abi_r32(sp + 12));
-        st[i].n_params = abi_r32(sp + 12);
-        if (sp[16] > 1)
+    for (uint32_t i = 0; i < stl; i++) {
+        abi_statement in;
+        ABI_ELEM(sp, i, abi_statement, &in);
+        st[i].sql = abi_str(c, in.sql.ptr, in.sql.len);
+        st[i].sql_len = in.sql.len;
+        st[i].params = read_values(c, in.params);
+        st[i].n_params = in.params.len;
+        if (in.expect_changes.disc != ABI_NONE && in.expect_changes.disc != ABI_SOME)
             host_rt_trap(HOST_TRAP_ABI);
-        st[i].has_expect = sp[16];
-        st[i].expect = abi_r64(sp + 24);
+        st[i].has_expect = in.expect_changes.disc == ABI_SOME;
+        st[i].expect = in.expect_changes.value;
     }
     uint32_t budget = 0;
     char *db = sql_begin(c, dp, dl, timeout, &budget, &e);
-    int rc = db ? host_sql_transaction(c->env->state, db, st, stl, budget, rows, &e) : -1;
-    if (rc == 0) {
-        abi_w8(r, 0);
-        uint32_t list = abi_alloc(c, 8, stl * 24);
-        for (uint32_t i = 0; i < stl; i++)
-            put_rows(c, c->mem->data + list + i * 24, &rows[i]);
-        abi_w32(r + 4, list);
-        abi_w32(r + 8, stl);
+    if (db && host_sql_transaction(c->env->state, db, st, stl, budget, rows, &e) == 0) {
+        r = (abi_result_rows_list){.disc = ABI_OK};
+        r.u.ok = (abi_list){ABI_ALLOC_ARRAY(c, stl, abi_rows), stl};
+        for (uint32_t i = 0; i < stl; i++) {
+            abi_rows v = rows_value(c, &rows[i]);
+            ABI_STORE_ELEM(c, r.u.ok.ptr, i, abi_rows, &v);
+        }
     } else {
-        put_error(c, r, r + 4, &e);
+        r = (abi_result_rows_list){.disc = ABI_ERR, .u.err = error_value(c, &e)};
     }
+    ABI_STORE(c, ret, abi_result_rows_list, &r);
 }
 
 /* --- http-out ------------------------------------------------------------ */
@@ -371,22 +399,32 @@ static void resp_destroy(void *p)
     free(p);
 }
 
-/* send: result<response, error>; size 24, payload @4 */
+/* Reads a list<header> into host memory owned by the call; names and values
+ * borrow guest memory, checked as UTF-8. */
+static struct host_header *read_headers(struct host_call *c, abi_list list)
+{
+    const uint8_t *p = ABI_ARRAY(c, list, abi_pair);
+    struct host_header *hs = abi_own(c, calloc(list.len ? list.len : 1, sizeof *hs), free);
+    for (uint32_t i = 0; i < list.len; i++) {
+        abi_pair in;
+        ABI_ELEM(p, i, abi_pair, &in);
+        hs[i].name = (char *)abi_str(c, in.name.ptr, in.name.len);
+        hs[i].name_len = in.name.len;
+        hs[i].value = (char *)abi_str(c, in.value.ptr, in.value.len);
+        hs[i].value_len = in.value.len;
+    }
+    return hs;
+}
+
 static void http_send(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t up, uint32_t ul,
-                         uint32_t hp, uint32_t hl, uint32_t bp, uint32_t bl, uint32_t timeout,
-                         uint32_t ret)
+                      uint32_t hp, uint32_t hl, uint32_t bp, uint32_t bl, uint32_t timeout,
+                      uint32_t ret)
 {
     struct host_err e;
-    uint8_t *r = abi_span_aligned(c, ret, 24, 4);
+    abi_result_response r;
+    ABI_CHECK(c, ret, abi_result_response);
     const uint8_t *body = abi_span(c, bp, bl);
-    const uint8_t *h = abi_span_aligned(c, hp, (uint64_t)hl * 16, 4);
-    struct host_header *hs = abi_own(c, calloc(hl ? hl : 1, sizeof *hs), free);
-    for (uint32_t i = 0; i < hl; i++) {
-        hs[i].name = (char *)abi_str(c, abi_r32(h + i * 16), abi_r32(h + i * 16 + 4));
-        hs[i].name_len = abi_r32(h + i * 16 + 4);
-        hs[i].value = (char *)abi_str(c, abi_r32(h + i * 16 + 8), abi_r32(h + i * 16 + 12));
-        hs[i].value_len = abi_r32(h + i * 16 + 12);
-    }
+    struct host_header *hs = read_headers(c, (abi_list){hp, hl});
     char *method = abi_cstr(c, mp, ml);
     char *url = abi_cstr(c, up, ul);
     c->counters.http++;
@@ -401,33 +439,32 @@ static void http_send(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t up
     else
         rc = host_http_send(method, url, hs, hl, body, bl, budget, resp, &e);
     if (rc == 0) {
-        abi_w8(r, 0);
-        abi_w16(r + 4, resp->status);
-        uint32_t list = abi_alloc(c, 4, (uint32_t)(resp->n_headers * 16));
+        r = (abi_result_response){.disc = ABI_OK, .u.ok.status = resp->status};
+        r.u.ok.headers = (abi_list){ABI_ALLOC_ARRAY(c, resp->n_headers, abi_pair),
+                                    (uint32_t)resp->n_headers};
         for (size_t i = 0; i < resp->n_headers; i++) {
-            uint8_t *at = c->mem->data + list + i * 16;
-            abi_put_bytes(c, at, resp->headers[i].name, resp->headers[i].name_len);
-            abi_put_bytes(c, at + 8, resp->headers[i].value, resp->headers[i].value_len);
+            abi_pair h = {abi_put_bytes(c, resp->headers[i].name, resp->headers[i].name_len),
+                          abi_put_bytes(c, resp->headers[i].value, resp->headers[i].value_len)};
+            ABI_STORE_ELEM(c, r.u.ok.headers.ptr, i, abi_pair, &h);
         }
-        abi_w32(r + 8, list);
-        abi_w32(r + 12, (uint32_t)resp->n_headers);
-        abi_put_bytes(c, r + 16, resp->body, resp->body_len);
+        r.u.ok.body = abi_put_bytes(c, resp->body, resp->body_len);
     } else {
-        put_error(c, r, r + 4, &e);
+        r = (abi_result_response){.disc = ABI_ERR, .u.err = error_value(c, &e)};
     }
+    ABI_STORE(c, ret, abi_result_response, &r);
 }
 
 /* --- config & log -------------------------------------------------------- */
 
-/* get: option<string>; size 12, payload @4 */
 static void config_get(struct host_call *c, uint32_t np, uint32_t nl, uint32_t ret)
 {
-    uint8_t *r = abi_span_aligned(c, ret, 12, 4);
+    ABI_CHECK(c, ret, abi_option_list);
     char *name = abi_cstr(c, np, nl);
     const char *v = host_var_get(c->env->manifest, c->fn, name);
-    abi_w8(r, v ? 1 : 0);
+    abi_option_list r = {.disc = v ? ABI_SOME : ABI_NONE};
     if (v)
-        abi_put_bytes(c, r + 4, v, strlen(v));
+        r.value = abi_put_bytes(c, v, strlen(v));
+    ABI_STORE(c, ret, abi_option_list, &r);
 }
 
 /* A request's log output is capped at [server] guest_log_bytes (SAFE3): a
@@ -450,20 +487,24 @@ static size_t log_fits(const struct host_call *c, size_t framing, size_t len)
 static void log_write(struct host_call *c, uint32_t level, uint32_t mp, uint32_t ml,
                       uint32_t fp, uint32_t fl)
 {
-    static const char *const levels[] = {"debug", "info", "warn", "error"};
-    if (level > 3)
+    static const char *const levels[] = {
+        [ABI_LOG_DEBUG] = "debug", [ABI_LOG_INFO] = "info", [ABI_LOG_WARN] = "warn",
+        [ABI_LOG_ERROR] = "error"};
+    if (level > ABI_LOG_ERROR)
         host_rt_trap(HOST_TRAP_ABI);
     const char *msg = abi_str(c, mp, ml);
-    const uint8_t *f = abi_span_aligned(c, fp, (uint64_t)fl * 16, 4);
+    const uint8_t *f = ABI_ARRAY(c, ((abi_list){fp, fl}), abi_pair);
     if (fl > 64)
         fl = 64; /* a log line is not a bulk channel */
     const char *kv[128];
     size_t lens[128];
     for (uint32_t i = 0; i < fl; i++) {
-        kv[2 * i] = abi_str(c, abi_r32(f + i * 16), abi_r32(f + i * 16 + 4));
-        lens[2 * i] = abi_r32(f + i * 16 + 4);
-        kv[2 * i + 1] = abi_str(c, abi_r32(f + i * 16 + 8), abi_r32(f + i * 16 + 12));
-        lens[2 * i + 1] = abi_r32(f + i * 16 + 12);
+        abi_pair in;
+        ABI_ELEM(f, i, abi_pair, &in);
+        kv[2 * i] = abi_str(c, in.name.ptr, in.name.len);
+        lens[2 * i] = in.name.len;
+        kv[2 * i + 1] = abi_str(c, in.value.ptr, in.value.len);
+        lens[2 * i + 1] = in.value.len;
     }
     size_t bytes = ml;
     for (uint32_t i = 0; i < 2 * fl; i++)
@@ -495,7 +536,8 @@ static uint32_t wasi_clock_time_get(struct host_call *c, uint32_t id, uint64_t p
     default: return WASI_EINVAL;
     }
     clock_gettime(clk, &ts);
-    abi_w64(abi_span_aligned(c, out, 8, 8), (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+    uint64_t ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    ABI_STORE(c, out, uint64_t, &ns); /* timestamp: u64 */
     return WASI_ESUCCESS;
 }
 
@@ -518,12 +560,14 @@ static uint32_t wasi_fd_write(struct host_call *c, uint32_t fd, uint32_t iovs, u
 {
     if (fd != 1 && fd != 2)
         return WASI_EBADF;
-    const uint8_t *iov = abi_span_aligned(c, iovs, (uint64_t)n * 8, 4);
-    uint8_t *outp = abi_span_aligned(c, nwritten, 4, 4);
+    const uint8_t *iov = ABI_ARRAY(c, ((abi_list){iovs, n}), abi_wasi_iovec);
+    ABI_CHECK(c, nwritten, uint32_t); /* size: u32 */
     uint32_t total = 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t p = abi_r32(iov + i * 8), l = abi_r32(iov + i * 8 + 4);
-        const char *s = (const char *)abi_span(c, p, l);
+        abi_wasi_iovec v;
+        ABI_ELEM(iov, i, abi_wasi_iovec, &v);
+        uint32_t l = v.len;
+        const char *s = (const char *)abi_span(c, v.buf, l);
         while (l && (s[l - 1] == '\n'))
             l--;
         if (l && abi_utf8_valid((const uint8_t *)s, l)) {
@@ -536,9 +580,9 @@ static uint32_t wasi_fd_write(struct host_call *c, uint32_t fd, uint32_t iovs, u
                 c->log_bytes += host_log_line(fd == 1 ? "info" : "warn", c->fn->name,
                                               c->req->request_id, s, keep, NULL, NULL, 0);
         }
-        total += abi_r32(iov + i * 8 + 4);
+        total += v.len;
     }
-    abi_w32(outp, total);
+    ABI_STORE(c, nwritten, uint32_t, &total);
     return WASI_ESUCCESS;
 }
 

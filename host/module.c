@@ -91,42 +91,39 @@ void host_response_free(struct host_response *r)
 
 /* --- request and response marshalling ------------------------------------ */
 
-static void put_str(struct host_call *c, uint8_t *at, const char *s)
+static abi_list put_str(struct host_call *c, const char *s)
 {
-    abi_put_bytes(c, at, s, s ? strlen(s) : 0);
+    return abi_put_bytes(c, s, s ? strlen(s) : 0);
 }
 
-/* Writes the `request` record (size 88, align 8) and returns its address. */
+/* Writes the `request` record and returns its address, which handle takes
+ * as its one parameter (the record flattens past 16 values: ABI-NOTES). */
 static uint32_t write_request(struct host_call *c, const struct host_request *q)
 {
-    uint32_t p = abi_alloc(c, 8, 88);
-    uint8_t *r = c->mem->data + p;
-    abi_w8(r, (uint8_t)q->trigger);
-    put_str(c, r + 4, q->method);
-    put_str(c, r + 12, q->path);
-    put_str(c, r + 20, q->query);
-    put_str(c, r + 28, q->route);
+    uint32_t p = abi_alloc(c, _Alignof(abi_request), sizeof(abi_request));
+    abi_request r = {.trigger = (uint8_t)q->trigger};
+    r.method = put_str(c, q->method);
+    r.path = put_str(c, q->path);
+    r.query = put_str(c, q->query);
+    r.route = put_str(c, q->route);
     size_t np = q->n_params / 2;
-    uint32_t params = abi_alloc(c, 4, (uint32_t)(np * 16));
+    r.params = (abi_list){ABI_ALLOC_ARRAY(c, np, abi_pair), (uint32_t)np};
     for (size_t i = 0; i < np; i++) {
-        put_str(c, c->mem->data + params + i * 16, q->params[2 * i]);
-        put_str(c, c->mem->data + params + i * 16 + 8, q->params[2 * i + 1]);
+        abi_pair pr = {put_str(c, q->params[2 * i]), put_str(c, q->params[2 * i + 1])};
+        ABI_STORE_ELEM(c, r.params.ptr, i, abi_pair, &pr);
     }
-    abi_w32(r + 36, params);
-    abi_w32(r + 40, (uint32_t)np);
-    uint32_t hs = abi_alloc(c, 4, (uint32_t)(q->n_headers * 16));
+    r.headers = (abi_list){ABI_ALLOC_ARRAY(c, q->n_headers, abi_pair), (uint32_t)q->n_headers};
     for (size_t i = 0; i < q->n_headers; i++) {
-        uint8_t *h = c->mem->data + hs + i * 16;
-        abi_put_bytes(c, h, q->headers[i].name, q->headers[i].name_len);
-        abi_put_bytes(c, h + 8, q->headers[i].value, q->headers[i].value_len);
+        abi_pair h = {abi_put_bytes(c, q->headers[i].name, q->headers[i].name_len),
+                      abi_put_bytes(c, q->headers[i].value, q->headers[i].value_len)};
+        ABI_STORE_ELEM(c, r.headers.ptr, i, abi_pair, &h);
     }
-    abi_w32(r + 44, hs);
-    abi_w32(r + 48, (uint32_t)q->n_headers);
-    abi_put_bytes(c, r + 52, q->body, q->body_len);
-    put_str(c, r + 60, q->client_ip);
-    put_str(c, r + 68, q->request_id);
+    r.body = abi_put_bytes(c, q->body, q->body_len);
+    r.client_ip = put_str(c, q->client_ip);
+    r.request_id = put_str(c, q->request_id);
     uint64_t left_ms = c->deadline_ns > host_now_ns() ? (c->deadline_ns - host_now_ns()) / 1000000 : 0;
-    abi_w64(r + 80, host_wall_ms() + left_ms);
+    r.deadline_ms = host_wall_ms() + left_ms;
+    ABI_STORE(c, p, abi_request, &r);
     return p;
 }
 
@@ -157,35 +154,35 @@ static int header_ok(const char *name, size_t nl, const char *value, size_t vl)
     return 1;
 }
 
-/* Reads the `response` record (size 20, align 4) into host memory. */
+/* Reads the `response` record that handle returned into host memory. */
 static void read_response(struct host_call *c, uint32_t p, struct host_response *out)
 {
-    const uint8_t *r = abi_span_aligned(c, p, 20, 4);
-    out->status = abi_r16(r);
+    abi_response r;
+    ABI_LOAD(c, p, abi_response, &r);
+    out->status = r.status;
     if (out->status < 100 || out->status > 599)
         host_rt_trap(HOST_TRAP_ABI);
-    uint32_t hp = abi_r32(r + 4), hl = abi_r32(r + 8);
-    const uint8_t *h = abi_span_aligned(c, hp, (uint64_t)hl * 16, 4);
-    if (hl > 256)
+    const uint8_t *h = ABI_ARRAY(c, r.headers, abi_pair);
+    if (r.headers.len > 256)
         host_rt_trap(HOST_TRAP_ABI);
-    out->headers = calloc(hl ? hl : 1, sizeof *out->headers);
+    out->headers = calloc(r.headers.len ? r.headers.len : 1, sizeof *out->headers);
     if (!out->headers)
         host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
-    for (uint32_t i = 0; i < hl; i++, h += 16) {
-        uint32_t nl = abi_r32(h + 4), vl = abi_r32(h + 12);
-        const char *n = abi_str(c, abi_r32(h), nl);
-        const char *v = abi_str(c, abi_r32(h + 8), vl);
-        if (!header_ok(n, nl, v, vl))
+    for (uint32_t i = 0; i < r.headers.len; i++) {
+        abi_pair hd;
+        ABI_ELEM(h, i, abi_pair, &hd);
+        const char *n = abi_str(c, hd.name.ptr, hd.name.len);
+        const char *v = abi_str(c, hd.value.ptr, hd.value.len);
+        if (!header_ok(n, hd.name.len, v, hd.value.len))
             host_rt_trap(HOST_TRAP_ABI);
-        out->headers[i].name = copy_bytes(n, nl);
-        out->headers[i].name_len = nl;
-        out->headers[i].value = copy_bytes(v, vl);
-        out->headers[i].value_len = vl;
+        out->headers[i].name = copy_bytes(n, hd.name.len);
+        out->headers[i].name_len = hd.name.len;
+        out->headers[i].value = copy_bytes(v, hd.value.len);
+        out->headers[i].value_len = hd.value.len;
         out->n_headers = i + 1;
     }
-    uint32_t bp = abi_r32(r + 12), bl = abi_r32(r + 16);
-    out->body = (uint8_t *)copy_bytes(abi_span(c, bp, bl), bl);
-    out->body_len = bl;
+    out->body = (uint8_t *)copy_bytes(abi_span(c, r.body.ptr, r.body.len), r.body.len);
+    out->body_len = r.body.len;
 }
 
 struct run {
