@@ -223,7 +223,10 @@ build_functions() {
     return $rc
 }
 
-HOST_SRCS=(host/*.c host/stores/*.c host/rt/rt.c)
+# host/*.c and one level of folders (imports/, instance/, stores/, rt/); an object
+# is named after its path, so two folders may hold files of the same name.
+HOST_SRCS=(host/*.c host/*/*.c)
+HOST_HDRS=(host/*.h host/*/*.h)
 HOST_LIBS=(-lsqlite3 -lmicrohttpd -lcurl -lcjson -ldl -lpthread -lm)
 
 build_host() {
@@ -232,8 +235,8 @@ build_host() {
     mkdir -p "$objdir"
     local f objs=()
     for f in "${HOST_SRCS[@]}"; do
-        local o="$objdir/$(basename "${f%.c}").o"
-        if stale "$o" "$f" host/*.h host/*/*.h build.sh; then
+        local o="$objdir/$(tr / _ <<<"${f#host/}" | sed 's/\.c$//').o"
+        if stale "$o" "$f" "${HOST_HDRS[@]}" build.sh; then
             "$CC" "${CFLAGS_COMMON[@]}" -O2 -g "${extra[@]}" -Ihost -Ihost/rt -Ihost/stores -c "$f" -o "$o"
         fi
         objs+=("$o")

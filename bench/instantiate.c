@@ -1,7 +1,7 @@
 /*
  * bench/instantiate — native microbenchmarks of Bastion's per-request
  * instance lifecycle, linked against the host's own objects (everything in
- * host/ except main.c and server.c, plus host/rt/rt.c) and -rdynamic, so the
+ * host/ and its folders except main.c and server.c) and -rdynamic, so the
  * module .so resolves its imports to the real bindings.
  *
  * usage: instantiate --so MODULE.so --state DIR [--manifest FILE] [--label L]

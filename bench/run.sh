@@ -91,7 +91,7 @@ EOF
 
 say "building the host objects and bench/instantiate"
 objs=()
-for f in host/*.c host/rt/rt.c; do
+for f in host/*.c host/*/*.c; do  # as build.sh's HOST_SRCS
     o="$B/obj/$(basename "${f%.c}").o"
     "$CC" "${HOST_CFLAGS[@]}" -c "$f" -o "$o"
     case "$(basename "$f")" in main.c|server.c) ;; *) objs+=("$o") ;; esac

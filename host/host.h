@@ -157,7 +157,7 @@ int host_sql_exec_script(struct host_state *st, const char *db, const char *sql,
 int host_migrate(struct host_state *st, struct host_function *fn, int allow_changed, FILE *out);
 void host_store_thread_close(void);
 
-/* --- outbound ----------------------------------------------------------- */
+/* --- outbound (outbound_curl.c) ------------------------------------------ */
 struct host_header { char *name; size_t name_len; char *value; size_t value_len; };
 struct host_http_resp {
     uint16_t status;
@@ -170,7 +170,7 @@ int host_http_send(const char *method, const char *url, const struct host_header
                    struct host_err *err);
 void host_http_resp_free(struct host_http_resp *r);
 
-/* --- logging ------------------------------------------------------------ */
+/* --- logging (log_sink.c) ------------------------------------------------- */
 struct host_log;
 void host_log_init(FILE *sink);
 /* Writes one JSON line; fields are name/value pairs, all strings. Returns
@@ -209,7 +209,7 @@ struct host_env {
     struct host_state *state;
 };
 
-/* Host memory a binding holds while it may still trap (see abi_own). */
+/* Host memory a binding holds while it may still trap (see host_call_own). */
 struct host_owned {
     void *p;
     void (*destroy)(void *);
@@ -224,13 +224,14 @@ struct host_call {
     wasm_rt_memory_t *mem;
     uint64_t deadline_ns;
     struct host_counters counters;
-    struct host_owned *owned;   /* released by abi_release, or after a trap */
+    struct host_owned *owned;   /* released by host_call_release, or after a trap */
     size_t n_owned, cap_owned;
     size_t log_bytes;           /* guest log output so far (guest_log_bytes) */
 };
 
-/* The imports the host provides (bindings.c), and the prologue/epilogue every
- * module trampoline runs around them (module_desc.h `slots`). */
+/* The imports the host provides (host/imports/imports.c), and the
+ * prologue/epilogue every module trampoline runs around them (module_desc.h
+ * `slots`). */
 struct host_binding {
     const char *module, *name;
     host_import_fn fn;
@@ -239,6 +240,7 @@ extern const struct host_binding host_bindings[];
 extern const size_t host_n_bindings;
 extern const host_import_fn host_import_prologue, host_import_epilogue;
 
+/* Loading modules and running requests (instance/module.c). */
 int host_module_load(struct host_function *fn, FILE *errs);
 /* Runs one request through a fresh instance. Always fills `resp`. */
 void host_invoke(struct host_env *env, struct host_function *fn, const struct host_request *req,
@@ -248,6 +250,8 @@ void host_request_id(char out[40]);
  * automatically when a thread that ran requests exits). */
 void host_thread_done(void);
 
+/* A binding's budget: `requested`, capped by what is left of the deadline
+ * (imports/imports.c). */
 uint32_t host_budget_ms(const struct host_call *c, uint32_t requested);
 
 #endif

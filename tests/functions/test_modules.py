@@ -12,8 +12,8 @@ WASMS = sorted(glob.glob(os.path.join(BUILD, "functions", "*.wasm")))
 
 
 def provided():
-    """The (module, name) pairs of host/bindings.c's one list of bindings."""
-    with open(os.path.join(ROOT, "host", "bindings.c")) as f:
+    """The (module, name) pairs of host/imports/imports.c's one list of bindings."""
+    with open(os.path.join(ROOT, "host", "imports", "imports.c")) as f:
         pairs = set(re.findall(r'BIND\("([^"]+)", "([^"]+)",', f.read()))
     assert len(pairs) >= 11, pairs  # kv ×6, sql ×2, http-out, config, log at least
     return pairs

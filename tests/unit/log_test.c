@@ -1,7 +1,7 @@
 /*
  * Unit tests for shared/src/log.c: masking and redaction before a log line
  * leaves the module (OBS1). The request id, fn and ts are added by the host
- * to every line (host/log.c) and are tested there
+ * to every line (host/log_sink.c) and are tested there
  * (tests/host/test_host.py test_OBS2_access_log_line_per_request).
  *
  * The exact mask formats are the issue's: "j***@example.com", "+1******4567".

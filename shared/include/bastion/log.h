@@ -2,7 +2,7 @@
  * Safe structured logging (OBS1).
  *
  * The host writes each line as one JSON object and adds "ts", "level", "fn"
- * and "request_id" itself (host/log.c), so every line carries the request id
+ * and "request_id" itself (host/log_sink.c), so every line carries the request id
  * without the module passing it. What the module passes — the message and
  * name/value fields — goes through the rules below first. Modules MUST log
  * through bastion_log_safe, never bastion_log directly.

@@ -1,28 +1,28 @@
-#include "abi.h"
+#include "instance/guest_memory.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "rt/rt.h"
 
-/* see abi.h */
-uint8_t *abi_span(struct host_call *c, uint32_t ptr, uint64_t len)
+/* see guest_memory.h */
+uint8_t *guest_span(struct host_call *c, uint32_t ptr, uint64_t len)
 {
     if ((uint64_t)ptr + len > c->mem->size)
         host_rt_trap(HOST_TRAP_ABI);
     return c->mem->data + ptr;
 }
 
-/* see abi.h */
-uint8_t *abi_span_aligned(struct host_call *c, uint32_t ptr, uint64_t len, uint32_t align)
+/* see guest_memory.h */
+uint8_t *guest_span_aligned(struct host_call *c, uint32_t ptr, uint64_t len, uint32_t align)
 {
     if (ptr & (align - 1))
         host_rt_trap(HOST_TRAP_ABI);
-    return abi_span(c, ptr, len);
+    return guest_span(c, ptr, len);
 }
 
 /* RFC 3629 §4: rejects overlongs, surrogates and code points past U+10FFFF. */
-int abi_utf8_valid(const uint8_t *s, size_t len)
+int guest_utf8_valid(const uint8_t *s, size_t len)
 {
     size_t i = 0;
     while (i < len) {
@@ -52,76 +52,76 @@ int abi_utf8_valid(const uint8_t *s, size_t len)
     return 1;
 }
 
-/* see abi.h */
-const char *abi_str(struct host_call *c, uint32_t ptr, uint32_t len)
+/* see guest_memory.h */
+const char *guest_str(struct host_call *c, uint32_t ptr, uint32_t len)
 {
-    const uint8_t *s = abi_span(c, ptr, len);
-    if (!abi_utf8_valid(s, len))
+    const uint8_t *s = guest_span(c, ptr, len);
+    if (!guest_utf8_valid(s, len))
         host_rt_trap(HOST_TRAP_ABI);
     return (const char *)s;
 }
 
-/* see abi.h (the copy is owned by the call: see abi_own) */
-char *abi_cstr(struct host_call *c, uint32_t ptr, uint32_t len)
+/* see guest_memory.h (the copy is owned by the call: see host_call_own) */
+char *guest_cstr(struct host_call *c, uint32_t ptr, uint32_t len)
 {
-    const char *s = abi_str(c, ptr, len);
+    const char *s = guest_str(c, ptr, len);
     if (memchr(s, 0, len))
         host_rt_trap(HOST_TRAP_ABI);
-    char *copy = abi_own(c, malloc((size_t)len + 1), free);
+    char *copy = host_call_own(c, malloc((size_t)len + 1), free);
     memcpy(copy, s, len);
     copy[len] = 0;
     return copy;
 }
 
-/* see abi.h */
-uint32_t abi_alloc(struct host_call *c, uint32_t align, uint32_t size)
+/* see guest_memory.h */
+uint32_t guest_alloc(struct host_call *c, uint32_t align, uint32_t size)
 {
     /* cabi_realloc is guest code: let the deadline interrupt it. Callers hold
-     * no host resources here (see bindings.c), so unwinding is safe. */
+     * no host resources here (see imports/imports.c), so unwinding is safe. */
     host_rt_enter_guest();
     uint32_t p = c->fn->desc->cabi_realloc(c->instance, 0, 0, align, size);
     host_rt_enter_host();
     if (p == 0 && size != 0)
         host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
-    abi_span_aligned(c, p, size, align);
+    guest_span_aligned(c, p, size, align);
     return p;
 }
 
-/* see abi.h */
-uint32_t abi_alloc_array(struct host_call *c, size_t n, size_t size, size_t align)
+/* see guest_memory.h */
+uint32_t guest_alloc_array(struct host_call *c, size_t n, size_t size, size_t align)
 {
     if (n > UINT32_MAX / size)
         host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
-    return abi_alloc(c, (uint32_t)align, (uint32_t)(n * size));
+    return guest_alloc(c, (uint32_t)align, (uint32_t)(n * size));
 }
 
-/* see abi.h */
-abi_list abi_put_bytes(struct host_call *c, const void *src, size_t len)
+/* see guest_memory.h */
+abi_list guest_put_bytes(struct host_call *c, const void *src, size_t len)
 {
     if (len > UINT32_MAX)
         host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
-    uint32_t p = len ? abi_alloc(c, 1, (uint32_t)len) : 0;
+    uint32_t p = len ? guest_alloc(c, 1, (uint32_t)len) : 0;
     if (len)
         memcpy(c->mem->data + p, src, len);
     return (abi_list){p, (uint32_t)len};
 }
 
-/* see abi.h */
-void abi_load(struct host_call *c, uint32_t ptr, void *out, size_t size, size_t align)
+/* see guest_memory.h */
+void guest_load(struct host_call *c, uint32_t ptr, void *out, size_t size, size_t align)
 {
-    memcpy(out, abi_span_aligned(c, ptr, size, (uint32_t)align), size);
+    memcpy(out, guest_span_aligned(c, ptr, size, (uint32_t)align), size);
 }
 
-/* see abi.h */
-void abi_store(struct host_call *c, uint32_t ptr, const void *v, size_t size, size_t align)
+/* see guest_memory.h */
+void guest_store(struct host_call *c, uint32_t ptr, const void *v, size_t size, size_t align)
 {
     /* The span is computed now, after any allocation that built `v`: growing
      * never moves c->mem->data anyway (rt.c reserves 8 GiB up front). */
-    memcpy(abi_span_aligned(c, ptr, size, (uint32_t)align), v, size);
+    memcpy(guest_span_aligned(c, ptr, size, (uint32_t)align), v, size);
 }
 
-/* see abi.h */
-void *abi_own(struct host_call *c, void *p, void (*destroy)(void *))
+/* see guest_memory.h */
+void *host_call_own(struct host_call *c, void *p, void (*destroy)(void *))
 {
     if (!p)
         host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
@@ -139,8 +139,8 @@ void *abi_own(struct host_call *c, void *p, void (*destroy)(void *))
     return p;
 }
 
-/* see abi.h */
-void abi_release(struct host_call *c)
+/* see guest_memory.h */
+void host_call_release(struct host_call *c)
 {
     while (c->n_owned) {
         struct host_owned *o = &c->owned[--c->n_owned];

@@ -13,10 +13,10 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "abi.h"
+#include "instance/guest_memory.h"
 #include "rt/rt.h"
 
-/* The binding for an import, from the one list in bindings.c; NULL when the
+/* The binding for an import, from the one list in imports/imports.c; NULL when the
  * host does not provide it (and the module is refused). */
 static host_import_fn provided(const struct host_import_name *imp)
 {
@@ -93,37 +93,37 @@ void host_response_free(struct host_response *r)
 
 static abi_list put_str(struct host_call *c, const char *s)
 {
-    return abi_put_bytes(c, s, s ? strlen(s) : 0);
+    return guest_put_bytes(c, s, s ? strlen(s) : 0);
 }
 
 /* Writes the `request` record and returns its address, which handle takes
  * as its one parameter (the record flattens past 16 values: ABI-NOTES). */
 static uint32_t write_request(struct host_call *c, const struct host_request *q)
 {
-    uint32_t p = abi_alloc(c, _Alignof(abi_request), sizeof(abi_request));
+    uint32_t p = guest_alloc(c, _Alignof(abi_request), sizeof(abi_request));
     abi_request r = {.trigger = (uint8_t)q->trigger};
     r.method = put_str(c, q->method);
     r.path = put_str(c, q->path);
     r.query = put_str(c, q->query);
     r.route = put_str(c, q->route);
     size_t np = q->n_params / 2;
-    r.params = (abi_list){ABI_ALLOC_ARRAY(c, np, abi_pair), (uint32_t)np};
+    r.params = (abi_list){GUEST_ALLOC_ARRAY(c, np, abi_pair), (uint32_t)np};
     for (size_t i = 0; i < np; i++) {
         abi_pair pr = {put_str(c, q->params[2 * i]), put_str(c, q->params[2 * i + 1])};
-        ABI_STORE_ELEM(c, r.params.ptr, i, abi_pair, &pr);
+        GUEST_STORE_ELEM(c, r.params.ptr, i, abi_pair, &pr);
     }
-    r.headers = (abi_list){ABI_ALLOC_ARRAY(c, q->n_headers, abi_pair), (uint32_t)q->n_headers};
+    r.headers = (abi_list){GUEST_ALLOC_ARRAY(c, q->n_headers, abi_pair), (uint32_t)q->n_headers};
     for (size_t i = 0; i < q->n_headers; i++) {
-        abi_pair h = {abi_put_bytes(c, q->headers[i].name, q->headers[i].name_len),
-                      abi_put_bytes(c, q->headers[i].value, q->headers[i].value_len)};
-        ABI_STORE_ELEM(c, r.headers.ptr, i, abi_pair, &h);
+        abi_pair h = {guest_put_bytes(c, q->headers[i].name, q->headers[i].name_len),
+                      guest_put_bytes(c, q->headers[i].value, q->headers[i].value_len)};
+        GUEST_STORE_ELEM(c, r.headers.ptr, i, abi_pair, &h);
     }
-    r.body = abi_put_bytes(c, q->body, q->body_len);
+    r.body = guest_put_bytes(c, q->body, q->body_len);
     r.client_ip = put_str(c, q->client_ip);
     r.request_id = put_str(c, q->request_id);
     uint64_t left_ms = c->deadline_ns > host_now_ns() ? (c->deadline_ns - host_now_ns()) / 1000000 : 0;
     r.deadline_ms = host_wall_ms() + left_ms;
-    ABI_STORE(c, p, abi_request, &r);
+    GUEST_STORE(c, p, abi_request, &r);
     return p;
 }
 
@@ -158,11 +158,11 @@ static int header_ok(const char *name, size_t nl, const char *value, size_t vl)
 static void read_response(struct host_call *c, uint32_t p, struct host_response *out)
 {
     abi_response r;
-    ABI_LOAD(c, p, abi_response, &r);
+    GUEST_LOAD(c, p, abi_response, &r);
     out->status = r.status;
     if (out->status < 100 || out->status > 599)
         host_rt_trap(HOST_TRAP_ABI);
-    const uint8_t *h = ABI_ARRAY(c, r.headers, abi_pair);
+    const uint8_t *h = GUEST_ARRAY(c, r.headers, abi_pair);
     if (r.headers.len > 256)
         host_rt_trap(HOST_TRAP_ABI);
     out->headers = calloc(r.headers.len ? r.headers.len : 1, sizeof *out->headers);
@@ -170,9 +170,9 @@ static void read_response(struct host_call *c, uint32_t p, struct host_response 
         host_rt_trap(HOST_TRAP_MEMORY_LIMIT);
     for (uint32_t i = 0; i < r.headers.len; i++) {
         abi_pair hd;
-        ABI_ELEM(h, i, abi_pair, &hd);
-        const char *n = abi_str(c, hd.name.ptr, hd.name.len);
-        const char *v = abi_str(c, hd.value.ptr, hd.value.len);
+        GUEST_ELEM(h, i, abi_pair, &hd);
+        const char *n = guest_str(c, hd.name.ptr, hd.name.len);
+        const char *v = guest_str(c, hd.value.ptr, hd.value.len);
         if (!header_ok(n, hd.name.len, v, hd.value.len))
             host_rt_trap(HOST_TRAP_ABI);
         out->headers[i].name = copy_bytes(n, hd.name.len);
@@ -181,7 +181,7 @@ static void read_response(struct host_call *c, uint32_t p, struct host_response 
         out->headers[i].value_len = hd.value.len;
         out->n_headers = i + 1;
     }
-    out->body = (uint8_t *)copy_bytes(abi_span(c, r.body.ptr, r.body.len), r.body.len);
+    out->body = (uint8_t *)copy_bytes(guest_span(c, r.body.ptr, r.body.len), r.body.len);
     out->body_len = r.body.len;
 }
 
@@ -272,7 +272,7 @@ void host_invoke(struct host_env *env, struct host_function *fn, const struct ho
     run.resp = resp;
     uint64_t t0 = host_now_ns();
     int trap = host_rt_run(run_request, &run, run.call.deadline_ns, fn->memory_mb * 16);
-    abi_release(&run.call); /* whatever a trap unwound past */
+    host_call_release(&run.call); /* whatever a trap unwound past */
     free(run.call.owned);
     d->free(inst_buf);
     run.call.counters.instance_us = (host_now_ns() - t0) / 1000;
