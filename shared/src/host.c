@@ -1,10 +1,11 @@
 /*
- * Wrappers over the host imports: budgets, arena copies, error mapping.
+ * Wrappers over the host imports (bindings_internal.h): budgets, arena
+ * copies, error mapping.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "abi_internal.h"
+#include "bindings_internal.h"
 #include "bastion/host.h"
 #include "bastion/log.h"
 
@@ -20,17 +21,17 @@ bastion_str bastion_host_error_text(void)
 static bastion_host_rc take_error(const cabi_error *e)
 {
     last_guard = 0;
-    if (e->tag > 6) { /* not a WIT error case: never index tables with it */
+    if (e->tag > CABI_ERROR_GUARD) { /* not a WIT error case: never index tables with it */
         last_error = BASTION_LIT("host returned an unknown error case");
         return BASTION_HOST_INTERNAL;
     }
-    if (e->tag == 6) {
+    if (e->tag == CABI_ERROR_GUARD) {
         last_guard = e->u.statement;
         last_error = BASTION_LIT("expect-changes did not hold");
         return BASTION_HOST_GUARD;
     }
-    last_error = e->tag == 0 ? BASTION_LIT("timeout") : e->u.msg;
-    return (bastion_host_rc)(e->tag + 1);
+    last_error = e->tag == CABI_ERROR_TIMEOUT ? BASTION_LIT("timeout") : e->u.msg;
+    return (bastion_host_rc)(e->tag + 1); /* see bindings_layout.h */
 }
 
 /* see host.h */

@@ -16,10 +16,12 @@ FLAGS=(-std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -fno-omit-frame-point
 SAN=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 mkdir -p "$OUT/obj" "$OUT/bin" "$OUT/artifacts"
 
+CORE_OBJS=() # of the sources there are now: a renamed file's old object is left out
 build_core() {
     local f o
     for f in shared/src/*.c tests/fuzz/stubs.c; do
         o="$OUT/obj/$(basename "${f%.c}").o"
+        CORE_OBJS+=("$o")
         if [[ ! -e "$o" || "$f" -nt "$o" ]] || find shared/include shared/src -name '*.h' -newer "$o" | grep -q .; then
             "$CC" "${FLAGS[@]}" "${SAN[@]}" -fsanitize=fuzzer-no-link -c "$f" -o "$o" || return 1
         fi
@@ -28,7 +30,7 @@ build_core() {
 
 build_target() {
     local name="$1" bin="$OUT/bin/$1"
-    "$CC" "${FLAGS[@]}" "${SAN[@]}" -fsanitize=fuzzer "tests/fuzz/${name}_fuzz.c" "$OUT"/obj/*.o \
+    "$CC" "${FLAGS[@]}" "${SAN[@]}" -fsanitize=fuzzer "tests/fuzz/${name}_fuzz.c" "${CORE_OBJS[@]}" \
         -lcjson -lbearssl -lm -o "$bin"
 }
 

@@ -3,7 +3,7 @@
  * reached from the parsers under test, so each stub aborts loudly. */
 #include <stdlib.h>
 
-#include "../../shared/src/abi_internal.h"
+#include "../../shared/src/bindings_internal.h"
 #include "bastion/http.h"
 
 #define STUB(name, ...) void name(__VA_ARGS__) { abort(); }
@@ -19,6 +19,6 @@ STUB(cabi_http_send, const char *a, size_t b, const char *c, size_t d, const bas
 STUB(cabi_config_get, const char *a, size_t b, cabi_opt_str *c)
 STUB(cabi_log_write, uint32_t a, const char *b, size_t c, const bastion_header *d, size_t e)
 
-/* The router's table, which abi.c expects from a module. */
+/* The router's table, which bindings.c expects from a module. */
 const bastion_route *const bastion_app_routes = NULL;
 const size_t bastion_app_n_routes = 0;

@@ -4,8 +4,9 @@ Every WIT type of wit/bastion.wit crosses the boundary through the core's real
 bindings (shared/src) and the host's (host/), and each field is compared
 exactly: the module reports what it received with bytes and strings in hex,
 s64/u64 as decimal strings and f64 as its IEEE 754 bits. A wrong size or
-offset on either side changes some field here, where a signature check
-(tests/component) cannot see it.
+offset on either side (host/instance/abi_layout.h, shared/src/bindings_layout.h)
+changes some field here, where a signature check (tests/component) cannot see
+it.
 """
 import ctypes
 import ctypes.util

@@ -1,6 +1,6 @@
 /*
  * A scripted stand-in for the host imports declared in
- * shared/src/abi_internal.h, for native unit tests.
+ * shared/src/bindings_internal.h, for native unit tests.
  *
  * Every store and outbound call (kv, sql, http-out) is recorded in
  * `fake.calls` in order, so a test can prove what was called first and with
@@ -9,7 +9,7 @@
  * fields: `error_tag` >= 0 makes every kv/sql call fail with that WIT
  * `types.error` case (0 timeout … 5 internal); otherwise each call succeeds
  * with the value its script field holds. Results use the exact canonical-ABI
- * structs of abi_internal.h, as the real host writes them.
+ * structs of bindings_layout.h, as the real host writes them.
  *
  * Strings the fake returns (values, error text, config) are borrowed from
  * the script and must outlive the call; the core copies what it keeps.
@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../shared/src/abi_internal.h"
+#include "../../shared/src/bindings_internal.h"
 
 enum fake_fn {
     FAKE_KV_GET,

@@ -41,12 +41,12 @@ FAILED=0
 mkdir -p "$BUILD/obj" "$BUILD/log"
 rm -f "$BUILD"/obj/*.o "$BUILD"/*_test "$BUILD"/log/*
 
-# The core's objects, once. abi.c is left out: it needs the module's route
-# table (bastion_app_routes), which only abi_test.c defines.
+# The core's objects, once. bindings.c is left out: it needs the module's route
+# table (bastion_app_routes), which only bindings_test.c defines.
 CORE_OBJS=()
 for src in "$ROOT"/shared/src/*.c; do
     m="$(basename "$src" .c)"
-    [[ $m == abi ]] && continue
+    [[ $m == bindings ]] && continue
     [[ -f "$UNIT/${m}_test.c" ]] || echo "note: no tests/unit/${m}_test.c for shared/src/$m.c"
     if "$CC" "${CFLAGS[@]}" -c "$src" -o "$BUILD/obj/$m.o" 2>"$BUILD/log/$m.o.log"; then
         CORE_OBJS+=("$BUILD/obj/$m.o")

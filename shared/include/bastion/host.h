@@ -70,7 +70,8 @@ typedef enum {
     BASTION_SQL_BLOB,
 } bastion_sql_type;
 
-/* Layout is the canonical ABI's `value` (16 bytes, align 8): do not reorder. */
+/* Layout is the canonical ABI's `value` (16 bytes, align 8; asserted in
+ * shared/src/bindings_layout.h): do not reorder. */
 typedef struct {
     uint8_t type; /* bastion_sql_type */
     union {

@@ -1,8 +1,8 @@
 /*
- * Unit tests for shared/src/abi.c: the handle export and its router, and
+ * Unit tests for shared/src/bindings.c: the handle export and its router, and
  * cabi_realloc. Requests are built as the host writes them (cabi_request).
  */
-#include "../../shared/src/abi.c"
+#include "../../shared/src/bindings.c"
 
 #include "fake_host.h"
 #include "unit.h"
@@ -106,7 +106,7 @@ static cJSON *resp_problem(const cabi_response *resp, int status, const char *sl
 
 /* --- routing --- */
 
-static void test_abi_known_route_and_method_calls_handler(void **state)
+static void test_bindings_known_route_and_method_calls_handler(void **state)
 {
     (void)state;
     cabi_request req = request("GET", "/api/items/{id}");
@@ -125,7 +125,7 @@ static void test_abi_known_route_and_method_calls_handler(void **state)
     assert_true(unit_str_is(resp_header(resp, "location"), "/api/items/2"));
 }
 
-static void test_abi_request_reaches_handler_intact(void **state)
+static void test_bindings_request_reaches_handler_intact(void **state)
 {
     (void)state;
     cabi_request req = request("GET", "/api/items/{id}");
@@ -148,7 +148,7 @@ static void test_abi_request_reaches_handler_intact(void **state)
     assert_true(left > 14000 && left <= 15000);
 }
 
-static void test_abi_other_method_is_405_with_allow(void **state)
+static void test_bindings_other_method_is_405_with_allow(void **state)
 {
     (void)state;
     cabi_request req = request("PUT", "/api/items/{id}");
@@ -169,7 +169,7 @@ static void test_abi_other_method_is_405_with_allow(void **state)
     assert_true(unit_str_is(resp_header(resp, "allow"), "GET"));
 }
 
-static void test_abi_unknown_route_is_404(void **state)
+static void test_bindings_unknown_route_is_404(void **state)
 {
     (void)state;
     static const char *const routes[] = {"/api/nothing", "/api/items/42", "/api/items/{id}/",
@@ -183,7 +183,7 @@ static void test_abi_unknown_route_is_404(void **state)
     assert_int_equal(calls_get + calls_post + calls_silent, 0);
 }
 
-static void test_abi_handler_without_response_is_500(void **state)
+static void test_bindings_handler_without_response_is_500(void **state)
 {
     (void)state;
     cabi_request req = request("GET", "/api/silent");
@@ -192,7 +192,7 @@ static void test_abi_handler_without_response_is_500(void **state)
     cJSON_Delete(resp_problem(resp, 500, "internal"));
 }
 
-static void test_abi_handler_problem_passes_through(void **state)
+static void test_bindings_handler_problem_passes_through(void **state)
 {
     (void)state;
     cabi_request req = request("POST", "/api/fails");
@@ -219,7 +219,7 @@ static void test_CONC7_fresh_context_per_request(void **state)
 
 /* --- cabi_realloc (canonical ABI) --- */
 
-static void test_abi_realloc_alignment_and_copy(void **state)
+static void test_bindings_realloc_alignment_and_copy(void **state)
 {
     (void)state;
     static const size_t aligns[] = {8, 16, 32};
@@ -262,7 +262,7 @@ static void small_realloc(void *arg)
  * AddressSanitizer reports (invalid-aligned-alloc-alignment). wasi-libc's
  * dlmalloc tolerates it, so this bites native builds only. KNOWN BUG.
  */
-static void test_abi_realloc_small_unaligned_sizes(void **state)
+static void test_bindings_realloc_small_unaligned_sizes(void **state)
 {
     (void)state;
     int status = unit_run_isolated(small_realloc, NULL);
@@ -274,15 +274,15 @@ static void test_abi_realloc_small_unaligned_sizes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_abi_known_route_and_method_calls_handler, setup),
-        cmocka_unit_test_setup(test_abi_request_reaches_handler_intact, setup),
-        cmocka_unit_test_setup(test_abi_other_method_is_405_with_allow, setup),
-        cmocka_unit_test_setup(test_abi_unknown_route_is_404, setup),
-        cmocka_unit_test_setup(test_abi_handler_without_response_is_500, setup),
-        cmocka_unit_test_setup(test_abi_handler_problem_passes_through, setup),
+        cmocka_unit_test_setup(test_bindings_known_route_and_method_calls_handler, setup),
+        cmocka_unit_test_setup(test_bindings_request_reaches_handler_intact, setup),
+        cmocka_unit_test_setup(test_bindings_other_method_is_405_with_allow, setup),
+        cmocka_unit_test_setup(test_bindings_unknown_route_is_404, setup),
+        cmocka_unit_test_setup(test_bindings_handler_without_response_is_500, setup),
+        cmocka_unit_test_setup(test_bindings_handler_problem_passes_through, setup),
         cmocka_unit_test_setup(test_CONC7_fresh_context_per_request, setup),
-        cmocka_unit_test_setup(test_abi_realloc_alignment_and_copy, setup),
-        cmocka_unit_test_setup(test_abi_realloc_small_unaligned_sizes, setup),
+        cmocka_unit_test_setup(test_bindings_realloc_alignment_and_copy, setup),
+        cmocka_unit_test_setup(test_bindings_realloc_small_unaligned_sizes, setup),
     };
     return cmocka_run_group_tests_name("abi", tests, NULL, NULL);
 }

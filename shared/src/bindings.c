@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "abi_internal.h"
+#include "bindings_internal.h"
 #include "bastion/http.h"
 #include "bastion/problem.h"
 
