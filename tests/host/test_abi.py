@@ -58,6 +58,18 @@ def rt():
     assert srv.stop() == 0
 
 
+def fixture_manifest_with(edit):
+    """A copy of the fixtures' build/test/manifest.json changed by edit(doc),
+    for a server of its own."""
+    with open(os.path.join(BUILD, "test", "manifest.json")) as f:
+        doc = json.load(f)
+    edit(doc)
+    path = os.path.join(tempfile.mkdtemp(prefix="bastion-manifest-"), "manifest.json")
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    return path
+
+
 def call(srv, *ops):
     r = srv.post("/rt/call", list(ops))
     assert r.status == 200, r
@@ -136,14 +148,9 @@ def test_request_record_every_field(rt, method):
 
 
 def test_request_record_cron_trigger():
-    manifest = os.path.join(BUILD, "test", "manifest.json")
-    with open(manifest) as f:
-        doc = json.load(f)
-    doc["cron"] = [{"name": "rt-tick", "function": FN, "every_s": 1}]
-    path = os.path.join(tempfile.mkdtemp(prefix="bastion-manifest-"), "manifest.json")
-    with open(path, "w") as f:
-        json.dump(doc, f)
-    srv = Server(path).start()
+    def cron(doc):
+        doc["cron"] = [{"name": "rt-tick", "function": FN, "every_s": 1}]
+    srv = Server(fixture_manifest_with(cron)).start()
     try:
         deadline = time.time() + 10
         line = None
@@ -442,15 +449,11 @@ def test_sql_transaction_errors_in_the_list_result_layout(rt):
 def test_sql_internal_error_too_many_databases():
     # a worker keeps one connection per database file (at most 32): past it
     # the host answers `internal`. Its own server: that worker stays full.
-    manifest = os.path.join(BUILD, "test", "manifest.json")
-    with open(manifest) as f:
-        doc = json.load(f)
     dbs = [f"many{i:02d}" for i in range(40)]
-    doc["functions"][FN]["sql"] = dbs
-    path = os.path.join(tempfile.mkdtemp(prefix="bastion-manifest-"), "manifest.json")
-    with open(path, "w") as f:
-        json.dump(doc, f)
-    srv = Server(path).start()
+
+    def grant(doc):
+        doc["functions"][FN]["sql"] = dbs
+    srv = Server(fixture_manifest_with(grant)).start()
     try:
         got = call(srv, *[query("SELECT 1", db=d) for d in dbs])
     finally:
