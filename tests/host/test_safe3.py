@@ -13,6 +13,7 @@ a host without a log cap writes hundreds of MiB of log here.
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -87,8 +88,8 @@ def write_manifest(tmp_path, exec_workers, max_concurrency):
     of its own function (past its deadline that is a 503, not what is tested)."""
     with open(os.path.join(ROOT, "tests", "host", "manifest.toml")) as f:
         toml = f.read()
-    assert "[server]\n" in toml
-    toml = toml.replace("[server]\n", f"[server]\nexec_workers = {exec_workers}\n", 1)
+    toml, n = re.subn(r"(?m)^exec_workers = \d+$", f"exec_workers = {exec_workers}", toml)
+    assert n == 1, "tests/host/manifest.toml sets [server] exec_workers once"
     for fn, n in max_concurrency.items():
         head = f"[functions.{fn}]\n"
         assert head in toml, head
