@@ -1,13 +1,78 @@
 /*
- * The bundle's bearer-token contract (see auth.h).
+ * The bearer-token front door: the Authorization header, its 401/403
+ * challenges, and the bundle's token contract on top (see auth.h). The only
+ * bearer layer in the core; tokens themselves are verified by jwt.c.
  */
-#include <stdio.h>
-#include <stdlib.h>
+#include <string.h>
 
 #include "bastion/auth.h"
-#include "bastion/config.h"
 #include "bastion/host.h"
 #include "bastion/http.h"
+#include "bastion/jwt_key.h"
+#include "jwt_internal.h"
+
+/* ------------------------------------------------------------ mechanism */
+
+/* RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token, the scheme name
+ * case-insensitive (RFC 9110 §11.1). False when there are no credentials or
+ * they use another scheme. */
+static bool bearer_token(bastion_str h, bastion_str *token)
+{
+    static const bastion_str SCHEME = BASTION_LIT("Bearer");
+    if (!h.ptr || h.len < SCHEME.len ||
+        !bastion_str_eq_ci((bastion_str){h.ptr, SCHEME.len}, SCHEME))
+        return false;
+    if (h.len > SCHEME.len && h.ptr[SCHEME.len] != ' ')
+        return false; /* e.g. "BearerX": some other scheme */
+    size_t i = SCHEME.len;
+    while (i < h.len && h.ptr[i] == ' ')
+        i++;
+    *token = (bastion_str){h.ptr + i, h.len - i};
+    return true;
+}
+
+/* RFC 9110 §15.5.2: a 401 carries a challenge. RFC 6750 §3.1: no error code
+ * when the request had no bearer credentials at all. */
+static bastion_rc unauthorized(bastion_ctx *cx, bool presented, const char *detail)
+{
+    bastion_problem(cx, BASTION_E_UNAUTHORIZED, detail);
+    bastion_set_header(cx, BASTION_LIT("www-authenticate"),
+                       presented ? BASTION_LIT("Bearer error=\"invalid_token\"")
+                                 : BASTION_LIT("Bearer"));
+    return BASTION_E_UNAUTHORIZED;
+}
+
+/* see auth.h */
+bastion_rc bastion_require_jwt_or_problem(bastion_ctx *cx, const bastion_jwt_key *key,
+                                          const bastion_jwt_expect *expect, bastion_jwt_claims *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!bastion__jwt_key_usable(key))
+        return bastion_problem(cx, BASTION_E_MISCONFIGURED,
+                               "token verification key not configured");
+    bastion_str token;
+    if (!bearer_token(bastion_header_get(cx, "authorization"), &token))
+        return unauthorized(cx, false, "bearer token required");
+    bastion_jwt_rc rc =
+        bastion_jwt_verify(key, expect, token, (int64_t)(bastion_now_ms() / 1000), out);
+    if (rc != BASTION_JWT_OK)
+        return unauthorized(cx, true, bastion_jwt_rc_text(rc));
+    return BASTION_OK;
+}
+
+/* see auth.h */
+bastion_rc bastion_require_role_or_problem(bastion_ctx *cx, const bastion_jwt_claims *claims,
+                                           const char *role)
+{
+    if (bastion_jwt_has_role(claims, role))
+        return BASTION_OK;
+    bastion_problem(cx, BASTION_E_FORBIDDEN, "token role does not permit this action");
+    bastion_set_header(cx, BASTION_LIT("www-authenticate"),
+                       BASTION_LIT("Bearer error=\"insufficient_scope\""));
+    return BASTION_E_FORBIDDEN;
+}
+
+/* ------------------------------------------------------------- contract */
 
 static bastion_rc load_or_problem(bastion_ctx *cx, bastion_jwt_key *key, bastion_jwt_expect *exp)
 {

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "email.h"
 #include "jwt.h"
+#include "jwt_key.h"
 #include "token.h"
 #include "auth.h"
 #include "validate.h"

@@ -1,7 +1,8 @@
 /*
  * JSON Web Tokens (RFC 7519) in the JWS Compact Serialization (RFC 7515 §7.1),
  * verified the way RFC 8725 (JWT Best Current Practices) asks: AUTH1, AUTH2.
- * Also HS256 issuing, for the login function.
+ * Also HS256 issuing, for the login function. Keys are loaded by jwt_key.h;
+ * the bearer-token front door (Authorization header → 401/403) is auth.h.
  *
  * Algorithms: HS256, RS256 and ES256 (RFC 7518 §3.2–3.4), nothing else.
  *   - A key has exactly one algorithm, fixed when it is loaded: an "oct" key
@@ -38,7 +39,7 @@
  *   hash of the signing input. Both halves are tested (jwt_test.c).
  *
  * Time: the caller passes `now_s` (Unix seconds) to bastion_jwt_verify; the
- * _or_problem functions use the wall clock. "exp" is required unless the
+ * _or_problem functions of auth.h use the wall clock. "exp" is required unless the
  * expectation allows otherwise; "exp", "nbf" and a future "iat" are checked
  * with the expectation's leeway, which is clamped to
  * BASTION_JWT_MAX_LEEWAY_S.
@@ -55,7 +56,6 @@
 #include <cjson/cJSON.h>
 
 #include "core.h"
-#include "problem.h"
 
 #define BASTION_JWT_MAX_LEN 8192     /* longest token accepted or issued, in bytes */
 #define BASTION_JWT_MAX_LEEWAY_S 60  /* AUTH2: clock-skew leeway is at most 60 s */
@@ -72,7 +72,7 @@ typedef enum {
 } bastion_jwt_alg;
 
 /* One verification (or HS256 signing) key. Fill it only through the
- * bastion_jwt_key_* functions; its fields are private. */
+ * bastion_jwt_key_* functions of jwt_key.h; its fields are private. */
 typedef struct {
     bastion_jwt_alg alg;
     size_t len;                                  /* bytes used in material */
@@ -132,35 +132,6 @@ typedef struct {
     bastion_str payload; /* the verified claims JSON, for other claims */
 } bastion_jwt_claims;
 
-/* --- keys --- each zeroes *key first and leaves it unset on failure */
-
-/* An HS256 secret of BASTION_JWT_HS256_KEY_MIN..MAX raw bytes (copied). */
-bastion_jwt_rc bastion_jwt_key_hs256(bastion_jwt_key *key, const void *secret, size_t len);
-
-/*
- * A JWK (RFC 7517 §4, RFC 7518 §6): {"kty":"oct","k"} → HS256,
- * {"kty":"RSA","n","e"} → RS256 (2048–4096 bits), {"kty":"EC","crv":"P-256",
- * "x","y"} → ES256 (the point must lie on the curve). An "alg" member must
- * name that same algorithm and a "use" member must be "sig". A JWK with a
- * private member ("d") is refused: a verifier holds public keys only, so a
- * signing key never sits in a verifier's configuration.
- */
-bastion_jwt_rc bastion_jwt_key_from_jwk(bastion_jwt_key *key, bastion_str jwk);
-
-/*
- * Exactly one PEM object (RFC 7468): "PUBLIC KEY" (a DER SubjectPublicKeyInfo,
- * RFC 5280 §4.1.2.7: rsaEncryption per RFC 3279 §2.3.1, or id-ecPublicKey
- * on prime256v1 per RFC 5480) or "RSA PUBLIC KEY" (RFC 8017 §A.1.1). The
- * DER is read by a small strict parser of its own (BearSSL has no SPKI
- * decoder, and its X.509 code is not built for modules). Private keys and
- * certificates are refused: configure the public key itself.
- */
-bastion_jwt_rc bastion_jwt_key_from_pem(bastion_jwt_key *key, bastion_str pem);
-
-/* A JWK when the text starts with '{', PEM when with "-----BEGIN"
- * (leading whitespace is skipped). */
-bastion_jwt_rc bastion_jwt_key_parse(bastion_jwt_key *key, bastion_str text);
-
 /* --- verify and issue --- */
 
 /*
@@ -187,35 +158,5 @@ bastion_jwt_rc bastion_jwt_sign_hs256(const bastion_jwt_key *key, const cJSON *c
 
 /* True when the verified "role" claim is exactly `role`. */
 bool bastion_jwt_has_role(const bastion_jwt_claims *claims, const char *role);
-
-/* --- _or_problem: on failure the problem response is already written --- */
-
-/* Loads the key held by config variable `name` (JWK or PEM, see
- * bastion_jwt_key_parse). Unset or unusable → 500 misconfigured naming the
- * variable, never its value (REL8). */
-bastion_rc bastion_jwt_key_from_config_or_problem(bastion_ctx *cx, const char *name,
-                                                  bastion_jwt_key *key);
-
-/*
- * AUTH1: reads "Authorization: Bearer <token>" (RFC 6750 §2.1) and verifies
- * it at the wall-clock time. Missing credentials or another scheme → 401 with
- * "WWW-Authenticate: Bearer"; a presented token that fails → 401 with
- * "WWW-Authenticate: Bearer error="invalid_token"" (RFC 6750 §3, §3.1). The
- * detail names the failure class only. An unset key → 500 misconfigured.
- * Call it before reading the body.
- */
-bastion_rc bastion_require_jwt_or_problem(bastion_ctx *cx, const bastion_jwt_key *key,
-                                          const bastion_jwt_expect *expect,
-                                          bastion_jwt_claims *out);
-
-/* AUTH1: 403 (with "WWW-Authenticate: Bearer error="insufficient_scope"",
- * RFC 6750 §3.1) unless the verified role is exactly `role`. */
-bastion_rc bastion_require_role_or_problem(bastion_ctx *cx, const bastion_jwt_claims *claims,
-                                           const char *role);
-
-/* AUTH1 for admin endpoints: bastion_require_jwt_or_problem, then role "admin". */
-bastion_rc bastion_require_admin_or_problem(bastion_ctx *cx, const bastion_jwt_key *key,
-                                            const bastion_jwt_expect *expect,
-                                            bastion_jwt_claims *out);
 
 #endif
