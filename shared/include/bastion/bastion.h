@@ -20,6 +20,9 @@
 #include "jwt_key.h"
 #include "token.h"
 #include "auth.h"
+#include "formats.h"
+#include "calendar.h"
 #include "validate.h"
+#include "input.h"
 
 #endif

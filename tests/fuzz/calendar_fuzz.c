@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <bastion/validate.h>
+#include <bastion/calendar.h>
 
 #include "../../shared/src/core_internal.h"
 

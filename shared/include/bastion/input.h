@@ -1,0 +1,57 @@
+/*
+ * The request's front door (VAL1, VAL3): the JSON body, the query string and
+ * route parameters, each refused or run through the field rules of
+ * validate.h.
+ *
+ * Every function here is an _or_problem: on failure the problem (415, 400 or
+ * 422 with errors[]) is already written and its code returned, so the caller
+ * just returns. On failure `out` is all zero; on success its values live in
+ * the request arena until the response (validate.h).
+ *
+ * No C string is made of request bytes before they are checked for NUL: a
+ * "\u0000" in the body or a decoded %00 in the query or path is refused
+ * first (VAL3), so no rule ever sees a value cut short.
+ */
+#ifndef BASTION_INPUT_H
+#define BASTION_INPUT_H
+
+#include <cjson/cJSON.h>
+
+#include "core.h"
+#include "problem.h"
+#include "validate.h"
+
+/*
+ * The body checks of bastion_parse_json_or_problem without the field rules:
+ * 415 / 400 (UTF-8, RFC 8259, depth 32, not an object) / 422 (a \u0000,
+ * blamed on the member that holds it: "/customer/email"). On
+ * BASTION_OK *root is the parsed object, owned by the caller (cJSON_Delete),
+ * for bodies with nested objects the caller validates part by part.
+ */
+bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root);
+
+/* Validates query parameters with the field rules (pointers name the
+ * parameter; parameters not in `fields` are ignored); 422 on failure. A
+ * decoded NUL (%00) is refused before any C string is made of it. */
+bastion_rc bastion_query_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
+                                    bastion_field_value *out);
+
+/*
+ * Validates the route parameter named rule->name with the same rule a body
+ * field would get; on failure writes 422 (pointer "/<name>") and returns it.
+ * A decoded NUL is refused before any C string is made of it.
+ */
+bastion_rc bastion_param_or_problem(bastion_ctx *cx, const bastion_field *rule,
+                                    bastion_field_value *out);
+
+/*
+ * The whole front door for a JSON body: 415 unless Content-Type is
+ * application/json; 400 for invalid UTF-8, a raw control character inside a
+ * string (RFC 8259 §7), malformed JSON, nesting deeper than 32 or a
+ * non-object; 422 with errors[] for failed rules, and a 422 naming the member
+ * that holds an escaped U+0000 (json.h's bastion_json_check_at).
+ */
+bastion_rc bastion_parse_json_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
+                                         bastion_field_value *out);
+
+#endif
