@@ -160,11 +160,10 @@ static void get_order(bastion_ctx *cx)
         if (load_or_problem(cx, id, &entry))
             return;
         if (entry) {
-            char *text = cJSON_PrintUnformatted(entry);
+            char *text = cJSON_PrintUnformatted(entry); /* arena memory: never free()d */
             if (!text)
                 __builtin_trap(); /* only on out of memory, as bastion_respond_json */
             bastion_host_rc rc = bastion_kv_set(cx, CACHE, key, bastion_cstr(text), CACHE_TTL_MS);
-            free(text);
             if (rc != BASTION_HOST_OK)
                 log_cache("kv set", rc);
         }

@@ -133,7 +133,6 @@ bastion_rc bastion_auth_issue_or_problem(bastion_ctx *cx, bastion_str sub, const
     char *out = bastion_alloc(BASTION_JWT_MAX_LEN + 1);
     size_t len;
     bastion_jwt_rc jrc = bastion_jwt_sign_hs256(&key, c, out, BASTION_JWT_MAX_LEN + 1, &len);
-    cJSON_Delete(c);
     if (jrc != BASTION_JWT_OK)
         return bastion_problem(cx, BASTION_E_INTERNAL, "The token could not be issued.");
     *token = (bastion_str){out, len};

@@ -3,12 +3,12 @@
  * and `cabi_realloc`. handle turns the canonical request into a bastion_ctx,
  * dispatches through the module's route table and returns the response record.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "bindings_internal.h"
 #include "bastion/http.h"
 #include "bastion/problem.h"
+#include "core_internal.h"
 
 extern const bastion_route *const bastion_app_routes;
 extern const size_t bastion_app_n_routes;
@@ -16,18 +16,14 @@ extern const size_t bastion_app_n_routes;
 bastion_ctx *bastion__current;
 
 /* Canonical ABI realloc: the host allocates the request and every result
- * list through this. Memory is never returned; the instance dies first. */
+ * list through this. Like everything else a request allocates it is arena
+ * memory (core.h): never returned, the instance dies first. */
 EXPORT("cabi_realloc")
 void *cabi_realloc(void *old, size_t old_size, size_t align, size_t new_size)
 {
     if (new_size == 0)
         return (void *)align; /* a valid, aligned, empty allocation */
-    if (align < sizeof(void *))
-        align = sizeof(void *);
-    /* C11 §7.22.3.1: the size must be a multiple of the alignment */
-    void *p = aligned_alloc(align, (new_size + align - 1) & ~(align - 1));
-    if (!p)
-        __builtin_trap();
+    void *p = bastion__alloc_aligned(new_size, align);
     if (old && old_size)
         memcpy(p, old, old_size < new_size ? old_size : new_size);
     return p;
@@ -70,6 +66,7 @@ static void dispatch(bastion_ctx *cx)
 EXPORT("bastion:edge/handler@0.1.0#handle")
 cabi_response *bastion__handle(cabi_request *req)
 {
+    bastion__arena_adopt_json(); /* before any cJSON value exists (core.h) */
     bastion_ctx *cx = bastion_alloc(sizeof *cx);
     memset(cx, 0, sizeof *cx);
     cx->trigger = (bastion_trigger)req->trigger;

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "bastion/core.h"
 #include "core_internal.h"
 
@@ -42,14 +44,22 @@ bool bastion_str_eq_ci(bastion_str a, bastion_str b)
  * The arena: bump allocation from 64 KiB chunks. In a module the chunks are
  * never freed — the host throws the whole linear memory away after the
  * response. Native tests and fuzzers release them with bastion__arena_reset.
+ * The chunks stay linked from `arena`, so LeakSanitizer sees them as
+ * reachable, never as leaks.
  */
+#define CHUNK_SIZE 65536
+#define CHUNK_HEADER 16 /* keeps every allocation 8-aligned on 32- and 64-bit */
+
 struct chunk {
     struct chunk *next;
+    size_t size; /* bytes, header included */
 };
+_Static_assert(sizeof(struct chunk) <= CHUNK_HEADER, "the chunk header must fit");
 
 static struct {
     char *cur, *end;
     struct chunk *chunks;
+    size_t used; /* bytes handed out since the last reset, rounding included */
 } arena;
 
 /* see core.h */
@@ -57,18 +67,63 @@ void *bastion_alloc(size_t n)
 {
     n = n ? (n + 7) & ~(size_t)7 : 8; /* a zero-size request still gets a unique pointer */
     if ((size_t)(arena.end - arena.cur) < n) {
-        size_t chunk = n > 65536 - 16 ? n + 16 : 65536;
+        size_t chunk = n > CHUNK_SIZE - CHUNK_HEADER ? n + CHUNK_HEADER : CHUNK_SIZE;
         struct chunk *c = malloc(chunk);
         if (!c)
             __builtin_trap(); /* out of memory: the host answers 500 */
         c->next = arena.chunks;
+        c->size = chunk;
         arena.chunks = c;
-        arena.cur = (char *)c + 16;
+        arena.cur = (char *)c + CHUNK_HEADER;
         arena.end = (char *)c + chunk;
     }
     void *p = arena.cur;
     arena.cur += n;
+    arena.used += n;
     return p;
+}
+
+/* see core_internal.h */
+void *bastion__alloc_aligned(size_t n, size_t align)
+{
+    if (align <= 8)
+        return bastion_alloc(n);
+    /* bastion_alloc is 8-aligned, so rounding up skips at most align - 8 bytes */
+    uintptr_t p = (uintptr_t)bastion_alloc(n + align - 8);
+    return (void *)((p + align - 1) & ~(uintptr_t)(align - 1));
+}
+
+/* cJSON's free under the arena rule (core.h): the memory goes with the
+ * instance, so there is nothing to do. */
+static void json_free(void *p)
+{
+    (void)p;
+}
+
+/* see core_internal.h */
+void bastion__arena_adopt_json(void)
+{
+    /* With a malloc_fn/free_fn pair other than libc's, cJSON never calls
+     * realloc (cJSON.c, cJSON_InitHooks): printing grows its buffer by
+     * allocate-and-copy instead, which the arena serves like anything else. */
+    cJSON_Hooks hooks = {.malloc_fn = bastion_alloc, .free_fn = json_free};
+    cJSON_InitHooks(&hooks);
+}
+
+/* see core_internal.h */
+size_t bastion__arena_used(void)
+{
+    return arena.used;
+}
+
+/* see core_internal.h */
+bool bastion__arena_contains(const void *p)
+{
+    for (const struct chunk *c = arena.chunks; c; c = c->next)
+        if ((const char *)p >= (const char *)c + CHUNK_HEADER &&
+            (const char *)p < (const char *)c + c->size)
+            return true;
+    return false;
 }
 
 /* see core_internal.h */
@@ -80,6 +135,7 @@ void bastion__arena_reset(void)
         arena.chunks = next;
     }
     arena.cur = arena.end = NULL;
+    arena.used = 0;
 }
 
 /* see core.h */

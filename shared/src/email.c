@@ -2,7 +2,6 @@
  * Email with an outbox (see email.h).
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "bastion/breaker.h"
@@ -67,8 +66,7 @@ static const char *attempt(bastion_ctx *cx, const bastion_email_sender *s, const
     cJSON_AddStringToObject(body, "to", bastion_str_dup(m->to));
     cJSON_AddStringToObject(body, "subject", bastion_str_dup(m->subject));
     cJSON_AddStringToObject(body, "text", bastion_str_dup(m->text));
-    char *json = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
+    char *json = cJSON_PrintUnformatted(body); /* arena memory (core.h) */
     if (!json)
         __builtin_trap();
     bastion_header h[] = {
@@ -77,7 +75,6 @@ static const char *attempt(bastion_ctx *cx, const bastion_email_sender *s, const
     };
     bastion_http_response r;
     bastion_host_rc rc = bastion_http_send(cx, "POST", url, h, 2, bastion_cstr(json), &r);
-    free(json);
     const char *error = NULL;
     if (rc == BASTION_HOST_TIMEOUT)
         error = "email provider timed out";

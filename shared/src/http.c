@@ -1,7 +1,6 @@
 /*
  * Response builders.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "bastion/http.h"
@@ -22,13 +21,20 @@ void bastion_set_header(bastion_ctx *cx, bastion_str name, bastion_str value)
     h->value = (bastion_str){bastion_str_dup(value), value.len};
 }
 
+/* `body` becomes the response as it is: the caller made it in the arena. */
+static void respond_arena(bastion_ctx *cx, uint16_t status, bastion_str content_type,
+                          bastion_str body)
+{
+    cx->status = status;
+    cx->resp_body = body;
+    bastion_set_header(cx, BASTION_LIT("content-type"), content_type);
+    cx->responded = true;
+}
+
 /* see http.h */
 void bastion_respond(bastion_ctx *cx, uint16_t status, bastion_str content_type, bastion_str body)
 {
-    cx->status = status;
-    cx->resp_body = (bastion_str){bastion_str_dup(body), body.len};
-    bastion_set_header(cx, BASTION_LIT("content-type"), content_type);
-    cx->responded = true;
+    respond_arena(cx, status, content_type, (bastion_str){bastion_str_dup(body), body.len});
 }
 
 /* see http.h */
@@ -36,7 +42,8 @@ void bastion_respond_json(bastion_ctx *cx, uint16_t status, const cJSON *body)
 {
     char *text = cJSON_PrintUnformatted(body);
     if (!text)
-        __builtin_trap(); /* only on out of memory */
-    bastion_respond(cx, status, BASTION_LIT("application/json"), bastion_cstr(text));
-    free(text);
+        __builtin_trap(); /* a NULL body is the caller's bug; out of memory traps earlier */
+    /* cJSON's output is arena memory (core.h): it is the response body itself,
+     * with no copy and nothing to free */
+    respond_arena(cx, status, BASTION_LIT("application/json"), bastion_cstr(text));
 }

@@ -25,10 +25,8 @@ bastion_rc bastion_param_or_problem(bastion_ctx *cx, const bastion_field *rule,
     cJSON *probe = cJSON_CreateObject();
     cJSON_AddStringToObject(probe, rule->name, bastion_str_dup(raw));
     size_t bad = bastion_validate(probe, rule, 1, out, errors);
-    cJSON_Delete(probe);
     if (bad)
         return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The path is invalid.", errors, 0);
-    cJSON_Delete(errors);
     return BASTION_OK;
 }
 
@@ -66,10 +64,8 @@ bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root)
     cJSON *tree = cJSON_ParseWithLength(cx->body.ptr, cx->body.len);
     if (!tree)
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid JSON.");
-    if (!cJSON_IsObject(tree)) {
-        cJSON_Delete(tree);
+    if (!cJSON_IsObject(tree))
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body must be a JSON object.");
-    }
     *root = tree;
     return BASTION_OK;
 }
@@ -84,12 +80,10 @@ bastion_rc bastion_parse_json_or_problem(bastion_ctx *cx, const bastion_field *f
     if (rc)
         return rc;
     cJSON *errors = cJSON_CreateArray();
-    size_t bad = bastion_validate(root, fields, n, out, errors); /* out[] lives in the arena */
-    cJSON_Delete(root);
+    size_t bad = bastion_validate(root, fields, n, out, errors);
     if (bad > 0)
         return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
                                   errors, 0);
-    cJSON_Delete(errors);
     return BASTION_OK;
 }
 
@@ -118,10 +112,8 @@ bastion_rc bastion_query_or_problem(bastion_ctx *cx, const bastion_field *fields
             cJSON_AddStringToObject(probe, fields[i].name, bastion_str_dup(v));
     }
     size_t bad = bastion_validate(probe, fields, n, out, errors);
-    cJSON_Delete(probe);
     if (bad)
         return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The query has invalid parameters.",
                                   errors, 0);
-    cJSON_Delete(errors);
     return BASTION_OK;
 }

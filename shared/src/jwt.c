@@ -87,10 +87,8 @@ cJSON *bastion__jwt_parse_object(const char *p, size_t n)
         return NULL;
     while (end && end < p + n && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
         end++;
-    if (end != p + n || !cJSON_IsObject(o) || has_duplicate_members(o)) {
-        cJSON_Delete(o);
+    if (end != p + n || !cJSON_IsObject(o) || has_duplicate_members(o))
         return NULL;
-    }
     return o;
 }
 
@@ -139,7 +137,6 @@ static bastion_jwt_rc check_header(const bastion_jwt_key *key, bastion_str h64)
         rc = BASTION_JWT_E_CRIT; /* RFC 7515 §4.1.11 */
     else if (strcmp(alg, bastion__jwt_alg_name(key->alg)) != 0)
         rc = BASTION_JWT_E_ALG_MISMATCH; /* the key, never the token, picks the algorithm */
-    cJSON_Delete(h);
     return rc;
 }
 
@@ -330,7 +327,6 @@ static bastion_jwt_rc check_payload(bastion_str p64, const bastion_jwt_expect *x
     if (!c)
         return BASTION_JWT_E_MALFORMED;
     bastion_jwt_rc rc = check_claims(c, x, now_s, out);
-    cJSON_Delete(c);
     if (rc == BASTION_JWT_OK)
         out->payload = (bastion_str){bastion_str_dup((bastion_str){buf, n}), n};
     return rc;

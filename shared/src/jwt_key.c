@@ -166,7 +166,6 @@ bastion_jwt_rc bastion_jwt_key_from_jwk(bastion_jwt_key *key, bastion_str jwk)
     if (rc == BASTION_JWT_OK && alg &&
         !(cJSON_IsString(alg) && strcmp(alg->valuestring, bastion__jwt_alg_name(key->alg)) == 0))
         rc = BASTION_JWT_E_BAD_KEY;
-    cJSON_Delete(o);
     if (rc != BASTION_JWT_OK)
         memset(key, 0, sizeof *key);
     return rc;

@@ -2,7 +2,6 @@
  * RFC 9457 problem details (ERR1).
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "bastion/http.h"
@@ -71,18 +70,14 @@ bastion_rc bastion_problem_with(bastion_ctx *cx, bastion_rc rc, const char *deta
     cJSON *member;
     while (extensions && (member = extensions->child) != NULL) {
         cJSON_DetachItemViaPointer(extensions, member);
-        if (!member->string || reserved(member->string))
-            cJSON_Delete(member); /* the table's word is final (ERR1) */
-        else
+        /* the table's word is final (ERR1): a reserved member is just left out */
+        if (member->string && !reserved(member->string))
             cJSON_AddItemToObject(o, member->string, member);
     }
-    cJSON_Delete(extensions);
     char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
     if (!text)
         __builtin_trap();
     bastion_respond(cx, p->status, BASTION_LIT("application/problem+json"), bastion_cstr(text));
-    free(text);
     if (p->status == 429 || p->status == 503) {
         char ra[16];
         int n = snprintf(ra, sizeof ra, "%u", retry_after_s ? retry_after_s : 1);

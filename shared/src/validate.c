@@ -299,7 +299,6 @@ void bastion_errors_move_under(cJSON *to, cJSON *from, const char *prefix)
         cJSON_ReplaceItemInObjectCaseSensitive(e, "pointer", cJSON_CreateString(full));
         cJSON_AddItemToArray(to, e);
     }
-    cJSON_Delete(from);
 }
 
 /* see validate.h */

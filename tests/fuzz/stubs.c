@@ -4,7 +4,15 @@
 #include <stdlib.h>
 
 #include "../../shared/src/bindings_internal.h"
+#include "../../shared/src/core_internal.h"
 #include "bastion/http.h"
+
+/* cJSON allocates from the arena (core.h's memory rule), as in a module, so
+ * each target's bastion__arena_reset releases its trees too. */
+__attribute__((constructor)) static void adopt_json(void)
+{
+    bastion__arena_adopt_json();
+}
 
 #define STUB(name, ...) void name(__VA_ARGS__) { abort(); }
 STUB(cabi_kv_get, const char *a, size_t b, const char *c, size_t d, uint32_t e, cabi_ret_opt_bytes *f)

@@ -37,12 +37,26 @@ static void fails(bastion_ctx *cx)
     bastion_problem(cx, BASTION_E_CONFLICT, "Already there.");
 }
 
+static bool json_in_arena;
+
+/* A handler as functions write them: a tree, a JSON response, no Delete. */
+static void lists(bastion_ctx *cx)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *items = cJSON_AddArrayToObject(o, "items");
+    cJSON_AddItemToArray(items, cJSON_CreateString("a"));
+    json_in_arena = bastion__arena_contains(o) && bastion__arena_contains(items->child) &&
+                    bastion__arena_contains(items->child->valuestring);
+    bastion_respond_json(cx, 200, o);
+}
+
 static const bastion_route ROUTES[] = {
     {"GET", "/api/items/{id}", item_get},
     {"POST", "/api/items/{id}", item_post},
     {"DELETE", "/api/items/{id}", item_get},
     {"GET", "/api/silent", silent},
     {"POST", "/api/fails", fails},
+    {"GET", "/api/lists", lists},
 };
 BASTION_ROUTES(ROUTES);
 
@@ -217,6 +231,26 @@ static void test_CONC7_fresh_context_per_request(void **state)
     assert_int_equal(resp->headers.len, 1);
 }
 
+/* --- the memory rule (core.h) --- */
+
+/* The handle export points cJSON at the arena before the handler runs, even
+ * when something had set cJSON's hooks back to libc's: a handler's trees and
+ * the response body are arena memory, and its missing Delete leaks nothing. */
+static void test_bindings_handle_puts_cjson_in_the_arena(void **state)
+{
+    (void)state;
+    cJSON_InitHooks(NULL); /* no cJSON value exists across this line */
+    json_in_arena = false;
+    cabi_request req = request("GET", "/api/lists");
+    cabi_response *resp = bastion__handle(&req);
+    assert_int_equal(resp->status, 200);
+    assert_true(json_in_arena);
+    assert_true(bastion__arena_contains(resp->body.ptr));
+    static const char want[] = "{\"items\":[\"a\"]}";
+    assert_int_equal(resp->body.len, sizeof want - 1);
+    assert_memory_equal(resp->body.ptr, want, sizeof want - 1);
+}
+
 /* --- cabi_realloc (canonical ABI) --- */
 
 static void test_bindings_realloc_alignment_and_copy(void **state)
@@ -238,6 +272,8 @@ static void test_bindings_realloc_alignment_and_copy(void **state)
         for (int k = 0; k < 16; k++)
             assert_int_equal(r[k], k);
     }
+    /* every block is arena memory (core.h): nothing leaks, nothing to free */
+    assert_true(bastion__arena_contains(cabi_realloc(NULL, 0, 16, 64)));
     /* an empty allocation is a valid, aligned, non-NULL pointer */
     void *e = cabi_realloc(NULL, 0, 4, 0);
     assert_non_null(e);
@@ -281,6 +317,7 @@ int main(void)
         cmocka_unit_test_setup(test_bindings_handler_without_response_is_500, setup),
         cmocka_unit_test_setup(test_bindings_handler_problem_passes_through, setup),
         cmocka_unit_test_setup(test_CONC7_fresh_context_per_request, setup),
+        cmocka_unit_test_setup(test_bindings_handle_puts_cjson_in_the_arena, setup),
         cmocka_unit_test_setup(test_bindings_realloc_alignment_and_copy, setup),
         cmocka_unit_test_setup(test_bindings_realloc_small_unaligned_sizes, setup),
     };

@@ -1,10 +1,46 @@
 /*
- * Unit tests for shared/src/core.c: slices, the arena, request accessors and
- * time. The .c is included (h2o style) for its internal bastion__arena_reset.
+ * Unit tests for shared/src/core.c: slices, the arena (and cJSON in it, the
+ * memory rule of core.h), request accessors and time. The .c is included
+ * (h2o style) for its internal bastion__arena_* functions.
  */
 #include "../../shared/src/core.c"
 
 #include "unit.h"
+
+/* --- a malloc-counting hook ---
+ * ASan's allocator calls these on every malloc and free in the process,
+ * libcjson's included (libsanitizer's allocator interface; the declaration
+ * is not in gcc's installed headers). Installed once, counting when armed. */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
+
+static volatile bool counting;
+static volatile size_t mallocs, frees;
+
+static void count_malloc(const volatile void *p, size_t n)
+{
+    (void)p;
+    (void)n;
+    if (counting)
+        mallocs++;
+}
+
+static void count_free(const volatile void *p)
+{
+    (void)p;
+    if (counting)
+        frees++;
+}
+
+static void count_start(void)
+{
+    static bool installed;
+    if (!installed)
+        assert_true(__sanitizer_install_malloc_and_free_hooks(count_malloc, count_free) != 0);
+    installed = true;
+    mallocs = frees = 0;
+    counting = true;
+}
 
 /* --- slices --- */
 
@@ -108,6 +144,90 @@ static void test_core_alloc_zero_on_fresh_arena_not_null(void **state)
     void *p = bastion_alloc(0);
     if (p == NULL)
         unit_fail("bastion_alloc(0) on a fresh arena returned NULL");
+}
+
+/* --- the memory rule: cJSON lives in the arena --- */
+
+/* Builds, prints, re-parses and "frees" a small tree; returns it. */
+static cJSON *json_round(char **text, cJSON **back)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", "Ann");
+    cJSON_AddNumberToObject(o, "n", 42);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "items"), cJSON_CreateString("x"));
+    *text = cJSON_PrintUnformatted(o);
+    *back = cJSON_Parse(*text);
+    return o;
+}
+
+/*
+ * core.h: "the request arena owns everything a request allocates", cJSON
+ * included. Every node, string and printed text is arena memory, the
+ * arena's used bytes grow by them, and nothing reaches malloc or free —
+ * cJSON_Delete and cJSON_free are no-ops. The control half proves the hook
+ * counts: under cJSON's default hooks the same work mallocs.
+ */
+static void test_core_json_is_arena_memory(void **state)
+{
+    (void)state;
+    bastion__arena_adopt_json(); /* as the handle export does (fake_host.c did already) */
+    bastion__arena_reset();
+    (void)bastion_alloc(1); /* one fresh chunk, with room for all that follows */
+    size_t used = bastion__arena_used();
+    char *text;
+    cJSON *back;
+    count_start();
+    cJSON *o = json_round(&text, &back);
+    cJSON_Delete(o);
+    cJSON_free(text);
+    cJSON_Delete(back);
+    counting = false;
+    assert_int_equal(mallocs, 0);
+    assert_int_equal(frees, 0);
+    /* 5 nodes each way (object, two members, array, its string) */
+    assert_true(bastion__arena_used() >= used + 10 * sizeof(cJSON));
+    assert_true(bastion__arena_contains(o) && bastion__arena_contains(o->child) &&
+                bastion__arena_contains(o->child->valuestring) &&
+                bastion__arena_contains(o->child->string) && bastion__arena_contains(text) &&
+                bastion__arena_contains(back));
+    /* the no-op Delete left everything readable until the arena goes */
+    assert_string_equal(text, "{\"name\":\"Ann\",\"n\":42,\"items\":[\"x\"]}");
+    assert_true(cJSON_Compare(o, back, true));
+
+    /* control: libc's hooks, the same work, and the counter sees it */
+    cJSON_InitHooks(NULL);
+    count_start();
+    o = json_round(&text, &back);
+    size_t with_libc = mallocs;
+    cJSON_Delete(o);
+    cJSON_free(text);
+    cJSON_Delete(back);
+    counting = false;
+    bastion__arena_adopt_json(); /* back to the rule before anything else runs */
+    assert_true(with_libc >= 10);
+    assert_true(frees >= 10);
+}
+
+/* cabi_realloc's allocator: aligned, disjoint, arena memory. */
+static void test_core_alloc_aligned_from_the_arena(void **state)
+{
+    (void)state;
+    static const size_t aligns[] = {1, 2, 4, 8, 16, 32, 64, 4096};
+    for (size_t i = 0; i < sizeof aligns / sizeof aligns[0]; i++) {
+        size_t used = bastion__arena_used();
+        uint8_t *p = bastion__alloc_aligned(40, aligns[i]);
+        uint8_t *q = bastion__alloc_aligned(40, aligns[i]);
+        assert_int_equal((uintptr_t)p % aligns[i], 0);
+        assert_int_equal((uintptr_t)q % aligns[i], 0);
+        assert_true(bastion__arena_contains(p) && bastion__arena_contains(p + 39));
+        assert_true(q >= p + 40 || p >= q + 40);
+        memset(p, 0xA5, 40);
+        memset(q, 0x5A, 40);
+        assert_int_equal(p[39], 0xA5);
+        assert_true(bastion__arena_used() > used);
+    }
+    int on_stack;
+    assert_false(bastion__arena_contains(&on_stack));
 }
 
 /* --- request accessors --- */
@@ -233,6 +353,8 @@ int main(void)
         cmocka_unit_test(test_core_alloc_aligned_and_disjoint),
         cmocka_unit_test(test_core_alloc_larger_than_a_chunk),
         cmocka_unit_test(test_core_alloc_zero_on_fresh_arena_not_null),
+        cmocka_unit_test(test_core_json_is_arena_memory),
+        cmocka_unit_test(test_core_alloc_aligned_from_the_arena),
         cmocka_unit_test(test_core_header_get_case_insensitive),
         cmocka_unit_test(test_core_param),
         cmocka_unit_test(test_core_query_decoding),

@@ -4,9 +4,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../shared/src/core_internal.h"
 #include "fake_host.h"
 
 struct fake_host fake;
+
+/* core.h's memory rule holds in the unit build too: cJSON allocates from the
+ * arena, as the handle export arranges in a module. Installed before main(),
+ * so no test can make a cJSON value under another allocator. */
+__attribute__((constructor)) static void adopt_json(void)
+{
+    bastion__arena_adopt_json();
+}
 
 /* see fake_host.h */
 void fake_reset(void)

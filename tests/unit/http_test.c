@@ -3,6 +3,7 @@
  */
 #include "../../shared/src/http.c"
 
+#include "../../shared/src/core_internal.h"
 #include "unit.h"
 
 static void test_http_set_header_copies(void **state)
@@ -86,14 +87,30 @@ static void test_http_respond_json(void **state)
     cJSON_AddNumberToObject(o, "count", 3);
     cJSON_AddStringToObject(o, "name", "caf\xC3\xA9 \"x\"");
     bastion_respond_json(&cx, 200, o);
-    /* not consumed: still ours to read and delete */
-    assert_int_equal(cJSON_GetObjectItemCaseSensitive(o, "count")->valueint, 3);
     assert_int_equal(cx.status, 200);
     assert_true(unit_str_is(unit_resp_header(&cx, "content-type"), "application/json"));
     cJSON *back = unit_body_json(&cx);
     assert_true(cJSON_Compare(o, back, true));
-    cJSON_Delete(back);
-    cJSON_Delete(o);
+}
+
+/* http.h: bastion_respond_json borrows `body` — not consumed, not freed —
+ * and the response holds its own text, in the arena (core.h). */
+static void test_http_respond_json_borrows(void **state)
+{
+    (void)state;
+    bastion_ctx cx;
+    unit_ctx(&cx);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "count", 3);
+    bastion_respond_json(&cx, 200, o);
+    /* still the caller's to read, change and attach elsewhere */
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(o, "count")->valueint, 3);
+    cJSON_AddStringToObject(o, "more", "later");
+    cJSON *outer = cJSON_CreateObject();
+    cJSON_AddItemToObject(outer, "inner", o);
+    /* ... which leaves the response as it was sent */
+    assert_true(unit_str_is(cx.resp_body, "{\"count\":3}"));
+    assert_true(bastion__arena_contains(cx.resp_body.ptr));
 }
 
 int main(void)
@@ -105,6 +122,7 @@ int main(void)
         cmocka_unit_test(test_http_respond),
         cmocka_unit_test(test_http_respond_keeps_earlier_headers),
         cmocka_unit_test(test_http_respond_json),
+        cmocka_unit_test(test_http_respond_json_borrows),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }

@@ -1,9 +1,25 @@
 /*
  * Bastion core: slices, the request arena and the request context.
  *
- * Memory: everything a handler allocates comes from one per-request arena
- * (bastion_alloc). Nothing is freed piecemeal; the instance — and with it all
- * of its memory — is discarded after the response (DESIGN "Host rules").
+ * Memory — one rule: the request arena owns everything a request allocates.
+ *   - bastion_alloc, and everything the core builds on it: bastion_str_dup,
+ *     bastion_sprintf, claims, field values, response headers and body.
+ *   - Every cJSON value. Before a handler runs, the core points cJSON's
+ *     allocator at the arena (cJSON_InitHooks: malloc_fn = bastion_alloc,
+ *     free_fn does nothing), so cJSON_Parse, cJSON_Create*, cJSON_Print*
+ *     all return arena memory. cJSON_Delete and cJSON_free are therefore
+ *     no-ops: never needed, and harmless where they remain. A function
+ *     MUST NOT free() anything cJSON returned (a printed text included): it
+ *     is not malloc memory. A function MUST NOT call cJSON_InitHooks.
+ *   - The request record and every host result (kv values, sql rows,
+ *     http-out responses), which the host writes through cabi_realloc.
+ * Nothing is freed piecemeal; the instance — and with it all of its memory —
+ * is discarded after the response (DESIGN "Host rules"), so arena memory
+ * lives exactly until then and nothing survives a request. The cost of the
+ * rule is that memory only grows within one request: a handler that builds
+ * and drops large trees in a loop holds all of them until the response
+ * (cJSON, under these hooks, also never reallocs: printing grows its buffer
+ * by allocate-and-copy, about 3x the text's length at worst).
  */
 #ifndef BASTION_CORE_H
 #define BASTION_CORE_H

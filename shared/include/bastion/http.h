@@ -27,8 +27,15 @@ typedef struct {
 
 /* Adds a response header; name and value are copied into the arena. */
 void bastion_set_header(bastion_ctx *cx, bastion_str name, bastion_str value);
-/* Responds with `body` serialised (the object is not consumed). */
+/*
+ * Responds with `body` serialised as application/json. `body` is borrowed
+ * for the call only: it is neither consumed nor freed, and may be changed or
+ * attached elsewhere afterwards (the response holds its own text). Like every
+ * cJSON value it is arena memory (core.h): nobody cJSON_Deletes it.
+ * `body` MUST NOT be NULL.
+ */
 void bastion_respond_json(bastion_ctx *cx, uint16_t status, const cJSON *body);
+/* Responds with a copy of `body` (any bytes) and the given content type. */
 void bastion_respond(bastion_ctx *cx, uint16_t status, bastion_str content_type, bastion_str body);
 
 #endif

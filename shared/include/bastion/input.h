@@ -25,8 +25,9 @@
  * The body checks of bastion_parse_json_or_problem without the field rules:
  * 415 / 400 (UTF-8, RFC 8259, depth 32, not an object) / 422 (a \u0000,
  * blamed on the member that holds it: "/customer/email"). On
- * BASTION_OK *root is the parsed object, owned by the caller (cJSON_Delete),
- * for bodies with nested objects the caller validates part by part.
+ * BASTION_OK *root is the parsed object, for bodies with nested objects the
+ * caller validates part by part; it is arena memory (core.h), valid until
+ * the response, with nothing to release. On failure *root is NULL.
  */
 bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root);
 

@@ -44,11 +44,12 @@
  * with the expectation's leeway, which is clamped to
  * BASTION_JWT_MAX_LEEWAY_S.
  *
- * Memory: verification allocates nothing but cJSON's temporary trees for
- * the header and the payload, both freed before it returns; the claim strings
- * it hands back are copies in the request arena. A bastion_jwt_key is a plain
- * struct the caller owns; it holds copies of its material, so the text it was
- * parsed from need not outlive it. No release function.
+ * Memory: verification allocates only in the request arena (core.h): the
+ * cJSON trees of the header and the payload, and copies of the claim strings
+ * it hands back (valid until the response). Signing writes only to the
+ * caller's buffer. A bastion_jwt_key is a plain struct the caller owns; it
+ * holds copies of its material, so the text it was parsed from need not
+ * outlive it. No release function.
  */
 #ifndef BASTION_JWT_H
 #define BASTION_JWT_H

@@ -10,8 +10,8 @@
  * Every function zeroes *key first and leaves it unset (every use fails) on
  * failure. The key holds copies of its material, so the text it was loaded
  * from need not outlive it; it is a plain caller-owned struct with no
- * release function. Loading allocates nothing but the parsed JWK's temporary
- * cJSON tree.
+ * release function. Loading allocates nothing but the parsed JWK's cJSON
+ * tree, in the request arena (core.h).
  */
 #ifndef BASTION_JWT_KEY_H
 #define BASTION_JWT_KEY_H

@@ -51,7 +51,9 @@ const bastion_problem_info *bastion_problem_lookup(bastion_rc rc);
 /*
  * Writes a problem response. `detail` is shown to the client: it MUST NOT
  * carry SQL, secrets, stack traces or other users' data. `errors` (may be
- * NULL) is attached as the `errors` extension and consumed. Retry-After is
+ * NULL) is attached as the `errors` extension: it becomes part of the
+ * problem, so the caller MUST NOT attach it anywhere else afterwards (like
+ * every cJSON value it is arena memory, core.h: nothing to free). Retry-After is
  * added for 429 and 503 (retry_after_s, minimum 1).
  * Returns rc, so callers can `return bastion_problem(...)`.
  */
@@ -64,7 +66,7 @@ bastion_rc bastion_problem(bastion_ctx *cx, bastion_rc rc, const char *detail);
  * 9457 §3.2), for a problem that must carry more than `errors` (e.g. the
  * per-dependency `checks` of a 503 from /health). Every member of
  * `extensions` (a cJSON object, may be NULL) is moved into the problem after
- * the table's; the object is consumed. Members named type,
+ * the table's, which leaves `extensions` empty. Members named type,
  * title, status, detail, class or retryable are dropped: those come from the
  * table only. Same `detail` and Retry-After rules as bastion_problem_ex.
  */

@@ -81,6 +81,7 @@ typedef struct {
 /* Validates `obj` against fields[0..n); unknown and duplicate members are
  * errors. Fills out[0..n) (absent fields: present = false, all zero) and
  * appends to `errors` (a cJSON array). Returns the count of errors added.
+ * `obj` is only read; out[] strings are arena copies, so they outlive it.
  *
  * cJSON ends strings at U+0000, so a tree built from text with "\u0000"
  * cannot be checked here; bastion_parse_json_or_problem (input.h) rejects such bodies
@@ -94,7 +95,7 @@ void bastion_error_add(cJSON *errors, const char *pointer, const char *detail);
 
 /* Moves every entry of `from` (from bastion_validate on a nested object)
  * into `to`, each pointer prefixed with the object's own pointer (e.g.
- * "/customer"); deletes `from`. */
+ * "/customer"); `from` is left empty. */
 void bastion_errors_move_under(cJSON *to, cJSON *from, const char *prefix);
 
 /* A 422 problem carrying exactly one {pointer, detail}; returns its code. */
