@@ -8,7 +8,8 @@
 # is built with AddressSanitizer + UBSan and run under cmocka with TAP output.
 # Prints one line per failing test, then exactly one final line
 # "unit: N passed, M failed" (N, M count individual cmocka tests; a test file
-# that fails to build or a binary that dies counts its missing tests as failed).
+# that fails to build or a binary that dies counts its missing tests as failed,
+# and a binary whose tests all pass but which leaks counts one failure).
 # Exits non-zero when anything failed.
 set -uo pipefail
 
@@ -28,11 +29,12 @@ CFLAGS=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1
         -I"$ROOT/shared/include" -I/usr/include/bearssl)
 LIBS=(-lcmocka -lcjson -lbearssl -lm)
 
-# bastion_alloc's arena chunks and cabi_realloc's blocks are never freed, by
-# design: the wasm instance (and all its memory) is discarded after each
-# response. Natively that looks like a leak in every test, so LeakSanitizer is
-# off; ASan still catches overflows, use-after-free and bad frees.
-export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+# LeakSanitizer is on. Under core.h's memory rule everything a request
+# allocates (bastion_alloc, every cJSON value through the hooks fake_host.c
+# installs, cabi_realloc's blocks) is arena memory, which stays linked from
+# the arena and so is never reported; a report is a real malloc that nothing
+# owns. (A test's forked child, unit_run_isolated, exits without the check.)
+export ASAN_OPTIONS="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export CMOCKA_MESSAGE_OUTPUT=TAP
 
@@ -103,7 +105,13 @@ for test_src in "$UNIT"/*_test.c; do
         [[ $planned -gt 0 ]] || planned=1
     fi
     missing=$((planned - ok - bad))
-    if [[ $missing -gt 0 || ( $rc -ne 0 && $bad -eq 0 ) ]]; then
+    if [[ $missing -eq 0 && $rc -ne 0 && $bad -eq 0 ]] && grep -q 'ERROR: LeakSanitizer' "$log.stderr"; then
+        # every test passed, then LeakSanitizer found malloc memory nothing owns
+        FAILED=$((FAILED + 1))
+        from=$(grep -m1 -oE 'in [A-Za-z0-9_]+ [^ ]*/(shared/src|tests/unit)/[^ ]+' "$log.stderr" |
+               sed -E 's|^in ([^ ]+) .*/(shared/src\|tests/unit)/|\1 \2/|')
+        echo "FAIL $name: leaks after its $planned tests passed${from:+, first from $from}: $(grep -m1 -E 'SUMMARY' "$log.stderr" | cut -c1-120)"
+    elif [[ $missing -gt 0 || ( $rc -ne 0 && $bad -eq 0 ) ]]; then
         [[ $missing -gt 0 ]] || missing=1
         FAILED=$((FAILED + missing))
         where=$(grep -m1 -oE 'in test_[A-Za-z0-9_]+' "$log.stderr" | sed 's/^in //')
