@@ -176,7 +176,7 @@ static void test_ERR1_errors_extension(void **state)
     cJSON_AddItemToArray(errors, e);
     bastion_ctx cx;
     unit_ctx(&cx);
-    bastion_problem_ex(&cx, BASTION_E_UNPROCESSABLE, "invalid", errors, 0); /* consumed */
+    bastion_problem_ex(&cx, BASTION_E_UNPROCESSABLE, "invalid", errors, 0); /* now the problem's */
     cJSON *j = unit_assert_problem(&cx, 422, "validation-failed");
     const cJSON *got = cJSON_GetObjectItemCaseSensitive(j, "errors");
     assert_true(cJSON_IsArray(got));
@@ -199,7 +199,8 @@ static void test_ERR1_extension_members(void **state)
     bastion_ctx cx;
     unit_ctx(&cx);
     assert_int_equal(bastion_problem_with(&cx, BASTION_E_UNAVAILABLE, "sql is down", ext, 5),
-                     BASTION_E_UNAVAILABLE); /* ext consumed: ASan would see a double free */
+                     BASTION_E_UNAVAILABLE); /* ext's members move into the problem */
+    assert_int_equal(cJSON_GetArraySize(ext), 0); /* arena memory, left empty (problem.h) */
     cJSON *j = unit_assert_problem(&cx, 503, "unavailable");
     assert_true(unit_str_is(unit_resp_header(&cx, "retry-after"), "5"));
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "type")->valuestring,
