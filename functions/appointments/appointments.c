@@ -48,7 +48,7 @@ static const bastion_field request_fields[N_FIELDS] = {
 static void request_appointment(bastion_ctx *cx)
 {
     static const char *const NEEDED[] = {"admin_email"};
-    if (bastion_config_require_or_problem(cx, NEEDED, 1))
+    if (bastion_config_require_or_problem(cx, NEEDED, BASTION_COUNTOF(NEEDED)))
         return;
     bastion_rate_result rl;
     if (bastion_rate_limit_or_problem(cx, &PER_IP, cx->client_ip, &rl))
@@ -104,7 +104,7 @@ static void request_appointment(bastion_ctx *cx)
                "status, created_at, updated_at) "
                "VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $8)",
         .params = row,
-        .n_params = 8,
+        .n_params = BASTION_COUNTOF(row),
         .has_expect = true,
         .expect_changes = 1,
     };
@@ -116,7 +116,7 @@ static void request_appointment(bastion_ctx *cx)
         {BASTION_LIT("email"), in[F_EMAIL].str}, /* masked by bastion_log_safe (OBS1) */
         {BASTION_LIT("admin_notified"), sent.sent ? BASTION_LIT("true") : BASTION_LIT("false")},
     };
-    bastion_log_safe(BASTION_LOG_INFO, "appointment requested", f, 3);
+    bastion_log_safe(BASTION_LOG_INFO, "appointment requested", f, BASTION_COUNTOF(f));
 
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "id", id);
@@ -140,7 +140,7 @@ static void cancel(bastion_ctx *cx)
     bastion_rows found;
     bastion_host_rc rc = bastion_sql_query(
         cx, DB, "SELECT email, service, preferred_start, status FROM appointments WHERE id = $1",
-        key, 1, &found);
+        key, BASTION_COUNTOF(key), &found);
     if (rc != BASTION_HOST_OK) {
         bastion_host_fail_or_problem(cx, rc, "appointment lookup");
         return;
@@ -178,7 +178,7 @@ static void cancel(bastion_ctx *cx)
         .sql = "UPDATE appointments SET status = 'cancelled', updated_at = $2, cancelled_by = $3 "
                "WHERE id = $1 AND status IN ('requested', 'confirmed')",
         .params = upd,
-        .n_params = 3,
+        .n_params = BASTION_COUNTOF(upd),
         .has_expect = true,
         .expect_changes = 1,
     };
@@ -190,7 +190,7 @@ static void cancel(bastion_ctx *cx)
         {BASTION_LIT("admin"), admin.sub},
         {BASTION_LIT("email_sent"), sent.sent ? BASTION_LIT("true") : BASTION_LIT("false")},
     };
-    bastion_log_safe(BASTION_LOG_INFO, "appointment cancelled", f, 3);
+    bastion_log_safe(BASTION_LOG_INFO, "appointment cancelled", f, BASTION_COUNTOF(f));
 
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "status", "cancelled");

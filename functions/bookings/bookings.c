@@ -60,13 +60,14 @@ static const int64_t PRICE_CENTS[N_TIERS][N_PACKAGES] = {
  */
 #define ACTIVE "status IN ('pending', 'confirmed')"
 #define CLASH_WHERE ACTIVE " AND end_ms > $1 AND start_ms < $2 AND start_ms > $3"
+enum { N_CLASH = 3 }; /* CLASH_WHERE's parameters */
 
 static bool clashes(int64_t start_a, int64_t end_a, int64_t start_b, int64_t end_b)
 {
     return start_a < end_b + GAP_MS && start_b < end_a + GAP_MS;
 }
 
-static void clash_bounds(int64_t start, int64_t end, bastion_sql_value p[3])
+static void clash_bounds(int64_t start, int64_t end, bastion_sql_value p[N_CLASH])
 {
     p[0] = BASTION_SQL_INT(start - GAP_MS);
     p[1] = BASTION_SQL_INT(end + GAP_MS);
@@ -127,12 +128,12 @@ static cJSON *booking_json(const bastion_sql_value *row, bool with_email_sent)
 
 /* (start_ms, end_ms) of the active bookings matching CLASH_WHERE for the
  * bounds p, earliest first. */
-static bastion_rc active_rows_or_problem(bastion_ctx *cx, const bastion_sql_value p[3],
+static bastion_rc active_rows_or_problem(bastion_ctx *cx, const bastion_sql_value p[N_CLASH],
                                          bastion_rows *rows)
 {
     bastion_host_rc rc = bastion_sql_query(
         cx, DB, "SELECT start_ms, end_ms FROM bookings WHERE " CLASH_WHERE " ORDER BY start_ms",
-        p, 3, rows);
+        p, N_CLASH, rows);
     if (rc != BASTION_HOST_OK)
         return bastion_host_fail_or_problem(cx, rc, "bookings scan");
     return BASTION_OK;
@@ -261,11 +262,12 @@ static void send_confirmation(bastion_ctx *cx, const booking_request *req, const
     bastion_host_rc rc = bastion_sql_query(
         cx, DB,
         "UPDATE bookings SET email_sent = $2, email_error = $3, updated_at = $4 WHERE id = $1", p,
-        4, &rows);
+        BASTION_COUNTOF(p), &rows);
     if (rc != BASTION_HOST_OK) {
         bastion_header f[] = {{BASTION_LIT("id"), bastion_cstr(id)},
                               {BASTION_LIT("detail"), bastion_host_error_text()}};
-        bastion_log_safe(BASTION_LOG_ERROR, "booking email_sent update failed", f, 2);
+        bastion_log_safe(BASTION_LOG_ERROR, "booking email_sent update failed", f,
+                         BASTION_COUNTOF(f));
     }
 }
 
@@ -282,18 +284,21 @@ static void create_booking(bastion_ctx *cx)
     }
     bastion_field_value *c = req.customer;
     int64_t now = (int64_t)bastion_now_ms();
-    bastion_sql_value p[13];
-    clash_bounds(req.start, req.end, p); /* $1..$3 */
-    p[3] = BASTION_SQL_STR(bastion_cstr(id));
-    p[4] = BASTION_SQL_STR(bastion_cstr(TIERS[req.tier]));
-    p[5] = BASTION_SQL_STR(bastion_cstr(PACKAGES[req.package]));
-    p[6] = BASTION_SQL_INT(req.start);
-    p[7] = BASTION_SQL_INT(req.end);
-    p[8] = BASTION_SQL_INT(req.price);
-    p[9] = BASTION_SQL_STR(c[C_NAME].str);
-    p[10] = BASTION_SQL_STR(c[C_EMAIL].str);
-    p[11] = c[C_PHONE].present ? BASTION_SQL_STR(c[C_PHONE].str) : BASTION_SQL_NULLV;
-    p[12] = BASTION_SQL_INT(now);
+    bastion_sql_value clash[N_CLASH];
+    clash_bounds(req.start, req.end, clash);
+    bastion_sql_value p[] = {
+        clash[0], clash[1], clash[2], /* $1..$3: CLASH_WHERE */
+        BASTION_SQL_STR(bastion_cstr(id)),
+        BASTION_SQL_STR(bastion_cstr(TIERS[req.tier])),
+        BASTION_SQL_STR(bastion_cstr(PACKAGES[req.package])),
+        BASTION_SQL_INT(req.start),
+        BASTION_SQL_INT(req.end),
+        BASTION_SQL_INT(req.price),
+        BASTION_SQL_STR(c[C_NAME].str),
+        BASTION_SQL_STR(c[C_EMAIL].str),
+        c[C_PHONE].present ? BASTION_SQL_STR(c[C_PHONE].str) : BASTION_SQL_NULLV,
+        BASTION_SQL_INT(now),
+    };
     /* CONC1: the overlap check and the insert are one statement in one
      * serialised transaction; a clash inserts nothing and expect_changes
      * turns that into a conflict. */
@@ -304,7 +309,7 @@ static void create_booking(bastion_ctx *cx)
                "SELECT $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, 0, $13, $13 "
                "WHERE NOT EXISTS (SELECT 1 FROM bookings WHERE " CLASH_WHERE ")",
         .params = p,
-        .n_params = 13,
+        .n_params = BASTION_COUNTOF(p),
         .has_expect = true,
         .expect_changes = 1,
     };
@@ -322,7 +327,7 @@ static void create_booking(bastion_ctx *cx)
     bastion_header f[] = {{BASTION_LIT("id"), bastion_cstr(id)},
                           {BASTION_LIT("tier"), bastion_cstr(TIERS[req.tier])},
                           {BASTION_LIT("package"), bastion_cstr(PACKAGES[req.package])}};
-    bastion_log_safe(BASTION_LOG_INFO, "booking created", f, 3);
+    bastion_log_safe(BASTION_LOG_INFO, "booking created", f, BASTION_COUNTOF(f));
 
     send_confirmation(cx, &req, id);
 
@@ -361,8 +366,8 @@ static void availability(bastion_ctx *cx)
         {"tier", BASTION_FIELD_ENUM, BASTION_REQUIRED, 0, 0, TIERS},
         {"package", BASTION_FIELD_ENUM, BASTION_REQUIRED, 0, 0, PACKAGES},
     };
-    bastion_field_value in[3];
-    if (bastion_query_or_problem(cx, fields, 3, in))
+    bastion_field_value in[BASTION_COUNTOF(fields)];
+    if (bastion_query_or_problem(cx, fields, BASTION_COUNTOF(fields), in))
         return;
     int tier = (int)in[1].integer, package = (int)in[2].integer;
     if (PRICE_CENTS[tier][package] == 0) {
@@ -375,7 +380,7 @@ static void availability(bastion_ctx *cx)
     int64_t day = in[0].integer;
     int64_t now = (int64_t)bastion_now_ms();
     /* every booking that could clash with any start of the day */
-    bastion_sql_value p[3];
+    bastion_sql_value p[N_CLASH];
     clash_bounds(day, day + BASTION_MS_PER_DAY, p);
     bastion_rows rows;
     if (active_rows_or_problem(cx, p, &rows))
@@ -446,7 +451,7 @@ static void unavailable(bastion_ctx *cx)
     }
     cJSON_Delete(errors);
     /* occupied intervals [start, end + GAP) that intersect [from, to) */
-    bastion_sql_value p[3] = {
+    bastion_sql_value p[N_CLASH] = {
         BASTION_SQL_INT(from - GAP_MS),
         BASTION_SQL_INT(to),
         BASTION_SQL_INT(from - GAP_MS - MAX_DURATION_MS),
@@ -489,8 +494,8 @@ static void set_status(bastion_ctx *cx)
     bastion_jwt_claims claims;
     if (bastion_auth_admin_or_problem(cx, &claims)) /* AUTH1: before the body */
         return;
-    bastion_field_value in[1];
-    if (bastion_parse_json_or_problem(cx, fields, 1, in))
+    bastion_field_value in[BASTION_COUNTOF(fields)];
+    if (bastion_parse_json_or_problem(cx, fields, BASTION_COUNTOF(fields), in))
         return;
     char id[37];
     if (!bastion_uuid_parse(bastion_param(cx, "id"), id)) {
@@ -517,7 +522,8 @@ static void set_status(bastion_ctx *cx)
         return;
     }
     /* Nothing changed: only now tell "no such booking" from "not allowed". */
-    rc = bastion_sql_query(cx, DB, "SELECT status FROM bookings WHERE id = $1", p, 1, &rows);
+    rc = bastion_sql_query(cx, DB, "SELECT status FROM bookings WHERE id = $1", p,
+                           1 /* $1 of p only */, &rows);
     if (rc != BASTION_HOST_OK) {
         bastion_host_fail_or_problem(cx, rc, "booking status read");
         return;

@@ -204,7 +204,8 @@ static void get_page(bastion_ctx *cx)
     bastion_sql_value params[] = {BASTION_SQL_STR(slug)};
     bastion_rows rows;
     bastion_host_rc rc = bastion_sql_query(
-        cx, DB, "SELECT title, body, version FROM pages WHERE slug = $1", params, 1, &rows);
+        cx, DB, "SELECT title, body, version FROM pages WHERE slug = $1", params,
+        BASTION_COUNTOF(params), &rows);
     if (rc != BASTION_HOST_OK) {
         bastion_host_fail_or_problem(cx, rc, "page read");
         return;
@@ -271,7 +272,7 @@ static void put_page(bastion_ctx *cx)
                      "($6 IS NULL OR version IN (SELECT value FROM json_each($6))) "
                      "RETURNING version",
         .params = params,
-        .n_params = 6,
+        .n_params = BASTION_COUNTOF(params),
         .has_expect = true,
         .expect_changes = 1,
     };

@@ -44,10 +44,11 @@ static void log_cache(const char *op, bastion_host_rc rc)
                                         "invalid", "denied", "internal"};
     bastion_header f[] = {
         {BASTION_LIT("op"), bastion_cstr(op)},
-        {BASTION_LIT("error"), bastion_cstr(names[rc <= BASTION_HOST_INTERNAL ? rc : 6])},
+        {BASTION_LIT("error"), bastion_cstr(names[(size_t)rc < BASTION_COUNTOF(names) ? rc : BASTION_HOST_INTERNAL])},
         {BASTION_LIT("detail"), bastion_host_error_text()},
     };
-    bastion_log_safe(BASTION_LOG_WARN, "order cache unusable; using the database", f, 3);
+    bastion_log_safe(BASTION_LOG_WARN, "order cache unusable; using the database", f,
+                     BASTION_COUNTOF(f));
 }
 
 /* The cached entry, or NULL on a miss. A stored value that is not an entry
@@ -100,7 +101,7 @@ static bastion_rc load_or_problem(bastion_ctx *cx, bastion_str id, cJSON **entry
         "i.sku, i.name, i.quantity, i.unit_price_cents "
         "FROM orders o LEFT JOIN order_items i ON i.order_id = o.id "
         "WHERE o.id = $1 ORDER BY i.line",
-        params, 1, &rows);
+        params, BASTION_COUNTOF(params), &rows);
     if (rc != BASTION_HOST_OK)
         return bastion_host_fail_or_problem(cx, rc, "order read");
     *entry = NULL;

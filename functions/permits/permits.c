@@ -122,7 +122,7 @@ static bool http_url(bastion_str s)
 static void request_permit(bastion_ctx *cx)
 {
     static const char *const NEEDED[] = {"admin_email", "base_url", "permit_token_secret"};
-    if (bastion_config_require_or_problem(cx, NEEDED, 3))
+    if (bastion_config_require_or_problem(cx, NEEDED, BASTION_COUNTOF(NEEDED)))
         return;
     bastion_str base_url = bastion_config("base_url");
     if (!http_url(base_url)) {
@@ -183,7 +183,7 @@ static void request_permit(bastion_ctx *cx)
         .sql = "INSERT INTO permits (id, booking_id, plate, name, email, status, created_at, "
                "updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
         .params = row,
-        .n_params = 6,
+        .n_params = BASTION_COUNTOF(row),
         .has_expect = true,
         .expect_changes = 1,
     };
@@ -196,7 +196,7 @@ static void request_permit(bastion_ctx *cx)
         {BASTION_LIT("email"), in[F_EMAIL].str}, /* masked by bastion_log_safe */
         {BASTION_LIT("admin_notified"), sent.sent ? BASTION_LIT("true") : BASTION_LIT("false")},
     };
-    bastion_log_safe(BASTION_LOG_INFO, "permit requested", f, 3);
+    bastion_log_safe(BASTION_LOG_INFO, "permit requested", f, BASTION_COUNTOF(f));
 
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "id", id);
@@ -230,8 +230,8 @@ static void approve(bastion_ctx *cx)
     bastion_sql_value key_param[] = {BASTION_SQL_STR(id)};
     bastion_rows found;
     bastion_host_rc rc = bastion_sql_query(
-        cx, DB, "SELECT email, plate, booking_id, status FROM permits WHERE id = $1", key_param, 1,
-        &found);
+        cx, DB, "SELECT email, plate, booking_id, status FROM permits WHERE id = $1", key_param,
+        BASTION_COUNTOF(key_param), &found);
     if (rc != BASTION_HOST_OK) {
         bastion_host_fail_or_problem(cx, rc, "permit lookup");
         return;
@@ -268,7 +268,7 @@ static void approve(bastion_ctx *cx)
         .sql = "UPDATE permits SET status = 'approved', approved_at = $2, updated_at = $2 "
                "WHERE id = $1 AND status = 'pending'",
         .params = upd,
-        .n_params = 2,
+        .n_params = BASTION_COUNTOF(upd),
         .has_expect = true,
         .expect_changes = 1,
     };
@@ -280,13 +280,14 @@ static void approve(bastion_ctx *cx)
     if (bastion_token_consume(cx, &key, KV, &claims, now / 1000, &hrc) != BASTION_TOKEN_OK) {
         bastion_header nf[] = {{BASTION_LIT("permit"), id},
                                {BASTION_LIT("detail"), bastion_host_error_text()}};
-        bastion_log_safe(BASTION_LOG_WARN, "approval link nonce not recorded", nf, 2);
+        bastion_log_safe(BASTION_LOG_WARN, "approval link nonce not recorded", nf,
+                         BASTION_COUNTOF(nf));
     }
     bastion_header f[] = {
         {BASTION_LIT("permit"), id},
         {BASTION_LIT("email_sent"), sent.sent ? BASTION_LIT("true") : BASTION_LIT("false")},
     };
-    bastion_log_safe(BASTION_LOG_INFO, "permit approved", f, 2);
+    bastion_log_safe(BASTION_LOG_INFO, "permit approved", f, BASTION_COUNTOF(f));
 
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "id", claims.resource);

@@ -144,7 +144,7 @@ static void set_image(bastion_ctx *cx)
         return;
     /* REL8: an empty or malformed allow-list is a deployment error, not a 422 */
     static const char *const needed[] = {"image_hosts"};
-    if (bastion_config_require_or_problem(cx, needed, 1))
+    if (bastion_config_require_or_problem(cx, needed, BASTION_COUNTOF(needed)))
         return;
     bastion_str allowed = bastion_config("image_hosts");
     if (each_host(allowed, bad_member, BASTION_STR_NULL)) {
@@ -156,8 +156,8 @@ static void set_image(bastion_ctx *cx)
     bastion_str id;
     if (param_or_problem(cx, &id_rule, &id))
         return;
-    bastion_field_value in[1];
-    if (bastion_parse_json_or_problem(cx, image_fields, 1, in))
+    bastion_field_value in[BASTION_COUNTOF(image_fields)];
+    if (bastion_parse_json_or_problem(cx, image_fields, BASTION_COUNTOF(image_fields), in))
         return;
     const char *why = check_image_url(in[0].str, allowed);
     if (why) {
@@ -177,8 +177,8 @@ static void set_image(bastion_ctx *cx)
     };
     bastion_rows rows;
     bastion_host_rc rc = bastion_sql_query(
-        cx, DB, "UPDATE products SET image_url = $2, updated_at = $3 WHERE id = $1", params, 3,
-        &rows);
+        cx, DB, "UPDATE products SET image_url = $2, updated_at = $3 WHERE id = $1", params,
+        BASTION_COUNTOF(params), &rows);
     if (rc != BASTION_HOST_OK) {
         bastion_host_fail_or_problem(cx, rc, "product image update");
         return;

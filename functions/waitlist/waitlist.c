@@ -26,8 +26,8 @@ static void join(bastion_ctx *cx)
     join_limit.limit = (uint32_t)limit;
     if (bastion_rate_limit_or_problem(cx, &join_limit, cx->client_ip, &rl))
         return;
-    bastion_field_value in[2];
-    if (bastion_parse_json_or_problem(cx, join_fields, 2, in))
+    bastion_field_value in[BASTION_COUNTOF(join_fields)];
+    if (bastion_parse_json_or_problem(cx, join_fields, BASTION_COUNTOF(join_fields), in))
         return;
     /* One guarded statement: the UNIQUE constraint decides, never a
      * check-then-insert across two calls. */
@@ -41,7 +41,7 @@ static void join(bastion_ctx *cx)
         cx, DB,
         "INSERT INTO waitlist (email, product_id, created_at) VALUES ($1, $2, $3) "
         "ON CONFLICT (email, product_id) DO NOTHING",
-        params, 3, &rows);
+        params, BASTION_COUNTOF(params), &rows);
     if (rc != BASTION_HOST_OK) {
         bastion_host_fail_or_problem(cx, rc, "waitlist insert");
         return;
@@ -61,7 +61,8 @@ static void count(bastion_ctx *cx)
     bastion_sql_value params[] = {BASTION_SQL_STR(v.str)};
     bastion_rows rows;
     bastion_host_rc rc = bastion_sql_query(
-        cx, DB, "SELECT COUNT(*) FROM waitlist WHERE product_id = $1", params, 1, &rows);
+        cx, DB, "SELECT COUNT(*) FROM waitlist WHERE product_id = $1", params,
+        BASTION_COUNTOF(params), &rows);
     if (rc != BASTION_HOST_OK) {
         bastion_host_fail_or_problem(cx, rc, "waitlist count");
         return;

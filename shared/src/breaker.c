@@ -41,7 +41,7 @@ static void log_breaker(bastion_log_level level, const char *msg, const bastion_
         {BASTION_LIT("breaker"), bastion_cstr(b->name)},
         {BASTION_LIT("detail"), bastion_host_error_text()},
     };
-    bastion_log(level, msg, f, with_host_error ? 2 : 1);
+    bastion_log(level, msg, f, with_host_error ? BASTION_COUNTOF(f) : 1);
 }
 
 static bastion_rc open_problem(bastion_ctx *cx, uint64_t left_ms)

@@ -68,7 +68,7 @@ bastion_config_rc bastion_config_bool(const char *name, bool dflt, bool *out)
     bastion_str v = lookup(name);
     if (!v.ptr)
         return BASTION_CONFIG_UNSET;
-    for (size_t i = 0; i < sizeof YES / sizeof YES[0]; i++) {
+    for (size_t i = 0; i < BASTION_COUNTOF(YES); i++) {
         if (bastion_str_eq_ci(v, bastion_cstr(YES[i]))) {
             *out = true;
             return BASTION_CONFIG_OK;
@@ -116,7 +116,7 @@ bastion_rc bastion_config_require_or_problem(bastion_ctx *cx, const char *const 
     bastion_header f[] = {
         {BASTION_LIT("missing"), (bastion_str){detail + sizeof head - 1, o - (sizeof head - 1)}},
     };
-    bastion_log(BASTION_LOG_ERROR, "missing configuration", f, 1);
+    bastion_log(BASTION_LOG_ERROR, "missing configuration", f, BASTION_COUNTOF(f));
     return bastion_problem(cx, BASTION_E_MISCONFIGURED, detail);
 }
 
@@ -130,7 +130,7 @@ static bastion_rc misconfigured(bastion_ctx *cx, const char *name, bastion_confi
                                                                  : BASTION_LIT("malformed")},
         {BASTION_LIT("expected"), bastion_cstr(expected)},
     };
-    bastion_log(BASTION_LOG_ERROR, "invalid configuration", f, 3);
+    bastion_log(BASTION_LOG_ERROR, "invalid configuration", f, BASTION_COUNTOF(f));
     size_t cap = strlen(name) + strlen(expected) + 32;
     char *detail = bastion_alloc(cap);
     snprintf(detail, cap, "Variable %s must be %s.", name, expected);

@@ -35,7 +35,8 @@ static void log_email(const bastion_email *m, const char *what, const char *erro
         {BASTION_LIT("kind"), bastion_cstr(m->kind)},
         {BASTION_LIT("error"), bastion_cstr(error ? error : "")},
     };
-    bastion_log(error ? BASTION_LOG_WARN : BASTION_LOG_INFO, what, f, error ? 2 : 1);
+    bastion_log(error ? BASTION_LOG_WARN : BASTION_LOG_INFO, what, f,
+                error ? BASTION_COUNTOF(f) : 1); /* the kind alone when sent */
 }
 
 /* One attempt at the provider. Returns NULL when accepted, else the reason. */
@@ -106,7 +107,7 @@ void bastion_email_queue_stmt(bastion_sql_stmt *st, bastion_sql_value params[5],
               "next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 0, 'pending', $5, $5) "
               "RETURNING id";
     st->params = params;
-    st->n_params = 5;
+    st->n_params = 5; /* params[5] in the signature */
     st->has_expect = true;
     st->expect_changes = 1;
 }
@@ -123,10 +124,10 @@ static void record_failure(bastion_ctx *cx, const bastion_email_sender *s, int64
     bastion_host_rc rc = bastion_sql_query(
         cx, s->db,
         "UPDATE email_failures SET error = $1, attempts = 1, next_attempt_at = $2 WHERE id = $3",
-        p, 3, &rows);
+        p, BASTION_COUNTOF(p), &rows);
     if (rc != BASTION_HOST_OK) {
         bastion_header f[] = {{BASTION_LIT("detail"), bastion_host_error_text()}};
-        bastion_log(BASTION_LOG_ERROR, "email outbox update failed", f, 1);
+        bastion_log(BASTION_LOG_ERROR, "email outbox update failed", f, BASTION_COUNTOF(f));
     }
 }
 
@@ -149,10 +150,10 @@ void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s
     bastion_rows rows;
     /* The row was only a guarantee; a failed delete means one duplicate send
      * by the retry job at worst, which is logged. */
-    if (bastion_sql_query(cx, s->db, "DELETE FROM email_failures WHERE id = $1", p, 1, &rows) !=
-        BASTION_HOST_OK) {
+    if (bastion_sql_query(cx, s->db, "DELETE FROM email_failures WHERE id = $1", p,
+                          BASTION_COUNTOF(p), &rows) != BASTION_HOST_OK) {
         bastion_header f[] = {{BASTION_LIT("detail"), bastion_host_error_text()}};
-        bastion_log(BASTION_LOG_ERROR, "email outbox cleanup failed", f, 1);
+        bastion_log(BASTION_LOG_ERROR, "email outbox cleanup failed", f, BASTION_COUNTOF(f));
     }
 }
 
@@ -167,7 +168,7 @@ bastion_rc bastion_email_with_change_or_problem(bastion_ctx *cx, const bastion_e
     bastion_sql_stmt st[2] = {*change};
     bastion_email_queue_stmt(&st[1], outbox, m);
     bastion_rows out[2];
-    bastion_host_rc rc = bastion_sql_transaction(cx, s->db, st, 2, out);
+    bastion_host_rc rc = bastion_sql_transaction(cx, s->db, st, BASTION_COUNTOF(st), out);
     if (rc == BASTION_HOST_GUARD && bastion_sql_guard_failed() == 1 && conflict_detail)
         return bastion_problem(cx, BASTION_E_CONFLICT, conflict_detail);
     if (rc == BASTION_HOST_GUARD || (rc == BASTION_HOST_OK && out[1].n_rows != 1))
@@ -204,14 +205,15 @@ void bastion_email_send(bastion_ctx *cx, const bastion_email_sender *s, const ba
         "INSERT INTO email_failures (kind, recipient, subject, body, error, attempts, status, "
         "next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 1, 'pending', $6, $7) "
         "RETURNING id",
-        p, 7, &rows);
+        p, BASTION_COUNTOF(p), &rows);
     if (rc == BASTION_HOST_OK && rows.n_rows == 1)
         out->outbox_id = rows.rows[0][0].v.i;
     else {
         /* the email is lost only if the database is down too: say so loudly */
         bastion_header f[] = {{BASTION_LIT("kind"), bastion_cstr(m->kind)},
                               {BASTION_LIT("detail"), bastion_host_error_text()}};
-        bastion_log(BASTION_LOG_ERROR, "email outbox insert failed; email lost", f, 2);
+        bastion_log(BASTION_LOG_ERROR, "email outbox insert failed; email lost", f,
+                    BASTION_COUNTOF(f));
     }
 }
 

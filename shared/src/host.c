@@ -56,7 +56,8 @@ bastion_rc bastion_host_fail_or_problem(bastion_ctx *cx, bastion_host_rc rc, con
         {BASTION_LIT("error"), bastion_cstr(names[rc])},
         {BASTION_LIT("detail"), last_error},
     };
-    bastion_log_safe(BASTION_LOG_ERROR, "host call failed", f, 3); /* host text may echo data */
+    /* host text may echo data */
+    bastion_log_safe(BASTION_LOG_ERROR, "host call failed", f, BASTION_COUNTOF(f));
     bastion_rc p = bastion_host_rc_problem(rc);
     const char *detail = p == BASTION_E_TIMEOUT ? "A backing service did not answer in time."
                          : p == BASTION_E_UNAVAILABLE ? "A backing service is unavailable."

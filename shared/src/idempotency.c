@@ -89,7 +89,7 @@ static void log_store(bastion_log_level level, const char *msg, const char *op, 
         {BASTION_LIT("key"), key}, /* a hash: no client data */
         {BASTION_LIT("detail"), bastion_host_error_text()},
     };
-    bastion_log(level, msg, f, 3);
+    bastion_log(level, msg, f, BASTION_COUNTOF(f));
 }
 
 /* --- the header field (§2.1) -------------------------------------------- */
@@ -226,7 +226,7 @@ static bastion_str record_for_response(const bastion_ctx *cx, const bastion_idem
     bastion_str status = bastion_u64_str(cx->status);
     if (cx->resp_body.len > BASTION_IDEM_BODY_MAX || ct.len > CT_MAX || loc.len > LOC_MAX) {
         bastion_str parts[] = {BASTION_LIT("n1 "), fp, BASTION_LIT(" "), status};
-        return cat(parts, 4);
+        return cat(parts, BASTION_COUNTOF(parts));
     }
     bastion_str parts[] = {BASTION_LIT("d1 "),
                            fp,
@@ -240,7 +240,7 @@ static bastion_str record_for_response(const bastion_ctx *cx, const bastion_idem
                            ct,
                            loc,
                            cx->resp_body};
-    return cat(parts, sizeof parts / sizeof parts[0]);
+    return cat(parts, BASTION_COUNTOF(parts));
 }
 
 /* A final answer is the operation's outcome and is kept (§2.6: "success or
@@ -265,7 +265,7 @@ static bastion_str attempt_token(const bastion_ctx *cx)
          * the token guards against our own stale marker, not an attacker. */
         bastion_str when = bastion_u64_str(bastion_now_ms());
         bastion_str parts[] = {BASTION_LIT("bastion.idem.token"), cx->request_id, when};
-        hash_framed(t, parts, 3);
+        hash_framed(t, parts, BASTION_COUNTOF(parts));
     }
     return bastion_hex_encode_str(t, TOKEN_HEX / 2);
 }
@@ -353,20 +353,20 @@ bastion_rc bastion_idempotency_begin_or_problem(bastion_ctx *cx, const char *sto
      * route are different requests. */
     bastion_str fp_parts[] = {BASTION_LIT("bastion.idem.fp.v1"), cx->method, cx->path, cx->query,
                               cx->body};
-    hash_framed(st->fp, fp_parts, 5);
+    hash_framed(st->fp, fp_parts, BASTION_COUNTOF(fp_parts));
 
     /* The key is hashed with its scope: no client text reaches the store
      * (injection, the draft's Security Considerations) and scopes never meet. */
     uint8_t id[BASTION_SHA256_LEN];
     bastion_str id_parts[] = {BASTION_LIT("bastion.idem.key.v1"), scope,
                               (bastion_str){key, key_len}};
-    hash_framed(id, id_parts, 3);
+    hash_framed(id, id_parts, BASTION_COUNTOF(id_parts));
     bastion_str kv_parts[] = {BASTION_LIT("idem:"), bastion_hex_encode_str(id, sizeof id)};
-    st->kv_key = cat(kv_parts, 2);
+    st->kv_key = cat(kv_parts, BASTION_COUNTOF(kv_parts));
 
     bastion_str marker_parts[] = {BASTION_LIT("i1 "), bastion_hex_encode_str(st->fp, sizeof st->fp),
                                   BASTION_LIT(" "), attempt_token(cx)};
-    bastion_str marker = cat(marker_parts, 4);
+    bastion_str marker = cat(marker_parts, BASTION_COUNTOF(marker_parts));
     /* The marker outlives the request's deadline, after which the host has
      * ended the instance; a crashed request therefore frees the key on its
      * own, and a live one always finds its marker in finish. */
@@ -436,9 +436,9 @@ bastion_rc bastion_dedup_claim_or_problem(bastion_ctx *cx, const char *store, ba
     d->store = store;
     uint8_t h[BASTION_SHA256_LEN];
     bastion_str parts[] = {BASTION_LIT("bastion.dedup.v1"), input};
-    hash_framed(h, parts, 2);
+    hash_framed(h, parts, BASTION_COUNTOF(parts));
     bastion_str kv_parts[] = {BASTION_LIT("dedup:"), bastion_hex_encode_str(h, sizeof h)};
-    d->kv_key = cat(kv_parts, 2);
+    d->kv_key = cat(kv_parts, BASTION_COUNTOF(kv_parts));
     uint64_t ttl_ms = (uint64_t)(ttl_s ? ttl_s : BASTION_DEDUP_DEFAULT_TTL_S) * 1000u;
     /* The holder's request id, for whoever inspects the store. */
     bastion_str holder = cx->request_id.len ? cx->request_id : BASTION_LIT("1");

@@ -80,7 +80,7 @@ bool bastion_log_secret_name(bastion_str name)
         "api-key", "cookie", "signature", "session", "credential",    "private_key", "jwt",
     };
     for (size_t i = 0; name.ptr && i < name.len; i++)
-        for (size_t k = 0; k < sizeof SECRET / sizeof SECRET[0]; k++)
+        for (size_t k = 0; k < BASTION_COUNTOF(SECRET); k++)
             if (at_ci(name, i, SECRET[k]))
                 return true;
     return false;

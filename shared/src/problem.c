@@ -47,7 +47,7 @@ const bastion_problem_info *bastion_problem_lookup(bastion_rc rc)
 static bool reserved(const char *name)
 {
     static const char *const NAMES[] = {"type", "title", "status", "detail", "class", "retryable"};
-    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
+    for (size_t i = 0; i < BASTION_COUNTOF(NAMES); i++)
         if (strcmp(name, NAMES[i]) == 0)
             return true;
     return false;

@@ -57,7 +57,7 @@ bastion_token_rc bastion_token_key_init(bastion_token_key *key, const void *mast
     uint8_t prk[BASTION_SHA256_LEN];
     bastion_hmac_sha256(prk, KDF_SALT, sizeof KDF_SALT - 1, master, master_len);
     const bastion_str info[] = {BASTION_LIT(KDF_INFO), purpose, {"\x01", 1}};
-    bastion_hmac_sha256_parts(key->k, prk, sizeof prk, info, 3);
+    bastion_hmac_sha256_parts(key->k, prk, sizeof prk, info, BASTION_COUNTOF(info));
     memset(prk, 0, sizeof prk);
     return BASTION_TOKEN_OK;
 }

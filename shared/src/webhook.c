@@ -189,10 +189,11 @@ bastion_webhook_rc bastion_webhook_stripe(bastion_str header, bastion_str body,
 
     /* steps 2–3: signed_payload = t "." body, HMAC-SHA256 keyed with the
      * endpoint's signing secret (its bytes as given, "whsec_" included) */
-    const bastion_str parts[3] = {t_text, BASTION_LIT("."), body};
+    const bastion_str parts[] = {t_text, BASTION_LIT("."), body};
     mac_t macs[BASTION_WEBHOOK_MAX_SECRETS];
     for (size_t i = 0; i < n_secrets; i++)
-        bastion_hmac_sha256_parts(macs[i].b, secrets[i].ptr, secrets[i].len, parts, 3);
+        bastion_hmac_sha256_parts(macs[i].b, secrets[i].ptr, secrets[i].len, parts,
+                                  BASTION_COUNTOF(parts));
     return any_match(sigs, n_sigs, macs, n_secrets) ? BASTION_WEBHOOK_OK
                                                      : BASTION_WEBHOOK_MISMATCH;
 }
@@ -301,10 +302,10 @@ bastion_webhook_rc bastion_webhook_standard(bastion_str id, bastion_str timestam
         return BASTION_WEBHOOK_STALE;
 
     /* signed content: "{msg_id}.{timestamp}.{payload}" */
-    const bastion_str parts[5] = {id, BASTION_LIT("."), timestamp, BASTION_LIT("."), body};
+    const bastion_str parts[] = {id, BASTION_LIT("."), timestamp, BASTION_LIT("."), body};
     mac_t macs[BASTION_WEBHOOK_MAX_SECRETS];
     for (size_t i = 0; i < n_secrets; i++)
-        bastion_hmac_sha256_parts(macs[i].b, keys[i], key_lens[i], parts, 5);
+        bastion_hmac_sha256_parts(macs[i].b, keys[i], key_lens[i], parts, BASTION_COUNTOF(parts));
     return any_match(sigs, n_sigs, macs, n_secrets) ? BASTION_WEBHOOK_OK
                                                      : BASTION_WEBHOOK_MISMATCH;
 }

@@ -317,6 +317,21 @@ static void test_core_query_edge_cases(void **state)
     assert_true(unit_str_is(utf8, "\xC3\xA9"));
 }
 
+static void test_core_countof(void **state)
+{
+    (void)state;
+    static const bastion_header three[3];
+    const char *names[] = {"a", "b"};
+    char buf[17];
+    assert_int_equal(BASTION_COUNTOF(three), 3);
+    assert_int_equal(BASTION_COUNTOF(names), 2);
+    assert_int_equal(BASTION_COUNTOF(buf), 17);
+    assert_int_equal(BASTION_COUNTOF(((const int[]){4, 5, 6, 7})), 4);
+    (void)three;
+    (void)buf;
+    /* BASTION_COUNTOF(&three[0]) does not compile: a pointer is not an array */
+}
+
 /* --- time --- */
 
 static void test_core_now_ms(void **state)
@@ -359,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_core_param),
         cmocka_unit_test(test_core_query_decoding),
         cmocka_unit_test(test_core_query_edge_cases),
+        cmocka_unit_test(test_core_countof),
         cmocka_unit_test(test_core_now_ms),
         cmocka_unit_test(test_core_remaining_ms),
     };

@@ -37,6 +37,23 @@ typedef struct {
 #define BASTION_LIT(s) ((bastion_str){(s), sizeof(s) - 1})
 #define BASTION_STR_NULL ((bastion_str){NULL, 0})
 
+/*
+ * The number of elements of an array, checked at compile time to be an
+ * array: a pointer (which would count sizeof(T *) / sizeof(T)) is an error.
+ * Use it wherever a call takes an array and its length.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define BASTION__IS_ARRAY(a) (!__builtin_types_compatible_p(__typeof__(a), __typeof__(&(a)[0])))
+#define BASTION_COUNTOF(a)                                                                  \
+    (sizeof(a) / sizeof((a)[0]) +                                                           \
+     0 * sizeof(struct {                                                                    \
+         _Static_assert(BASTION__IS_ARRAY(a), "BASTION_COUNTOF needs an array, not a pointer"); \
+         int unused;                                                                        \
+     }))
+#else
+#define BASTION_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
 bastion_str bastion_cstr(const char *s);
 bool bastion_str_eq(bastion_str a, bastion_str b);
 bool bastion_str_eq_ci(bastion_str a, bastion_str b); /* ASCII case-insensitive */

@@ -23,7 +23,7 @@ typedef struct {
  */
 #define BASTION_ROUTES(table)                                                  \
     const bastion_route *const bastion_app_routes = (table);                   \
-    const size_t bastion_app_n_routes = sizeof(table) / sizeof((table)[0])
+    const size_t bastion_app_n_routes = BASTION_COUNTOF(table)
 
 /* Adds a response header; name and value are copied into the arena. */
 void bastion_set_header(bastion_ctx *cx, bastion_str name, bastion_str value);
