@@ -80,12 +80,17 @@ static void request_appointment(bastion_ctx *cx)
     bastion_email m = {
         .kind = "appointment-requested",
         .to = bastion_config("admin_email"),
-        .subject = bastion_sprintf("Appointment request: %s at %s", in[F_SERVICE].str.ptr, in[F_START].str.ptr),
-        .text = bastion_sprintf("A customer requested an appointment.\n\n"
-                    "Reference: %s\nService: %s\nPreferred start: %s\nName: %s\nEmail: %s\n"
-                    "Phone: %.*s\nNotes: %.*s\n",
-                    id, in[F_SERVICE].str.ptr, in[F_START].str.ptr, in[F_NAME].str.ptr,
-                    in[F_EMAIL].str.ptr, (int)phone.len, phone.ptr, (int)notes.len, notes.ptr),
+        .subject = bastion_sprintf("Appointment request: " BASTION_STR_FMT " at " BASTION_STR_FMT,
+                                   BASTION_STR_ARG(in[F_SERVICE].str),
+                                   BASTION_STR_ARG(in[F_START].str)),
+        .text = bastion_sprintf(
+            "A customer requested an appointment.\n\n"
+            "Reference: %s\nService: " BASTION_STR_FMT "\nPreferred start: " BASTION_STR_FMT
+            "\nName: " BASTION_STR_FMT "\nEmail: " BASTION_STR_FMT "\nPhone: " BASTION_STR_FMT
+            "\nNotes: " BASTION_STR_FMT "\n",
+            id, BASTION_STR_ARG(in[F_SERVICE].str), BASTION_STR_ARG(in[F_START].str),
+            BASTION_STR_ARG(in[F_NAME].str), BASTION_STR_ARG(in[F_EMAIL].str),
+            BASTION_STR_ARG(phone), BASTION_STR_ARG(notes)),
     };
 
     /* CONC5: the appointment and the admin's email commit together. */
@@ -160,9 +165,9 @@ static void cancel(bastion_ctx *cx)
         .kind = "appointment-cancelled",
         .to = r[0].v.s,
         .subject = BASTION_LIT("Your appointment has been cancelled"),
-        .text = bastion_sprintf("Your %.*s appointment requested for %s has been cancelled.\n\n"
-                    "Reference: %s\n",
-                    (int)r[1].v.s.len, r[1].v.s.ptr, start, id),
+        .text = bastion_sprintf("Your " BASTION_STR_FMT " appointment requested for %s has been "
+                                "cancelled.\n\nReference: %s\n",
+                                BASTION_STR_ARG(r[1].v.s), start, id),
     };
 
     /* CONC5: the guarded status change and the outbox row commit together.

@@ -237,18 +237,15 @@ static void send_confirmation(bastion_ctx *cx, const booking_request *req, const
     char start[BASTION_RFC3339_BUF], end[BASTION_RFC3339_BUF];
     bastion_format_rfc3339(req->start, start);
     bastion_format_rfc3339(req->end, end);
-    /* the fixed text, an id, two timestamps and a price fit in 384 bytes */
-    size_t cap = req->customer[C_NAME].str.len + 384;
-    char *text = bastion_alloc(cap);
-    snprintf(text, cap,
-             "Hello %s,\n\nwe received your booking request %s:\n"
-             "%s %s, %s to %s (UTC), price %" PRId64 ".%02" PRId64 ".\n"
-             "Status: pending. We will confirm it shortly.\n",
-             req->customer[C_NAME].str.ptr, id, TIERS[req->tier], PACKAGES[req->package], start,
-             end, req->price / 100, req->price % 100);
+    bastion_str text = bastion_sprintf(
+        "Hello " BASTION_STR_FMT ",\n\nwe received your booking request %s:\n"
+        "%s %s, %s to %s (UTC), price %" PRId64 ".%02" PRId64 ".\n"
+        "Status: pending. We will confirm it shortly.\n",
+        BASTION_STR_ARG(req->customer[C_NAME].str), id, TIERS[req->tier], PACKAGES[req->package],
+        start, end, req->price / 100, req->price % 100);
     static const bastion_email_sender sender = {DB, KV};
     bastion_email m = {"booking-confirmation", req->customer[C_EMAIL].str,
-                       BASTION_LIT("Your booking request"), bastion_cstr(text)};
+                       BASTION_LIT("Your booking request"), text};
     bastion_email_result res;
     bastion_email_send(cx, &sender, &m, &res);
 
@@ -387,7 +384,7 @@ static void availability(bastion_ctx *cx)
         return;
 
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "date", in[0].str.ptr);
+    cJSON_AddStringToObject(body, "date", bastion_str_dup(in[0].str));
     cJSON *slots = cJSON_AddArrayToObject(body, "slots");
     /* every half hour of the day, through the same rules as creation */
     for (int64_t start = day; start < day + BASTION_MS_PER_DAY; start += SLOT_MS) {

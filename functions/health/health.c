@@ -42,7 +42,7 @@ static void health(bastion_ctx *cx)
         cJSON_AddItemToObject(extensions, "checks", checks);
         bastion_str detail =
             bastion_sprintf("A required dependency is down (kv %s, sql %s).", kv, sql);
-        bastion_problem_with(cx, BASTION_E_UNAVAILABLE, detail.ptr, extensions, 5);
+        bastion_problem_with(cx, BASTION_E_UNAVAILABLE, bastion_str_dup(detail), extensions, 5);
         return;
     }
     cJSON *body = cJSON_CreateObject();

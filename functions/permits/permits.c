@@ -108,7 +108,7 @@ static bastion_str link_origin(bastion_ctx *cx, bastion_str base_url)
         scheme = "http";
     else if (proto.ptr && !bastion_str_eq_ci(proto, BASTION_LIT("https")))
         return base_url;
-    return bastion_sprintf("%s://%.*s", scheme, (int)entry.len, entry.ptr);
+    return bastion_sprintf("%s://" BASTION_STR_FMT, scheme, BASTION_STR_ARG(entry));
 }
 
 static bool http_url(bastion_str s)
@@ -164,13 +164,17 @@ static void request_permit(bastion_ctx *cx)
     bastion_email m = {
         .kind = "permit-requested",
         .to = bastion_config("admin_email"),
-        .subject = bastion_sprintf("Parking permit request for %s", in[F_PLATE].str.ptr),
-        .text = bastion_sprintf("A guest asked for a parking permit.\n\n"
-                    "Reference: %s\nBooking: %s\nPlate: %s\nName: %s\nEmail: %s\n\n"
-                    "Approve it here (the link works once, until %s):\n"
-                    "%.*s/api/permits/approve?token=%s\n",
-                    id, in[F_BOOKING].str.ptr, in[F_PLATE].str.ptr, in[F_NAME].str.ptr,
-                    in[F_EMAIL].str.ptr, expires, (int)origin.len, origin.ptr, token),
+        .subject = bastion_sprintf("Parking permit request for " BASTION_STR_FMT,
+                                   BASTION_STR_ARG(in[F_PLATE].str)),
+        .text = bastion_sprintf(
+            "A guest asked for a parking permit.\n\n"
+            "Reference: %s\nBooking: " BASTION_STR_FMT "\nPlate: " BASTION_STR_FMT
+            "\nName: " BASTION_STR_FMT "\nEmail: " BASTION_STR_FMT "\n\n"
+            "Approve it here (the link works once, until %s):\n" BASTION_STR_FMT
+            "/api/permits/approve?token=%s\n",
+            id, BASTION_STR_ARG(in[F_BOOKING].str), BASTION_STR_ARG(in[F_PLATE].str),
+            BASTION_STR_ARG(in[F_NAME].str), BASTION_STR_ARG(in[F_EMAIL].str), expires,
+            BASTION_STR_ARG(origin), token),
     };
 
     /* CONC5: the permit and the admin's email commit together. */
@@ -249,10 +253,11 @@ static void approve(bastion_ctx *cx)
         .kind = "permit-approved",
         .to = r[0].v.s,
         .subject = BASTION_LIT("Your parking permit is approved"),
-        .text = bastion_sprintf("Your parking permit for %.*s (booking %.*s) has been approved.\n\n"
-                    "Reference: %.*s\n",
-                    (int)r[1].v.s.len, r[1].v.s.ptr, (int)r[2].v.s.len, r[2].v.s.ptr,
-                    (int)id.len, id.ptr),
+        .text = bastion_sprintf("Your parking permit for " BASTION_STR_FMT " (booking "
+                                BASTION_STR_FMT ") has been approved.\n\nReference: "
+                                BASTION_STR_FMT "\n",
+                                BASTION_STR_ARG(r[1].v.s), BASTION_STR_ARG(r[2].v.s),
+                                BASTION_STR_ARG(id)),
     };
 
     /*

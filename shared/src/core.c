@@ -180,12 +180,22 @@ bastion_str bastion_u64_str(uint64_t v)
     return (bastion_str){d, n};
 }
 
+/* see core.h */
+bastion_str bastion_bool_str(bool b)
+{
+    return b ? BASTION_LIT("true") : BASTION_LIT("false");
+}
+
 static bastion_str lookup(const bastion_header *h, size_t n, const char *name, bool ci)
 {
     bastion_str want = bastion_cstr(name);
-    for (size_t i = 0; i < n; i++)
-        if (ci ? bastion_str_eq_ci(h[i].name, want) : bastion_str_eq(h[i].name, want))
-            return h[i].value;
+    for (size_t i = 0; i < n; i++) {
+        if (!(ci ? bastion_str_eq_ci(h[i].name, want) : bastion_str_eq(h[i].name, want)))
+            continue;
+        /* the canonical ABI may write an empty list as (0, 0): present, not
+         * absent ("If-Match:" with no value is still an If-Match) */
+        return h[i].value.ptr ? h[i].value : (bastion_str){"", 0};
+    }
     return BASTION_STR_NULL;
 }
 

@@ -57,10 +57,10 @@ static const char *attempt(bastion_ctx *cx, const bastion_email_sender *s, const
 
     size_t ul = base.len + sizeof "/emails";
     char *url = bastion_alloc(ul);
-    snprintf(url, ul, "%.*s/emails", (int)base.len, base.ptr);
+    snprintf(url, ul, BASTION_STR_FMT "/emails", BASTION_STR_ARG(base));
     size_t al = key.len + sizeof "Bearer ";
     char *auth = bastion_alloc(al);
-    snprintf(auth, al, "Bearer %.*s", (int)key.len, key.ptr);
+    snprintf(auth, al, "Bearer " BASTION_STR_FMT, BASTION_STR_ARG(key));
 
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "from", bastion_str_dup(from));

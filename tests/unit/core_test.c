@@ -317,6 +317,35 @@ static void test_core_query_edge_cases(void **state)
     assert_true(unit_str_is(utf8, "\xC3\xA9"));
 }
 
+/* The ABI may hand an empty value over as (NULL, 0); a header that is there
+ * with no value must still be there. */
+static void test_core_empty_header_from_the_abi_is_present(void **state)
+{
+    (void)state;
+    const bastion_header h[] = {{BASTION_LIT("if-match"), {NULL, 0}}};
+    bastion_ctx cx;
+    unit_ctx(&cx);
+    cx.headers = h;
+    cx.n_headers = BASTION_COUNTOF(h);
+    bastion_str v = bastion_header_get(&cx, "if-match");
+    assert_non_null(v.ptr);
+    assert_int_equal(v.len, 0);
+}
+
+/* BASTION_STR_FMT reads exactly len bytes: a slice cut out of a longer
+ * buffer prints as the slice, never as the rest of the buffer. */
+static void test_core_str_fmt_prints_an_unterminated_slice(void **state)
+{
+    (void)state;
+    const char buf[] = {'p', 'l', 'a', 't', 'e', 'X', 'Y', 'Z'}; /* no NUL anywhere */
+    bastion_str plate = {buf, 5};
+    bastion_str out = bastion_sprintf("[" BASTION_STR_FMT "]", BASTION_STR_ARG(plate));
+    assert_true(unit_str_is(out, "[plate]"));
+    assert_int_equal(out.ptr[out.len], 0);
+    out = bastion_sprintf("<" BASTION_STR_FMT ">", BASTION_STR_ARG(BASTION_STR_NULL));
+    assert_true(unit_str_is(out, "<>"));
+}
+
 static void test_core_countof(void **state)
 {
     (void)state;
@@ -330,6 +359,13 @@ static void test_core_countof(void **state)
     (void)three;
     (void)buf;
     /* BASTION_COUNTOF(&three[0]) does not compile: a pointer is not an array */
+}
+
+static void test_core_bool_str(void **state)
+{
+    (void)state;
+    assert_true(unit_str_is(bastion_bool_str(true), "true"));
+    assert_true(unit_str_is(bastion_bool_str(false), "false"));
 }
 
 /* --- time --- */
@@ -374,7 +410,10 @@ int main(void)
         cmocka_unit_test(test_core_param),
         cmocka_unit_test(test_core_query_decoding),
         cmocka_unit_test(test_core_query_edge_cases),
+        cmocka_unit_test(test_core_empty_header_from_the_abi_is_present),
+        cmocka_unit_test(test_core_str_fmt_prints_an_unterminated_slice),
         cmocka_unit_test(test_core_countof),
+        cmocka_unit_test(test_core_bool_str),
         cmocka_unit_test(test_core_now_ms),
         cmocka_unit_test(test_core_remaining_ms),
     };

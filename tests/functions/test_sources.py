@@ -1,0 +1,107 @@
+"""Rules every function module's C keeps, checked on its text.
+
+These are the contracts the compiler cannot see (core.h's slice contract,
+BASTION_COUNTOF), so a module that breaks one fails here by name and line,
+long before the bug it invites shows up in a response. Each rule is also
+proved on a snippet that breaks it, so a rule that can no longer fail is
+itself a failure.
+"""
+import glob
+import os
+import re
+
+import pytest
+
+from conftest import ROOT
+
+MODULES = sorted(glob.glob(os.path.join(ROOT, "functions", "*", "*.c")))
+CORE = sorted(glob.glob(os.path.join(ROOT, "shared", "src", "*.c")))
+
+
+def strip(src):
+    """C text with comments removed and the contents of string and character
+    literals blanked (quotes kept), so rules see code only."""
+    def repl(m):
+        t = m.group(0)
+        if t.startswith("/*"):
+            return re.sub(r"[^\n]", " ", t)
+        if t.startswith("//"):
+            return ""
+        return t[0] + " " * (len(t) - 2) + t[-1]
+    return re.sub(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*', repl, src,
+                  flags=re.S)
+
+
+def balanced(src, start):
+    """The text from `start` (just after an opening parenthesis) to its match."""
+    i, depth = start, 1
+    while depth and i < len(src):
+        depth += {"(": 1, ")": -1}.get(src[i], 0)
+        i += 1
+    return src[start:i - 1]
+
+
+def calls(src, name):
+    """(line, argument text) of every call of `name`."""
+    for m in re.finditer(r"\b%s\s*\(" % re.escape(name), src):
+        yield src.count("\n", 0, m.start()) + 1, balanced(src, m.end())
+
+
+# --- the slice contract (core.h): no .ptr where a C string is expected ------
+
+# Calls that read an argument as a NUL-terminated C string.
+C_STRING_CALLS = [
+    "bastion_sprintf", "snprintf", "sprintf", "printf", "fprintf", "cJSON_AddStringToObject",
+    "cJSON_CreateString", "bastion_problem", "bastion_problem_ex", "bastion_problem_with",
+    "bastion_field_problem", "bastion_error_add", "strlen", "strcmp", "strncmp", "strchr",
+    "strstr", "bastion_cstr", "bastion_log_safe", "bastion_config", "bastion_jwt_has_role",
+]
+# .ptr used as a test (p.ptr ? …, p.ptr && …) or indexed is not a C string
+PTR_AS_STRING = re.compile(r"\.ptr\b(?!\s*(?:\[|\?|&&|\|\||==|!=))")
+
+
+def slice_ptr_as_c_string(src):
+    bad = []
+    for name in C_STRING_CALLS:
+        for line, args in calls(src, name):
+            while (m := re.search(r"\bBASTION_STR_ARG\s*\(", args)):
+                args = args[:m.start()] + args[m.end() + len(balanced(args, m.end())) + 1:]
+            if PTR_AS_STRING.search(args):
+                bad.append(f"{line}: {name}(… .ptr …)")
+    return bad
+
+
+def test_slice_rule_catches_what_it_should():
+    assert slice_ptr_as_c_string(strip('x = bastion_sprintf("for %s", in.str.ptr);'))
+    assert slice_ptr_as_c_string(strip('cJSON_AddStringToObject(o, "d", in[0].str.ptr);'))
+    assert slice_ptr_as_c_string(strip('bastion_problem(cx, rc, detail.ptr);'))
+    assert not slice_ptr_as_c_string(strip(
+        'x = bastion_sprintf("for " BASTION_STR_FMT, BASTION_STR_ARG(in[0].str));'))
+    assert not slice_ptr_as_c_string(strip('snprintf(d, n, "%s", v.ptr ? "a" : "b");'))
+    assert not slice_ptr_as_c_string(strip('/* printf("%s", s.ptr) */ x = 1;'))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: os.path.relpath(p, ROOT))
+def test_modules_never_pass_a_slice_as_a_c_string(path):
+    """core.h: slices are not NUL-terminated unless said so; print them with
+    BASTION_STR_FMT / BASTION_STR_ARG, make C strings with bastion_str_dup."""
+    with open(path) as f:
+        assert slice_ptr_as_c_string(strip(f.read())) == []
+
+
+# --- BASTION_COUNTOF: no hand-counted lengths --------------------------------
+
+HAND_COUNT = re.compile(r"sizeof\s*\(?\s*(\w+)\s*\)?\s*/\s*sizeof\s*\(?\s*\(?\1\)?\s*\[\s*0\s*\]")
+
+
+def test_countof_rule_catches_what_it_should():
+    assert HAND_COUNT.search("n = sizeof x / sizeof x[0];")
+    assert HAND_COUNT.search("n = sizeof(table) / sizeof((table)[0]);")
+    assert not HAND_COUNT.search("n = BASTION_COUNTOF(x);")
+
+
+@pytest.mark.parametrize("path", MODULES + CORE, ids=lambda p: os.path.relpath(p, ROOT))
+def test_array_lengths_come_from_countof(path):
+    with open(path) as f:
+        src = strip(f.read())
+    assert [src.count("\n", 0, m.start()) + 1 for m in HAND_COUNT.finditer(src)] == []
