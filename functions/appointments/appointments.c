@@ -154,20 +154,26 @@ static void cancel(bastion_ctx *cx)
         bastion_problem(cx, BASTION_E_NOT_FOUND, "No such appointment.");
         return;
     }
-    const bastion_sql_value *r = found.rows[0];
-    if (bastion_str_eq(r[3].v.s, BASTION_LIT("cancelled"))) {
+    bastion_row row = bastion_row_at(&found, 0);
+    bastion_str email = bastion_row_text(&row, 0);
+    bastion_str service = bastion_row_text(&row, 1);
+    int64_t preferred_start = bastion_row_int(&row, 2);
+    bastion_str status = bastion_row_text(&row, 3);
+    if (bastion_row_or_problem(cx, &row, "appointment lookup"))
+        return;
+    if (bastion_str_eq(status, BASTION_LIT("cancelled"))) {
         bastion_problem(cx, BASTION_E_CONFLICT, "The appointment is already cancelled.");
         return;
     }
     char start[BASTION_RFC3339_BUF];
-    bastion_format_rfc3339(r[2].v.i, start);
+    bastion_format_rfc3339(preferred_start, start);
     bastion_email m = {
         .kind = "appointment-cancelled",
-        .to = r[0].v.s,
+        .to = email,
         .subject = BASTION_LIT("Your appointment has been cancelled"),
         .text = bastion_sprintf("Your " BASTION_STR_FMT " appointment requested for %s has been "
                                 "cancelled.\n\nReference: %s\n",
-                                BASTION_STR_ARG(r[1].v.s), start, id),
+                                BASTION_STR_ARG(service), start, id),
     };
 
     /* CONC5: the guarded status change and the outbox row commit together.

@@ -105,37 +105,67 @@ static void add_time(cJSON *obj, const char *name, int64_t ms)
     cJSON_AddStringToObject(obj, name, buf);
 }
 
-static char *col_str(const bastion_sql_value *v)
-{
-    return v->type == BASTION_SQL_TEXT ? bastion_str_dup(v->v.s) : bastion_str_dup(BASTION_LIT(""));
-}
+/* A booking as a response shows it: no customer data (DATA3). */
+typedef struct {
+    bastion_str id, tier, package, status;
+    int64_t start, end, price;
+    bool email_sent;
+} booking;
 
-/* A booking row selected as BOOKING_COLS, for a response. No customer data. */
-static cJSON *booking_json(const bastion_sql_value *row, bool with_email_sent)
+static cJSON *booking_json(const booking *bk, bool with_email_sent)
 {
     cJSON *b = cJSON_CreateObject();
-    cJSON_AddStringToObject(b, "id", col_str(&row[0]));
-    cJSON_AddStringToObject(b, "tier", col_str(&row[1]));
-    cJSON_AddStringToObject(b, "package", col_str(&row[2]));
-    add_time(b, "start", row[3].v.i);
-    add_time(b, "end", row[4].v.i);
-    cJSON_AddNumberToObject(b, "price_cents", (double)row[5].v.i);
-    cJSON_AddStringToObject(b, "status", col_str(&row[6]));
+    cJSON_AddStringToObject(b, "id", bastion_str_dup(bk->id));
+    cJSON_AddStringToObject(b, "tier", bastion_str_dup(bk->tier));
+    cJSON_AddStringToObject(b, "package", bastion_str_dup(bk->package));
+    add_time(b, "start", bk->start);
+    add_time(b, "end", bk->end);
+    cJSON_AddNumberToObject(b, "price_cents", (double)bk->price);
+    cJSON_AddStringToObject(b, "status", bastion_str_dup(bk->status));
     if (with_email_sent)
-        cJSON_AddBoolToObject(b, "email_sent", row[7].v.i != 0);
+        cJSON_AddBoolToObject(b, "email_sent", bk->email_sent);
     return b;
 }
 
-/* (start_ms, end_ms) of the active bookings matching CLASH_WHERE for the
- * bounds p, earliest first. */
-static bastion_rc active_rows_or_problem(bastion_ctx *cx, const bastion_sql_value p[N_CLASH],
-                                         bastion_rows *rows)
+/* A row selected as BOOKING_COLS. */
+static bastion_rc booking_row_or_problem(bastion_ctx *cx, const bastion_rows *rows, booking *bk)
 {
+    bastion_row row = bastion_row_at(rows, 0);
+    bk->id = bastion_row_text(&row, 0);
+    bk->tier = bastion_row_text(&row, 1);
+    bk->package = bastion_row_text(&row, 2);
+    bk->start = bastion_row_int(&row, 3);
+    bk->end = bastion_row_int(&row, 4);
+    bk->price = bastion_row_int(&row, 5);
+    bk->status = bastion_row_text(&row, 6);
+    bk->email_sent = bastion_row_bool(&row, 7);
+    return bastion_row_or_problem(cx, &row, "booking read");
+}
+
+/* An occupied span [start, end) of an active booking, its gap not added. */
+typedef struct {
+    int64_t start, end;
+} span;
+
+/* The spans of the active bookings matching CLASH_WHERE for the bounds p,
+ * earliest first, into an arena array of *n. */
+static bastion_rc active_spans_or_problem(bastion_ctx *cx, const bastion_sql_value p[N_CLASH],
+                                          span **out, size_t *n)
+{
+    bastion_rows rows;
     bastion_host_rc rc = bastion_sql_query(
         cx, DB, "SELECT start_ms, end_ms FROM bookings WHERE " CLASH_WHERE " ORDER BY start_ms",
-        p, N_CLASH, rows);
+        p, N_CLASH, &rows);
     if (rc != BASTION_HOST_OK)
         return bastion_host_fail_or_problem(cx, rc, "bookings scan");
+    *out = bastion_alloc(rows.n_rows * sizeof **out);
+    *n = rows.n_rows;
+    for (size_t r = 0; r < rows.n_rows; r++) {
+        bastion_row row = bastion_row_at(&rows, r);
+        (*out)[r] = (span){bastion_row_int(&row, 0), bastion_row_int(&row, 1)};
+        if (bastion_row_or_problem(cx, &row, "bookings scan"))
+            return BASTION_E_INTERNAL;
+    }
     return BASTION_OK;
 }
 
@@ -328,17 +358,16 @@ static void create_booking(bastion_ctx *cx)
 
     send_confirmation(cx, &req, id);
 
-    bastion_sql_value row[] = {
-        BASTION_SQL_STR(bastion_cstr(id)),
-        BASTION_SQL_STR(bastion_cstr(TIERS[req.tier])),
-        BASTION_SQL_STR(bastion_cstr(PACKAGES[req.package])),
-        BASTION_SQL_INT(req.start),
-        BASTION_SQL_INT(req.end),
-        BASTION_SQL_INT(req.price),
-        BASTION_SQL_STR(BASTION_LIT("pending")),
-        BASTION_SQL_INT(0),
+    booking created = {
+        .id = bastion_cstr(id),
+        .tier = bastion_cstr(TIERS[req.tier]),
+        .package = bastion_cstr(PACKAGES[req.package]),
+        .status = BASTION_LIT("pending"),
+        .start = req.start,
+        .end = req.end,
+        .price = req.price,
     };
-    cJSON *body = booking_json(row, false);
+    cJSON *body = booking_json(&created, false);
     bastion_respond_json(cx, 201, body);
     cJSON_Delete(body);
 }
@@ -379,8 +408,9 @@ static void availability(bastion_ctx *cx)
     /* every booking that could clash with any start of the day */
     bastion_sql_value p[N_CLASH];
     clash_bounds(day, day + BASTION_MS_PER_DAY, p);
-    bastion_rows rows;
-    if (active_rows_or_problem(cx, p, &rows))
+    span *busy;
+    size_t n_busy;
+    if (active_spans_or_problem(cx, p, &busy, &n_busy))
         return;
 
     cJSON *body = cJSON_CreateObject();
@@ -392,8 +422,8 @@ static void availability(bastion_ctx *cx)
             continue;
         int64_t end = start + DURATION_MS[package];
         bool open = true;
-        for (size_t r = 0; r < rows.n_rows && open; r++)
-            open = !clashes(start, end, rows.rows[r][0].v.i, rows.rows[r][1].v.i);
+        for (size_t r = 0; r < n_busy && open; r++)
+            open = !clashes(start, end, busy[r].start, busy[r].end);
         if (!open)
             continue;
         cJSON *slot = cJSON_CreateObject();
@@ -453,16 +483,17 @@ static void unavailable(bastion_ctx *cx)
         BASTION_SQL_INT(to),
         BASTION_SQL_INT(from - GAP_MS - MAX_DURATION_MS),
     };
-    bastion_rows rows;
-    if (active_rows_or_problem(cx, p, &rows))
+    span *busy;
+    size_t n_busy;
+    if (active_spans_or_problem(cx, p, &busy, &n_busy))
         return;
     /* DATA3: times only; nothing about who booked or what */
     cJSON *body = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(body, "intervals");
-    for (size_t r = 0; r < rows.n_rows; r++) {
+    for (size_t r = 0; r < n_busy; r++) {
         cJSON *iv = cJSON_CreateObject();
-        add_time(iv, "start", rows.rows[r][0].v.i);
-        add_time(iv, "end", rows.rows[r][1].v.i + GAP_MS);
+        add_time(iv, "start", busy[r].start);
+        add_time(iv, "end", busy[r].end + GAP_MS);
         cJSON_AddItemToArray(list, iv);
     }
     bastion_respond_json(cx, 200, body);
@@ -505,11 +536,20 @@ static void set_status(bastion_ctx *cx)
     bastion_rows rows;
     bastion_host_rc rc = BASTION_HOST_GUARD; /* no transition to this status at all */
     if (TRANSITIONS[in[0].integer]) {
-        bastion_sql_stmt st = {TRANSITIONS[in[0].integer], p, 2, true, 1};
+        bastion_sql_stmt st = {
+            .sql = TRANSITIONS[in[0].integer],
+            .params = p,
+            .n_params = BASTION_COUNTOF(p),
+            .has_expect = true,
+            .expect_changes = 1,
+        };
         rc = bastion_sql_transaction(cx, DB, &st, 1, &rows);
     }
     if (rc == BASTION_HOST_OK) {
-        cJSON *body = booking_json(rows.rows[0], true);
+        booking changed;
+        if (booking_row_or_problem(cx, &rows, &changed))
+            return;
+        cJSON *body = booking_json(&changed, true);
         bastion_respond_json(cx, 200, body);
         cJSON_Delete(body);
         return;
@@ -529,10 +569,13 @@ static void set_status(bastion_ctx *cx)
         bastion_problem(cx, BASTION_E_NOT_FOUND, "No such booking.");
         return;
     }
-    char detail[96];
-    snprintf(detail, sizeof detail, "A %s booking cannot become %s.", col_str(&rows.rows[0][0]),
-             target);
-    bastion_problem(cx, BASTION_E_CONFLICT, detail);
+    bastion_row row = bastion_row_at(&rows, 0);
+    bastion_str now_status = bastion_row_text(&row, 0);
+    if (bastion_row_or_problem(cx, &row, "booking status read"))
+        return;
+    bastion_str detail = bastion_sprintf("A " BASTION_STR_FMT " booking cannot become %s.",
+                                         BASTION_STR_ARG(now_status), target);
+    bastion_problem(cx, BASTION_E_CONFLICT, bastion_str_dup(detail));
 }
 
 static const bastion_route routes[] = {

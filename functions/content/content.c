@@ -214,8 +214,13 @@ static void get_page(bastion_ctx *cx)
         bastion_problem(cx, BASTION_E_NOT_FOUND, "No page has this slug.");
         return;
     }
-    const bastion_sql_value *r = rows.rows[0];
-    respond_page(cx, 200, slug, r[0].v.s, r[1].v.s, r[2].v.i);
+    bastion_row row = bastion_row_at(&rows, 0);
+    bastion_str title = bastion_row_text(&row, 0);
+    bastion_str body = bastion_row_text(&row, 1);
+    int64_t version = bastion_row_int(&row, 2);
+    if (bastion_row_or_problem(cx, &row, "page read"))
+        return;
+    respond_page(cx, 200, slug, title, body, version);
 }
 
 static void put_page(bastion_ctx *cx)
@@ -290,7 +295,11 @@ static void put_page(bastion_ctx *cx)
         bastion_host_fail_or_problem(cx, rc, create ? "page insert" : "page update");
         return;
     }
-    respond_page(cx, create ? 201 : 200, slug, title, body, rows.rows[0][0].v.i);
+    bastion_row row = bastion_row_at(&rows, 0); /* RETURNING version */
+    int64_t version = bastion_row_int(&row, 0);
+    if (bastion_row_or_problem(cx, &row, create ? "page insert" : "page update"))
+        return;
+    respond_page(cx, create ? 201 : 200, slug, title, body, version);
     if (create) {
         char *loc = bastion_alloc(sizeof "/api/pages/" + slug.len);
         memcpy(loc, "/api/pages/", sizeof "/api/pages/" - 1);

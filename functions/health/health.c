@@ -24,10 +24,9 @@ static const char *check_sql(bastion_ctx *cx)
     bastion_rows rows;
     if (bastion_sql_query(cx, "health", "SELECT 1", NULL, 0, &rows) != BASTION_HOST_OK)
         return "fail";
-    return rows.n_rows == 1 && rows.rows[0][0].type == BASTION_SQL_INTEGER &&
-                   rows.rows[0][0].v.i == 1
-               ? "ok"
-               : "fail";
+    bastion_row row = bastion_row_at(&rows, 0);
+    bool one = bastion_row_int(&row, 0) == 1 && !row.failed;
+    return one && rows.n_rows == 1 ? "ok" : "fail";
 }
 
 static void health(bastion_ctx *cx)

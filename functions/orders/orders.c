@@ -73,23 +73,12 @@ static cJSON *cache_get(bastion_ctx *cx, bastion_str key)
     return NULL;
 }
 
-static bool text_col(const bastion_sql_value *v)
-{
-    return v->type == BASTION_SQL_TEXT;
-}
-
-/* The schema's NOT NULL and CHECKs make every column's type certain; a row
- * that breaks them is corrupt, and serving half of it would be worse. */
-static bastion_rc corrupt_or_problem(bastion_ctx *cx)
-{
-    bastion_log_safe(BASTION_LOG_ERROR, "order row violates the schema", NULL, 0);
-    return bastion_problem(cx, BASTION_E_INTERNAL, "The order could not be read.");
-}
-
 /*
  * Reads the order and its items in one statement, so they come from one
  * snapshot, into an entry {"owner", "order"}. *entry is NULL when there is
- * no such order. Returns non-zero after writing a problem.
+ * no such order. Returns non-zero after writing a problem. The schema's NOT
+ * NULL and CHECKs make every column's type certain; a row that breaks them
+ * is corrupt, and serving half of it would be worse (the row readers' 500).
  */
 static bastion_rc load_or_problem(bastion_ctx *cx, bastion_str id, cJSON **entry)
 {
@@ -107,37 +96,45 @@ static bastion_rc load_or_problem(bastion_ctx *cx, bastion_str id, cJSON **entry
     *entry = NULL;
     if (rows.n_rows == 0)
         return BASTION_OK;
-    const bastion_sql_value *o = rows.rows[0];
+    bastion_row o = bastion_row_at(&rows, 0);
+    bastion_str owner = bastion_row_text(&o, 0);
+    bastion_str status = bastion_row_text(&o, 1);
+    int64_t total = bastion_row_int(&o, 2);
+    bastion_str currency = bastion_row_text(&o, 3);
+    int64_t updated_at = bastion_row_int(&o, 4);
+    if (bastion_row_or_problem(cx, &o, "order read"))
+        return BASTION_E_INTERNAL;
     char when[BASTION_RFC3339_BUF];
-    if (!text_col(&o[0]) || !text_col(&o[1]) || o[2].type != BASTION_SQL_INTEGER ||
-        !text_col(&o[3]) || o[4].type != BASTION_SQL_INTEGER ||
-        bastion_format_rfc3339(o[4].v.i, when) == 0)
-        return corrupt_or_problem(cx);
+    if (bastion_format_rfc3339(updated_at, when) == 0) /* the CHECK's range, broken */
+        return bastion_problem(cx, BASTION_E_INTERNAL, "Stored data could not be read.");
     cJSON *order = cJSON_CreateObject();
     cJSON_AddStringToObject(order, "id", bastion_str_dup(id));
-    cJSON_AddStringToObject(order, "status", bastion_str_dup(o[1].v.s));
-    cJSON_AddNumberToObject(order, "total_cents", (double)o[2].v.i);
-    cJSON_AddStringToObject(order, "currency", bastion_str_dup(o[3].v.s));
+    cJSON_AddStringToObject(order, "status", bastion_str_dup(status));
+    cJSON_AddNumberToObject(order, "total_cents", (double)total);
+    cJSON_AddStringToObject(order, "currency", bastion_str_dup(currency));
     cJSON *items = cJSON_AddArrayToObject(order, "items");
     for (size_t r = 0; r < rows.n_rows; r++) {
-        const bastion_sql_value *it = rows.rows[r];
-        if (it[5].type == BASTION_SQL_NULL)
+        bastion_row it = bastion_row_at(&rows, r);
+        bastion_str sku;
+        if (!bastion_row_text_opt(&it, 5, &sku) && !it.failed)
             continue; /* the LEFT JOIN's row for an order without items */
-        if (!text_col(&it[5]) || !text_col(&it[6]) || it[7].type != BASTION_SQL_INTEGER ||
-            it[8].type != BASTION_SQL_INTEGER) {
+        bastion_str name = bastion_row_text(&it, 6);
+        int64_t quantity = bastion_row_int(&it, 7);
+        int64_t unit_price = bastion_row_int(&it, 8);
+        if (bastion_row_or_problem(cx, &it, "order item read")) {
             cJSON_Delete(order);
-            return corrupt_or_problem(cx);
+            return BASTION_E_INTERNAL;
         }
         cJSON *item = cJSON_CreateObject();
-        cJSON_AddStringToObject(item, "sku", bastion_str_dup(it[5].v.s));
-        cJSON_AddStringToObject(item, "name", bastion_str_dup(it[6].v.s));
-        cJSON_AddNumberToObject(item, "quantity", (double)it[7].v.i);
-        cJSON_AddNumberToObject(item, "unit_price_cents", (double)it[8].v.i);
+        cJSON_AddStringToObject(item, "sku", bastion_str_dup(sku));
+        cJSON_AddStringToObject(item, "name", bastion_str_dup(name));
+        cJSON_AddNumberToObject(item, "quantity", (double)quantity);
+        cJSON_AddNumberToObject(item, "unit_price_cents", (double)unit_price);
         cJSON_AddItemToArray(items, item);
     }
     cJSON_AddStringToObject(order, "updated_at", when);
     *entry = cJSON_CreateObject();
-    cJSON_AddStringToObject(*entry, "owner", bastion_str_dup(o[0].v.s));
+    cJSON_AddStringToObject(*entry, "owner", bastion_str_dup(owner));
     cJSON_AddItemToObject(*entry, "order", order);
     return BASTION_OK;
 }

@@ -244,19 +244,25 @@ static void approve(bastion_ctx *cx)
         bastion_problem(cx, BASTION_E_NOT_FOUND, "No such permit.");
         return;
     }
-    const bastion_sql_value *r = found.rows[0];
-    if (!bastion_str_eq(r[3].v.s, BASTION_LIT("pending"))) {
+    bastion_row row = bastion_row_at(&found, 0);
+    bastion_str email = bastion_row_text(&row, 0);
+    bastion_str plate = bastion_row_text(&row, 1);
+    bastion_str booking = bastion_row_text(&row, 2);
+    bastion_str status = bastion_row_text(&row, 3);
+    if (bastion_row_or_problem(cx, &row, "permit lookup"))
+        return;
+    if (!bastion_str_eq(status, BASTION_LIT("pending"))) {
         bastion_problem(cx, BASTION_E_CONFLICT, "This approval link has already been used.");
         return;
     }
     bastion_email m = {
         .kind = "permit-approved",
-        .to = r[0].v.s,
+        .to = email,
         .subject = BASTION_LIT("Your parking permit is approved"),
         .text = bastion_sprintf("Your parking permit for " BASTION_STR_FMT " (booking "
                                 BASTION_STR_FMT ") has been approved.\n\nReference: "
                                 BASTION_STR_FMT "\n",
-                                BASTION_STR_ARG(r[1].v.s), BASTION_STR_ARG(r[2].v.s),
+                                BASTION_STR_ARG(plate), BASTION_STR_ARG(booking),
                                 BASTION_STR_ARG(id)),
     };
 

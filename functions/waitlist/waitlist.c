@@ -67,9 +67,13 @@ static void count(bastion_ctx *cx)
         bastion_host_fail_or_problem(cx, rc, "waitlist count");
         return;
     }
+    bastion_row row = bastion_row_at(&rows, 0);
+    int64_t n = bastion_row_int(&row, 0);
+    if (bastion_row_or_problem(cx, &row, "waitlist count"))
+        return;
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "product_id", bastion_str_dup(v.str));
-    cJSON_AddNumberToObject(body, "count", (double)rows.rows[0][0].v.i);
+    cJSON_AddNumberToObject(body, "count", (double)n);
     bastion_respond_json(cx, 200, body);
 }
 

@@ -8,6 +8,7 @@
 #include "bastion/email.h"
 #include "bastion/http.h"
 #include "bastion/problem.h"
+#include "bastion/rows.h"
 
 const char BASTION_EMAIL_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS email_failures (\n"
@@ -171,11 +172,15 @@ bastion_rc bastion_email_with_change_or_problem(bastion_ctx *cx, const bastion_e
     bastion_host_rc rc = bastion_sql_transaction(cx, s->db, st, BASTION_COUNTOF(st), out);
     if (rc == BASTION_HOST_GUARD && bastion_sql_guard_failed() == 1 && conflict_detail)
         return bastion_problem(cx, BASTION_E_CONFLICT, conflict_detail);
-    if (rc == BASTION_HOST_GUARD || (rc == BASTION_HOST_OK && out[1].n_rows != 1))
+    if (rc == BASTION_HOST_GUARD)
         rc = BASTION_HOST_INTERNAL; /* the outbox row's own guard: ours, not a 409 */
     if (rc != BASTION_HOST_OK)
         return bastion_host_fail_or_problem(cx, rc, m->kind);
-    bastion_email_deliver_queued(cx, s, out[1].rows[0][0].v.i, m, sent);
+    bastion_row id = bastion_row_at(&out[1], 0); /* the RETURNING id */
+    int64_t outbox_id = bastion_row_int(&id, 0);
+    if (bastion_row_or_problem(cx, &id, m->kind))
+        return BASTION_E_INTERNAL;
+    bastion_email_deliver_queued(cx, s, outbox_id, m, sent);
     return BASTION_OK;
 }
 
@@ -206,9 +211,11 @@ void bastion_email_send(bastion_ctx *cx, const bastion_email_sender *s, const ba
         "next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 1, 'pending', $6, $7) "
         "RETURNING id",
         p, BASTION_COUNTOF(p), &rows);
-    if (rc == BASTION_HOST_OK && rows.n_rows == 1)
-        out->outbox_id = rows.rows[0][0].v.i;
-    else {
+    bastion_row id = bastion_row_at(&rows, 0); /* the RETURNING id */
+    if (rc == BASTION_HOST_OK)
+        out->outbox_id = bastion_row_int(&id, 0);
+    if (rc != BASTION_HOST_OK || id.failed) {
+        out->outbox_id = 0;
         /* the email is lost only if the database is down too: say so loudly */
         bastion_header f[] = {{BASTION_LIT("kind"), bastion_cstr(m->kind)},
                               {BASTION_LIT("detail"), bastion_host_error_text()}};

@@ -1,5 +1,7 @@
 """content over real HTTP: pages with ETag / If-Match (CONC6, AUTH1, VAL1, ERR1)."""
 import json
+import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -234,3 +236,35 @@ def test_CONC6_constraint_failure_on_the_guarded_write_is_500_not_412(bundle):
         assert_problem(r, 500, "internal")
     r = put(bundle, s, {"title": "Hello", "body": "second"}, {"If-Match": '"stale"'})
     assert_problem(r, 412, "conflict")  # the guard, for contrast
+
+
+def _write(srv, query, params):
+    conn = sqlite3.connect(os.path.join(srv.state, "sql", "content.sqlite"), timeout=10,
+                           isolation_level=None)
+    try:
+        conn.execute(query, params)
+    finally:
+        conn.close()
+
+
+def test_REL1_a_stored_value_of_another_type_is_500_not_reinterpreted(bundle):
+    """The CHECKs let a REAL version and a BLOB body through (SQLite keeps
+    2.5 as REAL in an INTEGER column, and a blob as a blob in a TEXT one);
+    reading them as the union member the code expects would answer a
+    garbage ETag or raw bytes. The typed row readers answer 500 instead and
+    log the column, never its value."""
+    s = slug()
+    create(bundle, s)
+    _write(bundle, "UPDATE pages SET version = 2.5 WHERE slug = ?", (s,))
+    r = bundle.get(f"/api/pages/{s}")
+    assert_problem(r, 500, "internal")
+    assert "etag" not in r.headers
+    _write(bundle, "UPDATE pages SET version = 3, body = CAST('secret body' AS BLOB) "
+                   "WHERE slug = ?", (s,))
+    assert_problem(bundle.get(f"/api/pages/{s}"), 500, "internal")
+    line = [ln for ln in bundle.log_lines() if ln.get("msg") == "stored row breaks the schema"]
+    assert line and line[-1]["column"] == "body" and line[-1]["got"] == "blob", line
+    assert "secret body" not in bundle.logs()
+    _write(bundle, "UPDATE pages SET body = 'fine again' WHERE slug = ?", (s,))
+    g = bundle.get(f"/api/pages/{s}")
+    assert g.status == 200 and g.json()["version"] == 3 and g.headers["etag"] == '"v3"', g

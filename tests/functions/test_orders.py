@@ -87,6 +87,17 @@ def test_order_without_items(bundle):
     assert r.status == 200 and r.json()["items"] == [] and r.json()["status"] == "pending"
 
 
+def test_REL1_an_item_of_another_storage_class_is_500(bundle):
+    """quantity 1.5 passes the CHECK and stays REAL in an INTEGER column; the
+    typed row reader refuses it rather than reading the integer member."""
+    oid = seed(bundle, items=False)
+    db_exec(bundle, "orders", "INSERT INTO order_items VALUES (?, 1, 'tee', 'T-shirt', 1.5, 1500)",
+            (oid,))
+    assert_problem(get(bundle, oid, user_headers("user-1")), 500, "internal")
+    line = [ln for ln in bundle.log_lines() if ln.get("msg") == "stored row breaks the schema"]
+    assert line and line[-1]["column"] == "quantity" and line[-1]["got"] == "real", line
+
+
 def test_VAL1_order_id_is_validated(bundle):
     p = assert_problem(get(bundle, "x" * 65, user_headers()), 422)
     assert p["errors"][0]["pointer"] == "/id"

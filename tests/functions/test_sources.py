@@ -105,3 +105,25 @@ def test_array_lengths_come_from_countof(path):
     with open(path) as f:
         src = strip(f.read())
     assert [src.count("\n", 0, m.start()) + 1 for m in HAND_COUNT.finditer(src)] == []
+
+
+# --- typed row readers (rows.h): no reading of the value union by hand ------
+
+UNION_READ = re.compile(r"(?:\.|->)v\s*\.\s*[isr]\b|(?:\.|->)rows\s*\[|(?:\]|\))\s*\.\s*type\b")
+
+
+def test_row_rule_catches_what_it_should():
+    assert UNION_READ.search("n = rows.rows[0][0].v.i;")
+    assert UNION_READ.search("x = r[3].v.s;")
+    assert UNION_READ.search("if (rows->rows[0][0].type == BASTION_SQL_TEXT)")
+    assert not UNION_READ.search("n = bastion_row_int(&row, 0);")
+    assert not UNION_READ.search("p = BASTION_SQL_INT(n);")
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: os.path.relpath(p, ROOT))
+def test_modules_read_rows_through_the_typed_readers(path):
+    """A wrong storage class is a 500 from bastion_row_or_problem, never a
+    reinterpreted union member."""
+    with open(path) as f:
+        src = strip(f.read())
+    assert [src.count("\n", 0, m.start()) + 1 for m in UNION_READ.finditer(src)] == []

@@ -24,5 +24,6 @@
 #include "calendar.h"
 #include "validate.h"
 #include "input.h"
+#include "rows.h"
 
 #endif
