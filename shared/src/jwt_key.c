@@ -26,7 +26,7 @@ static const char *const ALG_NAME[] = {
 /* see jwt_internal.h */
 const char *bastion__jwt_alg_name(bastion_jwt_alg alg)
 {
-    return (unsigned)alg < sizeof ALG_NAME / sizeof ALG_NAME[0] ? ALG_NAME[alg] : "";
+    return (unsigned)alg < BASTION_COUNTOF(ALG_NAME) ? ALG_NAME[alg] : "";
 }
 
 /* see jwt_internal.h */
