@@ -33,12 +33,16 @@ static const char *const SERVICES[] = {"consultation", "fitting", "repair", "pic
 
 enum { F_SERVICE, F_START, F_NAME, F_EMAIL, F_PHONE, F_NOTES, N_FIELDS };
 static const bastion_field request_fields[N_FIELDS] = {
-    [F_SERVICE] = {"service", BASTION_FIELD_ENUM, BASTION_REQUIRED, .choices = SERVICES},
-    [F_START] = {"preferred_start", BASTION_FIELD_TIMESTAMP, BASTION_REQUIRED},
-    [F_NAME] = {"name", BASTION_FIELD_STRING, BASTION_REQUIRED, 1, 100},
-    [F_EMAIL] = {"email", BASTION_FIELD_EMAIL, BASTION_REQUIRED, 3, 254},
-    [F_PHONE] = {"phone", BASTION_FIELD_PHONE, 0},
-    [F_NOTES] = {"notes", BASTION_FIELD_STRING, 0, 0, 1000},
+    [F_SERVICE] = {.name = "service", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED,
+                   .choices = SERVICES},
+    [F_START] = {.name = "preferred_start", .type = BASTION_FIELD_TIMESTAMP,
+                 .flags = BASTION_REQUIRED},
+    [F_NAME] = {.name = "name", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED,
+                .min = 1, .max = 100},
+    [F_EMAIL] = {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED,
+                 .min = 3, .max = 254},
+    [F_PHONE] = {.name = "phone", .type = BASTION_FIELD_PHONE},
+    [F_NOTES] = {.name = "notes", .type = BASTION_FIELD_STRING, .max = 1000},
 };
 
 /* --- helpers (static: permits.c carries the same three) --- */

@@ -172,17 +172,17 @@ static bastion_rc active_spans_or_problem(bastion_ctx *cx, const bastion_sql_val
 /* --- POST /api/bookings --- */
 
 static const bastion_field booking_fields[] = {
-    {"tier", BASTION_FIELD_ENUM, BASTION_REQUIRED, 0, 0, TIERS},
-    {"package", BASTION_FIELD_ENUM, BASTION_REQUIRED, 0, 0, PACKAGES},
-    {"start", BASTION_FIELD_TIMESTAMP, BASTION_REQUIRED},
-    {"price_cents", BASTION_FIELD_CENTS, 0, 1, 0},
+    {.name = "tier", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED, .choices = TIERS},
+    {.name = "package", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED, .choices = PACKAGES},
+    {.name = "start", .type = BASTION_FIELD_TIMESTAMP, .flags = BASTION_REQUIRED},
+    {.name = "price_cents", .type = BASTION_FIELD_CENTS, .min = 1},
 };
 enum { F_TIER, F_PACKAGE, F_START, F_PRICE, N_BOOKING_FIELDS };
 
 static const bastion_field customer_fields[] = {
-    {"name", BASTION_FIELD_STRING, BASTION_REQUIRED, 1, 100},
-    {"email", BASTION_FIELD_EMAIL, BASTION_REQUIRED, 3, 254},
-    {"phone", BASTION_FIELD_PHONE, 0},
+    {.name = "name", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED, .min = 1, .max = 100},
+    {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED, .min = 3, .max = 254},
+    {.name = "phone", .type = BASTION_FIELD_PHONE},
 };
 enum { C_NAME, C_EMAIL, C_PHONE, N_CUSTOMER_FIELDS };
 
@@ -388,9 +388,10 @@ static void create(bastion_ctx *cx)
 static void availability(bastion_ctx *cx)
 {
     static const bastion_field fields[] = {
-        {"date", BASTION_FIELD_DATE, BASTION_REQUIRED},
-        {"tier", BASTION_FIELD_ENUM, BASTION_REQUIRED, 0, 0, TIERS},
-        {"package", BASTION_FIELD_ENUM, BASTION_REQUIRED, 0, 0, PACKAGES},
+        {.name = "date", .type = BASTION_FIELD_DATE, .flags = BASTION_REQUIRED},
+        {.name = "tier", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED, .choices = TIERS},
+        {.name = "package", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED,
+         .choices = PACKAGES},
     };
     bastion_field_value in[BASTION_COUNTOF(fields)];
     if (bastion_query_or_problem(cx, fields, BASTION_COUNTOF(fields), in))
@@ -517,7 +518,8 @@ static const char *const TRANSITIONS[] = {
 static void set_status(bastion_ctx *cx)
 {
     static const bastion_field fields[] = {
-        {"status", BASTION_FIELD_ENUM, BASTION_REQUIRED, 0, 0, STATUSES},
+        {.name = "status", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED,
+         .choices = STATUSES},
     };
     bastion_jwt_claims claims;
     if (bastion_auth_admin_or_problem(cx, &claims)) /* AUTH1: before the body */

@@ -22,10 +22,11 @@
 #define IF_MATCH_MAX 16 /* entity-tags accepted in one If-Match */
 
 /* NO_TRIM: "%20about" is not "about" */
-static const bastion_field slug_rule = {"slug", BASTION_FIELD_SLUG,
-                                        BASTION_REQUIRED | BASTION_NO_TRIM, 1, SLUG_MAX};
-static const bastion_field title_rule = {"title", BASTION_FIELD_STRING, BASTION_REQUIRED, 1,
-                                         TITLE_MAX};
+static const bastion_field slug_rule = {.name = "slug", .type = BASTION_FIELD_SLUG,
+                                        .flags = BASTION_REQUIRED | BASTION_NO_TRIM,
+                                        .min = 1, .max = SLUG_MAX};
+static const bastion_field title_rule = {.name = "title", .type = BASTION_FIELD_STRING,
+                                         .flags = BASTION_REQUIRED, .min = 1, .max = TITLE_MAX};
 
 /* A route parameter validated like a body field (validate.h); the value in
  * the arena. */

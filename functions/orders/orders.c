@@ -24,8 +24,9 @@
 #define CACHE_TTL_MS 60000 /* REL9: at most 60 s stale */
 
 /* NO_TRIM: "%20abc" is not "abc" */
-static const bastion_field id_rule = {"id", BASTION_FIELD_SLUG,
-                                      BASTION_REQUIRED | BASTION_NO_TRIM, 1, 64};
+static const bastion_field id_rule = {.name = "id", .type = BASTION_FIELD_SLUG,
+                                      .flags = BASTION_REQUIRED | BASTION_NO_TRIM,
+                                      .min = 1, .max = 64};
 
 /* A route parameter validated like a body field (validate.h); the value in
  * the arena. */

@@ -27,10 +27,14 @@ enum { F_BOOKING, F_PLATE, F_NAME, F_EMAIL, N_FIELDS };
 static const bastion_field request_fields[N_FIELDS] = {
     /* The booking lives in another function's database; its id is checked
      * for shape only (UUIDs and numeric ids both fit). */
-    [F_BOOKING] = {"booking_id", BASTION_FIELD_SLUG, BASTION_REQUIRED, 1, 64},
-    [F_PLATE] = {"plate", BASTION_FIELD_STRING, BASTION_REQUIRED, 2, 16},
-    [F_NAME] = {"name", BASTION_FIELD_STRING, BASTION_REQUIRED, 1, 100},
-    [F_EMAIL] = {"email", BASTION_FIELD_EMAIL, BASTION_REQUIRED, 3, 254},
+    [F_BOOKING] = {.name = "booking_id", .type = BASTION_FIELD_SLUG, .flags = BASTION_REQUIRED,
+                   .min = 1, .max = 64},
+    [F_PLATE] = {.name = "plate", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED,
+                 .min = 2, .max = 16},
+    [F_NAME] = {.name = "name", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED,
+                .min = 1, .max = 100},
+    [F_EMAIL] = {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED,
+                 .min = 3, .max = 254},
 };
 
 /* --- helpers (static: appointments.c carries the same three) --- */

@@ -18,10 +18,12 @@
 #define URL_MAX 2048
 
 /* NO_TRIM: "%20abc" is not "abc" */
-static const bastion_field id_rule = {"id", BASTION_FIELD_SLUG,
-                                      BASTION_REQUIRED | BASTION_NO_TRIM, 1, 64};
+static const bastion_field id_rule = {.name = "id", .type = BASTION_FIELD_SLUG,
+                                      .flags = BASTION_REQUIRED | BASTION_NO_TRIM,
+                                      .min = 1, .max = 64};
 static const bastion_field image_fields[] = {
-    {"image_url", BASTION_FIELD_STRING, BASTION_REQUIRED, 1, URL_MAX},
+    {.name = "image_url", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED,
+     .min = 1, .max = URL_MAX},
 };
 
 /* A route parameter validated like a body field (validate.h); the value in

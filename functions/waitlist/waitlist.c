@@ -12,8 +12,9 @@
 static bastion_rate_policy join_limit = {"waitlist-join", "ratelimit", 10, 60};
 
 static const bastion_field join_fields[] = {
-    {"email", BASTION_FIELD_EMAIL, BASTION_REQUIRED, 3, 254},
-    {"product_id", BASTION_FIELD_SLUG, BASTION_REQUIRED, 1, 64},
+    {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED, .min = 3, .max = 254},
+    {.name = "product_id", .type = BASTION_FIELD_SLUG, .flags = BASTION_REQUIRED,
+     .min = 1, .max = 64},
 };
 
 static void join(bastion_ctx *cx)
@@ -54,7 +55,8 @@ static void join(bastion_ctx *cx)
 
 static void count(bastion_ctx *cx)
 {
-    static const bastion_field product = {"product_id", BASTION_FIELD_SLUG, BASTION_REQUIRED, 1, 64};
+    static const bastion_field product = {.name = "product_id", .type = BASTION_FIELD_SLUG,
+                                          .flags = BASTION_REQUIRED, .min = 1, .max = 64};
     bastion_field_value v;
     if (bastion_param_or_problem(cx, &product, &v))
         return;

@@ -32,11 +32,11 @@ def strip(src):
                   flags=re.S)
 
 
-def balanced(src, start):
-    """The text from `start` (just after an opening parenthesis) to its match."""
+def balanced(src, start, pair="()"):
+    """The text from `start` (just after an opening bracket) to its match."""
     i, depth = start, 1
     while depth and i < len(src):
-        depth += {"(": 1, ")": -1}.get(src[i], 0)
+        depth += {pair[0]: 1, pair[1]: -1}.get(src[i], 0)
         i += 1
     return src[start:i - 1]
 
@@ -127,3 +127,43 @@ def test_modules_read_rows_through_the_typed_readers(path):
     with open(path) as f:
         src = strip(f.read())
     assert [src.count("\n", 0, m.start()) + 1 for m in UNION_READ.finditer(src)] == []
+
+
+# --- warnings stay on: designated rule tables, no pragma in a public header --
+
+HEADERS = sorted(glob.glob(os.path.join(ROOT, "shared", "include", "bastion", "*.h")))
+RULE_TABLE = re.compile(r"\bbastion_field\s+\w+\s*(?:\[[^\]]*\])?\s*=\s*\{")
+
+
+def positional_rules(src):
+    """Lines of bastion_field initializers that are not designated: an entry
+    whose first member is not `.member =`."""
+    bad = []
+    for m in RULE_TABLE.finditer(src):
+        block = "{" + balanced(src, m.end(), "{}") + "}"
+        for e in re.finditer(r"\{\s*(?=[^\s.{\[}])", block):
+            bad.append(src.count("\n", 0, m.end() - 1 + e.start()) + 1)
+    return bad
+
+
+def test_rule_table_rule_catches_what_it_should():
+    assert positional_rules(strip('static const bastion_field f[] = {{"a", T, 0, 1, 2}};'))
+    assert positional_rules(strip('static const bastion_field f = {"a", T};'))
+    assert positional_rules(strip('bastion_field f[N] = {[A] = {"a", T}};'))
+    assert not positional_rules(strip(
+        'static const bastion_field f[] = {\n    {.name = "a", .type = T, .max = 2},\n};'))
+    assert not positional_rules(strip('bastion_field f[N] = {[A] = {.name = "a", .type = T}};'))
+
+
+@pytest.mark.parametrize("path", MODULES + CORE, ids=lambda p: os.path.relpath(p, ROOT))
+def test_rule_tables_use_designated_initializers(path):
+    with open(path) as f:
+        assert positional_rules(strip(f.read())) == []
+
+
+@pytest.mark.parametrize("path", HEADERS, ids=os.path.basename)
+def test_public_headers_switch_no_warning_off(path):
+    """A pragma in a header bastion.h includes would weaken -Wall -Wextra for
+    every module (validate.h once hid -Wmissing-field-initializers)."""
+    with open(path) as f:
+        assert not re.search(r"#\s*pragma\s+(GCC|clang)\s+diagnostic", strip(f.read()))

@@ -14,20 +14,20 @@
 static const char *const STATUSES[] = {"pending", "confirmed", "cancelled", NULL};
 
 static const bastion_field FIELDS[] = {
-    {"email", BASTION_FIELD_EMAIL, BASTION_REQUIRED, 3, 254},
-    {"name", BASTION_FIELD_STRING, 0, 1, 100},
-    {"slug", BASTION_FIELD_SLUG, 0, 1, 64},
-    {"score", BASTION_FIELD_INTEGER, 0, 0, 100},
-    {"ok", BASTION_FIELD_BOOL, 0, 0, 0},
-    {"phone", BASTION_FIELD_PHONE, 0, 0, 0},
-    {"id", BASTION_FIELD_UUID, 0, 0, 0},
-    {"at", BASTION_FIELD_TIMESTAMP, 0, 0, 0},
-    {"day", BASTION_FIELD_DATE, 0, 0, 0},
-    {"status", BASTION_FIELD_ENUM, BASTION_LOWERCASE, .choices = STATUSES},
-    {"cents", BASTION_FIELD_CENTS, 0, 0, 100000000},
-    {"raw", BASTION_FIELD_STRING, BASTION_NO_TRIM, 0, 0},
+    {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED, .min = 3, .max = 254},
+    {.name = "name", .type = BASTION_FIELD_STRING, .min = 1, .max = 100},
+    {.name = "slug", .type = BASTION_FIELD_SLUG, .min = 1, .max = 64},
+    {.name = "score", .type = BASTION_FIELD_INTEGER, .max = 100},
+    {.name = "ok", .type = BASTION_FIELD_BOOL},
+    {.name = "phone", .type = BASTION_FIELD_PHONE},
+    {.name = "id", .type = BASTION_FIELD_UUID},
+    {.name = "at", .type = BASTION_FIELD_TIMESTAMP},
+    {.name = "day", .type = BASTION_FIELD_DATE},
+    {.name = "status", .type = BASTION_FIELD_ENUM, .flags = BASTION_LOWERCASE, .choices = STATUSES},
+    {.name = "cents", .type = BASTION_FIELD_CENTS, .max = 100000000},
+    {.name = "raw", .type = BASTION_FIELD_STRING, .flags = BASTION_NO_TRIM},
 };
-#define N_FIELDS (sizeof FIELDS / sizeof FIELDS[0])
+#define N_FIELDS BASTION_COUNTOF(FIELDS)
 
 /* What an accepted value must look like, whatever the input was. */
 static void check_accepted(const bastion_field_value *out)

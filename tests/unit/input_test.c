@@ -10,11 +10,11 @@
 #include "unit.h"
 
 static const bastion_field FIELDS[] = {
-    {"name", BASTION_FIELD_STRING, BASTION_REQUIRED, 1, 10},
-    {"email", BASTION_FIELD_EMAIL, BASTION_REQUIRED, 0, 0},
-    {"slug", BASTION_FIELD_SLUG, 0, 1, 20},
-    {"score", BASTION_FIELD_INTEGER, 0, 0, 100},
-    {"subscribe", BASTION_FIELD_BOOL, 0, 0, 0},
+    {.name = "name", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED, .min = 1, .max = 10},
+    {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED},
+    {.name = "slug", .type = BASTION_FIELD_SLUG, .min = 1, .max = 20},
+    {.name = "score", .type = BASTION_FIELD_INTEGER, .max = 100},
+    {.name = "subscribe", .type = BASTION_FIELD_BOOL},
 };
 enum { F_NAME, F_EMAIL, F_SLUG, F_SCORE, F_SUBSCRIBE, N_FIELDS };
 
@@ -112,8 +112,9 @@ static void test_VAL3_query_nul_refused_naming_the_parameter(void **state)
 {
     (void)state;
     static const bastion_field q[] = {
-        {"tier", BASTION_FIELD_SLUG, BASTION_REQUIRED, 1, 20},
-        {"n", BASTION_FIELD_STRING, 0, 1, 20},
+        {.name = "tier", .type = BASTION_FIELD_SLUG, .flags = BASTION_REQUIRED,
+         .min = 1, .max = 20},
+        {.name = "n", .type = BASTION_FIELD_STRING, .min = 1, .max = 20},
     };
     static const struct {
         const char *query, *pointer;
@@ -245,7 +246,7 @@ static void test_VAL1_non_object_400(void **state)
 }
 
 static const bastion_field ANY[] = {
-    {"x", BASTION_FIELD_STRING, 0, 0, 1000},
+    {.name = "x", .type = BASTION_FIELD_STRING, .max = 1000},
 };
 
 static bastion_rc parse_any(bastion_ctx *cx, const char *body, size_t len)
@@ -442,14 +443,14 @@ static void test_VAL1_422_missing_required_and_unknown(void **state)
 static const char *const STATUSES[] = {"pending", "confirmed", "cancelled", NULL};
 
 static const bastion_field TYPED[] = {
-    {"phone", BASTION_FIELD_PHONE, 0, 0, 0},
-    {"id", BASTION_FIELD_UUID, 0, 0, 0},
-    {"at", BASTION_FIELD_TIMESTAMP, 0, 0, 0},
-    {"day", BASTION_FIELD_DATE, 0, 0, 0},
-    {"status", BASTION_FIELD_ENUM, 0, .choices = STATUSES},
-    {"amount", BASTION_FIELD_CENTS, 0, 0, 1000000},
-    {"tag", BASTION_FIELD_STRING, BASTION_LOWERCASE, 1, 20},
-    {"raw", BASTION_FIELD_STRING, BASTION_NO_TRIM, 1, 20},
+    {.name = "phone", .type = BASTION_FIELD_PHONE},
+    {.name = "id", .type = BASTION_FIELD_UUID},
+    {.name = "at", .type = BASTION_FIELD_TIMESTAMP},
+    {.name = "day", .type = BASTION_FIELD_DATE},
+    {.name = "status", .type = BASTION_FIELD_ENUM, .choices = STATUSES},
+    {.name = "amount", .type = BASTION_FIELD_CENTS, .max = 1000000},
+    {.name = "tag", .type = BASTION_FIELD_STRING, .flags = BASTION_LOWERCASE, .min = 1, .max = 20},
+    {.name = "raw", .type = BASTION_FIELD_STRING, .flags = BASTION_NO_TRIM, .min = 1, .max = 20},
 };
 enum { F_PHONE, F_ID, F_AT, F_DAY, F_STATUS, F_AMOUNT, F_TAG, F_RAW, N_TYPED };
 
@@ -490,7 +491,7 @@ static bastion_rc front_door(bastion_ctx *cx, const char *body, size_t len)
     static const bastion_header ct[] = {
         {BASTION_LIT("content-type"), BASTION_LIT("application/json")},
     };
-    static const bastion_field any[] = {{"x", BASTION_FIELD_STRING, 0, 0, 1000}};
+    static const bastion_field any[] = {{.name = "x", .type = BASTION_FIELD_STRING, .max = 1000}};
     bastion_field_value out[1];
     unit_ctx(cx);
     cx->headers = ct;
@@ -576,7 +577,8 @@ static void with_param(bastion_ctx *cx, const char *value, size_t len)
 static void test_VAL1_param_rule_applied(void **state)
 {
     (void)state;
-    static const bastion_field id = {"id", BASTION_FIELD_UUID, BASTION_REQUIRED, 0, 0};
+    static const bastion_field id = {.name = "id", .type = BASTION_FIELD_UUID,
+                                     .flags = BASTION_REQUIRED};
     bastion_ctx cx;
     bastion_field_value v;
     with_param(&cx, "F81D4FAE-7DEC-11D0-A765-00A0C91E6BF6", 36);

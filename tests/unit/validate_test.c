@@ -12,11 +12,11 @@
 #include "unit.h"
 
 static const bastion_field FIELDS[] = {
-    {"name", BASTION_FIELD_STRING, BASTION_REQUIRED, 1, 10},
-    {"email", BASTION_FIELD_EMAIL, BASTION_REQUIRED, 0, 0},
-    {"slug", BASTION_FIELD_SLUG, 0, 1, 20},
-    {"score", BASTION_FIELD_INTEGER, 0, 0, 100},
-    {"subscribe", BASTION_FIELD_BOOL, 0, 0, 0},
+    {.name = "name", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED, .min = 1, .max = 10},
+    {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED},
+    {.name = "slug", .type = BASTION_FIELD_SLUG, .min = 1, .max = 20},
+    {.name = "score", .type = BASTION_FIELD_INTEGER, .max = 100},
+    {.name = "subscribe", .type = BASTION_FIELD_BOOL},
 };
 enum { F_NAME, F_EMAIL, F_SLUG, F_SCORE, F_SUBSCRIBE, N_FIELDS };
 
@@ -198,7 +198,8 @@ static void test_VAL1_integer_precision_limit(void **state)
 {
     (void)state;
     static const bastion_field f[] = {
-        {"cents", BASTION_FIELD_INTEGER, BASTION_REQUIRED, 1, INT64_MAX},
+        {.name = "cents", .type = BASTION_FIELD_INTEGER, .flags = BASTION_REQUIRED,
+         .min = 1, .max = INT64_MAX},
     };
     bastion_field_value out[1];
     cJSON *errors = validate_with("{\"cents\":9007199254740991}", f, 1, out);
@@ -310,7 +311,7 @@ static void test_VAL3_length_in_code_points(void **state)
 {
     (void)state;
     static const bastion_field f[] = {
-        {"t", BASTION_FIELD_STRING, BASTION_REQUIRED, 2, 3},
+        {.name = "t", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED, .min = 2, .max = 3},
     };
     bastion_field_value out[1];
     static const struct {
@@ -379,14 +380,14 @@ static void test_VAL1_json_pointer_escaping(void **state)
 static const char *const STATUSES[] = {"pending", "confirmed", "cancelled", NULL};
 
 static const bastion_field TYPED[] = {
-    {"phone", BASTION_FIELD_PHONE, 0, 0, 0},
-    {"id", BASTION_FIELD_UUID, 0, 0, 0},
-    {"at", BASTION_FIELD_TIMESTAMP, 0, 0, 0},
-    {"day", BASTION_FIELD_DATE, 0, 0, 0},
-    {"status", BASTION_FIELD_ENUM, 0, .choices = STATUSES},
-    {"amount", BASTION_FIELD_CENTS, 0, 0, 1000000},
-    {"tag", BASTION_FIELD_STRING, BASTION_LOWERCASE, 1, 20},
-    {"raw", BASTION_FIELD_STRING, BASTION_NO_TRIM, 1, 20},
+    {.name = "phone", .type = BASTION_FIELD_PHONE},
+    {.name = "id", .type = BASTION_FIELD_UUID},
+    {.name = "at", .type = BASTION_FIELD_TIMESTAMP},
+    {.name = "day", .type = BASTION_FIELD_DATE},
+    {.name = "status", .type = BASTION_FIELD_ENUM, .choices = STATUSES},
+    {.name = "amount", .type = BASTION_FIELD_CENTS, .max = 1000000},
+    {.name = "tag", .type = BASTION_FIELD_STRING, .flags = BASTION_LOWERCASE, .min = 1, .max = 20},
+    {.name = "raw", .type = BASTION_FIELD_STRING, .flags = BASTION_NO_TRIM, .min = 1, .max = 20},
 };
 enum { F_PHONE, F_ID, F_AT, F_DAY, F_STATUS, F_AMOUNT, F_TAG, F_RAW, N_TYPED };
 
@@ -510,8 +511,8 @@ static void test_VAL1_enum_field(void **state)
     ASSERT_FIELD_ERR("status", "1", "must be a string", out);
     /* LOWERCASE makes the match case-insensitive; no choices accepts nothing */
     static const bastion_field folded[] = {
-        {"s", BASTION_FIELD_ENUM, BASTION_LOWERCASE, .choices = STATUSES},
-        {"none", BASTION_FIELD_ENUM, 0, 0, 0},
+        {.name = "s", .type = BASTION_FIELD_ENUM, .flags = BASTION_LOWERCASE, .choices = STATUSES},
+        {.name = "none", .type = BASTION_FIELD_ENUM},
     };
     cJSON *obj = cJSON_Parse("{\"s\":\"CANCELLED\",\"none\":\"x\"}");
     cJSON *errors = cJSON_CreateArray();
@@ -548,8 +549,8 @@ static void test_VAL1_cents_field(void **state)
     assert_false(out[F_AMOUNT].present);
     /* max 0: up to 2^53 - 1; min raises the floor */
     static const bastion_field f[] = {
-        {"c", BASTION_FIELD_CENTS, BASTION_REQUIRED, 0, 0},
-        {"d", BASTION_FIELD_CENTS, 0, 50, 0},
+        {.name = "c", .type = BASTION_FIELD_CENTS, .flags = BASTION_REQUIRED},
+        {.name = "d", .type = BASTION_FIELD_CENTS, .min = 50},
     };
     bastion_field_value v[2];
     cJSON *obj = cJSON_Parse("{\"c\":9007199254740991,\"d\":49}");

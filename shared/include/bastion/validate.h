@@ -50,17 +50,12 @@ enum {
 };
 
 /*
- * One rule. Existing positional initializers {name, type, flags, min, max}
- * stay valid: `choices` is zero (NULL) when omitted. C zero-initialises
- * omitted members, but -Wextra's -Wmissing-field-initializers would still
- * flag every such rule table, so that one warning is switched off for
- * files that include this header (it never flags designated initializers,
- * which ENUM rules use for `.choices`).
+ * One rule. Write rules with designated initializers, so a table says what
+ * each number means and omitted members are zero without a warning:
+ *
+ *     {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED,
+ *      .min = 3, .max = 254},
  */
-#if defined(__GNUC__) || defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#endif
-
 typedef struct {
     const char *name;
     bastion_field_type type;
