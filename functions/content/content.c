@@ -38,14 +38,6 @@ static bastion_rc param_or_problem(bastion_ctx *cx, const bastion_field *rule, b
     return rc;
 }
 
-/* OWS = *( SP / HTAB ) around header values and list members (RFC 9110 §5.6.3) */
-static bastion_str trim_ows(bastion_str s)
-{
-    while (s.len && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) { s.ptr++; s.len--; }
-    while (s.len && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t')) s.len--;
-    return s;
-}
-
 static bool is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -140,7 +132,7 @@ static bastion_str etag_of(int64_t version)
 static bool parse_if_match(bastion_str h, bool *any, char *json, size_t cap)
 {
     size_t i = 0, o = 0, tags = 0;
-    h = trim_ows(h);
+    h = bastion_trim_ows(h);
     *any = bastion_str_eq(h, BASTION_LIT("*"));
     if (*any)
         return true;
@@ -246,7 +238,7 @@ static void put_page(bastion_ctx *cx)
     bool create = if_none.ptr != NULL, any = false;
     char versions[IF_MATCH_MAX * 18 + 3];
     if (create) {
-        if (!bastion_str_eq(trim_ows(if_none), BASTION_LIT("*"))) {
+        if (!bastion_str_eq(bastion_trim_ows(if_none), BASTION_LIT("*"))) {
             bastion_problem(cx, BASTION_E_BAD_REQUEST,
                             "If-None-Match on this route accepts only *.");
             return;

@@ -70,27 +70,6 @@ static bastion_rc key_or_problem(bastion_ctx *cx, bastion_token_key *key)
     return BASTION_OK;
 }
 
-static bool allow_listed(bastion_str host, bastion_str list, bastion_str *entry)
-{
-    const char *p = list.ptr, *end = list.ptr + list.len;
-    while (p && p < end) {
-        const char *comma = p;
-        while (comma < end && *comma != ',')
-            comma++;
-        bastion_str item = {p, (size_t)(comma - p)};
-        while (item.len && item.ptr[0] == ' ')
-            item.ptr++, item.len--;
-        while (item.len && item.ptr[item.len - 1] == ' ')
-            item.len--;
-        if (item.len && bastion_str_eq_ci(item, host)) {
-            *entry = item;
-            return true;
-        }
-        p = comma + 1;
-    }
-    return false;
-}
-
 /*
  * AUTH7: the origin for absolute links. X-Forwarded-Host is client-controlled
  * unless a proxy overwrites it, so it counts only when it equals an entry of
@@ -105,7 +84,7 @@ static bastion_str link_origin(bastion_ctx *cx, bastion_str base_url)
     bastion_str host = bastion_header_get(cx, "x-forwarded-host");
     bastion_str proto = bastion_header_get(cx, "x-forwarded-proto");
     bastion_str entry;
-    if (!host.ptr || !allow_listed(host, bastion_config("forwarded_hosts"), &entry))
+    if (!host.ptr || !bastion_list_find_ci(bastion_config("forwarded_hosts"), host, &entry))
         return base_url;
     const char *scheme = "https";
     if (proto.ptr && bastion_str_eq_ci(proto, BASTION_LIT("http")))

@@ -60,35 +60,17 @@ static bool hostname_ok(bastion_str h)
     return label > 0 && h.ptr[h.len - 1] != '-';
 }
 
-/* Calls fn on each trimmed, non-empty member of the comma list; stops and
- * returns true when fn does. */
-static bool each_host(bastion_str list, bool (*fn)(bastion_str member, bastion_str arg),
-                      bastion_str arg)
+/* REL8: every member of the image_hosts list is a host name. */
+static bool hosts_ok(bastion_str list)
 {
-    size_t i = 0;
-    while (i <= list.len) {
-        size_t j = i;
-        while (j < list.len && list.ptr[j] != ',')
-            j++;
-        bastion_str m = {list.ptr + i, j - i};
-        while (m.len && m.ptr[0] == ' ') { m.ptr++; m.len--; }
-        while (m.len && m.ptr[m.len - 1] == ' ') m.len--;
-        if (m.len && fn(m, arg))
-            return true;
-        i = j + 1;
+    bastion_str m;
+    bool any = false;
+    while (bastion_list_next(&list, &m)) {
+        if (!hostname_ok(m))
+            return false;
+        any = true;
     }
-    return false;
-}
-
-static bool bad_member(bastion_str member, bastion_str unused)
-{
-    (void)unused;
-    return !hostname_ok(member);
-}
-
-static bool same_host(bastion_str member, bastion_str host)
-{
-    return bastion_str_eq_ci(member, host);
+    return any;
 }
 
 /*
@@ -134,7 +116,7 @@ static const char *check_image_url(bastion_str url, bastion_str allowed)
     }
     if (host.len == 0)
         return "must name a host";
-    if (!each_host(allowed, same_host, host))
+    if (!bastion_list_find_ci(allowed, host, NULL))
         return "must be on an allowed image host";
     return NULL;
 }
@@ -149,7 +131,7 @@ static void set_image(bastion_ctx *cx)
     if (bastion_config_require_or_problem(cx, needed, BASTION_COUNTOF(needed)))
         return;
     bastion_str allowed = bastion_config("image_hosts");
-    if (each_host(allowed, bad_member, BASTION_STR_NULL)) {
+    if (!hosts_ok(allowed)) {
         bastion_log_safe(BASTION_LOG_ERROR, "image_hosts holds a malformed host name", NULL, 0);
         bastion_problem(cx, BASTION_E_MISCONFIGURED,
                         "Variable image_hosts must be a comma list of host names.");

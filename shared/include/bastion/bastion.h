@@ -25,5 +25,6 @@
 #include "validate.h"
 #include "input.h"
 #include "rows.h"
+#include "list.h"
 
 #endif
