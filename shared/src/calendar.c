@@ -167,6 +167,23 @@ bool bastion_parse_date(bastion_str s, int64_t *epoch_ms)
     return bastion_parse_date_ex(s, epoch_ms) == BASTION_TIME_OK;
 }
 
+/* see calendar.h */
+bastion_time_rc bastion_parse_instant(bastion_str s, bool day_end, int64_t *epoch_ms)
+{
+    if (!s.ptr || s.len != 10) /* a date-time is at least 20 characters */
+        return bastion_parse_rfc3339_ex(s, epoch_ms);
+    int64_t ms;
+    bastion_time_rc rc = bastion_parse_date_ex(s, &ms);
+    if (rc != BASTION_TIME_OK)
+        return rc;
+    if (day_end)
+        ms += BASTION_MS_PER_DAY;
+    if (ms > BASTION_TIME_MAX_MS)
+        return BASTION_TIME_OUT_OF_RANGE; /* the end of 9999-12-31 */
+    *epoch_ms = ms;
+    return BASTION_TIME_OK;
+}
+
 static void put_digits(char *out, unsigned v, int width)
 {
     for (int i = width - 1; i >= 0; i--, v /= 10)

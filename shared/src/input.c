@@ -71,20 +71,40 @@ bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root)
 }
 
 /* see input.h */
-bastion_rc bastion_parse_json_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
-                                         bastion_field_value *out)
+bastion_rc bastion_parse_json_collect_or_problem(bastion_ctx *cx, const bastion_field *fields,
+                                                 size_t n, bastion_field_value *out,
+                                                 cJSON *errors)
 {
     memset(out, 0, n * sizeof *out);
     cJSON *root;
     bastion_rc rc = bastion_json_body_or_problem(cx, &root);
     if (rc)
         return rc;
-    cJSON *errors = cJSON_CreateArray();
-    size_t bad = bastion_validate(root, fields, n, out, errors);
-    if (bad > 0)
-        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
-                                  errors, 0);
+    bastion_validate(root, fields, n, out, errors);
     return BASTION_OK;
+}
+
+/* see input.h */
+bastion_rc bastion_errors_or_problem(bastion_ctx *cx, cJSON *errors)
+{
+    if (cJSON_GetArraySize(errors) == 0)
+        return BASTION_OK;
+    return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
+                              errors, 0);
+}
+
+/* see input.h */
+bastion_rc bastion_parse_json_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
+                                         bastion_field_value *out)
+{
+    cJSON *errors = cJSON_CreateArray();
+    bastion_rc rc = bastion_parse_json_collect_or_problem(cx, fields, n, out, errors);
+    if (rc)
+        return rc;
+    rc = bastion_errors_or_problem(cx, errors);
+    if (rc)
+        memset(out, 0, n * sizeof *out); /* input.h: on failure `out` is all zero */
+    return rc;
 }
 
 /* see input.h */

@@ -15,18 +15,23 @@
 
 /* see validate_internal.h. RFC 6901 §3: '~' → "~0", '/' → "~1". An empty
  * name is the pointer "/"; NULL is the whole document, "". */
-void bastion__error_add_name(cJSON *errors, const char *name, const char *detail)
+static void name_pointer(const char *name, char ptr[160])
 {
-    char ptr[160];
     size_t o = 0;
     if (name)
         ptr[o++] = '/';
-    for (const char *p = name; p && *p && o + 3 < sizeof ptr; p++) {
+    for (const char *p = name; p && *p && o + 3 < 160; p++) {
         if (*p == '~') { ptr[o++] = '~'; ptr[o++] = '0'; }
         else if (*p == '/') { ptr[o++] = '~'; ptr[o++] = '1'; }
         else ptr[o++] = *p;
     }
     ptr[o] = 0;
+}
+
+void bastion__error_add_name(cJSON *errors, const char *name, const char *detail)
+{
+    char ptr[160];
+    name_pointer(name, ptr);
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "pointer", ptr);
     cJSON_AddStringToObject(e, "detail", detail);
@@ -46,10 +51,13 @@ bastion_str bastion__trim(bastion_str s)
     return s;
 }
 
-static bool has_control(bastion_str s)
+/* C0, DEL and C1 controls; with `breaks`, '\t' '\n' '\r' are text. */
+static bool has_control(bastion_str s, bool breaks)
 {
     for (size_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
+        if (breaks && (c == '\t' || c == '\n' || c == '\r'))
+            continue;
         if (c < 0x20 || c == 0x7F)
             return true;
         /* C1 controls U+0080..U+009F are encoded C2 80..C2 9F */
@@ -121,6 +129,24 @@ static const char *check_timestamp(bastion_str s, bastion_field_value *v)
     return NULL;
 }
 
+static const char *check_instant(const bastion_field *f, bastion_str s, bastion_field_value *v)
+{
+    int64_t ms = 0;
+    switch (bastion_parse_instant(s, (f->flags & BASTION_DAY_END) != 0, &ms)) {
+    case BASTION_TIME_OK: break;
+    case BASTION_TIME_NO_OFFSET: return "must include a UTC offset (Z, +hh:mm or -hh:mm)";
+    case BASTION_TIME_BAD_DATE: return "is not a valid date and time";
+    case BASTION_TIME_LEAP_SECOND: return "must not be a leap second (:60)";
+    case BASTION_TIME_OUT_OF_RANGE: return "is out of range";
+    default: return "must be a date (YYYY-MM-DD) or an RFC 3339 date-time with offset";
+    }
+    char buf[BASTION_RFC3339_BUF];
+    size_t n = bastion_format_rfc3339(ms, buf);
+    v->integer = ms;
+    v->str = (bastion_str){bastion_str_dup((bastion_str){buf, n}), n};
+    return NULL;
+}
+
 static const char *check_text(const bastion_field *f, const cJSON *item, bastion_field_value *v)
 {
     if (!cJSON_IsString(item))
@@ -130,8 +156,10 @@ static const char *check_text(const bastion_field *f, const cJSON *item, bastion
         s = bastion__trim(s);
     if (!bastion_utf8_valid(s))
         return "must be valid UTF-8";
-    if (has_control(s))
-        return "must not contain control characters";
+    bool breaks = f->type == BASTION_FIELD_STRING && (f->flags & BASTION_MULTILINE);
+    if (has_control(s, breaks))
+        return breaks ? "must not contain control characters other than tab and line breaks"
+                      : "must not contain control characters";
     bool lower = f->type == BASTION_FIELD_EMAIL || f->type == BASTION_FIELD_UUID ||
                  (f->flags & BASTION_LOWERCASE);
     s = copy_text(s, lower);
@@ -156,6 +184,8 @@ static const char *check_text(const bastion_field *f, const cJSON *item, bastion
         return NULL;
     case BASTION_FIELD_TIMESTAMP:
         return check_timestamp(s, v);
+    case BASTION_FIELD_INSTANT:
+        return check_instant(f, s, v);
     case BASTION_FIELD_DATE:
         switch (bastion_parse_date_ex(s, &v->integer)) {
         case BASTION_TIME_OK: v->str = s; return NULL;
@@ -214,7 +244,10 @@ static const char *check_one(const bastion_field *f, const cJSON *item, bastion_
     case BASTION_FIELD_TIMESTAMP:
     case BASTION_FIELD_DATE:
     case BASTION_FIELD_ENUM:
+    case BASTION_FIELD_INSTANT:
         return check_text(f, item, v);
+    case BASTION_FIELD_OBJECT:
+        break; /* bastion_validate: its errors are many */
     case BASTION_FIELD_INTEGER: {
         if (!cJSON_IsNumber(item))
             return "must be an integer";
@@ -235,6 +268,26 @@ static const char *check_one(const bastion_field *f, const cJSON *item, bastion_
         return NULL;
     }
     return "has an unknown rule";
+}
+
+/* An OBJECT rule: the member's own rules, their errors moved under its
+ * pointer. Recursion is bounded by the rule tables, which are static. */
+static void check_object(const bastion_field *f, const cJSON *item, bastion_field_value *out,
+                         cJSON *errors)
+{
+    if (!cJSON_IsObject(item)) {
+        bastion__error_add_name(errors, f->name, "must be an object");
+        return;
+    }
+    bastion_field_value *values = bastion_alloc((f->n_fields + 1) * sizeof *values);
+    cJSON *inner = cJSON_CreateArray();
+    if (bastion_validate(item, f->fields, f->n_fields, values, inner) > 0) {
+        char prefix[160];
+        name_pointer(f->name, prefix);
+        bastion_errors_move_under(errors, inner, prefix);
+        return; /* a failed field leaves no partial value behind */
+    }
+    *out = (bastion_field_value){.present = true, .object = values};
 }
 
 /* see validate.h */
@@ -264,6 +317,10 @@ size_t bastion_validate(const cJSON *obj, const bastion_field *fields, size_t n,
         if (!it || cJSON_IsNull(it)) {
             if (fields[i].flags & BASTION_REQUIRED)
                 bastion__error_add_name(errors, fields[i].name, "is required");
+            continue;
+        }
+        if (fields[i].type == BASTION_FIELD_OBJECT) {
+            check_object(&fields[i], it, &out[i], errors);
             continue;
         }
         bastion_field_value v = {0};

@@ -310,6 +310,39 @@ static void test_DATA2_full_date(void **state)
     assert_string_equal(out, "");
 }
 
+/* A range bound: a date-time as RFC 3339 has it, or a bare date for the
+ * start of that day, or with day_end for its end (the next day's 00:00Z). */
+static void test_DATA2_instant_date_or_date_time(void **state)
+{
+    (void)state;
+    int64_t ms = -1;
+    /* 2030-01-31T00:00:00Z = 1896048000000 (Python: datetime(2030,1,31,tzinfo=utc)) */
+    assert_int_equal(bastion_parse_instant(BASTION_LIT("2030-01-31"), false, &ms), BASTION_TIME_OK);
+    assert_int_equal(ms, INT64_C(1896048000000));
+    assert_int_equal(bastion_parse_instant(BASTION_LIT("2030-01-31"), true, &ms), BASTION_TIME_OK);
+    assert_int_equal(ms, INT64_C(1896048000000) + BASTION_MS_PER_DAY);
+    /* a date-time is taken as it is, day_end or not */
+    assert_int_equal(bastion_parse_instant(BASTION_LIT("2030-01-31T10:00:00+01:00"), true, &ms),
+                     BASTION_TIME_OK);
+    assert_int_equal(ms, INT64_C(1896048000000) + 9 * 3600000);
+    /* the date-time's own results come through */
+    ms = 7;
+    assert_int_equal(bastion_parse_instant(BASTION_LIT("2030-01-31T10:00:00"), false, &ms),
+                     BASTION_TIME_NO_OFFSET);
+    assert_int_equal(bastion_parse_instant(BASTION_LIT("2030-02-30"), false, &ms),
+                     BASTION_TIME_BAD_DATE);
+    assert_int_equal(bastion_parse_instant(BASTION_LIT("2030-1-31"), false, &ms),
+                     BASTION_TIME_SYNTAX);
+    assert_int_equal(bastion_parse_instant(BASTION_LIT("tomorrow"), false, &ms),
+                     BASTION_TIME_SYNTAX);
+    assert_int_equal(bastion_parse_instant(BASTION_STR_NULL, false, &ms), BASTION_TIME_SYNTAX);
+    /* the end of the last representable day is past the range */
+    assert_int_equal(bastion_parse_instant(BASTION_LIT("9999-12-31"), true, &ms),
+                     BASTION_TIME_OUT_OF_RANGE);
+    assert_int_equal(ms, 7); /* untouched on every failure */
+    assert_int_equal(bastion_parse_instant(BASTION_LIT("9999-12-31"), false, &ms), BASTION_TIME_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_DATA2_days_from_civil),
         cmocka_unit_test(test_DATA2_weekday_and_day_of_ms),
         cmocka_unit_test(test_DATA2_full_date),
+        cmocka_unit_test(test_DATA2_instant_date_or_date_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -608,6 +608,52 @@ static void test_VAL1_param_rule_applied(void **state)
     }
 }
 
+/* Cross-field rules: the field errors are collected, not answered, so the
+ * handler's own join them in one 422; only the body's 415/400 are written. */
+static void test_VAL1_collect_then_one_422(void **state)
+{
+    (void)state;
+    static const bastion_header ct[] = {
+        {BASTION_LIT("content-type"), BASTION_LIT("application/json")},
+    };
+    bastion_ctx cx;
+    bastion_field_value out[N_FIELDS];
+    unit_ctx(&cx);
+    cx.headers = ct;
+    cx.n_headers = BASTION_COUNTOF(ct);
+    cx.body = BASTION_LIT("{\"name\":\"Ann\",\"email\":\"nope\",\"score\":7}");
+    cJSON *errors = cJSON_CreateArray();
+    assert_int_equal(bastion_parse_json_collect_or_problem(&cx, FIELDS, N_FIELDS, out, errors),
+                     BASTION_OK);
+    assert_false(cx.responded);
+    assert_int_equal(cJSON_GetArraySize(errors), 1);
+    assert_true(out[F_NAME].present && !out[F_EMAIL].present && out[F_SCORE].integer == 7);
+    bastion_error_add(errors, "/score", "must be even");
+    assert_int_equal(bastion_errors_or_problem(&cx, errors), BASTION_E_UNPROCESSABLE);
+    cJSON *p = unit_assert_problem(&cx, 422, "validation-failed");
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(p, "errors");
+    assert_int_equal(cJSON_GetArraySize(list), 2);
+    assert_non_null(unit_error_for(list, "/email"));
+    assert_string_equal(unit_error_for(list, "/score"), "must be even");
+    cJSON_Delete(p);
+
+    /* nothing to say: no answer */
+    unit_ctx(&cx);
+    assert_int_equal(bastion_errors_or_problem(&cx, cJSON_CreateArray()), BASTION_OK);
+    assert_false(cx.responded);
+
+    /* the body's own failures are answered at once, errors untouched */
+    unit_ctx(&cx);
+    cx.headers = ct;
+    cx.n_headers = BASTION_COUNTOF(ct);
+    cx.body = BASTION_LIT("{\"name\":");
+    errors = cJSON_CreateArray();
+    assert_int_equal(bastion_parse_json_collect_or_problem(&cx, FIELDS, N_FIELDS, out, errors),
+                     BASTION_E_MALFORMED_JSON);
+    cJSON_Delete(unit_assert_problem(&cx, 400, "malformed-json"));
+    assert_int_equal(cJSON_GetArraySize(errors), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -631,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_VAL3_nul_escape_rejected_at_front_door),
         cmocka_unit_test(test_VAL1_rfc8259_numbers_accepted),
         cmocka_unit_test(test_VAL1_param_rule_applied),
+        cmocka_unit_test(test_VAL1_collect_then_one_422),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -582,6 +582,145 @@ static void test_VAL3_lowercase_and_no_trim_flags(void **state)
     ASSERT_FIELD_ERR("raw", "\"                     \"", "is too long", out); /* 21 spaces */
 }
 
+/* --- OBJECT: nested rules, errors pointing inside (VAL1) --- */
+
+static const bastion_field CUSTOMER[] = {
+    {.name = "name", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED, .min = 1, .max = 10},
+    {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED},
+    {.name = "phone", .type = BASTION_FIELD_PHONE},
+};
+static const bastion_field ORDER[] = {
+    {.name = "n", .type = BASTION_FIELD_INTEGER, .max = 9},
+    {.name = "customer", .type = BASTION_FIELD_OBJECT, .flags = BASTION_REQUIRED,
+     .fields = CUSTOMER, .n_fields = BASTION_COUNTOF(CUSTOMER)},
+    {.name = "a/b~c", .type = BASTION_FIELD_OBJECT, .fields = CUSTOMER,
+     .n_fields = BASTION_COUNTOF(CUSTOMER)},
+};
+
+static void test_VAL1_object_field_values(void **state)
+{
+    (void)state;
+    bastion_field_value out[BASTION_COUNTOF(ORDER)];
+    cJSON *errors = validate_with(
+        "{\"n\":1,\"customer\":{\"name\":\" Ann \",\"email\":\"A@Example.com\"}}", ORDER,
+        BASTION_COUNTOF(ORDER), out);
+    assert_int_equal(cJSON_GetArraySize(errors), 0);
+    assert_true(out[1].present);
+    const bastion_field_value *c = out[1].object;
+    assert_non_null(c);
+    assert_true(c[0].present && unit_str_is(c[0].str, "Ann"));
+    assert_true(c[1].present && unit_str_is(c[1].str, "a@example.com"));
+    assert_false(c[2].present);
+    assert_false(out[2].present); /* optional and absent */
+    assert_null(out[2].object);
+    cJSON_Delete(errors);
+}
+
+static void test_VAL1_object_field_errors_point_inside(void **state)
+{
+    (void)state;
+    bastion_field_value out[BASTION_COUNTOF(ORDER)];
+    /* every nested failure, with the member's pointer in front (RFC 6901 §3
+     * escaping of the member name too), next to the outer ones */
+    cJSON *errors = validate_with("{\"n\":99,\"customer\":{\"email\":\"nope\",\"vip\":true},"
+                                  "\"a/b~c\":{\"name\":\"\",\"email\":\"b@example.com\"}}",
+                                  ORDER, BASTION_COUNTOF(ORDER), out);
+    assert_int_equal(cJSON_GetArraySize(errors), 5);
+    assert_non_null(unit_error_for(errors, "/n"));
+    assert_string_equal(unit_error_for(errors, "/customer/vip"), "is not a known field");
+    assert_string_equal(unit_error_for(errors, "/customer/name"), "is required");
+    assert_non_null(unit_error_for(errors, "/customer/email"));
+    assert_string_equal(unit_error_for(errors, "/a~1b~0c/name"), "must not be empty");
+    assert_false(out[1].present); /* a failed object leaves no partial value */
+    assert_null(out[1].object);
+    cJSON_Delete(errors);
+    static const char *const not_objects[] = {"\"Ann <a@example.com>\"", "[]", "1", "true"};
+    for (size_t i = 0; i < BASTION_COUNTOF(not_objects); i++) {
+        char json[128];
+        snprintf(json, sizeof json, "{\"customer\":%s}", not_objects[i]);
+        errors = validate_with(json, ORDER, BASTION_COUNTOF(ORDER), out);
+        assert_int_equal(cJSON_GetArraySize(errors), 1);
+        assert_string_equal(unit_error_for(errors, "/customer"), "must be an object");
+        cJSON_Delete(errors);
+    }
+    errors = validate_with("{\"customer\":null}", ORDER, BASTION_COUNTOF(ORDER), out);
+    assert_string_equal(unit_error_for(errors, "/customer"), "is required");
+    cJSON_Delete(errors);
+    errors = validate_with("{\"customer\":{\"name\":\"A\",\"email\":\"a@example.com\"},"
+                           "\"customer\":{\"name\":\"B\",\"email\":\"b@example.com\"}}",
+                           ORDER, BASTION_COUNTOF(ORDER), out);
+    assert_int_equal(cJSON_GetArraySize(errors), 1);
+    assert_string_equal(unit_error_for(errors, "/customer"), "appears more than once");
+    cJSON_Delete(errors);
+}
+
+/* --- MULTILINE: paragraphs in a STRING, other controls still refused (VAL3) --- */
+
+static void test_VAL3_multiline_flag(void **state)
+{
+    (void)state;
+    static const bastion_field f[] = {
+        {.name = "body", .type = BASTION_FIELD_STRING, .flags = BASTION_MULTILINE, .min = 1,
+         .max = 20},
+        {.name = "title", .type = BASTION_FIELD_STRING, .max = 20},
+    };
+    bastion_field_value out[BASTION_COUNTOF(f)];
+    cJSON *errors = validate_with("{\"body\":\"  one\\n\\ntwo\\tthree\\r\\n \",\"title\":\"t\"}", f,
+                                  BASTION_COUNTOF(f), out);
+    assert_int_equal(cJSON_GetArraySize(errors), 0);
+    assert_true(unit_str_is(out[0].str, "one\n\ntwo\tthree")); /* trimmed at the ends only */
+    cJSON_Delete(errors);
+    static const char *const bad[] = {"\"a\\u0007b\"", "\"a\\u007fb\"", "\"a\\u0085b\"",
+                                      "\"a\\u000bb\""};
+    for (size_t i = 0; i < BASTION_COUNTOF(bad); i++) {
+        char json[64];
+        snprintf(json, sizeof json, "{\"body\":%s}", bad[i]);
+        errors = validate_with(json, f, BASTION_COUNTOF(f), out);
+        assert_string_equal(unit_error_for(errors, "/body"),
+                            "must not contain control characters other than tab and line breaks");
+        cJSON_Delete(errors);
+    }
+    /* without the flag a line break is a control character */
+    errors = validate_with("{\"title\":\"a\\nb\"}", f, BASTION_COUNTOF(f), out);
+    assert_string_equal(unit_error_for(errors, "/title"), "must not contain control characters");
+    cJSON_Delete(errors);
+    errors = validate_with("{\"body\":\" \\n \"}", f, BASTION_COUNTOF(f), out);
+    assert_string_equal(unit_error_for(errors, "/body"), "must not be empty");
+    cJSON_Delete(errors);
+}
+
+/* --- INSTANT: a range bound, date or date-time (DATA2) --- */
+
+static void test_DATA2_instant_field(void **state)
+{
+    (void)state;
+    static const bastion_field f[] = {
+        {.name = "from", .type = BASTION_FIELD_INSTANT, .flags = BASTION_REQUIRED},
+        {.name = "to", .type = BASTION_FIELD_INSTANT, .flags = BASTION_REQUIRED | BASTION_DAY_END},
+    };
+    bastion_field_value out[BASTION_COUNTOF(f)];
+    cJSON *errors = validate_with("{\"from\":\"2030-01-01\",\"to\":\"2030-01-31\"}", f,
+                                  BASTION_COUNTOF(f), out);
+    assert_int_equal(cJSON_GetArraySize(errors), 0);
+    assert_true(unit_str_is(out[0].str, "2030-01-01T00:00:00.000Z"));
+    assert_true(unit_str_is(out[1].str, "2030-02-01T00:00:00.000Z")); /* the 31st included */
+    assert_int_equal(out[1].integer - out[0].integer, 31 * BASTION_MS_PER_DAY);
+    cJSON_Delete(errors);
+    errors = validate_with("{\"from\":\"2030-01-01T09:30:00+02:00\",\"to\":\"2030-01-31T10:00:00Z\"}",
+                           f, BASTION_COUNTOF(f), out);
+    assert_int_equal(cJSON_GetArraySize(errors), 0);
+    assert_true(unit_str_is(out[0].str, "2030-01-01T07:30:00.000Z"));
+    assert_true(unit_str_is(out[1].str, "2030-01-31T10:00:00.000Z"));
+    cJSON_Delete(errors);
+    errors = validate_with("{\"from\":\"soon\",\"to\":\"2030-01-31T10:00:00\"}", f,
+                           BASTION_COUNTOF(f), out);
+    assert_string_equal(unit_error_for(errors, "/from"),
+                        "must be a date (YYYY-MM-DD) or an RFC 3339 date-time with offset");
+    assert_string_equal(unit_error_for(errors, "/to"),
+                        "must include a UTC offset (Z, +hh:mm or -hh:mm)");
+    cJSON_Delete(errors);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -609,6 +748,10 @@ int main(void)
         cmocka_unit_test(test_VAL1_enum_field),
         cmocka_unit_test(test_VAL1_cents_field),
         cmocka_unit_test(test_VAL3_lowercase_and_no_trim_flags),
+        cmocka_unit_test(test_VAL1_object_field_values),
+        cmocka_unit_test(test_VAL1_object_field_errors_point_inside),
+        cmocka_unit_test(test_VAL3_multiline_flag),
+        cmocka_unit_test(test_DATA2_instant_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,6 +77,16 @@ size_t bastion_format_rfc3339(int64_t epoch_ms, char out[BASTION_RFC3339_BUF]);
  * on failure *epoch_ms is untouched. */
 bastion_time_rc bastion_parse_date_ex(bastion_str s, int64_t *epoch_ms);
 bool bastion_parse_date(bastion_str s, int64_t *epoch_ms);
+
+/*
+ * A point in time for a range bound: an RFC 3339 date-time with offset
+ * (bastion_parse_rfc3339_ex, with its results), or a full-date of exactly 10
+ * characters standing for 00:00:00Z that day — and with `day_end` for the
+ * end of that day, 00:00:00Z of the next (so "to=2030-01-31" includes the
+ * 31st); BASTION_TIME_OUT_OF_RANGE when that passes BASTION_TIME_MAX_MS.
+ * On failure *epoch_ms is untouched.
+ */
+bastion_time_rc bastion_parse_instant(bastion_str s, bool day_end, int64_t *epoch_ms);
 /* The UTC date holding epoch_ms as "YYYY-MM-DD" and a NUL. Returns 10, or 0
  * with out = "" outside the four-digit-year range. */
 size_t bastion_format_date(int64_t epoch_ms, char out[BASTION_DATE_BUF]);

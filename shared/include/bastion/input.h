@@ -55,4 +55,27 @@ bastion_rc bastion_param_or_problem(bastion_ctx *cx, const bastion_field *rule,
 bastion_rc bastion_parse_json_or_problem(bastion_ctx *cx, const bastion_field *fields, size_t n,
                                          bastion_field_value *out);
 
+/*
+ * For handlers with rules across fields (a price that must match a
+ * catalogue, a package offered only for some tiers): the same front door,
+ * but the field rules' errors are appended to `errors` (a cJSON array)
+ * instead of answered, so the handler can add its own and then answer them
+ * all in one 422 with bastion_errors_or_problem:
+ *
+ *     cJSON *errors = cJSON_CreateArray();
+ *     if (bastion_parse_json_collect_or_problem(cx, rules, n, in, errors)) return;
+ *     if (in[F_PRICE].present && in[F_PRICE].integer != price) bastion_error_add(…);
+ *     if (bastion_errors_or_problem(cx, errors)) return;
+ *
+ * Writes a problem only for 415 / 400 / the NUL 422, as the front door
+ * does; a value whose rule failed is left absent (present = false).
+ */
+bastion_rc bastion_parse_json_collect_or_problem(bastion_ctx *cx, const bastion_field *fields,
+                                                 size_t n, bastion_field_value *out,
+                                                 cJSON *errors);
+
+/* BASTION_OK when `errors` (a cJSON array of {pointer, detail}) is empty;
+ * otherwise the 422 problem carrying them (consumed) and its code. */
+bastion_rc bastion_errors_or_problem(bastion_ctx *cx, cJSON *errors);
+
 #endif

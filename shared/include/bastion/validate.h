@@ -40,6 +40,14 @@ typedef enum {
                                 str = choices[index] itself; a 422 lists the choices */
     BASTION_FIELD_CENTS,     /* an amount: JSON integer ≥ max(1, min) and ≤ max
                                 (max 0: ≤ 2^53 - 1); integer = cents */
+    BASTION_FIELD_INSTANT,   /* a TIMESTAMP, or a DATE standing for 00:00:00Z that day (with
+                                BASTION_DAY_END: the day's end, 00:00:00Z of the next), for
+                                range bounds such as ?from=2030-01-01&to=2030-01-31
+                                (bastion_parse_instant); integer = UTC epoch ms,
+                                str = bastion_format_rfc3339 form */
+    BASTION_FIELD_OBJECT,    /* a JSON object checked against the rules `fields` (unknown and
+                                duplicate members refused there too); its errors point inside
+                                it ("/customer/email"); object = its values */
 } bastion_field_type;
 
 enum {
@@ -47,6 +55,9 @@ enum {
     BASTION_LOWERCASE = 2, /* STRING, SLUG, ENUM: ASCII A-Z → a-z before the checks */
     BASTION_NO_TRIM = 4,   /* text types: keep surrounding whitespace; spaces then count
                               toward the length, '\t' '\r' '\n' are control characters */
+    BASTION_MULTILINE = 8, /* STRING: '\t', '\n' and '\r' are allowed inside (paragraphs);
+                              every other control character is still refused (VAL3) */
+    BASTION_DAY_END = 16,  /* INSTANT: a bare date means the end of that day */
 };
 
 /*
@@ -56,7 +67,7 @@ enum {
  *     {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED,
  *      .min = 3, .max = 254},
  */
-typedef struct {
+typedef struct bastion_field {
     const char *name;
     bastion_field_type type;
     unsigned flags;
@@ -64,13 +75,18 @@ typedef struct {
     /* ENUM only: the allowed values, NULL-terminated; borrowed, MUST outlive
      * every bastion_validate call (in practice a static table). */
     const char *const *choices;
+    /* OBJECT only: the rules for its members, borrowed like `choices`. */
+    const struct bastion_field *fields;
+    size_t n_fields;
 } bastion_field;
 
-typedef struct {
+typedef struct bastion_field_value {
     bool present;
     bastion_str str;   /* normalised text, NUL-terminated (arena, or a static ENUM choice) */
-    int64_t integer;   /* INTEGER, CENTS; TIMESTAMP/DATE epoch ms; ENUM index */
+    int64_t integer;   /* INTEGER, CENTS; TIMESTAMP/DATE/INSTANT epoch ms; ENUM index */
     bool boolean;
+    /* OBJECT: the values of its n_fields rules, in the arena */
+    const struct bastion_field_value *object;
 } bastion_field_value;
 
 /* Validates `obj` against fields[0..n); unknown and duplicate members are
