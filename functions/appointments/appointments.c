@@ -45,8 +45,6 @@ static const bastion_field request_fields[N_FIELDS] = {
     [F_NOTES] = {.name = "notes", .type = BASTION_FIELD_STRING, .max = 1000},
 };
 
-/* --- helpers (static: permits.c carries the same three) --- */
-
 /* --- handlers --- */
 
 static void request_appointment(bastion_ctx *cx)
@@ -62,13 +60,8 @@ static void request_appointment(bastion_ctx *cx)
         return;
     int64_t now = (int64_t)bastion_now_ms();
     if (in[F_START].integer <= now || in[F_START].integer > now + HORIZON_MS) {
-        cJSON *errors = cJSON_CreateArray();
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "pointer", "/preferred_start");
-        cJSON_AddStringToObject(e, "detail", "must be in the future and at most a year ahead");
-        cJSON_AddItemToArray(errors, e);
-        bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.", errors,
-                           0);
+        bastion_field_problem(cx, "/preferred_start",
+                              "must be in the future and at most a year ahead");
         return;
     }
     if (bastion_rate_limit_or_problem(cx, &PER_EMAIL, in[F_EMAIL].str, &rl))

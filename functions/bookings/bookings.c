@@ -171,65 +171,40 @@ static bastion_rc active_spans_or_problem(bastion_ctx *cx, const bastion_sql_val
 
 /* --- POST /api/bookings --- */
 
-static const bastion_field booking_fields[] = {
-    {.name = "tier", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED, .choices = TIERS},
-    {.name = "package", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED, .choices = PACKAGES},
-    {.name = "start", .type = BASTION_FIELD_TIMESTAMP, .flags = BASTION_REQUIRED},
-    {.name = "price_cents", .type = BASTION_FIELD_CENTS, .min = 1},
-};
-enum { F_TIER, F_PACKAGE, F_START, F_PRICE, N_BOOKING_FIELDS };
-
 static const bastion_field customer_fields[] = {
     {.name = "name", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED, .min = 1, .max = 100},
     {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED, .min = 3, .max = 254},
     {.name = "phone", .type = BASTION_FIELD_PHONE},
 };
-enum { C_NAME, C_EMAIL, C_PHONE, N_CUSTOMER_FIELDS };
+enum { C_NAME, C_EMAIL, C_PHONE };
+
+static const bastion_field booking_fields[] = {
+    {.name = "tier", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED, .choices = TIERS},
+    {.name = "package", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED, .choices = PACKAGES},
+    {.name = "start", .type = BASTION_FIELD_TIMESTAMP, .flags = BASTION_REQUIRED},
+    {.name = "customer", .type = BASTION_FIELD_OBJECT, .flags = BASTION_REQUIRED,
+     .fields = customer_fields, .n_fields = BASTION_COUNTOF(customer_fields)},
+    {.name = "price_cents", .type = BASTION_FIELD_CENTS, .min = 1},
+};
+enum { F_TIER, F_PACKAGE, F_START, F_CUSTOMER, F_PRICE, N_BOOKING_FIELDS };
 
 typedef struct {
     int tier, package;
     int64_t start, end, price;
-    bastion_field_value customer[N_CUSTOMER_FIELDS];
+    const bastion_field_value *customer; /* customer_fields' values */
 } booking_request;
 
 /*
- * Structure (both levels, unknown members rejected) and then the catalogue
- * rules, all into one errors[] so a client sees every problem at once.
+ * The field rules (both levels, unknown members rejected) and then the
+ * catalogue's, all into one errors[] so a client sees every problem at once.
  */
 static bastion_rc booking_request_or_problem(bastion_ctx *cx, booking_request *req)
 {
-    cJSON *root = NULL;
-    if (bastion_json_body_or_problem(cx, &root))
-        return BASTION_ANSWERED;
-    cJSON *errors = cJSON_CreateArray();
-
-    /* "customer" is taken out so the flat rules see only flat members */
-    cJSON *customer = NULL, *extra;
-    int n_customer = 0;
-    while ((extra = cJSON_DetachItemFromObjectCaseSensitive(root, "customer")) != NULL) {
-        if (n_customer++ == 0)
-            customer = extra;
-        else
-            cJSON_Delete(extra);
-    }
     bastion_field_value in[N_BOOKING_FIELDS];
-    bastion_validate(root, booking_fields, N_BOOKING_FIELDS, in, errors);
-    cJSON_Delete(root);
-
-    if (n_customer > 1)
-        bastion_error_add(errors, "/customer", "appears more than once");
-    else if (!customer || cJSON_IsNull(customer))
-        bastion_error_add(errors, "/customer", "is required");
-    else if (!cJSON_IsObject(customer))
-        bastion_error_add(errors, "/customer", "must be an object");
-    else {
-        /* the core writes pointers relative to the object it is given */
-        cJSON *nested = cJSON_CreateArray();
-        bastion_validate(customer, customer_fields, N_CUSTOMER_FIELDS, req->customer, nested);
-        bastion_errors_move_under(errors, nested, "/customer");
-    }
-    cJSON_Delete(customer);
-
+    cJSON *errors = cJSON_CreateArray();
+    if (bastion_parse_json_collect_or_problem(cx, booking_fields, N_BOOKING_FIELDS, in, errors))
+        return BASTION_ANSWERED;
+    req->customer = in[F_CUSTOMER].object;
     int64_t now = (int64_t)bastion_now_ms();
     if (in[F_TIER].present && in[F_PACKAGE].present) {
         req->tier = (int)in[F_TIER].integer;
@@ -246,18 +221,13 @@ static bastion_rc booking_request_or_problem(bastion_ctx *cx, booking_request *r
                 req->end = req->start + DURATION_MS[req->package];
             }
             if (in[F_PRICE].present && in[F_PRICE].integer != req->price) {
-                char detail[80];
-                snprintf(detail, sizeof detail, "must equal the catalogue price, %" PRId64,
-                         req->price);
-                bastion_error_add(errors, "/price_cents", detail);
+                bastion_str detail =
+                    bastion_sprintf("must equal the catalogue price, %" PRId64, req->price);
+                bastion_error_add(errors, "/price_cents", bastion_str_dup(detail));
             }
         }
     }
-    if (cJSON_GetArraySize(errors) > 0)
-        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
-                                  errors, 0);
-    cJSON_Delete(errors);
-    return BASTION_OK;
+    return bastion_errors_or_problem(cx, errors);
 }
 
 /* REL4: awaited; a failure lands in email_failures (by the core) and on the
@@ -309,7 +279,7 @@ static void create_booking(bastion_ctx *cx)
         bastion_problem(cx, BASTION_E_INTERNAL, "No booking id could be generated.");
         return;
     }
-    bastion_field_value *c = req.customer;
+    const bastion_field_value *c = req.customer;
     int64_t now = (int64_t)bastion_now_ms();
     bastion_sql_value clash[N_CLASH];
     clash_bounds(req.start, req.end, clash);
@@ -398,10 +368,7 @@ static void availability(bastion_ctx *cx)
         return;
     int tier = (int)in[1].integer, package = (int)in[2].integer;
     if (PRICE_CENTS[tier][package] == 0) {
-        cJSON *errors = cJSON_CreateArray();
-        bastion_error_add(errors, "/package", "is not offered for this tier");
-        bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The query has invalid parameters.",
-                           errors, 0);
+        bastion_field_problem(cx, "/package", "is not offered for this tier");
         return;
     }
     int64_t day = in[0].integer;
@@ -438,46 +405,25 @@ static void availability(bastion_ctx *cx)
 
 /* --- GET /api/bookings/unavailable --- */
 
-/* RFC 3339 date-time with offset, or a full-date meaning 00:00Z of that day
- * (for `to`, the end of that day: to=2030-01-31 includes the 31st). */
-static const char *instant(bastion_str s, bool is_end, int64_t *ms)
-{
-    if (!s.ptr)
-        return "is required";
-    if (s.len == 10) {
-        if (!bastion_parse_date(s, ms))
-            return "must be a date (YYYY-MM-DD) or an RFC 3339 date-time with offset";
-        if (is_end)
-            *ms += BASTION_MS_PER_DAY;
-        return NULL;
-    }
-    if (!bastion_parse_rfc3339(s, ms))
-        return "must be a date (YYYY-MM-DD) or an RFC 3339 date-time with offset";
-    return NULL;
-}
-
 static void unavailable(bastion_ctx *cx)
 {
-    int64_t from = 0, to = 0;
-    cJSON *errors = cJSON_CreateArray();
-    const char *why_from = instant(bastion_query_get(cx, "from"), false, &from);
-    const char *why_to = instant(bastion_query_get(cx, "to"), true, &to);
-    if (why_from)
-        bastion_error_add(errors, "/from", why_from);
-    if (why_to)
-        bastion_error_add(errors, "/to", why_to);
-    if (!why_from && !why_to) {
-        if (to <= from)
-            bastion_error_add(errors, "/to", "must be after from");
-        else if (to - from > UNAVAILABLE_MAX_MS)
-            bastion_error_add(errors, "/to", "must be at most 31 days after from");
-    }
-    if (cJSON_GetArraySize(errors) > 0) {
-        bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The query has invalid parameters.",
-                           errors, 0);
+    /* a date or a date-time each; to=2030-01-31 includes the 31st */
+    static const bastion_field fields[] = {
+        {.name = "from", .type = BASTION_FIELD_INSTANT, .flags = BASTION_REQUIRED},
+        {.name = "to", .type = BASTION_FIELD_INSTANT, .flags = BASTION_REQUIRED | BASTION_DAY_END},
+    };
+    bastion_field_value in[BASTION_COUNTOF(fields)];
+    if (bastion_query_or_problem(cx, fields, BASTION_COUNTOF(fields), in))
+        return;
+    int64_t from = in[0].integer, to = in[1].integer;
+    if (to <= from) {
+        bastion_field_problem(cx, "/to", "must be after from");
         return;
     }
-    cJSON_Delete(errors);
+    if (to - from > UNAVAILABLE_MAX_MS) {
+        bastion_field_problem(cx, "/to", "must be at most 31 days after from");
+        return;
+    }
     /* occupied intervals [start, end + GAP) that intersect [from, to) */
     bastion_sql_value p[N_CLASH] = {
         BASTION_SQL_INT(from - GAP_MS),

@@ -25,93 +25,14 @@
 static const bastion_field slug_rule = {.name = "slug", .type = BASTION_FIELD_SLUG,
                                         .flags = BASTION_REQUIRED | BASTION_NO_TRIM,
                                         .min = 1, .max = SLUG_MAX};
-static const bastion_field title_rule = {.name = "title", .type = BASTION_FIELD_STRING,
-                                         .flags = BASTION_REQUIRED, .min = 1, .max = TITLE_MAX};
-
-/* A route parameter validated like a body field (validate.h); the value in
- * the arena. */
-static bastion_rc param_or_problem(bastion_ctx *cx, const bastion_field *rule, bastion_str *out)
-{
-    bastion_field_value v;
-    bastion_rc rc = bastion_param_or_problem(cx, rule, &v);
-    *out = v.str;
-    return rc;
-}
-
-static bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* A page body is multi-line: like the core's STRING rule (trimmed, UTF-8,
- * length in code points) except that '\t', '\n' and '\r' are allowed inside.
- * Every other C0 control, DEL and C1 is still refused (VAL3). */
-static const char *check_multiline(const cJSON *item, size_t max, bastion_str *out)
-{
-    if (!cJSON_IsString(item))
-        return "must be a string";
-    bastion_str s = bastion_cstr(item->valuestring);
-    while (s.len && is_space(s.ptr[0])) { s.ptr++; s.len--; }
-    while (s.len && is_space(s.ptr[s.len - 1])) s.len--;
-    if (!bastion_utf8_valid(s))
-        return "must be valid UTF-8";
-    size_t cps = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.ptr[i];
-        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F ||
-            (c == 0xC2 && i + 1 < s.len && (unsigned char)s.ptr[i + 1] < 0xA0))
-            return "must not contain control characters other than tab and line breaks";
-        cps += (c & 0xC0) != 0x80;
-    }
-    if (cps == 0)
-        return "must not be empty";
-    if (cps > max)
-        return "is too long";
-    *out = (bastion_str){bastion_str_dup(s), s.len};
-    return NULL;
-}
-
-/*
- * The front door for {"title","body"}. The core's text rules refuse '\n'
- * and a page body has paragraphs; so after the core's body checks this
- * validates everything but "body" with the core rules, and "body" with
- * check_multiline, into one errors[]. Belongs in the core as a multi-line
- * flag on STRING.
- */
-static bastion_rc page_input_or_problem(bastion_ctx *cx, bastion_str *title, bastion_str *body)
-{
-    cJSON *root;
-    bastion_rc rc = bastion_json_body_or_problem(cx, &root); /* 415 / 400 / 422 */
-    if (rc)
-        return rc;
-    /* take every "body" out, so the core rules below see only the rest */
-    cJSON *item = cJSON_DetachItemFromObjectCaseSensitive(root, "body"), *dup;
-    int bodies = item != NULL;
-    while ((dup = cJSON_DetachItemFromObjectCaseSensitive(root, "body"))) {
-        bodies++;
-        cJSON_Delete(dup);
-    }
-    cJSON *errors = cJSON_CreateArray();
-    bastion_field_value v;
-    bastion_validate(root, &title_rule, 1, &v, errors); /* also: unknown members */
-    *title = v.str;
-    if (bodies > 1) {
-        bastion_error_add(errors, "/body", "appears more than once");
-    } else if (!item || cJSON_IsNull(item)) {
-        bastion_error_add(errors, "/body", "is required");
-    } else {
-        const char *why = check_multiline(item, BODY_MAX, body);
-        if (why)
-            bastion_error_add(errors, "/body", why);
-    }
-    cJSON_Delete(item);
-    cJSON_Delete(root);
-    if (cJSON_GetArraySize(errors) > 0)
-        return bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.",
-                                  errors, 0);
-    cJSON_Delete(errors);
-    return BASTION_OK;
-}
+/* A body is multi-line: paragraphs, tabs; every other control is refused. */
+static const bastion_field page_fields[] = {
+    {.name = "title", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED,
+     .min = 1, .max = TITLE_MAX},
+    {.name = "body", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED | BASTION_MULTILINE,
+     .min = 1, .max = BODY_MAX},
+};
+enum { F_TITLE, F_BODY };
 
 /* The strong validator of a version (RFC 9110 §8.8.3): "v<version>". */
 static bastion_str etag_of(int64_t version)
@@ -191,9 +112,10 @@ static void respond_page(bastion_ctx *cx, uint16_t status, bastion_str slug, bas
 
 static void get_page(bastion_ctx *cx)
 {
-    bastion_str slug;
-    if (param_or_problem(cx, &slug_rule, &slug))
+    bastion_field_value slug_v;
+    if (bastion_param_or_problem(cx, &slug_rule, &slug_v))
         return;
+    bastion_str slug = slug_v.str;
     bastion_sql_value params[] = {BASTION_SQL_STR(slug)};
     bastion_rows rows;
     bastion_host_rc rc = bastion_sql_query(
@@ -221,9 +143,10 @@ static void put_page(bastion_ctx *cx)
     bastion_jwt_claims claims;
     if (bastion_auth_admin_or_problem(cx, &claims)) /* AUTH1: before the body */
         return;
-    bastion_str slug;
-    if (param_or_problem(cx, &slug_rule, &slug))
+    bastion_field_value slug_v;
+    if (bastion_param_or_problem(cx, &slug_rule, &slug_v))
         return;
+    bastion_str slug = slug_v.str;
     bastion_str if_match = bastion_header_get(cx, "if-match");
     bastion_str if_none = bastion_header_get(cx, "if-none-match");
     if (!if_match.ptr && !if_none.ptr) {
@@ -247,9 +170,10 @@ static void put_page(bastion_ctx *cx)
         bastion_problem(cx, BASTION_E_BAD_REQUEST, "If-Match is not a list of entity-tags.");
         return;
     }
-    bastion_str title, body;
-    if (page_input_or_problem(cx, &title, &body))
+    bastion_field_value in[BASTION_COUNTOF(page_fields)];
+    if (bastion_parse_json_or_problem(cx, page_fields, BASTION_COUNTOF(page_fields), in))
         return;
+    bastion_str title = in[F_TITLE].str, body = in[F_BODY].str;
 
     bastion_sql_value params[] = {
         BASTION_SQL_STR(slug),

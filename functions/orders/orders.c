@@ -28,16 +28,6 @@ static const bastion_field id_rule = {.name = "id", .type = BASTION_FIELD_SLUG,
                                       .flags = BASTION_REQUIRED | BASTION_NO_TRIM,
                                       .min = 1, .max = 64};
 
-/* A route parameter validated like a body field (validate.h); the value in
- * the arena. */
-static bastion_rc param_or_problem(bastion_ctx *cx, const bastion_field *rule, bastion_str *out)
-{
-    bastion_field_value v;
-    bastion_rc rc = bastion_param_or_problem(cx, rule, &v);
-    *out = v.str;
-    return rc;
-}
-
 /* A cache failure is worth a warning, never a failed request (REL1). */
 static void log_cache(const char *op, bastion_host_rc rc)
 {
@@ -145,9 +135,10 @@ static void get_order(bastion_ctx *cx)
     bastion_jwt_claims claims;
     if (bastion_auth_user_or_problem(cx, &claims))
         return;
-    bastion_str id;
-    if (param_or_problem(cx, &id_rule, &id))
+    bastion_field_value id_v;
+    if (bastion_param_or_problem(cx, &id_rule, &id_v))
         return;
+    bastion_str id = id_v.str;
     size_t klen = sizeof "order:" - 1 + id.len;
     char *k = bastion_alloc(klen);
     memcpy(k, "order:", sizeof "order:" - 1);

@@ -37,8 +37,6 @@ static const bastion_field request_fields[N_FIELDS] = {
                  .min = 3, .max = 254},
 };
 
-/* --- helpers (static: appointments.c carries the same three) --- */
-
 /* --- module helpers --- */
 
 /* A plate as printed: letters, digits, single spaces or hyphens between
@@ -119,14 +117,8 @@ static void request_permit(bastion_ctx *cx)
     if (bastion_parse_json_or_problem(cx, request_fields, N_FIELDS, in))
         return;
     if (!plate_normalise(in[F_PLATE].str)) {
-        cJSON *errors = cJSON_CreateArray();
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "pointer", "/plate");
-        cJSON_AddStringToObject(e, "detail",
-                                "must be letters and digits, single spaces or hyphens between");
-        cJSON_AddItemToArray(errors, e);
-        bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.", errors,
-                           0);
+        bastion_field_problem(cx, "/plate",
+                              "must be letters and digits, single spaces or hyphens between");
         return;
     }
 

@@ -26,16 +26,6 @@ static const bastion_field image_fields[] = {
      .min = 1, .max = URL_MAX},
 };
 
-/* A route parameter validated like a body field (validate.h); the value in
- * the arena. */
-static bastion_rc param_or_problem(bastion_ctx *cx, const bastion_field *rule, bastion_str *out)
-{
-    bastion_field_value v;
-    bastion_rc rc = bastion_param_or_problem(cx, rule, &v);
-    *out = v.str;
-    return rc;
-}
-
 /* A DNS name as RFC 1123 §2.1 writes it: labels of letters, digits and
  * '-', not starting or ending with '-', at most 63 octets, 253 in all. */
 static bool hostname_ok(bastion_str h)
@@ -137,21 +127,16 @@ static void set_image(bastion_ctx *cx)
                         "Variable image_hosts must be a comma list of host names.");
         return;
     }
-    bastion_str id;
-    if (param_or_problem(cx, &id_rule, &id))
+    bastion_field_value id_v;
+    if (bastion_param_or_problem(cx, &id_rule, &id_v))
         return;
+    bastion_str id = id_v.str;
     bastion_field_value in[BASTION_COUNTOF(image_fields)];
     if (bastion_parse_json_or_problem(cx, image_fields, BASTION_COUNTOF(image_fields), in))
         return;
     const char *why = check_image_url(in[0].str, allowed);
     if (why) {
-        cJSON *errors = cJSON_CreateArray();
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "pointer", "/image_url");
-        cJSON_AddStringToObject(e, "detail", why);
-        cJSON_AddItemToArray(errors, e);
-        bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, "The request has invalid fields.", errors,
-                           0);
+        bastion_field_problem(cx, "/image_url", why);
         return;
     }
     bastion_sql_value params[] = {

@@ -167,3 +167,38 @@ def test_public_headers_switch_no_warning_off(path):
     every module (validate.h once hid -Wmissing-field-initializers)."""
     with open(path) as f:
         assert not re.search(r"#\s*pragma\s+(GCC|clang)\s+diagnostic", strip(f.read()))
+
+
+# --- one idiom for a 422 (item 4): the core's, never built by hand ----------
+
+def strip_comments(src):
+    """C text without comments, string literals kept."""
+    return re.sub(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*',
+                  lambda m: m.group(0) if m.group(0)[0] in "\"'" else
+                  re.sub(r"[^\n]", " ", m.group(0)), src, flags=re.S)
+
+
+HAND_BUILT_422 = re.compile(
+    r'"pointer"'                                  # an errors[] entry assembled field by field
+    r'|bastion_problem(?:_ex|_with)?\s*\(\s*cx\s*,\s*BASTION_E_UNPROCESSABLE'  # a 422 by hand
+    r'|cJSON_Detach\w*\s*\('                       # a nested object validated by hand
+    r'|bastion_validate\s*\(')                     # the rules run outside the front door
+
+
+def test_422_rule_catches_what_it_should():
+    assert HAND_BUILT_422.search('cJSON_AddStringToObject(e, "pointer", "/plate");')
+    assert HAND_BUILT_422.search("bastion_problem_ex(cx, BASTION_E_UNPROCESSABLE, d, e, 0);")
+    assert HAND_BUILT_422.search('c = cJSON_DetachItemFromObjectCaseSensitive(root, "customer");')
+    assert HAND_BUILT_422.search("bastion_validate(root, rules, 1, &v, errors);")
+    assert not HAND_BUILT_422.search('bastion_field_problem(cx, "/plate", "must be …");')
+    assert not HAND_BUILT_422.search("if (bastion_errors_or_problem(cx, errors)) return;")
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: os.path.relpath(p, ROOT))
+def test_modules_answer_422_through_the_core(path):
+    """bastion_field_problem for one field, bastion_error_add +
+    bastion_errors_or_problem for several, BASTION_FIELD_OBJECT for nested
+    members: the same problem shape from every function."""
+    with open(path) as f:
+        src = strip_comments(f.read())
+    assert [src.count("\n", 0, m.start()) + 1 for m in HAND_BUILT_422.finditer(src)] == []
