@@ -140,13 +140,10 @@ static void cancel(bastion_ctx *cx)
     }
     bastion_sql_value key[] = {BASTION_SQL_STR(bastion_cstr(id))};
     bastion_rows found;
-    bastion_host_rc rc = bastion_sql_query(
+    if (bastion_sql_query_or_problem(
         cx, DB, "SELECT email, service, preferred_start, status FROM appointments WHERE id = $1",
-        key, BASTION_COUNTOF(key), &found);
-    if (rc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, rc, "appointment lookup");
+        key, BASTION_COUNTOF(key), &found, "appointment lookup"))
         return;
-    }
     if (found.n_rows == 0) {
         bastion_problem(cx, BASTION_E_NOT_FOUND, "No such appointment.");
         return;

@@ -153,11 +153,11 @@ static bastion_rc active_spans_or_problem(bastion_ctx *cx, const bastion_sql_val
                                           span **out, size_t *n)
 {
     bastion_rows rows;
-    bastion_host_rc rc = bastion_sql_query(
-        cx, DB, "SELECT start_ms, end_ms FROM bookings WHERE " CLASH_WHERE " ORDER BY start_ms",
-        p, N_CLASH, &rows);
-    if (rc != BASTION_HOST_OK)
-        return bastion_host_fail_or_problem(cx, rc, "bookings scan");
+    bastion_rc rc = bastion_sql_query_or_problem(
+        cx, DB, "SELECT start_ms, end_ms FROM bookings WHERE " CLASH_WHERE " ORDER BY start_ms", p,
+        N_CLASH, &rows, "bookings scan");
+    if (rc)
+        return rc;
     *out = bastion_alloc(rows.n_rows * sizeof **out);
     *n = rows.n_rows;
     for (size_t r = 0; r < rows.n_rows; r++) {
@@ -202,8 +202,10 @@ static bastion_rc booking_request_or_problem(bastion_ctx *cx, booking_request *r
 {
     bastion_field_value in[N_BOOKING_FIELDS];
     cJSON *errors = cJSON_CreateArray();
-    if (bastion_parse_json_collect_or_problem(cx, booking_fields, N_BOOKING_FIELDS, in, errors))
-        return BASTION_ANSWERED;
+    bastion_rc rc =
+        bastion_parse_json_collect_or_problem(cx, booking_fields, N_BOOKING_FIELDS, in, errors);
+    if (rc)
+        return rc;
     req->customer = in[F_CUSTOMER].object;
     int64_t now = (int64_t)bastion_now_ms();
     if (in[F_TIER].present && in[F_PACKAGE].present) {
@@ -507,12 +509,9 @@ static void set_status(bastion_ctx *cx)
         return;
     }
     /* Nothing changed: only now tell "no such booking" from "not allowed". */
-    rc = bastion_sql_query(cx, DB, "SELECT status FROM bookings WHERE id = $1", p,
-                           1 /* $1 of p only */, &rows);
-    if (rc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, rc, "booking status read");
+    if (bastion_sql_query_or_problem(cx, DB, "SELECT status FROM bookings WHERE id = $1", p,
+                                     1 /* $1 of p only */, &rows, "booking status read"))
         return;
-    }
     if (rows.n_rows == 0) {
         bastion_problem(cx, BASTION_E_NOT_FOUND, "No such booking.");
         return;

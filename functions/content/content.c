@@ -118,13 +118,10 @@ static void get_page(bastion_ctx *cx)
     bastion_str slug = slug_v.str;
     bastion_sql_value params[] = {BASTION_SQL_STR(slug)};
     bastion_rows rows;
-    bastion_host_rc rc = bastion_sql_query(
+    if (bastion_sql_query_or_problem(
         cx, DB, "SELECT title, body, version FROM pages WHERE slug = $1", params,
-        BASTION_COUNTOF(params), &rows);
-    if (rc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, rc, "page read");
+        BASTION_COUNTOF(params), &rows, "page read"))
         return;
-    }
     if (rows.n_rows == 0) {
         bastion_problem(cx, BASTION_E_NOT_FOUND, "No page has this slug.");
         return;

@@ -75,15 +75,15 @@ static bastion_rc load_or_problem(bastion_ctx *cx, bastion_str id, cJSON **entry
 {
     bastion_sql_value params[] = {BASTION_SQL_STR(id)};
     bastion_rows rows;
-    bastion_host_rc rc = bastion_sql_query(
+    bastion_rc rc = bastion_sql_query_or_problem(
         cx, DB,
         "SELECT o.user_id, o.status, o.total_cents, o.currency, o.updated_at, "
         "i.sku, i.name, i.quantity, i.unit_price_cents "
         "FROM orders o LEFT JOIN order_items i ON i.order_id = o.id "
         "WHERE o.id = $1 ORDER BY i.line",
-        params, BASTION_COUNTOF(params), &rows);
-    if (rc != BASTION_HOST_OK)
-        return bastion_host_fail_or_problem(cx, rc, "order read");
+        params, BASTION_COUNTOF(params), &rows, "order read");
+    if (rc)
+        return rc;
     *entry = NULL;
     if (rows.n_rows == 0)
         return BASTION_OK;

@@ -208,13 +208,10 @@ static void approve(bastion_ctx *cx)
     bastion_str id = {claims.resource, claims.resource_len};
     bastion_sql_value key_param[] = {BASTION_SQL_STR(id)};
     bastion_rows found;
-    bastion_host_rc rc = bastion_sql_query(
+    if (bastion_sql_query_or_problem(
         cx, DB, "SELECT email, plate, booking_id, status FROM permits WHERE id = $1", key_param,
-        BASTION_COUNTOF(key_param), &found);
-    if (rc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, rc, "permit lookup");
+        BASTION_COUNTOF(key_param), &found, "permit lookup"))
         return;
-    }
     if (found.n_rows == 0) {
         bastion_problem(cx, BASTION_E_NOT_FOUND, "No such permit.");
         return;

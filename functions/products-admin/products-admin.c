@@ -145,13 +145,10 @@ static void set_image(bastion_ctx *cx)
         BASTION_SQL_INT((int64_t)bastion_now_ms()),
     };
     bastion_rows rows;
-    bastion_host_rc rc = bastion_sql_query(
+    if (bastion_sql_query_or_problem(
         cx, DB, "UPDATE products SET image_url = $2, updated_at = $3 WHERE id = $1", params,
-        BASTION_COUNTOF(params), &rows);
-    if (rc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, rc, "product image update");
+        BASTION_COUNTOF(params), &rows, "product image update"))
         return;
-    }
     if (rows.changes == 0) {
         bastion_problem(cx, BASTION_E_NOT_FOUND, "No product has this id.");
         return;

@@ -38,15 +38,12 @@ static void join(bastion_ctx *cx)
         BASTION_SQL_INT((int64_t)bastion_now_ms()),
     };
     bastion_rows rows;
-    bastion_host_rc rc = bastion_sql_query(
+    if (bastion_sql_query_or_problem(
         cx, DB,
         "INSERT INTO waitlist (email, product_id, created_at) VALUES ($1, $2, $3) "
         "ON CONFLICT (email, product_id) DO NOTHING",
-        params, BASTION_COUNTOF(params), &rows);
-    if (rc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, rc, "waitlist insert");
+        params, BASTION_COUNTOF(params), &rows, "waitlist insert"))
         return;
-    }
     bool joined = rows.changes == 1;
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "status", joined ? "joined" : "already_joined");
@@ -62,13 +59,10 @@ static void count(bastion_ctx *cx)
         return;
     bastion_sql_value params[] = {BASTION_SQL_STR(v.str)};
     bastion_rows rows;
-    bastion_host_rc rc = bastion_sql_query(
+    if (bastion_sql_query_or_problem(
         cx, DB, "SELECT COUNT(*) FROM waitlist WHERE product_id = $1", params,
-        BASTION_COUNTOF(params), &rows);
-    if (rc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, rc, "waitlist count");
+        BASTION_COUNTOF(params), &rows, "waitlist count"))
         return;
-    }
     bastion_row row = bastion_row_at(&rows, 0);
     int64_t n = bastion_row_int(&row, 0);
     if (bastion_row_or_problem(cx, &row, "waitlist count"))

@@ -235,6 +235,15 @@ bastion_host_rc bastion_sql_query(bastion_ctx *cx, const char *db, const char *s
 }
 
 /* see host.h */
+bastion_rc bastion_sql_query_or_problem(bastion_ctx *cx, const char *db, const char *sql,
+                                        const bastion_sql_value *params, size_t n_params,
+                                        bastion_rows *out, const char *what)
+{
+    bastion_host_rc rc = bastion_sql_query(cx, db, sql, params, n_params, out);
+    return rc == BASTION_HOST_OK ? BASTION_OK : bastion_host_fail_or_problem(cx, rc, what);
+}
+
+/* see host.h */
 bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
                                         const bastion_sql_stmt *stmts, size_t n,
                                         bastion_rows *out)

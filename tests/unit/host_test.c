@@ -411,6 +411,34 @@ static void test_REL1_sql_query_empty_result_is_not_error(void **state)
     assert_int_equal(out.changes, 3);
 }
 
+/* The handler form: success writes nothing; a failure is the mapped problem
+ * with the host's text in the log only. */
+static void test_REL1_sql_query_or_problem(void **state)
+{
+    (void)state;
+    bastion_ctx cx;
+    bastion_rows out;
+    fake.rows.changes = 1;
+    assert_int_equal(bastion_sql_query_or_problem(the_cx(&cx, bastion_now_ms() + 15000), "main",
+                                                  "UPDATE t SET x = 1", NULL, 0, &out, "t update"),
+                     BASTION_OK);
+    assert_false(cx.responded);
+    assert_int_equal(out.changes, 1);
+    assert_int_equal(fake.n_logs, 0);
+
+    fake_reset();
+    fake.error_tag = (int)BASTION_HOST_UNAVAILABLE - 1;
+    fake.error_msg = "database is locked: SELECT secret FROM t";
+    assert_int_equal(bastion_sql_query_or_problem(the_cx(&cx, bastion_now_ms() + 15000), "main",
+                                                  "SELECT secret FROM t", NULL, 0, &out, "t read"),
+                     BASTION_E_UNAVAILABLE);
+    cJSON_Delete(unit_assert_problem(&cx, 503, "unavailable"));
+    assert_false(unit_contains(cx.resp_body, "secret"));
+    assert_int_equal(fake.n_logs, 1);
+    assert_non_null(strstr(fake.logs[0].fields, "op=t read;"));
+    assert_non_null(strstr(fake.logs[0].fields, "error=unavailable;"));
+}
+
 static void test_REL1_sql_transaction_statements_and_results(void **state)
 {
     (void)state;
@@ -711,6 +739,7 @@ int main(void)
         cmocka_unit_test_setup(test_REL1_kv_delete_missing_is_not_error, setup),
         cmocka_unit_test_setup(test_REL1_sql_query_rows, setup),
         cmocka_unit_test_setup(test_REL1_sql_query_empty_result_is_not_error, setup),
+        cmocka_unit_test_setup(test_REL1_sql_query_or_problem, setup),
         cmocka_unit_test_setup(test_REL1_sql_transaction_statements_and_results, setup),
         cmocka_unit_test_setup(test_REL1_sql_transaction_guard, setup),
         cmocka_unit_test_setup(test_REL1_http_send_response, setup),

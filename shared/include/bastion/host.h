@@ -104,6 +104,19 @@ typedef struct {
 bastion_host_rc bastion_sql_query(bastion_ctx *cx, const char *db, const char *sql,
                                   const bastion_sql_value *params, size_t n_params,
                                   bastion_rows *out);
+/*
+ * bastion_sql_query for a handler that cannot go on without the answer:
+ * BASTION_OK with *out filled, or the failure logged under `what` (a
+ * constant naming the operation) and answered as bastion_host_fail_or_problem
+ * does, its code returned.
+ *
+ *     if (bastion_sql_query_or_problem(cx, DB, "SELECT …", p, BASTION_COUNTOF(p), &rows,
+ *                                      "page read"))
+ *         return;
+ */
+bastion_rc bastion_sql_query_or_problem(bastion_ctx *cx, const char *db, const char *sql,
+                                        const bastion_sql_value *params, size_t n_params,
+                                        bastion_rows *out, const char *what);
 /* All-or-nothing; a statement whose changes differ from expect_changes rolls
  * everything back and returns BASTION_HOST_GUARD. out has n entries. */
 bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
