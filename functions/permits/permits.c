@@ -3,7 +3,9 @@
  * one-time link in an email.
  *
  *   POST /api/permits                  {"booking_id", "plate", "name", "email"}
- *   GET  /api/permits/approve?token=…  the link from the admin's email
+ *   GET  /api/permits/approve?token=…  the link from the admin's email: shows what it
+ *                                      would approve and changes nothing
+ *   POST /api/permits/approve          {"token"}: approves it, once
  *
  * AUTH6: the link carries a core signed token (purpose "permit-approve",
  * resource = the permit id, 72 h) keyed from permit_token_secret; no API key
@@ -145,7 +147,7 @@ static void request_permit(bastion_ctx *cx)
             "A guest asked for a parking permit.\n\n"
             "Reference: %s\nBooking: " BASTION_STR_FMT "\nPlate: " BASTION_STR_FMT
             "\nName: " BASTION_STR_FMT "\nEmail: " BASTION_STR_FMT "\n\n"
-            "Approve it here (the link works once, until %s):\n" BASTION_STR_FMT
+            "Review and approve it here (the link works once, until %s):\n" BASTION_STR_FMT
             "/api/permits/approve?token=%s\n",
             id, BASTION_STR_ARG(in[F_BOOKING].str), BASTION_STR_ARG(in[F_PLATE].str),
             BASTION_STR_ARG(in[F_NAME].str), BASTION_STR_ARG(in[F_EMAIL].str), expires,
@@ -173,7 +175,7 @@ static void request_permit(bastion_ctx *cx)
     bastion_header f[] = {
         {BASTION_LIT("permit"), bastion_cstr(id)},
         {BASTION_LIT("email"), in[F_EMAIL].str}, /* masked by bastion_log_safe */
-        {BASTION_LIT("admin_notified"), sent.sent ? BASTION_LIT("true") : BASTION_LIT("false")},
+        {BASTION_LIT("admin_notified"), bastion_bool_str(sent.sent)},
     };
     bastion_log_safe(BASTION_LOG_INFO, "permit requested", f, BASTION_COUNTOF(f));
 
@@ -184,58 +186,125 @@ static void request_permit(bastion_ctx *cx)
     bastion_respond_json(cx, 201, body);
 }
 
+/* A permit as its approval link names it, read after the link checked out. */
+typedef struct {
+    bastion_token_claims claims;
+    bastion_str id, email, plate, booking, name;
+    int64_t created_at;
+} permit;
+
+/*
+ * The checks a link passes before anything is shown or changed (AUTH6): the
+ * MAC first, then the expiry (a missing token is a bad one: 401, expired:
+ * 410); then the permit it names (404) and that it is still pending (a used
+ * link: 409).
+ */
+static bastion_rc pending_permit_or_problem(bastion_ctx *cx, const bastion_token_key *key,
+                                            bastion_str token, int64_t now, permit *p)
+{
+    bastion_token_rc trc = bastion_token_verify(key, token, now / 1000, &p->claims);
+    if (trc == BASTION_TOKEN_E_EXPIRED)
+        return bastion_problem(cx, BASTION_E_GONE, "This approval link has expired.");
+    if (trc != BASTION_TOKEN_OK) {
+        bastion_rc rc =
+            bastion_problem(cx, BASTION_E_UNAUTHORIZED, "This approval link is not valid.");
+        /* RFC 9110 §15.5.2: a 401 carries a challenge */
+        bastion_set_header(cx, BASTION_LIT("www-authenticate"),
+                           BASTION_LIT("Bearer error=\"invalid_token\""));
+        return rc;
+    }
+    p->id = (bastion_str){p->claims.resource, p->claims.resource_len};
+    bastion_sql_value key_param[] = {BASTION_SQL_STR(p->id)};
+    bastion_rows found;
+    bastion_rc rc = bastion_sql_query_or_problem(
+        cx, DB,
+        "SELECT email, plate, booking_id, name, created_at, status FROM permits WHERE id = $1",
+        key_param, BASTION_COUNTOF(key_param), &found, "permit lookup");
+    if (rc)
+        return rc;
+    if (found.n_rows == 0)
+        return bastion_problem(cx, BASTION_E_NOT_FOUND, "No such permit.");
+    bastion_row row = bastion_row_at(&found, 0);
+    p->email = bastion_row_text(&row, 0);
+    p->plate = bastion_row_text(&row, 1);
+    p->booking = bastion_row_text(&row, 2);
+    p->name = bastion_row_text(&row, 3);
+    p->created_at = bastion_row_int(&row, 4);
+    bastion_str status = bastion_row_text(&row, 5);
+    rc = bastion_row_or_problem(cx, &row, "permit lookup");
+    if (rc)
+        return rc;
+    if (!bastion_str_eq(status, BASTION_LIT("pending")))
+        return bastion_problem(cx, BASTION_E_CONFLICT, "This approval link has already been used.");
+    return BASTION_OK;
+}
+
+/*
+ * GET: what the link would approve, and nothing else. Mail scanners and
+ * link previews fetch every URL in a message, so the link itself changes
+ * no state (RFC 9110 §9.2.1: GET is safe); approving is a POST.
+ */
+static void view(bastion_ctx *cx)
+{
+    static const bastion_field fields[] = {
+        /* not required: a missing token is a bad one (401); NUL is a 422 */
+        {.name = "token", .type = BASTION_FIELD_STRING, .flags = BASTION_NO_TRIM},
+    };
+    bastion_token_key key;
+    if (key_or_problem(cx, &key))
+        return;
+    bastion_field_value in[BASTION_COUNTOF(fields)];
+    if (bastion_query_or_problem(cx, fields, BASTION_COUNTOF(fields), in))
+        return;
+    permit p;
+    if (pending_permit_or_problem(cx, &key, in[0].str, (int64_t)bastion_now_ms(), &p))
+        return;
+    char requested[BASTION_RFC3339_BUF], expires[BASTION_RFC3339_BUF];
+    bastion_format_rfc3339(p.created_at, requested);
+    bastion_format_rfc3339(p.claims.expires_s * 1000, expires);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "id", bastion_str_dup(p.id));
+    cJSON_AddStringToObject(body, "status", "pending");
+    cJSON_AddStringToObject(body, "booking_id", bastion_str_dup(p.booking));
+    cJSON_AddStringToObject(body, "plate", bastion_str_dup(p.plate));
+    cJSON_AddStringToObject(body, "name", bastion_str_dup(p.name));
+    cJSON_AddStringToObject(body, "requested_at", requested);
+    cJSON_AddStringToObject(body, "link_expires_at", expires);
+    cJSON *approve = cJSON_AddObjectToObject(body, "approve");
+    cJSON_AddStringToObject(approve, "method", "POST");
+    cJSON_AddStringToObject(approve, "href", "/api/permits/approve");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(approve, "fields"), cJSON_CreateString("token"));
+    bastion_respond_json(cx, 200, body);
+    /* the link is a credential and the page names a guest (RFC 9111 §5.2.2.5) */
+    bastion_set_header(cx, BASTION_LIT("cache-control"), BASTION_LIT("no-store"));
+}
+
+static const bastion_field approve_fields[] = {
+    {.name = "token", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED | BASTION_NO_TRIM},
+};
+
+/* POST {"token"}: approves the permit the link names, once. */
 static void approve(bastion_ctx *cx)
 {
     bastion_token_key key;
     if (key_or_problem(cx, &key))
         return;
-    /* AUTH6: the MAC first, then the expiry; a missing token is a bad one. */
+    bastion_field_value in[BASTION_COUNTOF(approve_fields)];
+    if (bastion_parse_json_or_problem(cx, approve_fields, BASTION_COUNTOF(approve_fields), in))
+        return;
     int64_t now = (int64_t)bastion_now_ms();
-    bastion_token_claims claims;
-    bastion_token_rc trc =
-        bastion_token_verify(&key, bastion_query_get(cx, "token"), now / 1000, &claims);
-    if (trc == BASTION_TOKEN_E_EXPIRED) {
-        bastion_problem(cx, BASTION_E_GONE, "This approval link has expired.");
+    permit p;
+    if (pending_permit_or_problem(cx, &key, in[0].str, now, &p))
         return;
-    }
-    if (trc != BASTION_TOKEN_OK) {
-        bastion_problem(cx, BASTION_E_UNAUTHORIZED, "This approval link is not valid.");
-        /* RFC 9110 §15.5.2: a 401 carries a challenge */
-        bastion_set_header(cx, BASTION_LIT("www-authenticate"),
-                           BASTION_LIT("Bearer error=\"invalid_token\""));
-        return;
-    }
-    bastion_str id = {claims.resource, claims.resource_len};
-    bastion_sql_value key_param[] = {BASTION_SQL_STR(id)};
-    bastion_rows found;
-    if (bastion_sql_query_or_problem(
-        cx, DB, "SELECT email, plate, booking_id, status FROM permits WHERE id = $1", key_param,
-        BASTION_COUNTOF(key_param), &found, "permit lookup"))
-        return;
-    if (found.n_rows == 0) {
-        bastion_problem(cx, BASTION_E_NOT_FOUND, "No such permit.");
-        return;
-    }
-    bastion_row row = bastion_row_at(&found, 0);
-    bastion_str email = bastion_row_text(&row, 0);
-    bastion_str plate = bastion_row_text(&row, 1);
-    bastion_str booking = bastion_row_text(&row, 2);
-    bastion_str status = bastion_row_text(&row, 3);
-    if (bastion_row_or_problem(cx, &row, "permit lookup"))
-        return;
-    if (!bastion_str_eq(status, BASTION_LIT("pending"))) {
-        bastion_problem(cx, BASTION_E_CONFLICT, "This approval link has already been used.");
-        return;
-    }
     bastion_email m = {
         .kind = "permit-approved",
-        .to = email,
+        .to = p.email,
         .subject = BASTION_LIT("Your parking permit is approved"),
         .text = bastion_sprintf("Your parking permit for " BASTION_STR_FMT " (booking "
                                 BASTION_STR_FMT ") has been approved.\n\nReference: "
                                 BASTION_STR_FMT "\n",
-                                BASTION_STR_ARG(plate), BASTION_STR_ARG(booking),
-                                BASTION_STR_ARG(id)),
+                                BASTION_STR_ARG(p.plate), BASTION_STR_ARG(p.booking),
+                                BASTION_STR_ARG(p.id)),
     };
 
     /*
@@ -246,7 +315,7 @@ static void approve(bastion_ctx *cx)
      * retry instead of burning it; the consumed nonce then keeps the link dead
      * even if a later change ever returned the permit to pending.
      */
-    bastion_sql_value upd[] = {key_param[0], BASTION_SQL_INT(now)};
+    bastion_sql_value upd[] = {BASTION_SQL_STR(p.id), BASTION_SQL_INT(now)};
     bastion_sql_stmt change = {
         .sql = "UPDATE permits SET status = 'approved', approved_at = $2, updated_at = $2 "
                "WHERE id = $1 AND status = 'pending'",
@@ -260,20 +329,20 @@ static void approve(bastion_ctx *cx)
                                              "This approval link has already been used.", &sent))
         return;
     bastion_host_rc hrc;
-    if (bastion_token_consume(cx, &key, KV, &claims, now / 1000, &hrc) != BASTION_TOKEN_OK) {
-        bastion_header nf[] = {{BASTION_LIT("permit"), id},
+    if (bastion_token_consume(cx, &key, KV, &p.claims, now / 1000, &hrc) != BASTION_TOKEN_OK) {
+        bastion_header nf[] = {{BASTION_LIT("permit"), p.id},
                                {BASTION_LIT("detail"), bastion_host_error_text()}};
         bastion_log_safe(BASTION_LOG_WARN, "approval link nonce not recorded", nf,
                          BASTION_COUNTOF(nf));
     }
     bastion_header f[] = {
-        {BASTION_LIT("permit"), id},
-        {BASTION_LIT("email_sent"), sent.sent ? BASTION_LIT("true") : BASTION_LIT("false")},
+        {BASTION_LIT("permit"), p.id},
+        {BASTION_LIT("email_sent"), bastion_bool_str(sent.sent)},
     };
     bastion_log_safe(BASTION_LOG_INFO, "permit approved", f, BASTION_COUNTOF(f));
 
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "id", claims.resource);
+    cJSON_AddStringToObject(body, "id", bastion_str_dup(p.id));
     cJSON_AddStringToObject(body, "status", "approved");
     bastion_email_result_json(body, &sent);
     bastion_respond_json(cx, 200, body);
@@ -281,6 +350,7 @@ static void approve(bastion_ctx *cx)
 
 static const bastion_route routes[] = {
     {"POST", "/api/permits", request_permit},
-    {"GET", "/api/permits/approve", approve},
+    {"GET", "/api/permits/approve", view},
+    {"POST", "/api/permits/approve", approve},
 };
 BASTION_ROUTES(routes);

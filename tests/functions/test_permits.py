@@ -11,6 +11,7 @@ Tests that make the email provider fail or hang get a fresh server and a
 fresh fake, so the email circuit breaker's state in kv stays theirs.
 """
 import base64
+import calendar
 import hashlib
 import hmac
 import json
@@ -107,8 +108,14 @@ def created(srv, headers=None, **over):
     return r.json()["id"], b
 
 
-def approve(srv, token):
+def view(srv, token):
+    """What the admin's link shows: GET, no state change (mail scanners fetch it)."""
     return srv.get("/api/permits/approve?token=" + token)
+
+
+def approve(srv, token):
+    """The admin's decision: the link's token, POSTed."""
+    return srv.post("/api/permits/approve", {"token": token})
 
 
 def status(srv, permit_id):
@@ -145,6 +152,9 @@ def test_AUTH6_request_emails_a_signed_link_and_approval_notifies_the_guest(srv)
     assert claims["version"] == 1 and claims["resource"] == permit_id
     assert abs(claims["expires_s"] - (time.time() + 72 * 3600)) < 120
 
+    r = view(srv, token)
+    assert r.status == 200, r
+    assert status(srv, permit_id) == "pending"
     r = approve(srv, token)
     assert r.status == 200, r
     assert r.json() == {"id": permit_id, "status": "approved", "email_sent": True,
@@ -153,6 +163,41 @@ def test_AUTH6_request_emails_a_signed_link_and_approval_notifies_the_guest(srv)
     [note] = srv.email.sent_to("guest.person@example.com")
     assert "AB 123 CD" in note["text"] and permit_id in note["text"]
     assert srv.sql("permits", "SELECT COUNT(*) FROM email_failures") == [(0,)]
+
+
+def test_AUTH6_the_link_shows_what_it_would_approve_and_a_get_changes_nothing(srv):
+    """Mail scanners and link previews fetch every URL in a message: the GET
+    the email points at shows the permit, twice alike, and approves nothing;
+    only the POST with the token does."""
+    b = body(plate="ab 123 cd", name="Ada Lovelace")
+    permit_id, _ = created(srv, **{k: b[k] for k in ("plate", "name", "booking_id", "email")})
+    _, token = link_for(srv, permit_id)
+    before = srv.sql("permits", "SELECT * FROM permits WHERE id = ?", (permit_id,))
+    outbox = srv.sql("permits", "SELECT COUNT(*) FROM email_failures")
+    sent = len(srv.email.sent_to(b["email"]))
+    first, second = view(srv, token), view(srv, token)
+    for r in (first, second):
+        assert r.status == 200, r
+        assert r.headers["cache-control"] == "no-store"
+    assert first.json() == second.json()
+    out = first.json()
+    assert {k: out[k] for k in ("id", "status", "booking_id", "plate", "name")} == {
+        "id": permit_id, "status": "pending", "booking_id": b["booking_id"],
+        "plate": "AB 123 CD", "name": "Ada Lovelace"}
+    assert out["approve"] == {"method": "POST", "href": "/api/permits/approve",
+                              "fields": ["token"]}
+    assert calendar.timegm(time.strptime(out["link_expires_at"], "%Y-%m-%dT%H:%M:%S.000Z")) \
+        == decode(token)["expires_s"]
+    assert token not in first.body.decode()
+    # nothing changed: the row, the outbox, the guest's mail, the nonce store
+    assert srv.sql("permits", "SELECT * FROM permits WHERE id = ?", (permit_id,)) == before
+    assert srv.sql("permits", "SELECT COUNT(*) FROM email_failures") == outbox
+    assert len(srv.email.sent_to(b["email"])) == sent
+    # the link still approves, once; then the GET says it is used
+    assert approve(srv, token).status == 200
+    assert status(srv, permit_id) == "approved"
+    assert_problem(view(srv, token), 409, "conflict")
+    assert_problem(approve(srv, token), 409, "conflict")
 
 
 def test_AUTH6_reused_link_is_409(srv):
@@ -197,10 +242,20 @@ def test_AUTH6_tampered_link_is_401(srv):
         mint(permit_id, now + 3600, master="x" * 48),  # another master secret
     ]
     for t in bad:
-        r = approve(srv, t)
-        assert_problem(r, 401, "auth")
-        assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        for r in (view(srv, t), approve(srv, t)):
+            assert_problem(r, 401, "auth")
+            assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     assert_problem(srv.get("/api/permits/approve"), 401)
+    # the body of the POST is validated like any other (VAL1, VAL3)
+    p = assert_problem(srv.post("/api/permits/approve", {}), 422, "validation")
+    assert [e["pointer"] for e in p["errors"]] == ["/token"]
+    p = assert_problem(srv.post("/api/permits/approve", {"token": token, "permit": "x"}), 422)
+    assert [e["pointer"] for e in p["errors"]] == ["/permit"]
+    assert_problem(srv.post("/api/permits/approve", "token=" + token,
+                            headers={"Content-Type": "application/x-www-form-urlencoded"}), 415)
+    # a decoded %00 in the link is refused, never cut short
+    p = assert_problem(srv.get("/api/permits/approve?token=" + token + "%00"), 422)
+    assert [e["pointer"] for e in p["errors"]] == ["/token"]
     assert status(srv, permit_id) == "pending"
     # the genuine link still works afterwards
     assert approve(srv, token).status == 200
@@ -209,6 +264,7 @@ def test_AUTH6_tampered_link_is_401(srv):
 def test_AUTH6_expired_link_is_410(srv):
     permit_id, _ = created(srv)
     now = int(time.time())
+    assert_problem(view(srv, mint(permit_id, now - 5)), 410, "conflict")
     r = approve(srv, mint(permit_id, now - 5))
     assert_problem(r, 410, "conflict")
     assert status(srv, permit_id) == "pending"
@@ -219,6 +275,7 @@ def test_AUTH6_expired_link_is_410(srv):
 def test_AUTH6_authentic_link_for_an_unknown_permit_is_404(srv):
     r = approve(srv, mint(str(uuid.uuid4()), int(time.time()) + 60))
     assert_problem(r, 404)
+    assert_problem(view(srv, mint(str(uuid.uuid4()), int(time.time()) + 60)), 404)
 
 
 # --- where the link points (AUTH7) -------------------------------------------
@@ -281,9 +338,9 @@ def test_VAL1_each_invalid_field_is_reported(srv):
 
 
 def test_ERR1_wrong_methods_are_405(srv):
-    r = srv.post("/api/permits/approve?token=x", {})
+    r = srv.request("PUT", "/api/permits/approve?token=x", {})
     assert_problem(r, 405)
-    assert r.headers["allow"] == "GET"
+    assert r.headers["allow"] == "GET, POST"
     assert_problem(srv.get("/api/permits"), 405)
 
 

@@ -202,3 +202,17 @@ def test_modules_answer_422_through_the_core(path):
     with open(path) as f:
         src = strip_comments(f.read())
     assert [src.count("\n", 0, m.start()) + 1 for m in HAND_BUILT_422.finditer(src)] == []
+
+
+# --- NUL refused everywhere (core.h): no raw query reads in a module --------
+
+RAW_QUERY = re.compile(r"\bbastion_query_get\s*\(")
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: os.path.relpath(p, ROOT))
+def test_modules_read_the_query_through_its_front_door(path):
+    """bastion_query_get may hold a decoded %00; bastion_query_or_problem
+    refuses it (422) and runs the field rules."""
+    with open(path) as f:
+        src = strip(f.read())
+    assert [src.count("\n", 0, m.start()) + 1 for m in RAW_QUERY.finditer(src)] == []
