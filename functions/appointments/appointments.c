@@ -116,7 +116,7 @@ static void request_appointment(bastion_ctx *cx)
     bastion_header f[] = {
         {BASTION_LIT("appointment"), bastion_cstr(id)},
         {BASTION_LIT("email"), in[F_EMAIL].str}, /* masked by bastion_log_safe (OBS1) */
-        {BASTION_LIT("admin_notified"), sent.sent ? BASTION_LIT("true") : BASTION_LIT("false")},
+        {BASTION_LIT("admin_notified"), bastion_bool_str(sent.sent)},
     };
     bastion_log_safe(BASTION_LOG_INFO, "appointment requested", f, BASTION_COUNTOF(f));
 
@@ -193,7 +193,7 @@ static void cancel(bastion_ctx *cx)
     bastion_header f[] = {
         {BASTION_LIT("appointment"), bastion_cstr(id)},
         {BASTION_LIT("admin"), admin.sub},
-        {BASTION_LIT("email_sent"), sent.sent ? BASTION_LIT("true") : BASTION_LIT("false")},
+        {BASTION_LIT("email_sent"), bastion_bool_str(sent.sent)},
     };
     bastion_log_safe(BASTION_LOG_INFO, "appointment cancelled", f, BASTION_COUNTOF(f));
 

@@ -313,16 +313,10 @@ static void create_booking(bastion_ctx *cx)
         .expect_changes = 1,
     };
     bastion_rows out;
-    bastion_host_rc rc = bastion_sql_transaction(cx, DB, &st, 1, &out);
-    if (rc == BASTION_HOST_GUARD) {
-        bastion_problem(cx, BASTION_E_CONFLICT,
-                        "The time overlaps another booking or its 30-minute cleaning gap.");
+    if (bastion_sql_change_or_problem(
+            cx, DB, &st, &out, BASTION_E_CONFLICT,
+            "The time overlaps another booking or its 30-minute cleaning gap.", "booking insert"))
         return;
-    }
-    if (rc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, rc, "booking insert");
-        return;
-    }
     bastion_header f[] = {{BASTION_LIT("id"), bastion_cstr(id)},
                           {BASTION_LIT("tier"), bastion_cstr(TIERS[req.tier])},
                           {BASTION_LIT("package"), bastion_cstr(PACKAGES[req.package])}};

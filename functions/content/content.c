@@ -195,20 +195,14 @@ static void put_page(bastion_ctx *cx)
         .has_expect = true,
         .expect_changes = 1,
     };
+    /* RFC 9110 §13.1.1 / §13.1.2: a lost guard is a false condition, whether
+     * the page changed, vanished, or (create) already exists. */
     bastion_rows rows;
-    bastion_host_rc rc = bastion_sql_transaction(cx, DB, &stmt, 1, &rows);
-    if (rc == BASTION_HOST_GUARD) {
-        /* RFC 9110 §13.1.1 / §13.1.2: the condition is false, whether the
-         * page changed, vanished, or (create) already exists. */
-        bastion_problem(cx, BASTION_E_PRECONDITION_FAILED,
-                        create ? "A page with this slug already exists."
-                               : "The page has changed since this ETag was issued.");
+    if (bastion_sql_change_or_problem(cx, DB, &stmt, &rows, BASTION_E_PRECONDITION_FAILED,
+                                      create ? "A page with this slug already exists."
+                                             : "The page has changed since this ETag was issued.",
+                                      create ? "page insert" : "page update"))
         return;
-    }
-    if (rc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, rc, create ? "page insert" : "page update");
-        return;
-    }
     bastion_row row = bastion_row_at(&rows, 0); /* RETURNING version */
     int64_t version = bastion_row_int(&row, 0);
     if (bastion_row_or_problem(cx, &row, create ? "page insert" : "page update"))

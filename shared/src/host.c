@@ -270,6 +270,18 @@ bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
 }
 
 /* see host.h */
+bastion_rc bastion_sql_change_or_problem(bastion_ctx *cx, const char *db,
+                                         const bastion_sql_stmt *change, bastion_rows *out,
+                                         bastion_rc lost, const char *lost_detail,
+                                         const char *what)
+{
+    bastion_host_rc rc = bastion_sql_transaction(cx, db, change, 1, out);
+    if (rc == BASTION_HOST_GUARD)
+        return bastion_problem(cx, lost, lost_detail);
+    return rc == BASTION_HOST_OK ? BASTION_OK : bastion_host_fail_or_problem(cx, rc, what);
+}
+
+/* see host.h */
 size_t bastion_sql_guard_failed(void)
 {
     return last_guard;

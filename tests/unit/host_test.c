@@ -486,6 +486,47 @@ static void test_REL1_sql_transaction_guard(void **state)
     assert_int_equal(bastion_host_rc_problem(BASTION_HOST_GUARD), BASTION_E_CONFLICT);
 }
 
+/* The handler form of one guarded statement: the guard is the caller's
+ * problem (409 / 412 with its detail), a constraint is a 500, never a 409. */
+static void test_CONC1_sql_change_or_problem(void **state)
+{
+    (void)state;
+    const bastion_sql_stmt st = {.sql = "UPDATE t SET v = 2 WHERE v = 1", .has_expect = true,
+                                 .expect_changes = 1};
+    bastion_rows out;
+    bastion_ctx cx;
+    assert_int_equal(bastion_sql_change_or_problem(the_cx(&cx, bastion_now_ms() + 15000), "main",
+                                                   &st, &out, BASTION_E_PRECONDITION_FAILED,
+                                                   "The page has changed.", "t update"),
+                     BASTION_OK);
+    assert_false(cx.responded);
+    assert_int_equal(fake_count(FAKE_SQL_TRANSACTION), 1);
+    assert_int_equal(fake.calls[0].n_stmts, 1);
+
+    fake_reset();
+    fake.error_tag = 6; /* guard(1) */
+    fake.guard_statement = 1;
+    assert_int_equal(bastion_sql_change_or_problem(the_cx(&cx, bastion_now_ms() + 15000), "main",
+                                                   &st, &out, BASTION_E_PRECONDITION_FAILED,
+                                                   "The page has changed.", "t update"),
+                     BASTION_E_PRECONDITION_FAILED);
+    cJSON *p = unit_assert_problem(&cx, 412, "precondition-failed");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(p, "detail")),
+                        "The page has changed.");
+    cJSON_Delete(p);
+
+    fake_reset();
+    fake.error_tag = (int)BASTION_HOST_CONFLICT - 1; /* a constraint failed */
+    fake.error_msg = "CHECK constraint failed: v";
+    assert_int_equal(bastion_sql_change_or_problem(the_cx(&cx, bastion_now_ms() + 15000), "main",
+                                                   &st, &out, BASTION_E_CONFLICT, "Taken.",
+                                                   "t update"),
+                     BASTION_E_INTERNAL);
+    cJSON_Delete(unit_assert_problem(&cx, 500, "internal"));
+    assert_false(unit_contains(cx.resp_body, "CHECK"));
+    assert_non_null(strstr(fake.logs[0].fields, "op=t update;"));
+}
+
 static void test_REL1_http_send_response(void **state)
 {
     (void)state;
@@ -742,6 +783,7 @@ int main(void)
         cmocka_unit_test_setup(test_REL1_sql_query_or_problem, setup),
         cmocka_unit_test_setup(test_REL1_sql_transaction_statements_and_results, setup),
         cmocka_unit_test_setup(test_REL1_sql_transaction_guard, setup),
+        cmocka_unit_test_setup(test_CONC1_sql_change_or_problem, setup),
         cmocka_unit_test_setup(test_REL1_http_send_response, setup),
         cmocka_unit_test_setup(test_REL1_host_rc_problem_mapping, setup),
         cmocka_unit_test_setup(test_REL1_fail_or_problem, setup),

@@ -124,6 +124,21 @@ bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
                                         bastion_rows *out);
 
 /*
+ * One guarded statement that decides a race on its own (CONC1, CONC6):
+ * `change` (has_expect set) run as a transaction of one. BASTION_OK with
+ * its rows in *out. When its expect_changes did not hold (it lost the race,
+ * or its WHERE found nothing to change), writes `lost` — typically
+ * BASTION_E_CONFLICT (409) or BASTION_E_PRECONDITION_FAILED (412) — with
+ * `lost_detail`, and returns it. Any other failure, a failed constraint
+ * included, is logged under `what` and answered as
+ * bastion_host_fail_or_problem does (a constraint is never a 409).
+ */
+bastion_rc bastion_sql_change_or_problem(bastion_ctx *cx, const char *db,
+                                         const bastion_sql_stmt *change, bastion_rows *out,
+                                         bastion_rc lost, const char *lost_detail,
+                                         const char *what);
+
+/*
  * After bastion_sql_transaction returned BASTION_HOST_GUARD: the 1-based
  * index of the statement whose expect_changes guard did not hold (the WIT's
  * guard(u32) case); 0 after any other result. A handler tells "lost the
