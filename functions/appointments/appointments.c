@@ -101,15 +101,11 @@ static void request_appointment(bastion_ctx *cx)
         in[F_NOTES].present ? BASTION_SQL_STR(in[F_NOTES].str) : BASTION_SQL_NULLV,
         BASTION_SQL_INT(now),
     };
-    bastion_sql_stmt change = {
-        .sql = "INSERT INTO appointments (id, service, preferred_start, name, email, phone, notes, "
-               "status, created_at, updated_at) "
-               "VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $8)",
-        .params = row,
-        .n_params = BASTION_COUNTOF(row),
-        .has_expect = true,
-        .expect_changes = 1,
-    };
+    bastion_sql_stmt change = BASTION_SQL_CHANGE_ONE(
+        "INSERT INTO appointments (id, service, preferred_start, name, email, phone, notes, "
+        "status, created_at, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $8)",
+        row);
     bastion_email_result sent;
     if (bastion_email_with_change_or_problem(cx, &MAIL, &change, &m, NULL, &sent))
         return;
@@ -120,11 +116,7 @@ static void request_appointment(bastion_ctx *cx)
     };
     bastion_log_safe(BASTION_LOG_INFO, "appointment requested", f, BASTION_COUNTOF(f));
 
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "id", id);
-    cJSON_AddStringToObject(body, "status", "requested");
-    cJSON_AddBoolToObject(body, "admin_notified", sent.sent);
-    bastion_respond_json(cx, 201, body);
+    bastion_email_respond_requested(cx, bastion_cstr(id), "requested", &sent);
 }
 
 static void cancel(bastion_ctx *cx)
@@ -179,16 +171,13 @@ static void cancel(bastion_ctx *cx)
         BASTION_SQL_INT(now),
         BASTION_SQL_STR(admin.sub),
     };
-    bastion_sql_stmt change = {
-        .sql = "UPDATE appointments SET status = 'cancelled', updated_at = $2, cancelled_by = $3 "
-               "WHERE id = $1 AND status IN ('requested', 'confirmed')",
-        .params = upd,
-        .n_params = BASTION_COUNTOF(upd),
-        .has_expect = true,
-        .expect_changes = 1,
-    };
+    bastion_sql_stmt change = BASTION_SQL_CHANGE_ONE(
+        "UPDATE appointments SET status = 'cancelled', updated_at = $2, cancelled_by = $3 "
+        "WHERE id = $1 AND status IN ('requested', 'confirmed')",
+        upd);
     bastion_email_result sent;
-    if (bastion_email_with_change_or_problem(cx, &MAIL, &change, &m, "The appointment is already cancelled.", &sent))
+    if (bastion_email_with_change_or_problem(cx, &MAIL, &change, &m,
+                                             "The appointment is already cancelled.", &sent))
         return;
     bastion_header f[] = {
         {BASTION_LIT("appointment"), bastion_cstr(id)},

@@ -301,17 +301,13 @@ static void create_booking(bastion_ctx *cx)
     /* CONC1: the overlap check and the insert are one statement in one
      * serialised transaction; a clash inserts nothing and expect_changes
      * turns that into a conflict. */
-    bastion_sql_stmt st = {
-        .sql = "INSERT INTO bookings (id, tier, package, start_ms, end_ms, price_cents, status, "
-               "customer_name, customer_email, customer_phone, email_sent, created_at, "
-               "updated_at) "
-               "SELECT $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, 0, $13, $13 "
-               "WHERE NOT EXISTS (SELECT 1 FROM bookings WHERE " CLASH_WHERE ")",
-        .params = p,
-        .n_params = BASTION_COUNTOF(p),
-        .has_expect = true,
-        .expect_changes = 1,
-    };
+    bastion_sql_stmt st = BASTION_SQL_CHANGE_ONE(
+        "INSERT INTO bookings (id, tier, package, start_ms, end_ms, price_cents, status, "
+        "customer_name, customer_email, customer_phone, email_sent, created_at, "
+        "updated_at) "
+        "SELECT $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, 0, $13, $13 "
+        "WHERE NOT EXISTS (SELECT 1 FROM bookings WHERE " CLASH_WHERE ")",
+        p);
     bastion_rows out;
     if (bastion_sql_change_or_problem(
             cx, DB, &st, &out, BASTION_E_CONFLICT,
@@ -480,13 +476,7 @@ static void set_status(bastion_ctx *cx)
     bastion_rows rows;
     bastion_host_rc rc = BASTION_HOST_GUARD; /* no transition to this status at all */
     if (TRANSITIONS[in[0].integer]) {
-        bastion_sql_stmt st = {
-            .sql = TRANSITIONS[in[0].integer],
-            .params = p,
-            .n_params = BASTION_COUNTOF(p),
-            .has_expect = true,
-            .expect_changes = 1,
-        };
+        bastion_sql_stmt st = BASTION_SQL_CHANGE_ONE(TRANSITIONS[in[0].integer], p);
         rc = bastion_sql_transaction(cx, DB, &st, 1, &rows);
     }
     if (rc == BASTION_HOST_OK) {

@@ -181,20 +181,15 @@ static void put_page(bastion_ctx *cx)
         any || create ? BASTION_SQL_NULLV : BASTION_SQL_STR(bastion_cstr(versions)),
     };
     /* One statement each; the WHERE / ON CONFLICT is the precondition. */
-    bastion_sql_stmt stmt = {
-        .sql = create
-                   ? "INSERT INTO pages (slug, title, body, version, updated_at, updated_by) "
-                     "VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT (slug) DO NOTHING "
-                     "RETURNING version"
-                   : "UPDATE pages SET title = $2, body = $3, version = version + 1, "
-                     "updated_at = $4, updated_by = $5 WHERE slug = $1 AND "
-                     "($6 IS NULL OR version IN (SELECT value FROM json_each($6))) "
-                     "RETURNING version",
-        .params = params,
-        .n_params = BASTION_COUNTOF(params),
-        .has_expect = true,
-        .expect_changes = 1,
-    };
+    bastion_sql_stmt stmt = BASTION_SQL_CHANGE_ONE(
+        create ? "INSERT INTO pages (slug, title, body, version, updated_at, updated_by) "
+                 "VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT (slug) DO NOTHING "
+                 "RETURNING version"
+               : "UPDATE pages SET title = $2, body = $3, version = version + 1, "
+                 "updated_at = $4, updated_by = $5 WHERE slug = $1 AND "
+                 "($6 IS NULL OR version IN (SELECT value FROM json_each($6))) "
+                 "RETURNING version",
+        params);
     /* RFC 9110 §13.1.1 / §13.1.2: a lost guard is a false condition, whether
      * the page changed, vanished, or (create) already exists. */
     bastion_rows rows;

@@ -31,11 +31,9 @@ static const bastion_field id_rule = {.name = "id", .type = BASTION_FIELD_SLUG,
 /* A cache failure is worth a warning, never a failed request (REL1). */
 static void log_cache(const char *op, bastion_host_rc rc)
 {
-    static const char *const names[] = {"ok", "timeout", "unavailable", "conflict",
-                                        "invalid", "denied", "internal"};
     bastion_header f[] = {
         {BASTION_LIT("op"), bastion_cstr(op)},
-        {BASTION_LIT("error"), bastion_cstr(names[(size_t)rc < BASTION_COUNTOF(names) ? rc : BASTION_HOST_INTERNAL])},
+        {BASTION_LIT("error"), bastion_host_rc_name(rc)},
         {BASTION_LIT("detail"), bastion_host_error_text()},
     };
     bastion_log_safe(BASTION_LOG_WARN, "order cache unusable; using the database", f,

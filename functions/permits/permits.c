@@ -160,14 +160,10 @@ static void request_permit(bastion_ctx *cx)
         BASTION_SQL_STR(in[F_PLATE].str),  BASTION_SQL_STR(in[F_NAME].str),
         BASTION_SQL_STR(in[F_EMAIL].str),  BASTION_SQL_INT(now),
     };
-    bastion_sql_stmt change = {
-        .sql = "INSERT INTO permits (id, booking_id, plate, name, email, status, created_at, "
-               "updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
-        .params = row,
-        .n_params = BASTION_COUNTOF(row),
-        .has_expect = true,
-        .expect_changes = 1,
-    };
+    bastion_sql_stmt change = BASTION_SQL_CHANGE_ONE(
+        "INSERT INTO permits (id, booking_id, plate, name, email, status, created_at, "
+        "updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
+        row);
     bastion_email_result sent;
     if (bastion_email_with_change_or_problem(cx, &MAIL, &change, &m, NULL, &sent))
         return;
@@ -179,11 +175,7 @@ static void request_permit(bastion_ctx *cx)
     };
     bastion_log_safe(BASTION_LOG_INFO, "permit requested", f, BASTION_COUNTOF(f));
 
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "id", id);
-    cJSON_AddStringToObject(body, "status", "pending");
-    cJSON_AddBoolToObject(body, "admin_notified", sent.sent);
-    bastion_respond_json(cx, 201, body);
+    bastion_email_respond_requested(cx, bastion_cstr(id), "pending", &sent);
 }
 
 /* A permit as its approval link names it, read after the link checked out. */
@@ -316,14 +308,10 @@ static void approve(bastion_ctx *cx)
      * even if a later change ever returned the permit to pending.
      */
     bastion_sql_value upd[] = {BASTION_SQL_STR(p.id), BASTION_SQL_INT(now)};
-    bastion_sql_stmt change = {
-        .sql = "UPDATE permits SET status = 'approved', approved_at = $2, updated_at = $2 "
-               "WHERE id = $1 AND status = 'pending'",
-        .params = upd,
-        .n_params = BASTION_COUNTOF(upd),
-        .has_expect = true,
-        .expect_changes = 1,
-    };
+    bastion_sql_stmt change = BASTION_SQL_CHANGE_ONE(
+        "UPDATE permits SET status = 'approved', approved_at = $2, updated_at = $2 "
+        "WHERE id = $1 AND status = 'pending'",
+        upd);
     bastion_email_result sent;
     if (bastion_email_with_change_or_problem(cx, &MAIL, &change, &m,
                                              "This approval link has already been used.", &sent))

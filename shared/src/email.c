@@ -233,3 +233,14 @@ void bastion_email_result_json(cJSON *body, const bastion_email_result *r)
     else
         cJSON_AddNullToObject(body, "email_error");
 }
+
+/* see email.h */
+void bastion_email_respond_requested(bastion_ctx *cx, bastion_str id, const char *status,
+                                     const bastion_email_result *sent)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "id", bastion_str_dup(id));
+    cJSON_AddStringToObject(body, "status", status);
+    cJSON_AddBoolToObject(body, "admin_notified", sent->sent);
+    bastion_respond_json(cx, 201, body);
+}

@@ -47,13 +47,23 @@ bastion_rc bastion_host_rc_problem(bastion_host_rc rc)
 }
 
 /* see host.h */
+bastion_str bastion_host_rc_name(bastion_host_rc rc)
+{
+    static const char *const names[] = {
+        [BASTION_HOST_OK] = "ok",           [BASTION_HOST_TIMEOUT] = "timeout",
+        [BASTION_HOST_UNAVAILABLE] = "unavailable", [BASTION_HOST_CONFLICT] = "conflict",
+        [BASTION_HOST_INVALID] = "invalid", [BASTION_HOST_DENIED] = "denied",
+        [BASTION_HOST_INTERNAL] = "internal", [BASTION_HOST_GUARD] = "guard",
+    };
+    return bastion_cstr(names[(size_t)rc < BASTION_COUNTOF(names) ? rc : BASTION_HOST_INTERNAL]);
+}
+
+/* see host.h */
 bastion_rc bastion_host_fail_or_problem(bastion_ctx *cx, bastion_host_rc rc, const char *what)
 {
-    static const char *const names[] = {"ok",      "timeout", "unavailable", "conflict",
-                                        "invalid", "denied",  "internal",    "guard"};
     bastion_header f[] = {
         {BASTION_LIT("op"), bastion_cstr(what)},
-        {BASTION_LIT("error"), bastion_cstr(names[rc])},
+        {BASTION_LIT("error"), bastion_host_rc_name(rc)},
         {BASTION_LIT("detail"), last_error},
     };
     /* host text may echo data */

@@ -488,6 +488,28 @@ static void test_REL1_sql_transaction_guard(void **state)
 
 /* The handler form of one guarded statement: the guard is the caller's
  * problem (409 / 412 with its detail), a constraint is a 500, never a 409. */
+static void test_CONC1_change_one_is_guarded_and_counted(void **state)
+{
+    (void)state;
+    const bastion_sql_value p[] = {BASTION_SQL_INT(1), BASTION_SQL_INT(2), BASTION_SQL_NULLV};
+    const bastion_sql_stmt st = BASTION_SQL_CHANGE_ONE("UPDATE t SET v = $2 WHERE id = $1", p);
+    assert_string_equal(st.sql, "UPDATE t SET v = $2 WHERE id = $1");
+    assert_ptr_equal(st.params, p);
+    assert_int_equal(st.n_params, 3);
+    assert_true(st.has_expect);
+    assert_int_equal(st.expect_changes, 1);
+}
+
+static void test_REL1_host_rc_names(void **state)
+{
+    (void)state;
+    assert_true(unit_str_is(bastion_host_rc_name(BASTION_HOST_OK), "ok"));
+    assert_true(unit_str_is(bastion_host_rc_name(BASTION_HOST_TIMEOUT), "timeout"));
+    assert_true(unit_str_is(bastion_host_rc_name(BASTION_HOST_DENIED), "denied"));
+    assert_true(unit_str_is(bastion_host_rc_name(BASTION_HOST_GUARD), "guard"));
+    assert_true(unit_str_is(bastion_host_rc_name((bastion_host_rc)99), "internal"));
+}
+
 static void test_CONC1_sql_change_or_problem(void **state)
 {
     (void)state;
@@ -784,6 +806,8 @@ int main(void)
         cmocka_unit_test_setup(test_REL1_sql_transaction_statements_and_results, setup),
         cmocka_unit_test_setup(test_REL1_sql_transaction_guard, setup),
         cmocka_unit_test_setup(test_CONC1_sql_change_or_problem, setup),
+        cmocka_unit_test_setup(test_REL1_host_rc_names, setup),
+        cmocka_unit_test_setup(test_CONC1_change_one_is_guarded_and_counted, setup),
         cmocka_unit_test_setup(test_REL1_http_send_response, setup),
         cmocka_unit_test_setup(test_REL1_host_rc_problem_mapping, setup),
         cmocka_unit_test_setup(test_REL1_fail_or_problem, setup),

@@ -74,6 +74,12 @@ void bastion_email_send(bastion_ctx *cx, const bastion_email_sender *s, const ba
 /* REL4: adds "email_sent" and "email_error" (null when sent) to a response. */
 void bastion_email_result_json(cJSON *body, const bastion_email_result *r);
 
+/* REL4: the 201 answer to a request whose admin notification was awaited
+ * (after bastion_email_with_change_or_problem): {"id", "status",
+ * "admin_notified"}. `id` and `status` are copied. */
+void bastion_email_respond_requested(bastion_ctx *cx, bastion_str id, const char *status,
+                                     const bastion_email_result *sent);
+
 /* The email_failures DDL, for reference and tests (functions repeat it in
  * their schema.sql, which must be plain SQL). */
 extern const char BASTION_EMAIL_SCHEMA[];

@@ -33,6 +33,9 @@ typedef enum {
     BASTION_BUDGET_EXTERNAL = 8000,  /* http-out */
 } bastion_budget;
 
+/* The WIT case's name ("timeout", "guard", …; "ok" for BASTION_HOST_OK),
+ * for log fields; a value outside the enum is "internal". Static. */
+bastion_str bastion_host_rc_name(bastion_host_rc rc);
 /* The last host error's text on this instance (for logs only). */
 bastion_str bastion_host_error_text(void);
 /* Maps a host error to its problem code: timeout → 504, unavailable → 503,
@@ -100,6 +103,18 @@ typedef struct {
     bool has_expect;
     uint64_t expect_changes;
 } bastion_sql_stmt;
+
+/*
+ * A statement guarded to change exactly one row (expect_changes = 1): the
+ * usual form of a state change that decides a race (CONC1, CONC5, CONC6).
+ * `params` MUST be an array (it is counted with BASTION_COUNTOF) and MUST
+ * outlive the transaction call.
+ *
+ *     bastion_sql_stmt change = BASTION_SQL_CHANGE_ONE("UPDATE … WHERE id = $1 AND …", p);
+ */
+#define BASTION_SQL_CHANGE_ONE(sql_, params_)                                                  \
+    ((bastion_sql_stmt){.sql = (sql_), .params = (params_), .n_params = BASTION_COUNTOF(params_), \
+                        .has_expect = true, .expect_changes = 1})
 
 bastion_host_rc bastion_sql_query(bastion_ctx *cx, const char *db, const char *sql,
                                   const bastion_sql_value *params, size_t n_params,
