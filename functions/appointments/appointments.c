@@ -11,8 +11,6 @@
  * its outbox row, so an appointment never exists (or is cancelled) without its
  * email being either sent or queued. CONC2: per-IP and per-email limits.
  */
-#include <stdio.h>
-
 #include <bastion/bastion.h>
 
 #define DB "appointments"

@@ -17,7 +17,6 @@
  * "YYYY-MM-DDTHH:MM:SS.sssZ".
  */
 #include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <bastion/bastion.h>

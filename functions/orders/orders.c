@@ -14,7 +14,6 @@
  * (REL1), never the reason for a 5xx. Orders are written by the payments
  * work, which owns invalidation; until then a change shows within 60 s.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include <bastion/bastion.h>

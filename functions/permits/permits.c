@@ -14,8 +14,6 @@
  * CONC5: each state change commits with its outbox row, then the email is
  * awaited and its outcome reported.
  */
-#include <stdio.h>
-
 #include <bastion/bastion.h>
 
 #define DB "permits"
