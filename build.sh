@@ -6,6 +6,7 @@
 #   ./build.sh test PATH...  the same set-up, then only the named pytest files
 #   ./build.sh serve     deps + build + migrate + serve on 127.0.0.1:8080 (--dev)
 #   ./build.sh bench     run the benchmarks, write bench/RESULTS.md
+#   ./build.sh format    rewrite the C files to .clang-format
 #   ./build.sh clean     remove build/ (keeps .deps/)
 set -euo pipefail
 
@@ -36,7 +37,7 @@ MEMCHECK_SIGNAL="${BASTION_MEMCHECK_SIGNAL:-1}"
 
 APT_PKGS=(clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libclang-rt-19-dev wabt
           libcjson-dev libbearssl-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
-          libhiredis-dev libpq-dev libcmocka-dev python3 python3-pytest wrk dpkg-dev pkg-config
+          libhiredis-dev libpq-dev libcmocka-dev clang-format-19 python3 python3-pytest wrk dpkg-dev pkg-config
           curl)
 
 # --- progress --------------------------------------------------------------
@@ -297,7 +298,11 @@ case "$cmd" in
         "plan_$cmd"
         ;;
     clean) rm -rf "$BUILD"; exit 0 ;;
-    *) echo "usage: $0 [deps|build|test|serve|bench|fuzz|clean]" >&2; exit 2 ;;
+    format) # rewrite every tracked C file to .clang-format (the test layer "format" checks it)
+        git ls-files '*.c' '*.h' | xargs clang-format-19 -i
+        exit 0
+        ;;
+    *) echo "usage: $0 [deps|build|test|serve|bench|fuzz|format|clean]" >&2; exit 2 ;;
 esac
 case "$cmd" in
     serve)

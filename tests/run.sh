@@ -88,6 +88,21 @@ if [[ $# -gt 0 ]]; then
     exit
 fi
 
+# Every tracked C file is laid out as .clang-format says (./build.sh format).
+format_layer() {
+    local p=0 f=0 file
+    while IFS= read -r file; do
+        if clang-format-19 --dry-run --Werror "$file" >/dev/null 2>&1; then
+            p=$((p + 1))
+        else
+            echo "FAIL format: $file (run ./build.sh format)"
+            f=$((f + 1))
+        fi
+    done < <(git ls-files '*.c' '*.h')
+    echo "format: $p passed, $f failed"
+    [[ $f == 0 ]]
+}
+
 [[ -f tests/unit/run.sh ]] && layer unit bash tests/unit/run.sh "$BUILD/unit"
 layer host pytest_layer host tests/host
 layer functions pytest_layer functions tests/functions
@@ -98,6 +113,7 @@ ASAN_OPTIONS="allow_user_segv_handler=1:detect_leaks=1:exitcode=66:quarantine_si
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" BASTION_BIN="$BUILD/asan/bastion" \
     layer host-asan pytest_layer host-asan tests/host
 layer component component_layer
+layer format format_layer
 layer fuzz bash tests/fuzz/run.sh
 
 if [[ "${CI:-}" == true && $SKIPPED -gt 0 ]]; then
