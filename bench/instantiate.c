@@ -159,8 +159,8 @@ static void bench_phases(struct host_function *fn, void *inst, size_t iters, siz
     call.instance = inst;
     struct inst_arg a = {d, inst, &call, {0}};
     enum { ZERO, ENTER, INSTANTIATE, INITIALIZE, FREE, LEAVE, NPH };
-    static const char *names[NPH] = {"phase_memset",     "phase_run_enter",  "phase_instantiate",
-                                     "phase_initialize", "phase_free",       "phase_run_leave"};
+    static const char *names[NPH] = {"phase_memset",     "phase_run_enter", "phase_instantiate",
+                                     "phase_initialize", "phase_free",      "phase_run_leave"};
     uint64_t *ns[NPH];
     for (int p = 0; p < NPH; p++)
         if (!(ns[p] = malloc(iters * sizeof *ns[p])))
@@ -179,11 +179,11 @@ static void bench_phases(struct host_function *fn, void *inst, size_t iters, siz
             continue;
         size_t k = i - warm;
         ns[ZERO][k] = t1 - t0;
-        ns[ENTER][k] = a.t[0] - t1;       /* sigsetjmp, deadline check, timer_settime */
+        ns[ENTER][k] = a.t[0] - t1; /* sigsetjmp, deadline check, timer_settime */
         ns[INSTANTIATE][k] = a.t[1] - a.t[0];
         ns[INITIALIZE][k] = a.t[2] - a.t[1];
         ns[FREE][k] = a.t[3] - a.t[2];
-        ns[LEAVE][k] = t2 - a.t[3];       /* timer_settime(disarm) */
+        ns[LEAVE][k] = t2 - a.t[3]; /* timer_settime(disarm) */
     }
     for (int p = 0; p < NPH; p++) {
         report(names[p], ns[p], iters, 0);
@@ -199,8 +199,8 @@ static void bench_syscalls(size_t iters)
     if (!ns)
         die("%s", "out of memory");
     size_t len = 5 * 65536; /* waitlist's initial memory: 5 wasm pages */
-    uint8_t *m = mmap(NULL, 1ull << 30, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                      -1, 0);
+    uint8_t *m =
+        mmap(NULL, 1ull << 30, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED || mprotect(m, len, PROT_READ | PROT_WRITE) != 0)
         die("mmap: %s", strerror(errno));
 
@@ -289,8 +289,8 @@ static void bench_syscalls(size_t iters)
 /* --- (b), (c) full host_invoke ------------------------------------------- */
 
 static void bench_invoke(const char *name, struct host_env *env, struct host_function *fn,
-                         const char *method, const char *path, const char *body_fmt,
-                         size_t iters, size_t warm, int expect_lo, int expect_hi)
+                         const char *method, const char *path, const char *body_fmt, size_t iters,
+                         size_t warm, int expect_lo, int expect_hi)
 {
     struct host_request req = {0};
     req.method = method;
@@ -331,8 +331,8 @@ static void bench_invoke(const char *name, struct host_env *env, struct host_fun
         host_invoke(env, fn, &req, &resp, NULL);
         uint64_t t1 = now_ns();
         if (resp.status < expect_lo || resp.status > expect_hi) {
-            fprintf(stderr, "instantiate: %s: status %u (iteration %zu): %.*s\n", name,
-                    resp.status, i, (int)resp.body_len, (const char *)resp.body);
+            fprintf(stderr, "instantiate: %s: status %u (iteration %zu): %.*s\n", name, resp.status,
+                    i, (int)resp.body_len, (const char *)resp.body);
             exit(1);
         }
         host_response_free(&resp);
@@ -350,7 +350,7 @@ struct verify_arg {
     const struct host_module_desc *d;
     void *inst;
     struct host_call *call;
-    uint8_t *snap;      /* NULL: take the snapshot */
+    uint8_t *snap; /* NULL: take the snapshot */
     size_t snap_len;
     int bad;
 };
@@ -442,15 +442,24 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             die("%s needs a value", a);
-        if (strcmp(a, "--so") == 0) so = v;
-        else if (strcmp(a, "--manifest") == 0) manifest_path = v;
-        else if (strcmp(a, "--state") == 0) state = v;
-        else if (strcmp(a, "--label") == 0) label = v;
-        else if (strcmp(a, "--only") == 0) only = v;
-        else if (strcmp(a, "--iters") == 0) iters = strtoull(v, NULL, 10);
-        else if (strcmp(a, "--invoke-iters") == 0) invoke_iters = strtoull(v, NULL, 10);
-        else if (strcmp(a, "--post-iters") == 0) post_iters = strtoull(v, NULL, 10);
-        else die("unknown argument '%s'", a);
+        if (strcmp(a, "--so") == 0)
+            so = v;
+        else if (strcmp(a, "--manifest") == 0)
+            manifest_path = v;
+        else if (strcmp(a, "--state") == 0)
+            state = v;
+        else if (strcmp(a, "--label") == 0)
+            label = v;
+        else if (strcmp(a, "--only") == 0)
+            only = v;
+        else if (strcmp(a, "--iters") == 0)
+            iters = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--invoke-iters") == 0)
+            invoke_iters = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--post-iters") == 0)
+            post_iters = strtoull(v, NULL, 10);
+        else
+            die("unknown argument '%s'", a);
         i++;
     }
     if (!so)

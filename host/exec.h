@@ -18,15 +18,15 @@
 struct host_job {
     struct host_env *env;
     struct host_function *fn;
-    struct host_request *req;       /* borrowed; MUST live until done() is called */
-    uint64_t deadline_ns;           /* CLOCK_MONOTONIC; queueing time counts */
-    struct host_response resp;      /* filled before done() */
+    struct host_request *req;  /* borrowed; MUST live until done() is called */
+    uint64_t deadline_ns;      /* CLOCK_MONOTONIC; queueing time counts */
+    struct host_response resp; /* filled before done() */
     struct host_counters counters;
     /* Called on the pool thread once resp is filled. The job belongs to the
      * submitter again from then on. */
     void (*done)(struct host_job *job);
-    void *owner;                    /* for done() */
-    struct host_job *next;          /* queue link, the pool's */
+    void *owner;           /* for done() */
+    struct host_job *next; /* queue link, the pool's */
 };
 
 /* Starts `workers` threads with a queue of `queue` jobs. 0 on success. */
@@ -35,8 +35,8 @@ int host_exec_start(unsigned workers, unsigned queue);
 /* Why a job was not taken. */
 enum host_exec_refusal {
     HOST_EXEC_QUEUED = 0,
-    HOST_EXEC_FULL,          /* every worker busy and the queue full */
-    HOST_EXEC_FN_BUSY,       /* the function's slots and its half of the queue are full */
+    HOST_EXEC_FULL,    /* every worker busy and the queue full */
+    HOST_EXEC_FN_BUSY, /* the function's slots and its half of the queue are full */
     HOST_EXEC_STOPPING,
 };
 

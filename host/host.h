@@ -20,7 +20,7 @@ typedef enum {
     HOST_E_INVALID = 3,
     HOST_E_DENIED = 4,
     HOST_E_INTERNAL = 5,
-    HOST_E_GUARD = 6,   /* payload: the 1-based statement index, not a message */
+    HOST_E_GUARD = 6, /* payload: the 1-based statement index, not a message */
 } host_err_kind;
 
 struct host_err {
@@ -35,29 +35,33 @@ int host_fail(struct host_err *err, host_err_kind kind, const char *fmt, ...)
 /* --- manifest ----------------------------------------------------------- */
 struct host_var {
     char *name;
-    char *value;        /* resolved at start-up; NULL when unset */
+    char *value; /* resolved at start-up; NULL when unset */
     int required, secret;
 };
 
 struct host_function {
     char *name;
     char *so_path;
-    char *schema_path;  /* NULL when the function has no schema.sql */
+    char *schema_path; /* NULL when the function has no schema.sql */
     uint32_t timeout_ms;
     uint32_t memory_mb;
     size_t body_limit;
-    char **kv; size_t n_kv;
-    char **sql; size_t n_sql;
-    char **vars; size_t n_vars;
-    char **outbound; size_t n_outbound;   /* "scheme://host[:port|:*]" */
-    uint32_t max_concurrency;             /* requests running at once (SAFE3) */
-    const struct host_module_desc *desc;  /* set by host_module_load */
+    char **kv;
+    size_t n_kv;
+    char **sql;
+    size_t n_sql;
+    char **vars;
+    size_t n_vars;
+    char **outbound;
+    size_t n_outbound;                   /* "scheme://host[:port|:*]" */
+    uint32_t max_concurrency;            /* requests running at once (SAFE3) */
+    const struct host_module_desc *desc; /* set by host_module_load */
     void *dl;
-    unsigned running, queued;             /* now; guarded by exec.c's pool lock */
+    unsigned running, queued; /* now; guarded by exec.c's pool lock */
 };
 
 struct host_route {
-    char *path;         /* pattern with {name} segments */
+    char *path; /* pattern with {name} segments */
     struct host_function *fn;
 };
 
@@ -79,11 +83,16 @@ struct host_limits {
 
 struct host_manifest {
     struct host_limits limits;
-    struct host_function *fns; size_t n_fns;
-    struct host_route *routes; size_t n_routes;
-    struct host_var *vars; size_t n_vars;
-    struct host_cron *crons; size_t n_crons;
-    char **trusted_proxies; size_t n_trusted;
+    struct host_function *fns;
+    size_t n_fns;
+    struct host_route *routes;
+    size_t n_routes;
+    struct host_var *vars;
+    size_t n_vars;
+    struct host_cron *crons;
+    size_t n_crons;
+    char **trusted_proxies;
+    size_t n_trusted;
 };
 
 int host_manifest_load(struct host_manifest *m, const char *path, const char *build_dir,
@@ -96,8 +105,8 @@ struct host_route *host_route_match(struct host_manifest *m, const char *path, c
 void host_params_free(char **params, size_t n);
 /* Resolves every variable from env / env file / defaults / dev secrets.
  * Returns the number of missing required variables (names written to errs). */
-int host_vars_resolve(struct host_manifest *m, const char *env_file, const char *state_dir,
-                      int dev, FILE *out);
+int host_vars_resolve(struct host_manifest *m, const char *env_file, const char *state_dir, int dev,
+                      FILE *out);
 const char *host_var_get(struct host_manifest *m, struct host_function *fn, const char *name);
 
 /* --- stores ------------------------------------------------------------- */
@@ -106,16 +115,16 @@ struct host_state {
 };
 
 struct host_value {
-    int type;           /* 0 null, 1 integer, 2 real, 3 text, 4 blob: the WIT case order */
+    int type; /* 0 null, 1 integer, 2 real, 3 text, 4 blob: the WIT case order */
     int64_t i;
     double r;
-    char *p;            /* text/blob bytes, malloc'd */
+    char *p; /* text/blob bytes, malloc'd */
     size_t len;
 };
 
 struct host_rows {
     size_t n_cols, n_rows;
-    char **cols;            /* NUL-terminated names */
+    char **cols;             /* NUL-terminated names */
     struct host_value *vals; /* n_rows * n_cols */
     uint64_t changes;
 };
@@ -123,9 +132,12 @@ struct host_rows {
 void host_rows_free(struct host_rows *r);
 
 struct host_stmt {
-    const char *sql; size_t sql_len;
-    struct host_value *params; size_t n_params;
-    int has_expect; uint64_t expect;
+    const char *sql;
+    size_t sql_len;
+    struct host_value *params;
+    size_t n_params;
+    int has_expect;
+    uint64_t expect;
 };
 
 int host_kv_get(struct host_state *st, const char *store, const void *key, size_t klen,
@@ -140,17 +152,15 @@ int host_kv_increment(struct host_state *st, const char *store, const void *key,
                       int64_t delta, uint64_t ttl_ms, uint32_t budget_ms, int64_t *out,
                       struct host_err *err);
 int host_kv_swap(struct host_state *st, const char *store, const void *key, size_t klen,
-                 const void *expected, size_t elen, int has_expected, const void *val,
-                 size_t vlen, uint64_t ttl_ms, uint32_t budget_ms, int *swapped,
-                 struct host_err *err);
+                 const void *expected, size_t elen, int has_expected, const void *val, size_t vlen,
+                 uint64_t ttl_ms, uint32_t budget_ms, int *swapped, struct host_err *err);
 int host_kv_delete(struct host_state *st, const char *store, const void *key, size_t klen,
                    uint32_t budget_ms, int *deleted, struct host_err *err);
 
 int host_sql_query(struct host_state *st, const char *db, const struct host_stmt *s,
                    uint32_t budget_ms, struct host_rows *out, struct host_err *err);
-int host_sql_transaction(struct host_state *st, const char *db, const struct host_stmt *s,
-                         size_t n, uint32_t budget_ms, struct host_rows *out,
-                         struct host_err *err);
+int host_sql_transaction(struct host_state *st, const char *db, const struct host_stmt *s, size_t n,
+                         uint32_t budget_ms, struct host_rows *out, struct host_err *err);
 int host_sql_exec_script(struct host_state *st, const char *db, const char *sql,
                          struct host_err *err);
 /* Applies fn's schema.sql to its first database once per checksum. */
@@ -158,11 +168,18 @@ int host_migrate(struct host_state *st, struct host_function *fn, int allow_chan
 void host_store_thread_close(void);
 
 /* --- outbound (outbound_curl.c) ------------------------------------------ */
-struct host_header { char *name; size_t name_len; char *value; size_t value_len; };
+struct host_header {
+    char *name;
+    size_t name_len;
+    char *value;
+    size_t value_len;
+};
 struct host_http_resp {
     uint16_t status;
-    struct host_header *headers; size_t n_headers;
-    char *body; size_t body_len;
+    struct host_header *headers;
+    size_t n_headers;
+    char *body;
+    size_t body_len;
 };
 int host_http_allowed(const struct host_function *fn, const char *url);
 int host_http_send(const char *method, const char *url, const struct host_header *h, size_t nh,
@@ -176,25 +193,30 @@ void host_log_init(FILE *sink);
 /* Writes one JSON line; fields are name/value pairs, all strings. Returns
  * the bytes written. */
 size_t host_log_line(const char *level, const char *fn, const char *request_id, const char *msg,
-                   size_t msg_len, const char *const *kv, const size_t *kv_lens, size_t n_kv);
+                     size_t msg_len, const char *const *kv, const size_t *kv_lens, size_t n_kv);
 void host_json_escape(FILE *f, const char *s, size_t len);
 
 /* --- requests ----------------------------------------------------------- */
 struct host_request {
-    int trigger;                 /* 0 http, 1 cron */
+    int trigger; /* 0 http, 1 cron */
     const char *method, *path, *query, *route;
-    char **params; size_t n_params;        /* name, value, name, value… */
-    struct host_header *headers; size_t n_headers;
-    const uint8_t *body; size_t body_len;
+    char **params;
+    size_t n_params; /* name, value, name, value… */
+    struct host_header *headers;
+    size_t n_headers;
+    const uint8_t *body;
+    size_t body_len;
     const char *client_ip;
     char request_id[40];
-    uint64_t arrival_ns;         /* CLOCK_MONOTONIC */
+    uint64_t arrival_ns; /* CLOCK_MONOTONIC */
 };
 
 struct host_response {
     uint16_t status;
-    struct host_header *headers; size_t n_headers;
-    uint8_t *body; size_t body_len;
+    struct host_header *headers;
+    size_t n_headers;
+    uint8_t *body;
+    size_t body_len;
 };
 void host_response_free(struct host_response *r);
 /* A problem+json (RFC 9457) response made by the host itself (problem.c):
@@ -202,7 +224,10 @@ void host_response_free(struct host_response *r);
 void host_problem(struct host_response *r, uint16_t status, const char *detail,
                   uint32_t retry_after_s);
 
-struct host_counters { uint32_t kv, sql, http; uint64_t instance_us, log_dropped; };
+struct host_counters {
+    uint32_t kv, sql, http;
+    uint64_t instance_us, log_dropped;
+};
 
 struct host_env {
     struct host_manifest *manifest;
@@ -224,9 +249,9 @@ struct host_call {
     wasm_rt_memory_t *mem;
     uint64_t deadline_ns;
     struct host_counters counters;
-    struct host_owned *owned;   /* released by host_call_release, or after a trap */
+    struct host_owned *owned; /* released by host_call_release, or after a trap */
     size_t n_owned, cap_owned;
-    size_t log_bytes;           /* guest log output so far (guest_log_bytes) */
+    size_t log_bytes; /* guest log output so far (guest_log_bytes) */
 };
 
 /* The imports the host provides (host/imports/imports.c), and the

@@ -42,7 +42,7 @@ void host_json_escape(FILE *f, const char *s, size_t len)
 }
 
 size_t host_log_line(const char *level, const char *fn, const char *request_id, const char *msg,
-                   size_t msg_len, const char *const *kv, const size_t *kv_lens, size_t n_kv)
+                     size_t msg_len, const char *const *kv, const size_t *kv_lens, size_t n_kv)
 {
     if (!sink)
         sink = stderr;

@@ -43,8 +43,14 @@ static int parse(int argc, char **argv, struct opts *o)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define OPT(name, field) \
-    if (strcmp(a, name) == 0) { if (!v) goto missing; o->field = v; i++; continue; }
+#define OPT(name, field)                                                                           \
+    if (strcmp(a, name) == 0) {                                                                    \
+        if (!v)                                                                                    \
+            goto missing;                                                                          \
+        o->field = v;                                                                              \
+        i++;                                                                                       \
+        continue;                                                                                  \
+    }
         OPT("--listen", listen)
         OPT("--state", state)
         OPT("--manifest", manifest)
@@ -56,22 +62,39 @@ static int parse(int argc, char **argv, struct opts *o)
         OPT("--body-file", body_file)
 #undef OPT
         if (strcmp(a, "--header") == 0) {
-            if (!v) goto missing;
-            if (o->n_headers == 64) { fprintf(stderr, "too many --header\n"); return -1; }
+            if (!v)
+                goto missing;
+            if (o->n_headers == 64) {
+                fprintf(stderr, "too many --header\n");
+                return -1;
+            }
             o->headers[o->n_headers++] = v;
             i++;
             continue;
         }
         if (strcmp(a, "--workers") == 0) {
-            if (!v) goto missing;
+            if (!v)
+                goto missing;
             o->workers = (unsigned)strtoul(v, NULL, 10);
-            if (o->workers == 0 || o->workers > 256) { fprintf(stderr, "--workers: 1..256\n"); return -1; }
+            if (o->workers == 0 || o->workers > 256) {
+                fprintf(stderr, "--workers: 1..256\n");
+                return -1;
+            }
             i++;
             continue;
         }
-        if (strcmp(a, "--dev") == 0) { o->dev = 1; continue; }
-        if (strcmp(a, "--allow-changed") == 0) { o->allow_changed = 1; continue; }
-        if (a[0] != '-' && !o->function) { o->function = a; continue; }
+        if (strcmp(a, "--dev") == 0) {
+            o->dev = 1;
+            continue;
+        }
+        if (strcmp(a, "--allow-changed") == 0) {
+            o->allow_changed = 1;
+            continue;
+        }
+        if (a[0] != '-' && !o->function) {
+            o->function = a;
+            continue;
+        }
         fprintf(stderr, "unknown argument '%s'\n%s", a, USAGE);
         return -1;
     missing:
@@ -81,8 +104,7 @@ static int parse(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-static int setup(struct opts *o, struct host_manifest *m, struct host_state *st,
-                 int need_vars)
+static int setup(struct opts *o, struct host_manifest *m, struct host_state *st, int need_vars)
 {
     if (host_manifest_load(m, o->manifest, NULL, stderr) != 0)
         return -1;
@@ -157,7 +179,11 @@ static char *slurp(const char *path, size_t *len)
         if (*len + 65536 > cap) {
             cap = cap ? cap * 2 : 65536;
             char *g = realloc(buf, cap);
-            if (!g) { free(buf); fclose(f); return NULL; }
+            if (!g) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
             buf = g;
         }
         size_t n = fread(buf + *len, 1, 65536, f);

@@ -79,11 +79,11 @@ static void read_limits(struct host_limits *l, const cJSON *o)
         uint32_t fallback;
     } keys[] = {
 #define LIMIT(name, fallback) {#name, offsetof(struct host_limits, name), fallback}
-        LIMIT(max_connections, 1024),    LIMIT(max_connections_per_ip, 64),
-        LIMIT(head_timeout_ms, 10000),   LIMIT(body_min_bytes_per_s, 1024),
-        LIMIT(max_target_bytes, 8192),   LIMIT(max_header_bytes, 32768),
-        LIMIT(exec_workers, 64),         LIMIT(exec_queue, 256),
-        LIMIT(drain_timeout_ms, 10000),  LIMIT(guest_log_bytes, 65536),
+        LIMIT(max_connections, 1024),   LIMIT(max_connections_per_ip, 64),
+        LIMIT(head_timeout_ms, 10000),  LIMIT(body_min_bytes_per_s, 1024),
+        LIMIT(max_target_bytes, 8192),  LIMIT(max_header_bytes, 32768),
+        LIMIT(exec_workers, 64),        LIMIT(exec_queue, 256),
+        LIMIT(drain_timeout_ms, 10000), LIMIT(guest_log_bytes, 65536),
 #undef LIMIT
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -94,8 +94,7 @@ static void read_limits(struct host_limits *l, const cJSON *o)
 }
 
 /* see host.h */
-int host_manifest_load(struct host_manifest *m, const char *path, const char *build_dir,
-                       FILE *errs)
+int host_manifest_load(struct host_manifest *m, const char *path, const char *build_dir, FILE *errs)
 {
     (void)build_dir;
     memset(m, 0, sizeof *m);
@@ -115,7 +114,8 @@ int host_manifest_load(struct host_manifest *m, const char *path, const char *bu
     m->fns = calloc(m->n_fns ? m->n_fns : 1, sizeof *m->fns);
     size_t i = 0;
     const cJSON *f;
-    cJSON_ArrayForEach(f, fns) {
+    cJSON_ArrayForEach(f, fns)
+    {
         struct host_function *fn = &m->fns[i++];
         fn->name = xstrdup(f->string);
         fn->so_path = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItem(f, "so")));
@@ -138,9 +138,11 @@ int host_manifest_load(struct host_manifest *m, const char *path, const char *bu
     m->routes = calloc(m->n_routes ? m->n_routes : 1, sizeof *m->routes);
     i = 0;
     const cJSON *r;
-    cJSON_ArrayForEach(r, routes) {
+    cJSON_ArrayForEach(r, routes)
+    {
         m->routes[i].path = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItem(r, "path")));
-        m->routes[i].fn = host_manifest_fn(m, cJSON_GetStringValue(cJSON_GetObjectItem(r, "function")));
+        m->routes[i].fn =
+            host_manifest_fn(m, cJSON_GetStringValue(cJSON_GetObjectItem(r, "function")));
         if (!m->routes[i].fn) {
             fprintf(errs, "%s: route %s names an unknown function\n", path, m->routes[i].path);
             cJSON_Delete(root);
@@ -153,7 +155,8 @@ int host_manifest_load(struct host_manifest *m, const char *path, const char *bu
     m->vars = calloc(m->n_vars ? m->n_vars : 1, sizeof *m->vars);
     i = 0;
     const cJSON *v;
-    cJSON_ArrayForEach(v, vars) {
+    cJSON_ArrayForEach(v, vars)
+    {
         struct host_var *hv = &m->vars[i++];
         hv->name = xstrdup(v->string);
         hv->required = cJSON_IsTrue(cJSON_GetObjectItem(v, "required"));
@@ -165,9 +168,11 @@ int host_manifest_load(struct host_manifest *m, const char *path, const char *bu
     m->n_crons = (size_t)cJSON_GetArraySize(crons);
     m->crons = calloc(m->n_crons ? m->n_crons : 1, sizeof *m->crons);
     i = 0;
-    cJSON_ArrayForEach(v, crons) {
+    cJSON_ArrayForEach(v, crons)
+    {
         m->crons[i].name = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItem(v, "name")));
-        m->crons[i].fn = host_manifest_fn(m, cJSON_GetStringValue(cJSON_GetObjectItem(v, "function")));
+        m->crons[i].fn =
+            host_manifest_fn(m, cJSON_GetStringValue(cJSON_GetObjectItem(v, "function")));
         m->crons[i].every_s = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(v, "every_s"));
         i++;
     }
@@ -223,9 +228,12 @@ struct host_function *host_manifest_fn(struct host_manifest *m, const char *name
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -342,7 +350,8 @@ static void apply_env_text(struct host_manifest *m, char *text, int overwrite)
         size_t vl = strlen(val);
         if (vl && val[vl - 1] == '\r')
             val[--vl] = 0;
-        if (vl >= 2 && ((val[0] == '"' && val[vl - 1] == '"') || (val[0] == '\'' && val[vl - 1] == '\''))) {
+        if (vl >= 2 &&
+            ((val[0] == '"' && val[vl - 1] == '"') || (val[0] == '\'' && val[vl - 1] == '\''))) {
             val[vl - 1] = 0;
             val++;
         }
@@ -524,8 +533,8 @@ static void dev_secrets(struct host_manifest *m, const char *state_dir, FILE *ou
 }
 
 /* see host.h */
-int host_vars_resolve(struct host_manifest *m, const char *env_file, const char *state_dir,
-                      int dev, FILE *out)
+int host_vars_resolve(struct host_manifest *m, const char *env_file, const char *state_dir, int dev,
+                      FILE *out)
 {
     /* Precedence: environment > env file > dev secrets > manifest default. */
     if (env_file)
@@ -593,14 +602,17 @@ int host_migrate(struct host_state *st, struct host_function *fn, int allow_chan
     if (host_sql_exec_script(st, db,
                              "CREATE TABLE IF NOT EXISTS _bastion_migrations ("
                              " function TEXT PRIMARY KEY, checksum TEXT NOT NULL,"
-                             " applied_at INTEGER NOT NULL)", &err) != 0)
+                             " applied_at INTEGER NOT NULL)",
+                             &err) != 0)
         goto done;
     struct host_value p = {3, 0, 0, fn->name, strlen(fn->name)};
-    struct host_stmt q = {"SELECT checksum FROM _bastion_migrations WHERE function=$1", 58, &p, 1, 0, 0};
+    struct host_stmt q = {
+        "SELECT checksum FROM _bastion_migrations WHERE function=$1", 58, &p, 1, 0, 0};
     struct host_rows rows = {0};
     if (host_sql_query(st, db, &q, 10000, &rows, &err) != 0)
         goto done;
-    int same = rows.n_rows == 1 && rows.vals[0].len == strlen(sum) && memcmp(rows.vals[0].p, sum, strlen(sum)) == 0;
+    int same = rows.n_rows == 1 && rows.vals[0].len == strlen(sum) &&
+               memcmp(rows.vals[0].p, sum, strlen(sum)) == 0;
     int had = rows.n_rows == 1;
     host_rows_free(&rows);
     if (same) {
@@ -609,23 +621,28 @@ int host_migrate(struct host_state *st, struct host_function *fn, int allow_chan
         goto done;
     }
     if (had && !allow_changed) {
-        snprintf(err.msg, sizeof err.msg, "%s changed since it was applied; refusing "
-                 "(rerun with --allow-changed once the change is idempotent)", fn->schema_path);
+        snprintf(err.msg, sizeof err.msg,
+                 "%s changed since it was applied; refusing "
+                 "(rerun with --allow-changed once the change is idempotent)",
+                 fn->schema_path);
         goto done;
     }
     char *script = NULL;
-    if (asprintf(&script,
-                 "BEGIN IMMEDIATE;\n%s\n;INSERT INTO _bastion_migrations(function,checksum,applied_at)"
-                 " VALUES('%s','%s',CAST(strftime('%%s','now') AS INTEGER)*1000)"
-                 " ON CONFLICT(function) DO UPDATE SET checksum=excluded.checksum,"
-                 " applied_at=excluded.applied_at;\nCOMMIT;", sql, fn->name, sum) < 0)
+    if (asprintf(
+            &script,
+            "BEGIN IMMEDIATE;\n%s\n;INSERT INTO _bastion_migrations(function,checksum,applied_at)"
+            " VALUES('%s','%s',CAST(strftime('%%s','now') AS INTEGER)*1000)"
+            " ON CONFLICT(function) DO UPDATE SET checksum=excluded.checksum,"
+            " applied_at=excluded.applied_at;\nCOMMIT;",
+            sql, fn->name, sum) < 0)
         goto done;
     if (host_sql_exec_script(st, db, script, &err) != 0) {
         free(script);
         goto done;
     }
     free(script);
-    fprintf(out, "migrate %s: applied %s to database '%s' (%s)\n", fn->name, fn->schema_path, db, sum);
+    fprintf(out, "migrate %s: applied %s to database '%s' (%s)\n", fn->name, fn->schema_path, db,
+            sum);
     rc = 0;
 done:
     if (rc != 0 && err.msg[0])

@@ -11,8 +11,8 @@
 #include "host.h"
 
 /* Splits "scheme://host[:port]/..." into parts; 0 on success. */
-static int split_origin(const char *url, char *scheme, size_t ns, char *host, size_t nh,
-                        char *port, size_t np)
+static int split_origin(const char *url, char *scheme, size_t ns, char *host, size_t nh, char *port,
+                        size_t np)
 {
     const char *sep = strstr(url, "://");
     if (!sep || (size_t)(sep - url) >= ns)
@@ -88,8 +88,12 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
     size_t nl = (size_t)(colon - data);
     const char *v = colon + 1;
     size_t vl = len - nl - 1;
-    while (vl && (*v == ' ' || *v == '\t')) { v++; vl--; }
-    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ')) vl--;
+    while (vl && (*v == ' ' || *v == '\t')) {
+        v++;
+        vl--;
+    }
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+        vl--;
     struct host_header *grown = realloc(r->headers, (r->n_headers + 1) * sizeof *grown);
     if (!grown)
         return 0;
@@ -103,7 +107,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
         return 0;
     }
     for (size_t i = 0; i < nl; i++)
-        h->name[i] = (char)((h->name[i] >= 'A' && h->name[i] <= 'Z') ? h->name[i] + 32 : h->name[i]);
+        h->name[i] =
+            (char)((h->name[i] >= 'A' && h->name[i] <= 'Z') ? h->name[i] + 32 : h->name[i]);
     h->name_len = nl;
     h->value_len = vl;
     r->n_headers++;

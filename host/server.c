@@ -34,7 +34,7 @@
 static struct host_env *g_env;
 static const struct host_limits *g_limits;
 static atomic_int stopping;
-static atomic_int active; /* requests whose head arrived and whose answer is not sent */
+static atomic_int active;   /* requests whose head arrived and whose answer is not sent */
 static atomic_int dog_stop; /* the watchdog runs through the drain, until the very end */
 
 /* --- connection watchdog (SAFE1) ------------------------------------------
@@ -51,9 +51,9 @@ enum phase { PHASE_HEAD, PHASE_BODY, PHASE_BUSY };
 struct conn {
     int fd;
     _Atomic int phase;
-    _Atomic uint64_t since_ns;    /* when the phase began */
-    _Atomic uint64_t body_bytes;  /* received in PHASE_BODY */
-    int cut;                      /* shut down already */
+    _Atomic uint64_t since_ns;   /* when the phase began */
+    _Atomic uint64_t body_bytes; /* received in PHASE_BODY */
+    int cut;                     /* shut down already */
     struct conn *prev, *next;
 };
 
@@ -132,16 +132,14 @@ static int overdue(struct conn *t, uint64_t now)
     uint64_t since = atomic_load(&t->since_ns);
     uint64_t age = now > since ? now - since : 0;
     switch (atomic_load(&t->phase)) {
-    case PHASE_HEAD:
-        return age > (uint64_t)g_limits->head_timeout_ms * 1000000ull;
+    case PHASE_HEAD: return age > (uint64_t)g_limits->head_timeout_ms * 1000000ull;
     case PHASE_BODY: {
         uint64_t rate = g_limits->body_min_bytes_per_s;
         if (!rate || age <= BODY_GRACE_NS)
             return 0;
         return atomic_load(&t->body_bytes) * 1000000000ull < (age - BODY_GRACE_NS) * rate;
     }
-    default:
-        return 0; /* running, or sending: libmicrohttpd's idle timeout */
+    default: return 0; /* running, or sending: libmicrohttpd's idle timeout */
     }
 }
 
@@ -280,23 +278,23 @@ struct header_list {
     unsigned content_length, transfer_encoding, host;
     const char *te, *cl;
     size_t bytes;
-    int bad_name;   /* a field name that is not an RFC 9110 token */
+    int bad_name; /* a field name that is not an RFC 9110 token */
 };
 
 enum stage { STAGE_NEW, STAGE_BODY, STAGE_RUNNING, STAGE_DONE, STAGE_ANSWERED };
 
 struct pending {
-    char *target;          /* the request target as first seen, to any NUL in it */
+    char *target; /* the request target as first seen, to any NUL in it */
     enum stage stage;
-    uint64_t head_ns;      /* when the head was complete: the deadline counts from here */
+    uint64_t head_ns; /* when the head was complete: the deadline counts from here */
     char *path;
     struct host_route *route;
     char **params;
     size_t n_params;
     uint8_t *body;
     size_t body_len, body_cap;
-    int too_large;         /* a chunked body went past the limit */
-    size_t discarded;      /* bytes of it dropped since */
+    int too_large;    /* a chunked body went past the limit */
+    size_t discarded; /* bytes of it dropped since */
     struct header_list hl;
     char ip[64];
     struct host_request req;
@@ -475,9 +473,9 @@ static void access_log(struct pending *p, const char *method, unsigned status,
     snprintf(nums[5], 24, "%u", c ? c->http : 0);
     snprintf(nums[6], 24, "%llu", (unsigned long long)(c ? c->log_dropped : 0));
     const char *kv[2 * (9 + MAX_LOGGED_PARAMS)] = {
-        "type", "access", "method", method, "route", p->route ? p->route->path : "",
-        "status", nums[0], "duration_us", nums[1], "instance_us", nums[2],
-        "kv_calls", nums[3], "sql_calls", nums[4], "http_calls", nums[5],
+        "type",     "access", "method",      method,  "route",       p->route ? p->route->path : "",
+        "status",   nums[0],  "duration_us", nums[1], "instance_us", nums[2],
+        "kv_calls", nums[3],  "sql_calls",   nums[4], "http_calls",  nums[5],
     };
     size_t n = 9;
     if (c && c->log_dropped) {
@@ -493,8 +491,8 @@ static void access_log(struct pending *p, const char *method, unsigned status,
         kv[2 * n + 1] = masked[i];
         n++;
     }
-    host_log_line("info", p->route ? p->route->fn->name : NULL, p->req.request_id, "request", 7,
-                  kv, NULL, n);
+    host_log_line("info", p->route ? p->route->fn->name : NULL, p->req.request_id, "request", 7, kv,
+                  NULL, n);
 }
 
 /* Queues `r` (consumed) with the request id and, when `close`, a close. */
@@ -605,8 +603,8 @@ static void job_done(struct host_job *job)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     (void)cls;
     struct pending *p = *con_cls;
@@ -644,10 +642,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         }
         return MHD_YES;
     }
-    case STAGE_BODY:
-        break;
-    case STAGE_RUNNING:
-        return MHD_YES; /* not reached: the connection is suspended */
+    case STAGE_BODY: break;
+    case STAGE_RUNNING: return MHD_YES; /* not reached: the connection is suspended */
     case STAGE_DONE: {
         struct host_counters c = p->job.counters;
         return answer(con, p, &p->job.resp, 0, method, &c);
@@ -829,10 +825,10 @@ int host_serve(struct host_env *env, const char *addr, uint16_t port, unsigned w
         MHD_OPTION_THREAD_POOL_SIZE, workers, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, NULL, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_CONNECTION_LIMIT,
-        mhd_cap, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)g_limits->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        pool_bytes, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_CONNECTION_LIMIT, mhd_cap,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)g_limits->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_bytes, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "serve: cannot listen on %s:%u\n", addr, port);
         host_exec_stop();

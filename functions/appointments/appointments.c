@@ -31,14 +31,23 @@ static const char *const SERVICES[] = {"consultation", "fitting", "repair", "pic
 
 enum { F_SERVICE, F_START, F_NAME, F_EMAIL, F_PHONE, F_NOTES, N_FIELDS };
 static const bastion_field request_fields[N_FIELDS] = {
-    [F_SERVICE] = {.name = "service", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED,
+    [F_SERVICE] = {.name = "service",
+                   .type = BASTION_FIELD_ENUM,
+                   .flags = BASTION_REQUIRED,
                    .choices = SERVICES},
-    [F_START] = {.name = "preferred_start", .type = BASTION_FIELD_TIMESTAMP,
+    [F_START] = {.name = "preferred_start",
+                 .type = BASTION_FIELD_TIMESTAMP,
                  .flags = BASTION_REQUIRED},
-    [F_NAME] = {.name = "name", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED,
-                .min = 1, .max = 100},
-    [F_EMAIL] = {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED,
-                 .min = 3, .max = 254},
+    [F_NAME] = {.name = "name",
+                .type = BASTION_FIELD_STRING,
+                .flags = BASTION_REQUIRED,
+                .min = 1,
+                .max = 100},
+    [F_EMAIL] = {.name = "email",
+                 .type = BASTION_FIELD_EMAIL,
+                 .flags = BASTION_REQUIRED,
+                 .min = 3,
+                 .max = 254},
     [F_PHONE] = {.name = "phone", .type = BASTION_FIELD_PHONE},
     [F_NOTES] = {.name = "notes", .type = BASTION_FIELD_STRING, .max = 1000},
 };
@@ -75,9 +84,9 @@ static void request_appointment(bastion_ctx *cx)
     bastion_email m = {
         .kind = "appointment-requested",
         .to = bastion_config("admin_email"),
-        .subject = bastion_sprintf("Appointment request: " BASTION_STR_FMT " at " BASTION_STR_FMT,
-                                   BASTION_STR_ARG(in[F_SERVICE].str),
-                                   BASTION_STR_ARG(in[F_START].str)),
+        .subject =
+            bastion_sprintf("Appointment request: " BASTION_STR_FMT " at " BASTION_STR_FMT,
+                            BASTION_STR_ARG(in[F_SERVICE].str), BASTION_STR_ARG(in[F_START].str)),
         .text = bastion_sprintf(
             "A customer requested an appointment.\n\n"
             "Reference: %s\nService: " BASTION_STR_FMT "\nPreferred start: " BASTION_STR_FMT
@@ -131,8 +140,9 @@ static void cancel(bastion_ctx *cx)
     bastion_sql_value key[] = {BASTION_SQL_STR(bastion_cstr(id))};
     bastion_rows found;
     if (bastion_sql_query_or_problem(
-        cx, DB, "SELECT email, service, preferred_start, status FROM appointments WHERE id = $1",
-        key, BASTION_COUNTOF(key), &found, "appointment lookup"))
+            cx, DB,
+            "SELECT email, service, preferred_start, status FROM appointments WHERE id = $1", key,
+            BASTION_COUNTOF(key), &found, "appointment lookup"))
         return;
     if (found.n_rows == 0) {
         bastion_problem(cx, BASTION_E_NOT_FOUND, "No such appointment.");

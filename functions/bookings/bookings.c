@@ -26,19 +26,19 @@
 
 /* --- the catalogue: every number of the contract, here and nowhere else (CONC1, VAL2) --- */
 
-#define MINUTE_MS INT64_C(60000)
-#define OPEN_MS (9 * 60 * MINUTE_MS)   /* 09:00 UTC, first possible start */
-#define CLOSE_MS (18 * 60 * MINUTE_MS) /* 18:00 UTC, every booking ends by then */
-#define SLOT_MS (30 * MINUTE_MS)       /* starts on :00 or :30 */
-#define GAP_MS (30 * MINUTE_MS)        /* cleaning after every booking */
+#define MINUTE_MS          INT64_C(60000)
+#define OPEN_MS            (9 * 60 * MINUTE_MS)  /* 09:00 UTC, first possible start */
+#define CLOSE_MS           (18 * 60 * MINUTE_MS) /* 18:00 UTC, every booking ends by then */
+#define SLOT_MS            (30 * MINUTE_MS)      /* starts on :00 or :30 */
+#define GAP_MS             (30 * MINUTE_MS)      /* cleaning after every booking */
 #define UNAVAILABLE_MAX_MS (31 * BASTION_MS_PER_DAY)
 
 enum { N_TIERS = 2, N_PACKAGES = 3 };
 static const char *const TIERS[N_TIERS + 1] = {"standard", "premium", NULL};
 static const char *const PACKAGES[N_PACKAGES + 1] = {"basic", "extended", "deluxe", NULL};
-#define BASIC_MS (60 * MINUTE_MS)
+#define BASIC_MS    (60 * MINUTE_MS)
 #define EXTENDED_MS (120 * MINUTE_MS)
-#define DELUXE_MS (180 * MINUTE_MS)
+#define DELUXE_MS   (180 * MINUTE_MS)
 static const int64_t DURATION_MS[N_PACKAGES] = {BASIC_MS, EXTENDED_MS, DELUXE_MS};
 /* Price in cents of [tier][package]; 0 = not offered (deluxe is premium only). */
 static const int64_t PRICE_CENTS[N_TIERS][N_PACKAGES] = {
@@ -57,7 +57,7 @@ static const int64_t PRICE_CENTS[N_TIERS][N_PACKAGES] = {
  * lets the (status, start_ms) index serve the scan. clash_bounds computes
  * them for a candidate booking.
  */
-#define ACTIVE "status IN ('pending', 'confirmed')"
+#define ACTIVE      "status IN ('pending', 'confirmed')"
 #define CLASH_WHERE ACTIVE " AND end_ms > $1 AND start_ms < $2 AND start_ms > $3"
 enum { N_CLASH = 3 }; /* CLASH_WHERE's parameters */
 
@@ -181,8 +181,11 @@ static const bastion_field booking_fields[] = {
     {.name = "tier", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED, .choices = TIERS},
     {.name = "package", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED, .choices = PACKAGES},
     {.name = "start", .type = BASTION_FIELD_TIMESTAMP, .flags = BASTION_REQUIRED},
-    {.name = "customer", .type = BASTION_FIELD_OBJECT, .flags = BASTION_REQUIRED,
-     .fields = customer_fields, .n_fields = BASTION_COUNTOF(customer_fields)},
+    {.name = "customer",
+     .type = BASTION_FIELD_OBJECT,
+     .flags = BASTION_REQUIRED,
+     .fields = customer_fields,
+     .n_fields = BASTION_COUNTOF(customer_fields)},
     {.name = "price_cents", .type = BASTION_FIELD_CENTS, .min = 1},
 };
 enum { F_TIER, F_PACKAGE, F_START, F_CUSTOMER, F_PRICE, N_BOOKING_FIELDS };
@@ -238,12 +241,12 @@ static void send_confirmation(bastion_ctx *cx, const booking_request *req, const
     char start[BASTION_RFC3339_BUF], end[BASTION_RFC3339_BUF];
     bastion_format_rfc3339(req->start, start);
     bastion_format_rfc3339(req->end, end);
-    bastion_str text = bastion_sprintf(
-        "Hello " BASTION_STR_FMT ",\n\nwe received your booking request %s:\n"
-        "%s %s, %s to %s (UTC), price %" PRId64 ".%02" PRId64 ".\n"
-        "Status: pending. We will confirm it shortly.\n",
-        BASTION_STR_ARG(req->customer[C_NAME].str), id, TIERS[req->tier], PACKAGES[req->package],
-        start, end, req->price / 100, req->price % 100);
+    bastion_str text =
+        bastion_sprintf("Hello " BASTION_STR_FMT ",\n\nwe received your booking request %s:\n"
+                        "%s %s, %s to %s (UTC), price %" PRId64 ".%02" PRId64 ".\n"
+                        "Status: pending. We will confirm it shortly.\n",
+                        BASTION_STR_ARG(req->customer[C_NAME].str), id, TIERS[req->tier],
+                        PACKAGES[req->package], start, end, req->price / 100, req->price % 100);
     static const bastion_email_sender sender = {DB, KV};
     bastion_email m = {"booking-confirmation", req->customer[C_EMAIL].str,
                        BASTION_LIT("Your booking request"), text};
@@ -285,7 +288,9 @@ static void create_booking(bastion_ctx *cx)
     bastion_sql_value clash[N_CLASH];
     clash_bounds(req.start, req.end, clash);
     bastion_sql_value p[] = {
-        clash[0], clash[1], clash[2], /* $1..$3: CLASH_WHERE */
+        clash[0],
+        clash[1],
+        clash[2], /* $1..$3: CLASH_WHERE */
         BASTION_SQL_STR(bastion_cstr(id)),
         BASTION_SQL_STR(bastion_cstr(TIERS[req.tier])),
         BASTION_SQL_STR(bastion_cstr(PACKAGES[req.package])),
@@ -351,7 +356,9 @@ static void availability(bastion_ctx *cx)
     static const bastion_field fields[] = {
         {.name = "date", .type = BASTION_FIELD_DATE, .flags = BASTION_REQUIRED},
         {.name = "tier", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED, .choices = TIERS},
-        {.name = "package", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED,
+        {.name = "package",
+         .type = BASTION_FIELD_ENUM,
+         .flags = BASTION_REQUIRED,
          .choices = PACKAGES},
     };
     bastion_field_value in[BASTION_COUNTOF(fields)];
@@ -442,20 +449,22 @@ static void unavailable(bastion_ctx *cx)
 
 /* DATA5: the only transitions; each is one guarded UPDATE. NULL: no state
  * leads there (a booking is pending only when created). */
-#define TRANSITION(to, from)                                                                   \
-    "UPDATE bookings SET status = '" to "', updated_at = $2 WHERE id = $1 AND status IN (" from \
+#define TRANSITION(to, from)                                                                       \
+    "UPDATE bookings SET status = '" to "', updated_at = $2 WHERE id = $1 AND status IN (" from    \
     ") RETURNING " BOOKING_COLS
 static const char *const TRANSITIONS[] = {
-    NULL,                                                 /* pending */
-    TRANSITION("confirmed", "'pending'"),                 /* confirmed */
-    TRANSITION("completed", "'confirmed'"),               /* completed */
-    TRANSITION("cancelled", "'pending', 'confirmed'"),    /* cancelled */
+    NULL,                                              /* pending */
+    TRANSITION("confirmed", "'pending'"),              /* confirmed */
+    TRANSITION("completed", "'confirmed'"),            /* completed */
+    TRANSITION("cancelled", "'pending', 'confirmed'"), /* cancelled */
 };
 
 static void set_status(bastion_ctx *cx)
 {
     static const bastion_field fields[] = {
-        {.name = "status", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED,
+        {.name = "status",
+         .type = BASTION_FIELD_ENUM,
+         .flags = BASTION_REQUIRED,
          .choices = STATUSES},
     };
     bastion_jwt_claims claims;

@@ -15,22 +15,30 @@
 
 #include <bastion/bastion.h>
 
-#define DB "content"
-#define SLUG_MAX 64
-#define TITLE_MAX 200
-#define BODY_MAX 50000 /* code points; schema.sql holds the same bounds (DATA1) */
-#define IF_MATCH_MAX 16 /* entity-tags accepted in one If-Match */
+#define DB           "content"
+#define SLUG_MAX     64
+#define TITLE_MAX    200
+#define BODY_MAX     50000 /* code points; schema.sql holds the same bounds (DATA1) */
+#define IF_MATCH_MAX 16    /* entity-tags accepted in one If-Match */
 
 /* NO_TRIM: "%20about" is not "about" */
-static const bastion_field slug_rule = {.name = "slug", .type = BASTION_FIELD_SLUG,
+static const bastion_field slug_rule = {.name = "slug",
+                                        .type = BASTION_FIELD_SLUG,
                                         .flags = BASTION_REQUIRED | BASTION_NO_TRIM,
-                                        .min = 1, .max = SLUG_MAX};
+                                        .min = 1,
+                                        .max = SLUG_MAX};
 /* A body is multi-line: paragraphs, tabs; every other control is refused. */
 static const bastion_field page_fields[] = {
-    {.name = "title", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED,
-     .min = 1, .max = TITLE_MAX},
-    {.name = "body", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED | BASTION_MULTILINE,
-     .min = 1, .max = BODY_MAX},
+    {.name = "title",
+     .type = BASTION_FIELD_STRING,
+     .flags = BASTION_REQUIRED,
+     .min = 1,
+     .max = TITLE_MAX},
+    {.name = "body",
+     .type = BASTION_FIELD_STRING,
+     .flags = BASTION_REQUIRED | BASTION_MULTILINE,
+     .min = 1,
+     .max = BODY_MAX},
 };
 enum { F_TITLE, F_BODY };
 
@@ -118,9 +126,9 @@ static void get_page(bastion_ctx *cx)
     bastion_str slug = slug_v.str;
     bastion_sql_value params[] = {BASTION_SQL_STR(slug)};
     bastion_rows rows;
-    if (bastion_sql_query_or_problem(
-        cx, DB, "SELECT title, body, version FROM pages WHERE slug = $1", params,
-        BASTION_COUNTOF(params), &rows, "page read"))
+    if (bastion_sql_query_or_problem(cx, DB,
+                                     "SELECT title, body, version FROM pages WHERE slug = $1",
+                                     params, BASTION_COUNTOF(params), &rows, "page read"))
         return;
     if (rows.n_rows == 0) {
         bastion_problem(cx, BASTION_E_NOT_FOUND, "No page has this slug.");

@@ -18,14 +18,16 @@
 
 #include <bastion/bastion.h>
 
-#define DB "orders"
-#define CACHE "orders-cache"
+#define DB           "orders"
+#define CACHE        "orders-cache"
 #define CACHE_TTL_MS 60000 /* REL9: at most 60 s stale */
 
 /* NO_TRIM: "%20abc" is not "abc" */
-static const bastion_field id_rule = {.name = "id", .type = BASTION_FIELD_SLUG,
+static const bastion_field id_rule = {.name = "id",
+                                      .type = BASTION_FIELD_SLUG,
                                       .flags = BASTION_REQUIRED | BASTION_NO_TRIM,
-                                      .min = 1, .max = 64};
+                                      .min = 1,
+                                      .max = 64};
 
 /* A cache failure is worth a warning, never a failed request (REL1). */
 static void log_cache(const char *op, bastion_host_rc rc)

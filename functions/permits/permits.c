@@ -16,9 +16,9 @@
  */
 #include <bastion/bastion.h>
 
-#define DB "permits"
-#define KV "permits"
-#define PURPOSE "permit-approve"
+#define DB         "permits"
+#define KV         "permits"
+#define PURPOSE    "permit-approve"
 #define LINK_TTL_S (72 * 3600)
 
 static const bastion_email_sender MAIL = {DB, KV};
@@ -27,14 +27,26 @@ enum { F_BOOKING, F_PLATE, F_NAME, F_EMAIL, N_FIELDS };
 static const bastion_field request_fields[N_FIELDS] = {
     /* The booking lives in another function's database; its id is checked
      * for shape only (UUIDs and numeric ids both fit). */
-    [F_BOOKING] = {.name = "booking_id", .type = BASTION_FIELD_SLUG, .flags = BASTION_REQUIRED,
-                   .min = 1, .max = 64},
-    [F_PLATE] = {.name = "plate", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED,
-                 .min = 2, .max = 16},
-    [F_NAME] = {.name = "name", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED,
-                .min = 1, .max = 100},
-    [F_EMAIL] = {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED,
-                 .min = 3, .max = 254},
+    [F_BOOKING] = {.name = "booking_id",
+                   .type = BASTION_FIELD_SLUG,
+                   .flags = BASTION_REQUIRED,
+                   .min = 1,
+                   .max = 64},
+    [F_PLATE] = {.name = "plate",
+                 .type = BASTION_FIELD_STRING,
+                 .flags = BASTION_REQUIRED,
+                 .min = 2,
+                 .max = 16},
+    [F_NAME] = {.name = "name",
+                .type = BASTION_FIELD_STRING,
+                .flags = BASTION_REQUIRED,
+                .min = 1,
+                .max = 100},
+    [F_EMAIL] = {.name = "email",
+                 .type = BASTION_FIELD_EMAIL,
+                 .flags = BASTION_REQUIRED,
+                 .min = 3,
+                 .max = 254},
 };
 
 /* --- module helpers --- */
@@ -61,8 +73,8 @@ static bool plate_normalise(bastion_str s)
 static bastion_rc key_or_problem(bastion_ctx *cx, bastion_token_key *key)
 {
     bastion_str master = bastion_config("permit_token_secret");
-    if (!master.ptr || bastion_token_key_init(key, master.ptr, master.len,
-                                              BASTION_LIT(PURPOSE)) != BASTION_TOKEN_OK)
+    if (!master.ptr || bastion_token_key_init(key, master.ptr, master.len, BASTION_LIT(PURPOSE)) !=
+                           BASTION_TOKEN_OK)
         return bastion_problem(cx, BASTION_E_MISCONFIGURED,
                                "Variable permit_token_secret must be at least 32 bytes.");
     return BASTION_OK;
@@ -290,11 +302,10 @@ static void approve(bastion_ctx *cx)
         .kind = "permit-approved",
         .to = p.email,
         .subject = BASTION_LIT("Your parking permit is approved"),
-        .text = bastion_sprintf("Your parking permit for " BASTION_STR_FMT " (booking "
-                                BASTION_STR_FMT ") has been approved.\n\nReference: "
-                                BASTION_STR_FMT "\n",
-                                BASTION_STR_ARG(p.plate), BASTION_STR_ARG(p.booking),
-                                BASTION_STR_ARG(p.id)),
+        .text = bastion_sprintf(
+            "Your parking permit for " BASTION_STR_FMT " (booking " BASTION_STR_FMT
+            ") has been approved.\n\nReference: " BASTION_STR_FMT "\n",
+            BASTION_STR_ARG(p.plate), BASTION_STR_ARG(p.booking), BASTION_STR_ARG(p.id)),
     };
 
     /*

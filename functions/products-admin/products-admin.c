@@ -14,16 +14,21 @@
 
 #include <bastion/bastion.h>
 
-#define DB "products"
+#define DB      "products"
 #define URL_MAX 2048
 
 /* NO_TRIM: "%20abc" is not "abc" */
-static const bastion_field id_rule = {.name = "id", .type = BASTION_FIELD_SLUG,
+static const bastion_field id_rule = {.name = "id",
+                                      .type = BASTION_FIELD_SLUG,
                                       .flags = BASTION_REQUIRED | BASTION_NO_TRIM,
-                                      .min = 1, .max = 64};
+                                      .min = 1,
+                                      .max = 64};
 static const bastion_field image_fields[] = {
-    {.name = "image_url", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED,
-     .min = 1, .max = URL_MAX},
+    {.name = "image_url",
+     .type = BASTION_FIELD_STRING,
+     .flags = BASTION_REQUIRED,
+     .min = 1,
+     .max = URL_MAX},
 };
 
 /* A DNS name as RFC 1123 §2.1 writes it: labels of letters, digits and
@@ -146,8 +151,8 @@ static void set_image(bastion_ctx *cx)
     };
     bastion_rows rows;
     if (bastion_sql_query_or_problem(
-        cx, DB, "UPDATE products SET image_url = $2, updated_at = $3 WHERE id = $1", params,
-        BASTION_COUNTOF(params), &rows, "product image update"))
+            cx, DB, "UPDATE products SET image_url = $2, updated_at = $3 WHERE id = $1", params,
+            BASTION_COUNTOF(params), &rows, "product image update"))
         return;
     if (rows.changes == 0) {
         bastion_problem(cx, BASTION_E_NOT_FOUND, "No product has this id.");

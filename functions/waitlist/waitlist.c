@@ -13,8 +13,11 @@ static bastion_rate_policy join_limit = {"waitlist-join", "ratelimit", 10, 60};
 
 static const bastion_field join_fields[] = {
     {.name = "email", .type = BASTION_FIELD_EMAIL, .flags = BASTION_REQUIRED, .min = 3, .max = 254},
-    {.name = "product_id", .type = BASTION_FIELD_SLUG, .flags = BASTION_REQUIRED,
-     .min = 1, .max = 64},
+    {.name = "product_id",
+     .type = BASTION_FIELD_SLUG,
+     .flags = BASTION_REQUIRED,
+     .min = 1,
+     .max = 64},
 };
 
 static void join(bastion_ctx *cx)
@@ -39,10 +42,10 @@ static void join(bastion_ctx *cx)
     };
     bastion_rows rows;
     if (bastion_sql_query_or_problem(
-        cx, DB,
-        "INSERT INTO waitlist (email, product_id, created_at) VALUES ($1, $2, $3) "
-        "ON CONFLICT (email, product_id) DO NOTHING",
-        params, BASTION_COUNTOF(params), &rows, "waitlist insert"))
+            cx, DB,
+            "INSERT INTO waitlist (email, product_id, created_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (email, product_id) DO NOTHING",
+            params, BASTION_COUNTOF(params), &rows, "waitlist insert"))
         return;
     bool joined = rows.changes == 1;
     cJSON *body = cJSON_CreateObject();
@@ -52,16 +55,18 @@ static void join(bastion_ctx *cx)
 
 static void count(bastion_ctx *cx)
 {
-    static const bastion_field product = {.name = "product_id", .type = BASTION_FIELD_SLUG,
-                                          .flags = BASTION_REQUIRED, .min = 1, .max = 64};
+    static const bastion_field product = {.name = "product_id",
+                                          .type = BASTION_FIELD_SLUG,
+                                          .flags = BASTION_REQUIRED,
+                                          .min = 1,
+                                          .max = 64};
     bastion_field_value v;
     if (bastion_param_or_problem(cx, &product, &v))
         return;
     bastion_sql_value params[] = {BASTION_SQL_STR(v.str)};
     bastion_rows rows;
-    if (bastion_sql_query_or_problem(
-        cx, DB, "SELECT COUNT(*) FROM waitlist WHERE product_id = $1", params,
-        BASTION_COUNTOF(params), &rows, "waitlist count"))
+    if (bastion_sql_query_or_problem(cx, DB, "SELECT COUNT(*) FROM waitlist WHERE product_id = $1",
+                                     params, BASTION_COUNTOF(params), &rows, "waitlist count"))
         return;
     bastion_row row = bastion_row_at(&rows, 0);
     int64_t n = bastion_row_int(&row, 0);

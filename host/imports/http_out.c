@@ -47,16 +47,16 @@ void host_import_http_send(struct host_call *c, uint32_t mp, uint32_t ml, uint32
     int rc;
     uint32_t budget = host_budget_ms(c, timeout);
     if (!host_http_allowed(c->fn, url))
-        rc = host_fail(&e, HOST_E_DENIED, "outbound URL not on the allow-list of '%s'",
-                       c->fn->name);
+        rc =
+            host_fail(&e, HOST_E_DENIED, "outbound URL not on the allow-list of '%s'", c->fn->name);
     else if (budget == 0)
         rc = host_fail(&e, HOST_E_TIMEOUT, "budget exhausted");
     else
         rc = host_http_send(method, url, hs, hl, body, bl, budget, resp, &e);
     if (rc == 0) {
         r = (abi_result_response){.disc = ABI_OK, .u.ok.status = resp->status};
-        r.u.ok.headers = (abi_list){GUEST_ALLOC_ARRAY(c, resp->n_headers, abi_pair),
-                                    (uint32_t)resp->n_headers};
+        r.u.ok.headers =
+            (abi_list){GUEST_ALLOC_ARRAY(c, resp->n_headers, abi_pair), (uint32_t)resp->n_headers};
         for (size_t i = 0; i < resp->n_headers; i++) {
             abi_pair h = {guest_put_bytes(c, resp->headers[i].name, resp->headers[i].name_len),
                           guest_put_bytes(c, resp->headers[i].value, resp->headers[i].value_len)};

@@ -83,8 +83,7 @@ char *host_import_granted(struct host_call *c, uint32_t ptr, uint32_t len, char 
     for (size_t i = 0; i < n; i++)
         if (strcmp(list[i], name) == 0)
             return name;
-    host_fail(e, HOST_E_DENIED, "%s '%s' is not granted to function '%s'", what, name,
-              c->fn->name);
+    host_fail(e, HOST_E_DENIED, "%s '%s' is not granted to function '%s'", what, name, c->fn->name);
     return NULL;
 }
 

@@ -39,22 +39,22 @@ void host_import_kv_swap(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t
                          uint32_t has_exp, uint32_t ep, uint32_t el, uint32_t vp, uint32_t vl,
                          uint64_t ttl, uint32_t timeout, uint32_t ret);
 /* delete(store, key, timeout-ms) -> result<bool, error> */
-void host_import_kv_delete(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp,
-                           uint32_t kl, uint32_t timeout, uint32_t ret);
+void host_import_kv_delete(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, uint32_t kl,
+                           uint32_t timeout, uint32_t ret);
 
 /* --- bastion:edge/sql@0.1.0 (sql.c) ------------------------------------- */
 /* query(db, sql, params: list<value>, timeout-ms) -> result<rows, error> */
-void host_import_sql_query(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t qp,
-                           uint32_t ql, uint32_t pp, uint32_t pl, uint32_t timeout, uint32_t ret);
+void host_import_sql_query(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t qp, uint32_t ql,
+                           uint32_t pp, uint32_t pl, uint32_t timeout, uint32_t ret);
 /* transaction(db, statements: list<statement>, timeout-ms) -> result<list<rows>, error> */
 void host_import_sql_transaction(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t stp,
                                  uint32_t stl, uint32_t timeout, uint32_t ret);
 
 /* --- bastion:edge/http-out@0.1.0 (http_out.c) --------------------------- */
 /* send(method, url, headers: list<header>, body, timeout-ms) -> result<response, error> */
-void host_import_http_send(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t up,
-                           uint32_t ul, uint32_t hp, uint32_t hl, uint32_t bp, uint32_t bl,
-                           uint32_t timeout, uint32_t ret);
+void host_import_http_send(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t up, uint32_t ul,
+                           uint32_t hp, uint32_t hl, uint32_t bp, uint32_t bl, uint32_t timeout,
+                           uint32_t ret);
 
 /* --- bastion:edge/config@0.1.0 (config.c) ------------------------------- */
 /* get(name) -> option<string> */

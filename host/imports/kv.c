@@ -45,8 +45,8 @@ void host_import_kv_get(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t 
     size_t vlen = 0;
     int found = 0;
     if (kv_begin(c, sp, sl, kp, kl, timeout, &a, &e) == 0 &&
-        host_kv_get(c->env->state, a.store, a.key, a.klen, a.budget, &val, &vlen, &found,
-                    &e) == 0) {
+        host_kv_get(c->env->state, a.store, a.key, a.klen, a.budget, &val, &vlen, &found, &e) ==
+            0) {
         r = (abi_result_option_list){.disc = ABI_OK};
         if (found) {
             host_call_own(c, val, free);

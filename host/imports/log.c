@@ -9,9 +9,10 @@
 void host_import_log_write(struct host_call *c, uint32_t level, uint32_t mp, uint32_t ml,
                            uint32_t fp, uint32_t fl)
 {
-    static const char *const levels[] = {
-        [ABI_LOG_DEBUG] = "debug", [ABI_LOG_INFO] = "info", [ABI_LOG_WARN] = "warn",
-        [ABI_LOG_ERROR] = "error"};
+    static const char *const levels[] = {[ABI_LOG_DEBUG] = "debug",
+                                         [ABI_LOG_INFO] = "info",
+                                         [ABI_LOG_WARN] = "warn",
+                                         [ABI_LOG_ERROR] = "error"};
     if (level > ABI_LOG_ERROR)
         host_rt_trap(HOST_TRAP_ABI);
     const char *msg = guest_str(c, mp, ml);

@@ -136,9 +136,8 @@ void host_import_sql_transaction(struct host_call *c, uint32_t dp, uint32_t dl, 
     GUEST_CHECK(c, ret, abi_result_rows_list);
     const uint8_t *sp = GUEST_ARRAY(c, ((abi_list){stp, stl}), abi_statement);
     struct host_stmt *st = host_call_own(c, calloc(stl ? stl : 1, sizeof *st), free);
-    struct rows_list *list =
-        host_call_own(c, calloc(1, sizeof *list + (size_t)stl * sizeof(struct host_rows)),
-                      rows_list_destroy);
+    struct rows_list *list = host_call_own(
+        c, calloc(1, sizeof *list + (size_t)stl * sizeof(struct host_rows)), rows_list_destroy);
     list->n = stl;
     struct host_rows *rows = list->rows;
     for (uint32_t i = 0; i < stl; i++) {

@@ -11,9 +11,9 @@
 
 /* errno values from the WASI preview1 witx */
 #define WASI_ESUCCESS 0
-#define WASI_EBADF 8
-#define WASI_EINVAL 28
-#define WASI_ENOSYS 52
+#define WASI_EBADF    8
+#define WASI_EINVAL   28
+#define WASI_ENOSYS   52
 
 /* see imports.h */
 uint32_t host_import_wasi_clock_time_get(struct host_call *c, uint32_t id, uint64_t precision,

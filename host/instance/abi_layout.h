@@ -78,7 +78,7 @@ enum { ABI_TRIGGER_HTTP = 0, ABI_TRIGGER_CRON = 1 };
 typedef struct {
     uint8_t trigger;
     abi_list method, path, query, route;
-    abi_list params; /* list<tuple<string, string>>: abi_pair elements */
+    abi_list params;  /* list<tuple<string, string>>: abi_pair elements */
     abi_list headers; /* list<header>: abi_pair elements */
     abi_list body;
     abi_list client_ip, request_id;
@@ -219,9 +219,9 @@ typedef struct {
 
 /* --- the numbers the rules give, on every target ---------------------------- */
 
-#define ABI_LAYOUT(type, size, align)                                                       \
+#define ABI_LAYOUT(type, size, align)                                                              \
     _Static_assert(sizeof(type) == (size) && _Alignof(type) == (align), #type " size/align")
-#define ABI_FIELD(type, field, offset)                                                      \
+#define ABI_FIELD(type, field, offset)                                                             \
     _Static_assert(offsetof(type, field) == (offset), #type "." #field " offset")
 
 ABI_LAYOUT(abi_list, 8, 4);

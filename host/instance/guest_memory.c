@@ -33,10 +33,17 @@ int guest_utf8_valid(const uint8_t *s, size_t len)
         }
         size_t n;
         uint32_t cp;
-        if (b >= 0xC2 && b <= 0xDF) { n = 1; cp = b & 0x1F; }
-        else if (b >= 0xE0 && b <= 0xEF) { n = 2; cp = b & 0x0F; }
-        else if (b >= 0xF0 && b <= 0xF4) { n = 3; cp = b & 0x07; }
-        else return 0;
+        if (b >= 0xC2 && b <= 0xDF) {
+            n = 1;
+            cp = b & 0x1F;
+        } else if (b >= 0xE0 && b <= 0xEF) {
+            n = 2;
+            cp = b & 0x0F;
+        } else if (b >= 0xF0 && b <= 0xF4) {
+            n = 3;
+            cp = b & 0x07;
+        } else
+            return 0;
         if (len - i <= n)
             return 0;
         for (size_t k = 1; k <= n; k++) {

@@ -42,21 +42,21 @@ void guest_load(struct host_call *c, uint32_t ptr, void *out, size_t size, size_
 void guest_store(struct host_call *c, uint32_t ptr, const void *v, size_t size, size_t align);
 /* Checks that a value of `type` fits at ptr (a return area, checked before
  * the backend runs and written after it). */
-#define GUEST_CHECK(c, ptr, type)                                                          \
+#define GUEST_CHECK(c, ptr, type)                                                                  \
     ((void)guest_span_aligned((c), (ptr), sizeof(type), _Alignof(type)))
 #define GUEST_LOAD(c, ptr, type, out) guest_load((c), (ptr), (out), sizeof(type), _Alignof(type))
-#define GUEST_STORE(c, ptr, type, v) guest_store((c), (ptr), (v), sizeof(type), _Alignof(type))
+#define GUEST_STORE(c, ptr, type, v)  guest_store((c), (ptr), (v), sizeof(type), _Alignof(type))
 /* The elements of a guest list of `type`, checked as a whole; read each
  * with GUEST_ELEM. */
-#define GUEST_ARRAY(c, list, type)                                                           \
-    ((const uint8_t *)guest_span_aligned((c), (list).ptr, (uint64_t)(list).len * sizeof(type), \
-                                       _Alignof(type)))
-#define GUEST_ELEM(array, i, type, out)                                                      \
+#define GUEST_ARRAY(c, list, type)                                                                 \
+    ((const uint8_t *)guest_span_aligned((c), (list).ptr, (uint64_t)(list).len * sizeof(type),     \
+                                         _Alignof(type)))
+#define GUEST_ELEM(array, i, type, out)                                                            \
     memcpy((out), (array) + (size_t)(i) * sizeof(type), sizeof(type))
 /* Element i of a guest array of `type` at `base` (from GUEST_ALLOC_ARRAY). */
-#define GUEST_STORE_ELEM(c, base, i, type, v)                                                \
-    guest_store((c), (base) + (uint32_t)((size_t)(i) * sizeof(type)), (v), sizeof(type),     \
-              _Alignof(type))
+#define GUEST_STORE_ELEM(c, base, i, type, v)                                                      \
+    guest_store((c), (base) + (uint32_t)((size_t)(i) * sizeof(type)), (v), sizeof(type),           \
+                _Alignof(type))
 #define GUEST_ALLOC_ARRAY(c, n, type) guest_alloc_array((c), (n), sizeof(type), _Alignof(type))
 
 int guest_utf8_valid(const uint8_t *s, size_t len);

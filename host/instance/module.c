@@ -121,7 +121,8 @@ static uint32_t write_request(struct host_call *c, const struct host_request *q)
     r.body = guest_put_bytes(c, q->body, q->body_len);
     r.client_ip = put_str(c, q->client_ip);
     r.request_id = put_str(c, q->request_id);
-    uint64_t left_ms = c->deadline_ns > host_now_ns() ? (c->deadline_ns - host_now_ns()) / 1000000 : 0;
+    uint64_t left_ms =
+        c->deadline_ns > host_now_ns() ? (c->deadline_ns - host_now_ns()) / 1000000 : 0;
     r.deadline_ms = host_wall_ms() + left_ms;
     GUEST_STORE(c, p, abi_request, &r);
     return p;

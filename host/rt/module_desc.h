@@ -21,16 +21,16 @@ struct host_import_name {
 typedef void (*host_import_fn)(void);
 
 struct host_module_desc {
-    uint32_t abi;                 /* HOST_MODULE_ABI */
+    uint32_t abi; /* HOST_MODULE_ABI */
     const char *name;
-    size_t instance_size;         /* bytes for one wasm2c instance struct */
+    size_t instance_size; /* bytes for one wasm2c instance struct */
     const struct host_import_name *imports;
     size_t n_imports;
     /* n_imports + 2 slots the host fills at load (host_module_load): the
      * binding of each import, in `imports` order, then the import prologue
      * and epilogue that every generated trampoline calls around it. */
     host_import_fn *slots;
-    void (*init_module)(void);    /* once per process */
+    void (*init_module)(void);                           /* once per process */
     void (*instantiate)(void *instance, void *host_ctx); /* host_ctx goes to every import */
     void (*free)(void *instance);
     wasm_rt_memory_t *(*memory)(void *instance);

@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAGE_BYTES 65536ull
-#define RESERVE_BYTES (8ull << 30)
+#define PAGE_BYTES      65536ull
+#define RESERVE_BYTES   (8ull << 30)
 #define DEADLINE_SIGNAL SIGUSR2
 
 _Thread_local uint32_t wasm_rt_call_stack_depth;
@@ -40,12 +40,12 @@ struct exec {
     int reserve_busy;
     int timer_ok;
     timer_t timer;
-    uint64_t deadline_ns;          /* this run's deadline, 0 = none */
-    volatile uint64_t armed_ns;    /* what the timer is armed for, 0 = disarmed */
-    uint8_t *stack_lo;             /* lowest usable address of this thread's stack */
-    int stack_ok;                  /* stack_lo known and the alternate signal stack set */
+    uint64_t deadline_ns;       /* this run's deadline, 0 = none */
+    volatile uint64_t armed_ns; /* what the timer is armed for, 0 = disarmed */
+    uint8_t *stack_lo;          /* lowest usable address of this thread's stack */
+    int stack_ok;               /* stack_lo known and the alternate signal stack set */
     void *altstack;
-    stack_t prev_altstack;         /* restored when the thread is done */
+    stack_t prev_altstack; /* restored when the thread is done */
 };
 
 static _Thread_local struct exec tls;
@@ -312,7 +312,10 @@ int host_rt_expired(void)
 /* --- wasm-rt.h --------------------------------------------------------- */
 
 void wasm_rt_init(void) {}
-bool wasm_rt_is_initialized(void) { return true; }
+bool wasm_rt_is_initialized(void)
+{
+    return true;
+}
 void wasm_rt_free(void) {}
 
 const char *wasm_rt_strerror(wasm_rt_trap_t trap)
@@ -363,17 +366,41 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...)
 }
 
 /* Bastion's modules are built without the exception-handling proposal. */
-uint32_t wasm_rt_register_tag(uint32_t size) { (void)size; return 0; }
+uint32_t wasm_rt_register_tag(uint32_t size)
+{
+    (void)size;
+    return 0;
+}
 void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void *values)
 {
-    (void)tag; (void)size; (void)values;
+    (void)tag;
+    (void)size;
+    (void)values;
 }
-void wasm_rt_throw(void) { wasm_rt_trap(WASM_RT_TRAP_UNCAUGHT_EXCEPTION); }
-WASM_RT_UNWIND_TARGET *wasm_rt_get_unwind_target(void) { return &tls.jmp; }
-void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET *target) { (void)target; }
-uint32_t wasm_rt_exception_tag(void) { return 0; }
-uint32_t wasm_rt_exception_size(void) { return 0; }
-void *wasm_rt_exception(void) { return NULL; }
+void wasm_rt_throw(void)
+{
+    wasm_rt_trap(WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+}
+WASM_RT_UNWIND_TARGET *wasm_rt_get_unwind_target(void)
+{
+    return &tls.jmp;
+}
+void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET *target)
+{
+    (void)target;
+}
+uint32_t wasm_rt_exception_tag(void)
+{
+    return 0;
+}
+uint32_t wasm_rt_exception_size(void)
+{
+    return 0;
+}
+void *wasm_rt_exception(void)
+{
+    return NULL;
+}
 
 /* Makes exactly [0, bytes) of the reservation read-write. */
 static int set_rw(uint8_t *base, size_t *rw, size_t bytes)
@@ -393,8 +420,8 @@ static int set_rw(uint8_t *base, size_t *rw, size_t bytes)
 
 static uint8_t *reserve(void)
 {
-    void *p = mmap(NULL, RESERVE_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    void *p =
+        mmap(NULL, RESERVE_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -517,8 +544,7 @@ static void reset_memory(void)
             /* Pages past rw_bytes are PROT_NONE and were zeroed when an
              * earlier, larger memory was freed: count them, don't touch. */
             if (at < tls.rw_bytes)
-                memset(tls.reserve + at, 0,
-                       at + run <= tls.rw_bytes ? run : tls.rw_bytes - at);
+                memset(tls.reserve + at, 0, at + run <= tls.rw_bytes ? run : tls.rw_bytes - at);
             kept += run;
             end = at + run;
             i = j;
@@ -575,8 +601,7 @@ void wasm_rt_free_externref_table(wasm_rt_externref_table_t *table)
     table->size = 0;
 }
 
-static uint32_t grow_table(void **data, uint32_t *size, uint32_t max, uint32_t delta,
-                           size_t elem)
+static uint32_t grow_table(void **data, uint32_t *size, uint32_t max, uint32_t delta, size_t elem)
 {
     uint32_t old = *size;
     uint64_t n = (uint64_t)old + delta;

@@ -64,7 +64,7 @@ void host_rt_thread_done(void);
 /* True when this thread's run has passed its deadline. */
 int host_rt_expired(void);
 
-uint64_t host_now_ns(void); /* CLOCK_MONOTONIC */
+uint64_t host_now_ns(void);  /* CLOCK_MONOTONIC */
 uint64_t host_wall_ms(void); /* CLOCK_REALTIME, Unix epoch ms */
 
 #endif

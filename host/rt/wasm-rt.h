@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define LIKELY(x) __builtin_expect(!!(x), 1)
-#define wasm_rt_memcpy __builtin_memcpy
+#define UNLIKELY(x)         __builtin_expect(!!(x), 0)
+#define LIKELY(x)           __builtin_expect(!!(x), 1)
+#define wasm_rt_memcpy      __builtin_memcpy
 #define wasm_rt_unreachable __builtin_unreachable
 
 /* 1: rely on guard pages (no per-access check); 0: explicit bounds checks.
@@ -39,7 +39,7 @@
 #endif
 extern _Thread_local uint32_t wasm_rt_call_stack_depth;
 
-#define WASM_RT_NO_RETURN __attribute__((noreturn))
+#define WASM_RT_NO_RETURN                       __attribute__((noreturn))
 #define WASM_RT_MERGED_OOB_AND_EXHAUSTION_TRAPS 0
 
 typedef enum {

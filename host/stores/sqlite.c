@@ -104,12 +104,11 @@ static int refuse(struct conn *c, const char *fmt, ...)
 static int pragma_allowed(const char *name, const char *value)
 {
     static const char *const with_arg[] = {
-        "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo",
-        "foreign_key_list",
+        "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list",
     };
     static const char *const read_only[] = {
-        "user_version", "schema_version", "data_version", "foreign_keys", "database_list",
-        "page_size",
+        "user_version", "schema_version", "data_version",
+        "foreign_keys", "database_list",  "page_size",
     };
     const char *const *list = value ? with_arg : read_only;
     size_t n = value ? sizeof with_arg / sizeof *with_arg : sizeof read_only / sizeof *read_only;
@@ -138,8 +137,8 @@ static int function_allowed(const char *name)
  * and again when it re-prepares or a virtual table prepares its own inside a
  * step, which is why c->guest covers the whole statement. The host's own
  * statements (kv, BEGIN IMMEDIATE/COMMIT, migration scripts) pass untouched. */
-static int on_authorize(void *arg, int action, const char *a1, const char *a2,
-                        const char *schema, const char *via)
+static int on_authorize(void *arg, int action, const char *a1, const char *a2, const char *schema,
+                        const char *via)
 {
     struct conn *c = arg;
     (void)via;
@@ -151,20 +150,14 @@ static int on_authorize(void *arg, int action, const char *a1, const char *a2,
         return strcmp(schema, "temp") == 0 ? refuse(c, "TEMP objects")
                                            : refuse(c, "database %s", schema);
     switch (action) {
-    case SQLITE_ATTACH:
-        return refuse(c, "ATTACH");
-    case SQLITE_DETACH:
-        return refuse(c, "DETACH");
+    case SQLITE_ATTACH: return refuse(c, "ATTACH");
+    case SQLITE_DETACH: return refuse(c, "DETACH");
     /* the host owns the transaction: a guest's BEGIN would hold the write
      * lock past its call, its COMMIT would split a sql.transaction */
-    case SQLITE_TRANSACTION:
-        return refuse(c, "%s", a1 ? a1 : "transaction control");
-    case SQLITE_SAVEPOINT:
-        return refuse(c, "SAVEPOINT");
-    case SQLITE_PRAGMA:
-        return pragma_allowed(a1, a2) ? SQLITE_OK : refuse(c, "PRAGMA %s", a1);
-    case SQLITE_FUNCTION:
-        return function_allowed(a2) ? SQLITE_OK : refuse(c, "function %s", a2);
+    case SQLITE_TRANSACTION: return refuse(c, "%s", a1 ? a1 : "transaction control");
+    case SQLITE_SAVEPOINT: return refuse(c, "SAVEPOINT");
+    case SQLITE_PRAGMA: return pragma_allowed(a1, a2) ? SQLITE_OK : refuse(c, "PRAGMA %s", a1);
+    case SQLITE_FUNCTION: return function_allowed(a2) ? SQLITE_OK : refuse(c, "function %s", a2);
     case SQLITE_CREATE_TEMP_INDEX:
     case SQLITE_CREATE_TEMP_TABLE:
     case SQLITE_CREATE_TEMP_TRIGGER:
@@ -172,10 +165,8 @@ static int on_authorize(void *arg, int action, const char *a1, const char *a2,
     case SQLITE_DROP_TEMP_INDEX:
     case SQLITE_DROP_TEMP_TABLE:
     case SQLITE_DROP_TEMP_TRIGGER:
-    case SQLITE_DROP_TEMP_VIEW:
-        return refuse(c, "TEMP objects");
-    default:
-        return SQLITE_OK;
+    case SQLITE_DROP_TEMP_VIEW: return refuse(c, "TEMP objects");
+    default: return SQLITE_OK;
     }
 }
 
@@ -208,8 +199,7 @@ static struct conn *open_conn(const char *path, const char *schema, struct host_
         mkdir(dir, 0700);
     }
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2(path, &db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         host_fail(err, HOST_E_UNAVAILABLE, "open %s: %s", path,
                   db ? sqlite3_errmsg(db) : "out of memory");
@@ -230,8 +220,10 @@ static struct conn *open_conn(const char *path, const char *schema, struct host_
     sqlite3_busy_handler(db, on_busy, c);
     sqlite3_progress_handler(db, 1000, on_progress, c);
     char *msg = NULL;
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                         "PRAGMA foreign_keys=ON;", NULL, NULL, &msg) != SQLITE_OK ||
+    if (sqlite3_exec(db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                     "PRAGMA foreign_keys=ON;",
+                     NULL, NULL, &msg) != SQLITE_OK ||
         (schema && sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK)) {
         host_fail(err, HOST_E_UNAVAILABLE, "init %s: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
@@ -340,5 +332,3 @@ int sqlite_commit(struct conn *c, struct host_err *err)
     }
     return 0;
 }
-
-

@@ -15,8 +15,8 @@ struct conn {
     sqlite3 *db;
     uint64_t deadline_ns;
     int timed_out;
-    int guest;          /* a guest's statement is prepared or stepped: the authorizer applies */
-    char refused[64];   /* what the authorizer refused last, for the error */
+    int guest;        /* a guest's statement is prepared or stepped: the authorizer applies */
+    char refused[64]; /* what the authorizer refused last, for the error */
 };
 
 /* The longest statement a guest may send; SQLite's own limit says the same. */

@@ -28,7 +28,8 @@ static int kv_read(struct conn *c, const char *store, const void *key, size_t kl
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(c->db,
                                 "SELECT value FROM kv WHERE store=?1 AND key=?2 AND "
-                                "(expires_at=0 OR expires_at>?3)", -1, &s, NULL);
+                                "(expires_at=0 OR expires_at>?3)",
+                                -1, &s, NULL);
     if (rc != SQLITE_OK)
         return sqlite_fail(c, rc, err, "kv read");
     sqlite3_bind_text(s, 1, store, -1, SQLITE_STATIC);
@@ -87,7 +88,8 @@ static int kv_write(struct conn *c, const char *store, const void *key, size_t k
     int rc = sqlite3_prepare_v2(c->db,
                                 "INSERT INTO kv(store,key,value,expires_at) VALUES(?1,?2,?3,?4) "
                                 "ON CONFLICT(store,key) DO UPDATE SET value=excluded.value, "
-                                "expires_at=excluded.expires_at", -1, &s, NULL);
+                                "expires_at=excluded.expires_at",
+                                -1, &s, NULL);
     if (rc != SQLITE_OK)
         return sqlite_fail(c, rc, err, "kv write");
     sqlite3_bind_text(s, 1, store, -1, SQLITE_STATIC);
@@ -206,8 +208,8 @@ int host_kv_increment(struct host_state *st, const char *store, const void *key,
     if (found) {
         /* keep the existing expiry: TTL is set on create only */
         sqlite3_stmt *s = NULL;
-        int rc = sqlite3_prepare_v2(c->db, "UPDATE kv SET value=?3 WHERE store=?1 AND key=?2",
-                                    -1, &s, NULL);
+        int rc = sqlite3_prepare_v2(c->db, "UPDATE kv SET value=?3 WHERE store=?1 AND key=?2", -1,
+                                    &s, NULL);
         if (rc == SQLITE_OK) {
             sqlite3_bind_text(s, 1, store, -1, SQLITE_STATIC);
             sqlite3_bind_blob(s, 2, key, (int)klen, SQLITE_STATIC);
@@ -232,9 +234,8 @@ fail:
 
 /* see host.h */
 int host_kv_swap(struct host_state *st, const char *store, const void *key, size_t klen,
-                 const void *expected, size_t elen, int has_expected, const void *val,
-                 size_t vlen, uint64_t ttl_ms, uint32_t budget_ms, int *swapped,
-                 struct host_err *err)
+                 const void *expected, size_t elen, int has_expected, const void *val, size_t vlen,
+                 uint64_t ttl_ms, uint32_t budget_ms, int *swapped, struct host_err *err)
 {
     struct conn *c = sqlite_kv_conn(st, budget_ms, err);
     if (!c || sqlite_begin(c, err) != 0)
@@ -245,8 +246,7 @@ int host_kv_swap(struct host_state *st, const char *store, const void *key, size
     *swapped = 0;
     if (kv_read(c, store, key, klen, &old, &olen, &found, err) != 0)
         goto fail;
-    int match = has_expected ? (found && olen == elen && memcmp(old, expected, elen) == 0)
-                             : !found;
+    int match = has_expected ? (found && olen == elen && memcmp(old, expected, elen) == 0) : !found;
     if (match) {
         if (kv_write(c, store, key, klen, val, vlen, ttl_ms, err) != 0)
             goto fail;
@@ -280,4 +280,3 @@ int host_kv_delete(struct host_state *st, const char *store, const void *key, si
     *deleted = found;
     return 0;
 }
-

@@ -102,13 +102,19 @@ static int run_stmt(struct conn *c, const struct host_stmt *st, struct host_rows
             struct host_value *v = &row[i];
             switch (sqlite3_column_type(s, i)) {
             case SQLITE_NULL: v->type = 0; break;
-            case SQLITE_INTEGER: v->type = 1; v->i = sqlite3_column_int64(s, i); break;
-            case SQLITE_FLOAT: v->type = 2; v->r = sqlite3_column_double(s, i); break;
+            case SQLITE_INTEGER:
+                v->type = 1;
+                v->i = sqlite3_column_int64(s, i);
+                break;
+            case SQLITE_FLOAT:
+                v->type = 2;
+                v->r = sqlite3_column_double(s, i);
+                break;
             case SQLITE_TEXT:
             case SQLITE_BLOB: {
                 int text = sqlite3_column_type(s, i) == SQLITE_TEXT;
-                const void *b = text ? (const void *)sqlite3_column_text(s, i)
-                                     : sqlite3_column_blob(s, i);
+                const void *b =
+                    text ? (const void *)sqlite3_column_text(s, i) : sqlite3_column_blob(s, i);
                 v->type = text ? 3 : 4;
                 v->len = (size_t)sqlite3_column_bytes(s, i);
                 v->p = malloc(v->len ? v->len : 1);
@@ -186,8 +192,8 @@ static void log_reset(const char *path, const char *what)
 {
     char msg[600];
     int n = snprintf(msg, sizeof msg, "sql connection %s after a guest call: %s", what, path);
-    host_log_line("warn", NULL, NULL, msg, n < (int)sizeof msg ? (size_t)n : sizeof msg - 1,
-                  NULL, NULL, 0);
+    host_log_line("warn", NULL, NULL, msg, n < (int)sizeof msg ? (size_t)n : sizeof msg - 1, NULL,
+                  NULL, 0);
 }
 
 /* Every guest call ends here, success or failure (SAFE4): the connection goes
@@ -257,9 +263,8 @@ undo:
 }
 
 /* see host.h */
-int host_sql_transaction(struct host_state *st, const char *db, const struct host_stmt *s,
-                         size_t n, uint32_t budget_ms, struct host_rows *out,
-                         struct host_err *err)
+int host_sql_transaction(struct host_state *st, const char *db, const struct host_stmt *s, size_t n,
+                         uint32_t budget_ms, struct host_rows *out, struct host_err *err)
 {
     struct conn *c = sqlite_sql_conn(st, db, budget_ms, err);
     if (!c)
@@ -285,4 +290,3 @@ int host_sql_exec_script(struct host_state *st, const char *db, const char *sql,
     }
     return 0;
 }
-

@@ -100,4 +100,3 @@ void bastion__post_handle(cabi_response *resp)
 {
     (void)resp;
 }
-

@@ -20,7 +20,7 @@
 #include "bindings_layout.h"
 
 #if defined(__wasm32__)
-#define IMPORT(iface, fn)                                                                   \
+#define IMPORT(iface, fn)                                                                          \
     __attribute__((import_module("bastion:edge/" iface "@0.1.0"), import_name(fn)))
 #define EXPORT(name) __attribute__((export_name(name)))
 #else

@@ -36,13 +36,20 @@
 /* --- the wire view: wasm32's layout, on every target ---------------------- */
 
 /* string, list<T> */
-typedef struct { uint32_t ptr, len; } cabi_wire_list;
+typedef struct {
+    uint32_t ptr, len;
+} cabi_wire_list;
 /* header, tuple<string,string> */
-typedef struct { cabi_wire_list name, value; } cabi_wire_pair;
+typedef struct {
+    cabi_wire_list name, value;
+} cabi_wire_pair;
 /* types.error */
 typedef struct {
     uint8_t disc;
-    union { cabi_wire_list text; uint32_t statement; } u;
+    union {
+        cabi_wire_list text;
+        uint32_t statement;
+    } u;
 } cabi_wire_error;
 /* types.request */
 typedef struct {
@@ -56,26 +63,42 @@ typedef struct {
     cabi_wire_list headers, body;
 } cabi_wire_response;
 /* option<list<u8>>, option<string> */
-typedef struct { uint8_t disc; cabi_wire_list value; } cabi_wire_option_list;
+typedef struct {
+    uint8_t disc;
+    cabi_wire_list value;
+} cabi_wire_option_list;
 /* result<option<list<u8>>, error> */
 typedef struct {
     uint8_t disc;
-    union { cabi_wire_option_list ok; cabi_wire_error err; } u;
+    union {
+        cabi_wire_option_list ok;
+        cabi_wire_error err;
+    } u;
 } cabi_wire_result_option_list;
 /* result<_, error>, result<bool, error> */
 typedef struct {
     uint8_t disc;
-    union { uint8_t ok; cabi_wire_error err; } u;
+    union {
+        uint8_t ok;
+        cabi_wire_error err;
+    } u;
 } cabi_wire_result_bool;
 /* result<s64, error> */
 typedef struct {
     uint8_t disc;
-    union { _Alignas(8) int64_t ok; cabi_wire_error err; } u;
+    union {
+        _Alignas(8) int64_t ok;
+        cabi_wire_error err;
+    } u;
 } cabi_wire_result_s64;
 /* sql.value */
 typedef struct {
     uint8_t disc;
-    union { _Alignas(8) int64_t integer; double real; cabi_wire_list bytes; } u;
+    union {
+        _Alignas(8) int64_t integer;
+        double real;
+        cabi_wire_list bytes;
+    } u;
 } cabi_wire_value;
 /* sql.rows */
 typedef struct {
@@ -85,27 +108,39 @@ typedef struct {
 /* sql.statement */
 typedef struct {
     cabi_wire_list sql, params;
-    struct { uint8_t disc; _Alignas(8) uint64_t value; } expect_changes; /* option<u64> */
+    struct {
+        uint8_t disc;
+        _Alignas(8) uint64_t value;
+    } expect_changes; /* option<u64> */
 } cabi_wire_statement;
 /* result<rows, error> */
 typedef struct {
     uint8_t disc;
-    union { cabi_wire_rows ok; cabi_wire_error err; } u;
+    union {
+        cabi_wire_rows ok;
+        cabi_wire_error err;
+    } u;
 } cabi_wire_result_rows;
 /* result<list<rows>, error> */
 typedef struct {
     uint8_t disc;
-    union { cabi_wire_list ok; cabi_wire_error err; } u;
+    union {
+        cabi_wire_list ok;
+        cabi_wire_error err;
+    } u;
 } cabi_wire_result_rows_list;
 /* result<response, error> */
 typedef struct {
     uint8_t disc;
-    union { cabi_wire_response ok; cabi_wire_error err; } u;
+    union {
+        cabi_wire_response ok;
+        cabi_wire_error err;
+    } u;
 } cabi_wire_result_response;
 
-#define CABI_LAYOUT(type, size, align)                                                      \
+#define CABI_LAYOUT(type, size, align)                                                             \
     _Static_assert(sizeof(type) == (size) && _Alignof(type) == (align), #type " size/align")
-#define CABI_FIELD(type, field, offset)                                                     \
+#define CABI_FIELD(type, field, offset)                                                            \
     _Static_assert(offsetof(type, field) == (offset), #type "." #field " offset")
 
 CABI_LAYOUT(cabi_wire_list, 8, 4);
@@ -191,15 +226,30 @@ _Static_assert(BASTION_LOG_DEBUG == 0 && BASTION_LOG_INFO == 1 && BASTION_LOG_WA
 /* --- the bindings' view: real pointers ------------------------------------ */
 
 /* list<u8> */
-typedef struct { uint8_t *ptr; size_t len; } cabi_bytes;
+typedef struct {
+    uint8_t *ptr;
+    size_t len;
+} cabi_bytes;
 /* list<header> */
-typedef struct { bastion_header *ptr; size_t len; } cabi_headers;
+typedef struct {
+    bastion_header *ptr;
+    size_t len;
+} cabi_headers;
 /* list<string> */
-typedef struct { bastion_str *ptr; size_t len; } cabi_strings;
+typedef struct {
+    bastion_str *ptr;
+    size_t len;
+} cabi_strings;
 /* list<value> */
-typedef struct { bastion_sql_value *ptr; size_t len; } cabi_values;
+typedef struct {
+    bastion_sql_value *ptr;
+    size_t len;
+} cabi_values;
 /* list<value>, in */
-typedef struct { const bastion_sql_value *ptr; size_t len; } cabi_params;
+typedef struct {
+    const bastion_sql_value *ptr;
+    size_t len;
+} cabi_params;
 
 /* types.error: `tag` is the case; a string payload, or guard's statement */
 typedef struct {
@@ -318,10 +368,10 @@ typedef struct {
 /* --- on wasm32 the bindings' view is the wire view ------------------------ */
 
 #if defined(__wasm32__)
-#define CABI_SAME(type, wire)                                                               \
-    _Static_assert(sizeof(type) == sizeof(wire) && _Alignof(type) == _Alignof(wire),        \
+#define CABI_SAME(type, wire)                                                                      \
+    _Static_assert(sizeof(type) == sizeof(wire) && _Alignof(type) == _Alignof(wire),               \
                    #type " is " #wire)
-#define CABI_AT(type, field, wire, wfield)                                                  \
+#define CABI_AT(type, field, wire, wfield)                                                         \
     _Static_assert(offsetof(type, field) == offsetof(wire, wfield), #type "." #field)
 
 CABI_SAME(bastion_str, cabi_wire_list);

@@ -12,9 +12,9 @@ int64_t bastion_days_from_civil(int64_t year, unsigned month, unsigned day)
 {
     int64_t y = year - (month <= 2);
     int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);                               /* [0, 399] */
+    unsigned yoe = (unsigned)(y - era * 400);                                     /* [0, 399] */
     unsigned doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1; /* [0, 365] */
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;                  /* [0, 146096] */
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;                         /* [0, 146096] */
     return era * 146097 + (int64_t)doe - 719468;
 }
 

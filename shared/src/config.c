@@ -150,8 +150,7 @@ bastion_rc bastion_config_int_or_problem(bastion_ctx *cx, const char *name, int6
 }
 
 /* see config.h */
-bastion_rc bastion_config_bool_or_problem(bastion_ctx *cx, const char *name, bool dflt,
-                                          bool *out)
+bastion_rc bastion_config_bool_or_problem(bastion_ctx *cx, const char *name, bool dflt, bool *out)
 {
     bastion_config_rc rc = bastion_config_bool(name, dflt, out);
     if (rc == BASTION_CONFIG_OK || rc == BASTION_CONFIG_UNSET)

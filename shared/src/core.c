@@ -47,7 +47,7 @@ bool bastion_str_eq_ci(bastion_str a, bastion_str b)
  * The chunks stay linked from `arena`, so LeakSanitizer sees them as
  * reachable, never as leaks.
  */
-#define CHUNK_SIZE 65536
+#define CHUNK_SIZE   65536
 #define CHUNK_HEADER 16 /* keeps every allocation 8-aligned on 32- and 64-bit */
 
 struct chunk {
@@ -213,9 +213,12 @@ bastion_str bastion_header_get(const bastion_ctx *cx, const char *name)
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 

@@ -19,7 +19,8 @@ const char BASTION_EMAIL_SCHEMA[] =
     "    body            TEXT    NOT NULL,\n"
     "    error           TEXT,\n"
     "    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),\n"
-    "    status          TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'failed')),\n"
+    "    status          TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', "
+    "'failed')),\n"
     "    next_attempt_at INTEGER NOT NULL,\n"
     "    created_at      INTEGER NOT NULL\n"
     ");\n"
@@ -124,8 +125,8 @@ static void record_failure(bastion_ctx *cx, const bastion_email_sender *s, int64
     bastion_rows rows;
     bastion_host_rc rc = bastion_sql_query(
         cx, s->db,
-        "UPDATE email_failures SET error = $1, attempts = 1, next_attempt_at = $2 WHERE id = $3",
-        p, BASTION_COUNTOF(p), &rows);
+        "UPDATE email_failures SET error = $1, attempts = 1, next_attempt_at = $2 WHERE id = $3", p,
+        BASTION_COUNTOF(p), &rows);
     if (rc != BASTION_HOST_OK) {
         bastion_header f[] = {{BASTION_LIT("detail"), bastion_host_error_text()}};
         bastion_log(BASTION_LOG_ERROR, "email outbox update failed", f, BASTION_COUNTOF(f));
@@ -133,9 +134,8 @@ static void record_failure(bastion_ctx *cx, const bastion_email_sender *s, int64
 }
 
 /* see email.h */
-void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s,
-                                  int64_t outbox_id, const bastion_email *m,
-                                  bastion_email_result *out)
+void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s, int64_t outbox_id,
+                                  const bastion_email *m, bastion_email_result *out)
 {
     const char *error = attempt(cx, s, m);
     out->sent = error == NULL;
@@ -161,8 +161,7 @@ void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s
 /* see email.h */
 bastion_rc bastion_email_with_change_or_problem(bastion_ctx *cx, const bastion_email_sender *s,
                                                 const bastion_sql_stmt *change,
-                                                const bastion_email *m,
-                                                const char *conflict_detail,
+                                                const bastion_email *m, const char *conflict_detail,
                                                 bastion_email_result *sent)
 {
     bastion_sql_value outbox[5];
@@ -200,7 +199,10 @@ void bastion_email_send(bastion_ctx *cx, const bastion_email_sender *s, const ba
     bastion_sql_stmt st;
     bastion_sql_value params[5];
     bastion_email_queue_stmt(&st, params, m);
-    bastion_sql_value p[] = {params[0], params[1], params[2], params[3],
+    bastion_sql_value p[] = {params[0],
+                             params[1],
+                             params[2],
+                             params[3],
                              BASTION_SQL_STR(bastion_cstr(error)),
                              BASTION_SQL_INT((int64_t)bastion_now_ms() + FIRST_RETRY_MS),
                              params[4]};

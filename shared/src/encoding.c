@@ -54,15 +54,22 @@ size_t bastion_b64_encode(char *out, const void *in, size_t n, bastion_b64_varia
 
 static int b64_value(char c, bastion_b64_variant v)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
     if (v == BASTION_B64_STD) {
-        if (c == '+') return 62;
-        if (c == '/') return 63;
+        if (c == '+')
+            return 62;
+        if (c == '/')
+            return 63;
     } else {
-        if (c == '-') return 62;
-        if (c == '_') return 63;
+        if (c == '-')
+            return 62;
+        if (c == '_')
+            return 63;
     }
     return -1;
 }
@@ -123,9 +130,12 @@ size_t bastion_hex_encode(char *out, const void *in, size_t n)
 
 static int hex_value(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 

@@ -19,11 +19,20 @@ long bastion__utf8_count(bastion_str s)
         unsigned char b = p[i];
         size_t n;
         uint32_t cp;
-        if (b < 0x80) { n = 0; cp = b; }
-        else if (b >= 0xC2 && b <= 0xDF) { n = 1; cp = b & 0x1Fu; }
-        else if (b >= 0xE0 && b <= 0xEF) { n = 2; cp = b & 0x0Fu; }
-        else if (b >= 0xF0 && b <= 0xF4) { n = 3; cp = b & 0x07u; }
-        else return -1;
+        if (b < 0x80) {
+            n = 0;
+            cp = b;
+        } else if (b >= 0xC2 && b <= 0xDF) {
+            n = 1;
+            cp = b & 0x1Fu;
+        } else if (b >= 0xE0 && b <= 0xEF) {
+            n = 2;
+            cp = b & 0x0Fu;
+        } else if (b >= 0xF0 && b <= 0xF4) {
+            n = 3;
+            cp = b & 0x07u;
+        } else
+            return -1;
         if (len - i <= n)
             return -1;
         for (size_t k = 1; k <= n; k++) {
@@ -96,7 +105,10 @@ bool bastion_email_valid(bastion_str s)
     /* the TLD is alphabetic, at least two letters */
     const char *tld = s.ptr + s.len;
     size_t tl = 0;
-    while (tld > d && tld[-1] != '.') { tld--; tl++; }
+    while (tld > d && tld[-1] != '.') {
+        tld--;
+        tl++;
+    }
     if (tl < 2)
         return false;
     for (size_t i = 0; i < tl; i++)
@@ -121,9 +133,12 @@ bool bastion_phone_valid(bastion_str s)
 
 static int hex_digit(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 

@@ -50,10 +50,14 @@ bastion_rc bastion_host_rc_problem(bastion_host_rc rc)
 bastion_str bastion_host_rc_name(bastion_host_rc rc)
 {
     static const char *const names[] = {
-        [BASTION_HOST_OK] = "ok",           [BASTION_HOST_TIMEOUT] = "timeout",
-        [BASTION_HOST_UNAVAILABLE] = "unavailable", [BASTION_HOST_CONFLICT] = "conflict",
-        [BASTION_HOST_INVALID] = "invalid", [BASTION_HOST_DENIED] = "denied",
-        [BASTION_HOST_INTERNAL] = "internal", [BASTION_HOST_GUARD] = "guard",
+        [BASTION_HOST_OK] = "ok",
+        [BASTION_HOST_TIMEOUT] = "timeout",
+        [BASTION_HOST_UNAVAILABLE] = "unavailable",
+        [BASTION_HOST_CONFLICT] = "conflict",
+        [BASTION_HOST_INVALID] = "invalid",
+        [BASTION_HOST_DENIED] = "denied",
+        [BASTION_HOST_INTERNAL] = "internal",
+        [BASTION_HOST_GUARD] = "guard",
     };
     return bastion_cstr(names[(size_t)rc < BASTION_COUNTOF(names) ? rc : BASTION_HOST_INTERNAL]);
 }
@@ -69,7 +73,7 @@ bastion_rc bastion_host_fail_or_problem(bastion_ctx *cx, bastion_host_rc rc, con
     /* host text may echo data */
     bastion_log_safe(BASTION_LOG_ERROR, "host call failed", f, BASTION_COUNTOF(f));
     bastion_rc p = bastion_host_rc_problem(rc);
-    const char *detail = p == BASTION_E_TIMEOUT ? "A backing service did not answer in time."
+    const char *detail = p == BASTION_E_TIMEOUT       ? "A backing service did not answer in time."
                          : p == BASTION_E_UNAVAILABLE ? "A backing service is unavailable."
                          : p == BASTION_E_CONFLICT ? "The request conflicts with the current state."
                                                    : "The request could not be completed.";
@@ -255,8 +259,7 @@ bastion_rc bastion_sql_query_or_problem(bastion_ctx *cx, const char *db, const c
 
 /* see host.h */
 bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
-                                        const bastion_sql_stmt *stmts, size_t n,
-                                        bastion_rows *out)
+                                        const bastion_sql_stmt *stmts, size_t n, bastion_rows *out)
 {
     uint32_t b = bastion_budget_ms(cx, BASTION_BUDGET_DB);
     memset(out, 0, n * sizeof *out);
@@ -282,8 +285,7 @@ bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
 /* see host.h */
 bastion_rc bastion_sql_change_or_problem(bastion_ctx *cx, const char *db,
                                          const bastion_sql_stmt *change, bastion_rows *out,
-                                         bastion_rc lost, const char *lost_detail,
-                                         const char *what)
+                                         bastion_rc lost, const char *lost_detail, const char *what)
 {
     bastion_host_rc rc = bastion_sql_transaction(cx, db, change, 1, out);
     if (rc == BASTION_HOST_GUARD)
@@ -299,16 +301,16 @@ size_t bastion_sql_guard_failed(void)
 
 /* see host.h */
 bastion_host_rc bastion_http_send(bastion_ctx *cx, const char *method, const char *url,
-                                  const bastion_header *headers, size_t n_headers,
-                                  bastion_str body, bastion_http_response *out)
+                                  const bastion_header *headers, size_t n_headers, bastion_str body,
+                                  bastion_http_response *out)
 {
     uint32_t b = bastion_budget_ms(cx, BASTION_BUDGET_EXTERNAL);
     memset(out, 0, sizeof *out);
     if (NO_BUDGET(b))
         return BASTION_HOST_TIMEOUT;
     cabi_ret_response r;
-    cabi_http_send(method, strlen(method), url, strlen(url), headers, n_headers, body.ptr,
-                   body.len, b, &r);
+    cabi_http_send(method, strlen(method), url, strlen(url), headers, n_headers, body.ptr, body.len,
+                   b, &r);
     if (r.is_err)
         return take_error(&r.u.err);
     out->status = r.u.ok.status;

@@ -17,11 +17,11 @@
 #include "bastion/http.h"
 #include "bastion/idempotency.h"
 
-#define FP_HEX 64
-#define TOKEN_HEX 32
+#define FP_HEX     64
+#define TOKEN_HEX  32
 #define MARKER_LEN (3 + FP_HEX + 1 + TOKEN_HEX)
-#define CT_MAX 256 /* longer Content-Type or Location: not replayable */
-#define LOC_MAX 2048
+#define CT_MAX     256 /* longer Content-Type or Location: not replayable */
+#define LOC_MAX    2048
 
 /* --- small helpers ------------------------------------------------------ */
 

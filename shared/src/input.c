@@ -58,8 +58,7 @@ bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root)
             cx, nul.pointer,
             nul.in_name ? "must not have a member name with the NUL character (\\u0000)"
                         : "must not contain the NUL character (\\u0000)");
-    case BASTION_JSON_OK:
-        break;
+    case BASTION_JSON_OK: break;
     }
     cJSON *tree = cJSON_ParseWithLength(cx->body.ptr, cx->body.len);
     if (!tree)
@@ -72,8 +71,7 @@ bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root)
 
 /* see input.h */
 bastion_rc bastion_parse_json_collect_or_problem(bastion_ctx *cx, const bastion_field *fields,
-                                                 size_t n, bastion_field_value *out,
-                                                 cJSON *errors)
+                                                 size_t n, bastion_field_value *out, cJSON *errors)
 {
     memset(out, 0, n * sizeof *out);
     cJSON *root;

@@ -183,8 +183,12 @@ static bool put_name(struct ptr *o, bastion_str raw)
         char e = p[1];
         p += 2;
         if (e != 'u') {
-            char c = e == 'b' ? '\b' : e == 'f' ? '\f' : e == 'n' ? '\n' : e == 'r' ? '\r'
-                   : e == 't' ? '\t' : e; /* '"', '\\' and '/' stand for themselves */
+            char c = e == 'b'   ? '\b'
+                     : e == 'f' ? '\f'
+                     : e == 'n' ? '\n'
+                     : e == 'r' ? '\r'
+                     : e == 't' ? '\t'
+                                : e; /* '"', '\\' and '/' stand for themselves */
             if (!put_escaped(o, &c, 1))
                 return false;
             continue;

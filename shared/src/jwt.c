@@ -12,11 +12,11 @@
 #include "bastion/jwt.h"
 #include "jwt_internal.h"
 
-#define HEADER_MAX 1024      /* decoded protected header; real ones are < 200 bytes */
-#define HEADER_MAX_NESTING 8 /* '{' + '[' in a header: bounds cJSON's recursion pre-auth */
-#define PAYLOAD_MAX (BASTION_JWT_MAX_LEN / 4 * 3)
-#define MAX_MEMBERS 256         /* top-level members of a header, claims set or JWK */
-#define DATE_MAX 253402300799.0 /* 9999-12-31T23:59:59Z */
+#define HEADER_MAX         1024 /* decoded protected header; real ones are < 200 bytes */
+#define HEADER_MAX_NESTING 8    /* '{' + '[' in a header: bounds cJSON's recursion pre-auth */
+#define PAYLOAD_MAX        (BASTION_JWT_MAX_LEN / 4 * 3)
+#define MAX_MEMBERS        256            /* top-level members of a header, claims set or JWK */
+#define DATE_MAX           253402300799.0 /* 9999-12-31T23:59:59Z */
 
 /* Problem details quote these, so they name a class and nothing more. */
 static const char *const RC_TEXT[BASTION_JWT_E__COUNT] = {
@@ -191,8 +191,7 @@ static bastion_jwt_rc check_signature(const bastion_jwt_key *key, bastion_str in
                    ? BASTION_JWT_OK
                    : BASTION_JWT_E_SIGNATURE;
     }
-    default:
-        return BASTION_JWT_E_BAD_KEY;
+    default: return BASTION_JWT_E_BAD_KEY;
     }
 }
 
@@ -231,7 +230,8 @@ static bool audience_type_ok(const cJSON *aud)
     if (!cJSON_IsArray(aud))
         return false;
     const cJSON *e;
-    cJSON_ArrayForEach(e, aud) {
+    cJSON_ArrayForEach(e, aud)
+    {
         if (!cJSON_IsString(e))
             return false;
     }
@@ -243,7 +243,8 @@ static bool audience_names(const cJSON *aud, bastion_str want)
     if (cJSON_IsString(aud))
         return cstr_is(aud->valuestring, want);
     const cJSON *e;
-    cJSON_ArrayForEach(e, aud) {
+    cJSON_ArrayForEach(e, aud)
+    {
         if (cstr_is(e->valuestring, want))
             return true;
     }

@@ -13,7 +13,7 @@
 #include "jwt_internal.h"
 
 #define KEY_TEXT_MAX 16384
-#define DER_MAX 2048 /* an SPKI of a 4096-bit RSA key is 550 bytes */
+#define DER_MAX      2048 /* an SPKI of a 4096-bit RSA key is 550 bytes */
 
 /* A key has exactly one algorithm (jwt.h): this is its JOSE name. */
 static const char *const ALG_NAME[] = {
@@ -40,10 +40,8 @@ bool bastion__jwt_key_usable(const bastion_jwt_key *key)
     case BASTION_JWT_RS256:
         return key->len >= BASTION_JWT_RSA_MIN_BITS / 8 && key->len <= BASTION_JWT_RSA_MAX_BYTES &&
                key->material[0] != 0 && key->e_len >= 1 && key->e_len <= sizeof key->e;
-    case BASTION_JWT_ES256:
-        return key->len == 65 && key->material[0] == 0x04;
-    default:
-        return false;
+    case BASTION_JWT_ES256: return key->len == 65 && key->material[0] == 0x04;
+    default: return false;
     }
 }
 

@@ -24,7 +24,8 @@ bool bastion_list_next(bastion_str *rest, bastion_str *member)
         const char *comma = memchr(rest->ptr, ',', rest->len);
         size_t n = comma ? (size_t)(comma - rest->ptr) : rest->len;
         bastion_str m = bastion_trim_ows((bastion_str){rest->ptr, n});
-        *rest = comma ? (bastion_str){comma + 1, rest->len - n - 1} : (bastion_str){rest->ptr + n, 0};
+        *rest =
+            comma ? (bastion_str){comma + 1, rest->len - n - 1} : (bastion_str){rest->ptr + n, 0};
         if (m.len) { /* §5.6.1: empty members are not members */
             *member = m;
             return true;

@@ -76,7 +76,7 @@ static bool at_ci(bastion_str t, size_t i, const char *word)
 bool bastion_log_secret_name(bastion_str name)
 {
     static const char *const SECRET[] = {
-        "secret", "token",  "password",  "passwd",  "authorization", "api_key",     "apikey",
+        "secret",  "token",  "password",  "passwd",  "authorization", "api_key",     "apikey",
         "api-key", "cookie", "signature", "session", "credential",    "private_key", "jwt",
     };
     for (size_t i = 0; name.ptr && i < name.len; i++)
@@ -224,7 +224,7 @@ static bastion_str mask_emails(bastion_str t)
             continue;
         buf_put(&b, t.ptr + copied, l + 1 - copied); /* up to and with the first character */
         buf_put(&b, "***", 3);
-        buf_put(&b, t.ptr + at, r - at);             /* "@domain" */
+        buf_put(&b, t.ptr + at, r - at); /* "@domain" */
         copied = r;
         at = r - 1;
     }
@@ -235,7 +235,7 @@ static bastion_str mask_emails(bastion_str t)
 /* --- rule 4: phone numbers --- */
 
 #define PHONE_MIN_DIGITS 8
-#define PHONE_MAX_RUN 48 /* "+1 (415) 555-2671" is 17; longer runs are not phones */
+#define PHONE_MAX_RUN    48 /* "+1 (415) 555-2671" is 17; longer runs are not phones */
 
 static bool phone_sep(char c)
 {
@@ -301,8 +301,8 @@ static bastion_str mask_phones(bastion_str t)
             }
         }
         size_t end = last + 1;
-        bool overlong = j - i >= PHONE_MAX_RUN && j < t.len &&
-                        (is_digit(t.ptr[j]) || phone_sep(t.ptr[j]));
+        bool overlong =
+            j - i >= PHONE_MAX_RUN && j < t.len && (is_digit(t.ptr[j]) || phone_sep(t.ptr[j]));
         bool phone = digits >= PHONE_MIN_DIGITS && !overlong &&
                      !(end < t.len && (is_word(t.ptr[end]) || t.ptr[end] == ':')) &&
                      !iso_date_at(t, i) && !ipv4_run(t, i, end);
@@ -333,9 +333,8 @@ void bastion_log_safe(bastion_log_level level, const char *msg, const bastion_he
     bastion_header *safe = bastion_alloc((n + 1) * sizeof *safe);
     for (size_t i = 0; i < n; i++) {
         safe[i].name = fields[i].name;
-        safe[i].value = bastion_log_secret_name(fields[i].name)
-                            ? BASTION_LIT(BASTION_LOG_REDACTED)
-                            : bastion_log_mask(fields[i].value);
+        safe[i].value = bastion_log_secret_name(fields[i].name) ? BASTION_LIT(BASTION_LOG_REDACTED)
+                                                                : bastion_log_mask(fields[i].value);
     }
     bastion_log(level, bastion_log_mask(bastion_cstr(msg)).ptr, safe, n);
 }

@@ -34,7 +34,8 @@ bastion_rc bastion_rate_limit_or_problem(bastion_ctx *cx, const bastion_rate_pol
     subject_hash(subject, hash);
     int kl = snprintf(key, sizeof key, "rl:%s:%llu:%s", p->name, (unsigned long long)window, hash);
     if (kl < 0 || (size_t)kl >= sizeof key || strlen(p->name) > BASTION_RATE_NAME_MAX)
-        return bastion_problem(cx, BASTION_E_MISCONFIGURED, "A rate-limit policy name is too long.");
+        return bastion_problem(cx, BASTION_E_MISCONFIGURED,
+                               "A rate-limit policy name is too long.");
     int64_t count = 0;
     /* TTL on create covers the rest of the window plus a margin for clock skew. */
     bastion_host_rc rc = bastion_kv_increment(cx, p->store, (bastion_str){key, (size_t)kl}, 1,
@@ -48,8 +49,8 @@ bastion_rc bastion_rate_limit_or_problem(bastion_ctx *cx, const bastion_rate_pol
     int pl = snprintf(policy, sizeof policy, "\"%s\";q=%u;w=%u", p->name, p->limit, p->window_s);
     int sl = snprintf(state, sizeof state, "\"%s\";r=%u;t=%u", p->name, out->remaining, reset);
     if (!out->allowed)
-        bastion_problem_ex(cx, BASTION_E_RATE_LIMITED, "Too many requests; try again later.",
-                           NULL, reset);
+        bastion_problem_ex(cx, BASTION_E_RATE_LIMITED, "Too many requests; try again later.", NULL,
+                           reset);
     bastion_set_header(cx, BASTION_LIT("ratelimit-policy"), (bastion_str){policy, (size_t)pl});
     bastion_set_header(cx, BASTION_LIT("ratelimit"), (bastion_str){state, (size_t)sl});
     return out->allowed ? BASTION_OK : BASTION_E_RATE_LIMITED;

@@ -10,12 +10,12 @@
 #include "bastion/http.h"
 #include "bastion/token.h"
 
-#define VERSION 0x01
-#define FIXED_LEN (1 + 8 + BASTION_TOKEN_NONCE_LEN) /* version, expiry, nonce */
-#define MAC_LEN BASTION_SHA256_LEN
-#define RAW_MAX (FIXED_LEN + BASTION_TOKEN_RESOURCE_MAX + MAC_LEN)
-#define EXPIRY_MAX 253402300799 /* 9999-12-31T23:59:59Z */
-#define REPLAY_MARGIN_S 300     /* instances' clocks may disagree by this much */
+#define VERSION         0x01
+#define FIXED_LEN       (1 + 8 + BASTION_TOKEN_NONCE_LEN) /* version, expiry, nonce */
+#define MAC_LEN         BASTION_SHA256_LEN
+#define RAW_MAX         (FIXED_LEN + BASTION_TOKEN_RESOURCE_MAX + MAC_LEN)
+#define EXPIRY_MAX      253402300799 /* 9999-12-31T23:59:59Z */
+#define REPLAY_MARGIN_S 300          /* instances' clocks may disagree by this much */
 
 /* RFC 5869 §3.1: a fixed, application-specific salt and info prefix */
 #define KDF_SALT "bastion/token/v1"

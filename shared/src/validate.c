@@ -21,9 +21,14 @@ static void name_pointer(const char *name, char ptr[160])
     if (name)
         ptr[o++] = '/';
     for (const char *p = name; p && *p && o + 3 < 160; p++) {
-        if (*p == '~') { ptr[o++] = '~'; ptr[o++] = '0'; }
-        else if (*p == '/') { ptr[o++] = '~'; ptr[o++] = '1'; }
-        else ptr[o++] = *p;
+        if (*p == '~') {
+            ptr[o++] = '~';
+            ptr[o++] = '0';
+        } else if (*p == '/') {
+            ptr[o++] = '~';
+            ptr[o++] = '1';
+        } else
+            ptr[o++] = *p;
     }
     ptr[o] = 0;
 }
@@ -46,8 +51,12 @@ static bool is_space(char c)
 /* see validate_internal.h */
 bastion_str bastion__trim(bastion_str s)
 {
-    while (s.len && is_space(s.ptr[0])) { s.ptr++; s.len--; }
-    while (s.len && is_space(s.ptr[s.len - 1])) s.len--;
+    while (s.len && is_space(s.ptr[0])) {
+        s.ptr++;
+        s.len--;
+    }
+    while (s.len && is_space(s.ptr[s.len - 1]))
+        s.len--;
     return s;
 }
 
@@ -102,7 +111,10 @@ static const char *enum_detail(const char *const *choices)
     memcpy(o, head, sizeof head - 1);
     o += sizeof head - 1;
     for (size_t i = 0; choices[i]; i++) {
-        if (i) { *o++ = ','; *o++ = ' '; }
+        if (i) {
+            *o++ = ',';
+            *o++ = ' ';
+        }
         size_t l = strlen(choices[i]);
         memcpy(o, choices[i], l);
         o += l;
@@ -182,10 +194,8 @@ static const char *check_text(const bastion_field *f, const cJSON *item, bastion
             return "must be a UUID such as 123e4567-e89b-12d3-a456-426614174000";
         v->str = s;
         return NULL;
-    case BASTION_FIELD_TIMESTAMP:
-        return check_timestamp(s, v);
-    case BASTION_FIELD_INSTANT:
-        return check_instant(f, s, v);
+    case BASTION_FIELD_TIMESTAMP: return check_timestamp(s, v);
+    case BASTION_FIELD_INSTANT: return check_instant(f, s, v);
     case BASTION_FIELD_DATE:
         switch (bastion_parse_date_ex(s, &v->integer)) {
         case BASTION_TIME_OK: v->str = s; return NULL;
@@ -201,8 +211,7 @@ static const char *check_text(const bastion_field *f, const cJSON *item, bastion
             }
         }
         return enum_detail(f->choices);
-    default:
-        break;
+    default: break;
     }
     long cps = bastion__utf8_count(s);
     if (f->min && cps < f->min)
@@ -244,10 +253,8 @@ static const char *check_one(const bastion_field *f, const cJSON *item, bastion_
     case BASTION_FIELD_TIMESTAMP:
     case BASTION_FIELD_DATE:
     case BASTION_FIELD_ENUM:
-    case BASTION_FIELD_INSTANT:
-        return check_text(f, item, v);
-    case BASTION_FIELD_OBJECT:
-        break; /* bastion_validate: its errors are many */
+    case BASTION_FIELD_INSTANT: return check_text(f, item, v);
+    case BASTION_FIELD_OBJECT: break; /* bastion_validate: its errors are many */
     case BASTION_FIELD_INTEGER: {
         if (!cJSON_IsNumber(item))
             return "must be an integer";
@@ -259,8 +266,7 @@ static const char *check_one(const bastion_field *f, const cJSON *item, bastion_
         v->integer = (int64_t)d;
         return NULL;
     }
-    case BASTION_FIELD_CENTS:
-        return check_cents(f, item, v);
+    case BASTION_FIELD_CENTS: return check_cents(f, item, v);
     case BASTION_FIELD_BOOL:
         if (!cJSON_IsBool(item))
             return "must be true or false";
@@ -297,7 +303,8 @@ size_t bastion_validate(const cJSON *obj, const bastion_field *fields, size_t n,
     size_t before = (size_t)cJSON_GetArraySize(errors);
     memset(out, 0, n * sizeof *out);
     const cJSON *item;
-    cJSON_ArrayForEach(item, obj) {
+    cJSON_ArrayForEach(item, obj)
+    {
         bool known = false;
         for (size_t i = 0; i < n && !known; i++)
             known = strcmp(fields[i].name, item->string) == 0;

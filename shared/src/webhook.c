@@ -9,13 +9,13 @@
 #include "bastion/encoding.h"
 #include "bastion/webhook.h"
 
-#define MAC_LEN BASTION_SHA256_LEN
-#define HEX_MAC_LEN (2 * MAC_LEN)
-#define B64_MAC_LEN 44             /* padded base64 of 32 bytes */
-#define STDWH_KEY_MIN 24           /* Standard Webhooks: "at least 24 bytes" */
-#define STDWH_KEY_MAX 64           /* … "512 [bits] maximum" */
-#define STDWH_KEY_B64_MAX 88       /* padded base64 of STDWH_KEY_MAX bytes */
-#define MAX_SECONDS_DIGITS 18      /* any 18-digit number fits in int64_t */
+#define MAC_LEN            BASTION_SHA256_LEN
+#define HEX_MAC_LEN        (2 * MAC_LEN)
+#define B64_MAC_LEN        44 /* padded base64 of 32 bytes */
+#define STDWH_KEY_MIN      24 /* Standard Webhooks: "at least 24 bytes" */
+#define STDWH_KEY_MAX      64 /* … "512 [bits] maximum" */
+#define STDWH_KEY_B64_MAX  88 /* padded base64 of STDWH_KEY_MAX bytes */
+#define MAX_SECONDS_DIGITS 18 /* any 18-digit number fits in int64_t */
 
 /* a struct, not a bare array, so that const pointers to it convert freely */
 typedef struct {
@@ -98,8 +98,8 @@ static bool any_match(const mac_t *sigs, size_t n_sigs, const mac_t *macs, size_
 }
 
 /* Body-only schemes (Shopify, GitHub): one HMAC of the body per secret. */
-static bastion_webhook_rc match_body(const mac_t *sig, bastion_str body,
-                                     const bastion_str *secrets, size_t n)
+static bastion_webhook_rc match_body(const mac_t *sig, bastion_str body, const bastion_str *secrets,
+                                     size_t n)
 {
     mac_t macs[BASTION_WEBHOOK_MAX_SECRETS];
     for (size_t i = 0; i < n; i++)
@@ -194,8 +194,7 @@ bastion_webhook_rc bastion_webhook_stripe(bastion_str header, bastion_str body,
     for (size_t i = 0; i < n_secrets; i++)
         bastion_hmac_sha256_parts(macs[i].b, secrets[i].ptr, secrets[i].len, parts,
                                   BASTION_COUNTOF(parts));
-    return any_match(sigs, n_sigs, macs, n_secrets) ? BASTION_WEBHOOK_OK
-                                                     : BASTION_WEBHOOK_MISMATCH;
+    return any_match(sigs, n_sigs, macs, n_secrets) ? BASTION_WEBHOOK_OK : BASTION_WEBHOOK_MISMATCH;
 }
 
 /* see webhook.h */
@@ -306,8 +305,7 @@ bastion_webhook_rc bastion_webhook_standard(bastion_str id, bastion_str timestam
     mac_t macs[BASTION_WEBHOOK_MAX_SECRETS];
     for (size_t i = 0; i < n_secrets; i++)
         bastion_hmac_sha256_parts(macs[i].b, keys[i], key_lens[i], parts, BASTION_COUNTOF(parts));
-    return any_match(sigs, n_sigs, macs, n_secrets) ? BASTION_WEBHOOK_OK
-                                                     : BASTION_WEBHOOK_MISMATCH;
+    return any_match(sigs, n_sigs, macs, n_secrets) ? BASTION_WEBHOOK_OK : BASTION_WEBHOOK_MISMATCH;
 }
 
 /* The failure class and the header's name go to the client; the header's
@@ -337,9 +335,9 @@ static int64_t now_s(void)
 bastion_rc bastion_webhook_stripe_or_problem(bastion_ctx *cx, const bastion_str *secrets,
                                              size_t n_secrets)
 {
-    bastion_webhook_rc rc = bastion_webhook_stripe(bastion_header_get(cx, "stripe-signature"),
-                                                   cx->body, secrets, n_secrets, now_s(),
-                                                   BASTION_WEBHOOK_TOLERANCE_S);
+    bastion_webhook_rc rc =
+        bastion_webhook_stripe(bastion_header_get(cx, "stripe-signature"), cx->body, secrets,
+                               n_secrets, now_s(), BASTION_WEBHOOK_TOLERANCE_S);
     return webhook_problem(cx, rc, "Stripe", "Stripe-Signature");
 }
 
@@ -347,8 +345,8 @@ bastion_rc bastion_webhook_stripe_or_problem(bastion_ctx *cx, const bastion_str 
 bastion_rc bastion_webhook_shopify_or_problem(bastion_ctx *cx, const bastion_str *secrets,
                                               size_t n_secrets)
 {
-    bastion_webhook_rc rc = bastion_webhook_shopify(
-        bastion_header_get(cx, "x-shopify-hmac-sha256"), cx->body, secrets, n_secrets);
+    bastion_webhook_rc rc = bastion_webhook_shopify(bastion_header_get(cx, "x-shopify-hmac-sha256"),
+                                                    cx->body, secrets, n_secrets);
     return webhook_problem(cx, rc, "Shopify", "X-Shopify-Hmac-Sha256");
 }
 
@@ -369,6 +367,5 @@ bastion_rc bastion_webhook_standard_or_problem(bastion_ctx *cx, const bastion_st
         bastion_header_get(cx, "webhook-id"), bastion_header_get(cx, "webhook-timestamp"),
         bastion_header_get(cx, "webhook-signature"), cx->body, secrets, n_secrets, now_s(),
         BASTION_WEBHOOK_TOLERANCE_S);
-    return webhook_problem(cx, rc, "Standard",
-                           "webhook-id, webhook-timestamp, webhook-signature");
+    return webhook_problem(cx, rc, "Standard", "webhook-id, webhook-timestamp, webhook-signature");
 }

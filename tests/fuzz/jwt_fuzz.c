@@ -30,7 +30,7 @@ static bastion_jwt_key keys[3];
 static bool loaded;
 
 #define A_NOW 1300819379 /* before the vectors' exp */
-#define NOW 1700000000
+#define NOW   1700000000
 
 static void check_claims(const bastion_jwt_claims *c)
 {
@@ -111,9 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     switch (data[0] % 6) {
     case 0:
     case 1:
-    case 2:
-        verify_token(&keys[data[0] % 6], rest, A_NOW);
-        break;
+    case 2: verify_token(&keys[data[0] % 6], rest, A_NOW); break;
     case 3:
         if (bastion_jwt_key_parse(&k, rest) == BASTION_JWT_OK) {
             if (k.alg == BASTION_JWT_ALG_UNSET)
@@ -123,12 +121,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap(); /* a failed load leaves the key unset */
         }
         break;
-    case 4:
-        signed_payload(rest);
-        break;
-    case 5:
-        sign_then_verify(rest);
-        break;
+    case 4: signed_payload(rest); break;
+    case 5: sign_then_verify(rest); break;
     }
     bastion__arena_reset();
     return 0;

@@ -17,7 +17,7 @@ static const uint8_t NONCE[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 
 static bastion_token_key permit, invite;
 static bool loaded;
 
-#define NOW 1700000000
+#define NOW     1700000000
 #define EXPIRES 1700003600
 
 static void check_claims(const bastion_token_claims *c)
@@ -73,9 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap(); /* nothing from a rejected token is handed out */
         break;
     }
-    case 1:
-        round_trip(&permit, rest);
-        break;
+    case 1: round_trip(&permit, rest); break;
     case 2:
         if (bastion_token_key_init(&k, MASTER, sizeof MASTER - 1, rest) == BASTION_TOKEN_OK)
             round_trip(&k, BASTION_LIT("permit-42"));

@@ -72,8 +72,7 @@ static void check_accepted(const bastion_field_value *out)
             if (!s.ptr || s.ptr[s.len] != 0 || !bastion_utf8_valid(s) || memchr(s.ptr, 0, s.len))
                 abort();
             break;
-        default:
-            break;
+        default: break;
         }
     }
 }

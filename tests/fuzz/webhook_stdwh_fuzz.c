@@ -57,8 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char t[16], v1[64];
     int tn = snprintf(t, sizeof t, "%d", NOW - 300 + (int)(size % 601));
     const bastion_str msg_id = BASTION_LIT("msg_fuzz");
-    const bastion_str parts[5] = {msg_id, BASTION_LIT("."), {t, (size_t)tn}, BASTION_LIT("."),
-                                  body};
+    const bastion_str parts[5] = {
+        msg_id, BASTION_LIT("."), {t, (size_t)tn}, BASTION_LIT("."), body};
     bastion_hmac_sha256_parts(mac, key, key_len, parts, 5);
     memcpy(v1, "v1a,x v1,", 9);
     size_t n = 9 + bastion_b64_encode(v1 + 9, mac, 32, BASTION_B64_STD);

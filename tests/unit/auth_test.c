@@ -191,12 +191,12 @@ static void test_AUTH2_auth_contract_iss_aud_sub(void **state)
     load_secret(&k);
     contract_config(NULL);
     const char *bad[] = {
-        ",\"iss\":\"bastion\",\"sub\":\"u1\"",                             /* no aud */
-        ",\"iss\":\"bastion\",\"aud\":\"other-api\",\"sub\":\"u1\"",       /* wrong aud */
-        ",\"iss\":\"evil\",\"aud\":\"bastion-api\",\"sub\":\"u1\"",        /* wrong iss */
-        ",\"aud\":\"bastion-api\",\"sub\":\"u1\"",                         /* no iss */
-        CONTRACT,                                                          /* no sub */
-        CONTRACT ",\"sub\":\"\"",                                          /* empty sub */
+        ",\"iss\":\"bastion\",\"sub\":\"u1\"",                       /* no aud */
+        ",\"iss\":\"bastion\",\"aud\":\"other-api\",\"sub\":\"u1\"", /* wrong aud */
+        ",\"iss\":\"evil\",\"aud\":\"bastion-api\",\"sub\":\"u1\"",  /* wrong iss */
+        ",\"aud\":\"bastion-api\",\"sub\":\"u1\"",                   /* no iss */
+        CONTRACT,                                                    /* no sub */
+        CONTRACT ",\"sub\":\"\"",                                    /* empty sub */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         request(&cx, bearer_now(&k, bad[i]));
@@ -261,9 +261,9 @@ static void test_REL8_auth_secret_unset_or_short_is_500(void **state)
     assert_false(unit_contains(cx.resp_body, "0123456789abcdef"));
     bastion_str t;
     unit_ctx(&cx);
-    assert_int_equal(bastion_auth_issue_or_problem(&cx, BASTION_LIT("u1"), "user",
-                                                   BASTION_STR_NULL, 60, &t),
-                     BASTION_E_MISCONFIGURED);
+    assert_int_equal(
+        bastion_auth_issue_or_problem(&cx, BASTION_LIT("u1"), "user", BASTION_STR_NULL, 60, &t),
+        BASTION_E_MISCONFIGURED);
 }
 
 static void test_AUTH2_auth_issue_then_require(void **state)

@@ -51,12 +51,9 @@ static void lists(bastion_ctx *cx)
 }
 
 static const bastion_route ROUTES[] = {
-    {"GET", "/api/items/{id}", item_get},
-    {"POST", "/api/items/{id}", item_post},
-    {"DELETE", "/api/items/{id}", item_get},
-    {"GET", "/api/silent", silent},
-    {"POST", "/api/fails", fails},
-    {"GET", "/api/lists", lists},
+    {"GET", "/api/items/{id}", item_get},    {"POST", "/api/items/{id}", item_post},
+    {"DELETE", "/api/items/{id}", item_get}, {"GET", "/api/silent", silent},
+    {"POST", "/api/fails", fails},           {"GET", "/api/lists", lists},
 };
 BASTION_ROUTES(ROUTES);
 
@@ -186,8 +183,8 @@ static void test_bindings_other_method_is_405_with_allow(void **state)
 static void test_bindings_unknown_route_is_404(void **state)
 {
     (void)state;
-    static const char *const routes[] = {"/api/nothing", "/api/items/42", "/api/items/{id}/",
-                                         "", "/API/ITEMS/{id}"};
+    static const char *const routes[] = {"/api/nothing", "/api/items/42", "/api/items/{id}/", "",
+                                         "/API/ITEMS/{id}"};
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         cabi_request req = request("GET", routes[i]);
         cabi_response *resp = bastion__handle(&req);
@@ -304,7 +301,8 @@ static void test_bindings_realloc_small_unaligned_sizes(void **state)
     int status = unit_run_isolated(small_realloc, NULL);
     if (status != 0)
         unit_fail("cabi_realloc(NULL, 0, 1, 3) / (…, 4, 12): child exited with %d "
-                 "(1 = sanitizer report)", status);
+                  "(1 = sanitizer report)",
+                  status);
 }
 
 int main(void)

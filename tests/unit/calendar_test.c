@@ -87,7 +87,7 @@ static void test_DATA2_rfc3339_missing_offset_rejected(void **state)
         {"2024-05-01T09:30:00", BASTION_TIME_NO_OFFSET, 0},
         {"2024-05-01T09:30:00.250", BASTION_TIME_NO_OFFSET, 0},
         {"2024-05-01", BASTION_TIME_SYNTAX, 0},
-        {"2024-05-01T09:30Z", BASTION_TIME_SYNTAX, 0}, /* seconds are mandatory */
+        {"2024-05-01T09:30Z", BASTION_TIME_SYNTAX, 0},    /* seconds are mandatory */
         {"2024-05-01 09:30:00Z", BASTION_TIME_SYNTAX, 0}, /* space: not the grammar */
         {"2024-05-01t09:30:00z", BASTION_TIME_OK, INT64_C(1714555800000)}, /* §5.6 NOTE */
         {"2024-05-01T09:30:00z", BASTION_TIME_OK, INT64_C(1714555800000)},
@@ -134,7 +134,7 @@ static void test_DATA2_rfc3339_calendar_checked(void **state)
         {"2024-02-29T00:00:00Z", BASTION_TIME_OK, INT64_C(1709164800000)}, /* ÷4 */
         {"2000-02-29T12:00:00Z", BASTION_TIME_OK, INT64_C(951825600000)},  /* ÷400 */
         {"2023-02-29T00:00:00Z", BASTION_TIME_BAD_DATE, 0},
-        {"1900-02-29T00:00:00Z", BASTION_TIME_BAD_DATE, 0},                /* ÷100 */
+        {"1900-02-29T00:00:00Z", BASTION_TIME_BAD_DATE, 0}, /* ÷100 */
         {"2100-02-29T00:00:00Z", BASTION_TIME_BAD_DATE, 0},
         {"2024-02-30T00:00:00Z", BASTION_TIME_BAD_DATE, 0},
         {"2024-13-01T00:00:00Z", BASTION_TIME_BAD_DATE, 0},
@@ -159,8 +159,8 @@ static void test_DATA2_rfc3339_four_digit_year_range(void **state)
         {"0000-01-01T00:00:00Z", BASTION_TIME_OK, BASTION_TIME_MIN_MS},
         {"0001-01-01T00:00:00Z", BASTION_TIME_OK, INT64_C(-62135596800000)},
         {"9999-12-31T23:59:59.999Z", BASTION_TIME_OK, BASTION_TIME_MAX_MS},
-        {"0000-01-01T00:00:00+00:01", BASTION_TIME_OUT_OF_RANGE, 0}, /* year -1 in UTC */
-        {"9999-12-31T23:59:59-00:01", BASTION_TIME_OUT_OF_RANGE, 0}, /* year 10000 */
+        {"0000-01-01T00:00:00+00:01", BASTION_TIME_OUT_OF_RANGE, 0},         /* year -1 in UTC */
+        {"9999-12-31T23:59:59-00:01", BASTION_TIME_OUT_OF_RANGE, 0},         /* year 10000 */
         {"0000-02-29T00:00:00Z", BASTION_TIME_OK, INT64_C(-62162121600000)}, /* 1 BC leaps */
     };
     run_time_cases(cases, sizeof cases / sizeof cases[0]);
@@ -186,8 +186,8 @@ static void test_DATA2_format_rfc3339(void **state)
         assert_int_equal(bastion_format_rfc3339(cases[i].ms, out), 24);
         assert_string_equal(out, cases[i].want);
     }
-    static const int64_t outside[] = {BASTION_TIME_MIN_MS - 1, BASTION_TIME_MAX_MS + 1,
-                                      INT64_MIN, INT64_MAX};
+    static const int64_t outside[] = {BASTION_TIME_MIN_MS - 1, BASTION_TIME_MAX_MS + 1, INT64_MIN,
+                                      INT64_MAX};
     for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
         memset(out, 'x', sizeof out);
         assert_int_equal(bastion_format_rfc3339(outside[i], out), 0);
@@ -258,12 +258,12 @@ static void test_DATA2_days_from_civil(void **state)
 static void test_DATA2_weekday_and_day_of_ms(void **state)
 {
     (void)state;
-    assert_int_equal(bastion_iso_weekday(0), 4);                                    /* Thu */
-    assert_int_equal(bastion_iso_weekday(-1), 3);                                   /* Wed */
-    assert_int_equal(bastion_iso_weekday(bastion_days_from_civil(2024, 5, 1)), 3);  /* Wed */
-    assert_int_equal(bastion_iso_weekday(bastion_days_from_civil(2024, 5, 5)), 7);  /* Sun */
-    assert_int_equal(bastion_iso_weekday(bastion_days_from_civil(2024, 5, 6)), 1);  /* Mon */
-    assert_int_equal(bastion_iso_weekday(bastion_days_from_civil(1, 1, 1)), 1);     /* Mon */
+    assert_int_equal(bastion_iso_weekday(0), 4);                                   /* Thu */
+    assert_int_equal(bastion_iso_weekday(-1), 3);                                  /* Wed */
+    assert_int_equal(bastion_iso_weekday(bastion_days_from_civil(2024, 5, 1)), 3); /* Wed */
+    assert_int_equal(bastion_iso_weekday(bastion_days_from_civil(2024, 5, 5)), 7); /* Sun */
+    assert_int_equal(bastion_iso_weekday(bastion_days_from_civil(2024, 5, 6)), 1); /* Mon */
+    assert_int_equal(bastion_iso_weekday(bastion_days_from_civil(1, 1, 1)), 1);    /* Mon */
     assert_int_equal(bastion_day_of_ms(0), 0);
     assert_int_equal(bastion_day_of_ms(BASTION_MS_PER_DAY - 1), 0);
     assert_int_equal(bastion_day_of_ms(-1), -1);

@@ -55,7 +55,17 @@ static void test_REL8_int_malformed_is_not_defaulted(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "abc", " 42", "42 ", "+42", "4.2", "0x10", "1e3", "-", "--1", "4 2", "42\n",
+        "abc",
+        " 42",
+        "42 ",
+        "+42",
+        "4.2",
+        "0x10",
+        "1e3",
+        "-",
+        "--1",
+        "4 2",
+        "42\n",
         "\xD9\xA4\xD9\xA2", /* Arabic-Indic digits */
         "99999999999999999999x",
     };
@@ -73,8 +83,7 @@ static void test_REL8_int_range(void **state)
 {
     (void)state;
     static const char *const outside[] = {
-        "0", "101", "-1", "9223372036854775808", "-9223372036854775809",
-        "100000000000000000000000",
+        "0", "101", "-1", "9223372036854775808", "-9223372036854775809", "100000000000000000000000",
     };
     for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
         set_var("n", outside[i]);
@@ -194,17 +203,17 @@ static void test_REL8_int_or_problem(void **state)
     int64_t v = 0;
     /* unset: the default, no problem */
     unit_ctx(&cx);
-    assert_int_equal(bastion_config_int_or_problem(&cx, "waitlist_joins_per_minute", 10, 1,
-                                                   1000000, &v),
-                     BASTION_OK);
+    assert_int_equal(
+        bastion_config_int_or_problem(&cx, "waitlist_joins_per_minute", 10, 1, 1000000, &v),
+        BASTION_OK);
     assert_int_equal(v, 10);
     assert_false(cx.responded);
     /* malformed: 500 naming the variable, not its value */
     set_var("waitlist_joins_per_minute", "ten-thousand");
     unit_ctx(&cx);
-    assert_int_equal(bastion_config_int_or_problem(&cx, "waitlist_joins_per_minute", 10, 1,
-                                                   1000000, &v),
-                     BASTION_E_MISCONFIGURED);
+    assert_int_equal(
+        bastion_config_int_or_problem(&cx, "waitlist_joins_per_minute", 10, 1, 1000000, &v),
+        BASTION_E_MISCONFIGURED);
     cJSON *j = unit_assert_problem(&cx, 500, "misconfigured");
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "detail")->valuestring,
                         "Variable waitlist_joins_per_minute must be an integer in 1..1000000.");
@@ -216,17 +225,17 @@ static void test_REL8_int_or_problem(void **state)
     /* out of range: the same answer */
     set_var("waitlist_joins_per_minute", "0");
     unit_ctx(&cx);
-    assert_int_equal(bastion_config_int_or_problem(&cx, "waitlist_joins_per_minute", 10, 1,
-                                                   1000000, &v),
-                     BASTION_E_MISCONFIGURED);
+    assert_int_equal(
+        bastion_config_int_or_problem(&cx, "waitlist_joins_per_minute", 10, 1, 1000000, &v),
+        BASTION_E_MISCONFIGURED);
     cJSON_Delete(unit_assert_problem(&cx, 500, "misconfigured"));
     assert_non_null(strstr(fake.logs[1].fields, "error=out of range;"));
     /* well-formed */
     set_var("waitlist_joins_per_minute", "25");
     unit_ctx(&cx);
-    assert_int_equal(bastion_config_int_or_problem(&cx, "waitlist_joins_per_minute", 10, 1,
-                                                   1000000, &v),
-                     BASTION_OK);
+    assert_int_equal(
+        bastion_config_int_or_problem(&cx, "waitlist_joins_per_minute", 10, 1, 1000000, &v),
+        BASTION_OK);
     assert_int_equal(v, 25);
 }
 

@@ -48,13 +48,17 @@ static void test_crypto_hmac_rfc4231(void **state)
         const char *mac;
         size_t check; /* bytes compared */
     } cases[] = {
-        {k1, 20, "Hi There", 8, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", 32},
-        {"Jefe", 4, "what do ya want for nothing?", 28, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", 32},
+        {k1, 20, "Hi There", 8, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+         32},
+        {"Jefe", 4, "what do ya want for nothing?", 28,
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", 32},
         {k3, 20, d3, 50, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe", 32},
         {k4, 25, d4, 50, "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b", 32},
         {k5, 20, "Test With Truncation", 20, "a3b6167473100ee06e0c796c2955552b", 16},
-        {k6, 131, "Test Using Larger Than Block-Size Key - Hash Key First", 54, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", 32},
-        {k6, 131, large_data, sizeof large_data - 1, "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2", 32},
+        {k6, 131, "Test Using Larger Than Block-Size Key - Hash Key First", 54,
+         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", 32},
+        {k6, 131, large_data, sizeof large_data - 1,
+         "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2", 32},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint8_t mac[32];
@@ -117,8 +121,8 @@ static void test_crypto_random_and_uuid(void **state)
     assert_int_equal(bastion_uuid_v4(v), 0);
     assert_int_equal(strlen(u), 36);
     assert_true(u[8] == '-' && u[13] == '-' && u[18] == '-' && u[23] == '-');
-    assert_true(u[14] == '4');                                  /* version */
-    assert_true(strchr("89ab", u[19]) != NULL);                 /* variant 10 */
+    assert_true(u[14] == '4');                  /* version */
+    assert_true(strchr("89ab", u[19]) != NULL); /* variant 10 */
     assert_string_not_equal(u, v);
 }
 

@@ -252,9 +252,9 @@ void cabi_log_write(uint32_t level, const char *msg, size_t msg_len, const basti
     for (size_t i = 0; i < n; i++) {
         touch(fields[i].name.ptr, fields[i].name.len);
         touch(fields[i].value.ptr, fields[i].value.len);
-        int w = snprintf(l->fields + o, sizeof l->fields - o, "%.*s=%.*s;",
-                         (int)fields[i].name.len, fields[i].name.ptr ? fields[i].name.ptr : "",
-                         (int)fields[i].value.len, fields[i].value.ptr ? fields[i].value.ptr : "");
+        int w = snprintf(l->fields + o, sizeof l->fields - o, "%.*s=%.*s;", (int)fields[i].name.len,
+                         fields[i].name.ptr ? fields[i].name.ptr : "", (int)fields[i].value.len,
+                         fields[i].value.ptr ? fields[i].value.ptr : "");
         if (w < 0 || (size_t)w >= sizeof l->fields - o)
             break;
         o += (size_t)w;

@@ -36,16 +36,16 @@ enum fake_fn {
 };
 
 #define FAKE_MAX_CALLS 64
-#define FAKE_MAX_LOGS 16
+#define FAKE_MAX_LOGS  16
 
 typedef struct {
     enum fake_fn fn;
-    char store[64];           /* store, db or http method */
-    char key[256];            /* key, SQL text for sql.query, URL for http-out */
-    size_t key_len;           /* the full length passed, even when longer than key[] */
-    char value[256];          /* kv value or http-out body */
+    char store[64];  /* store, db or http method */
+    char key[256];   /* key, SQL text for sql.query, URL for http-out */
+    size_t key_len;  /* the full length passed, even when longer than key[] */
+    char value[256]; /* kv value or http-out body */
     size_t value_len;
-    bool has_expected;        /* swap: option<list<u8>> is some */
+    bool has_expected; /* swap: option<list<u8>> is some */
     char expected[64];
     size_t expected_len;
     int64_t delta;
@@ -53,9 +53,9 @@ typedef struct {
     uint32_t timeout_ms;
     const bastion_sql_value *params; /* borrowed from the caller */
     size_t n_params;
-    const cabi_statement *stmts;     /* borrowed from the caller */
+    const cabi_statement *stmts; /* borrowed from the caller */
     size_t n_stmts;
-    const bastion_header *headers;   /* http-out: borrowed from the caller */
+    const bastion_header *headers; /* http-out: borrowed from the caller */
     size_t n_headers;
 } fake_call;
 
@@ -74,16 +74,16 @@ struct fake_host {
     size_t n_config_gets;
 
     /* script */
-    int error_tag;          /* -1: succeed; 0..6: fail with that error case */
-    const char *error_msg;  /* payload of cases 1..5 */
+    int error_tag;            /* -1: succeed; 0..6: fail with that error case */
+    const char *error_msg;    /* payload of cases 1..5 */
     uint32_t guard_statement; /* payload of case 6, guard */
-    bool get_some;          /* kv.get: option is some */
+    bool get_some;            /* kv.get: option is some */
     const char *get_value;
     size_t get_value_len;
-    bool ok_bool;           /* kv.add / kv.swap / kv.delete result */
-    int64_t ok_s64;         /* kv.increment result */
-    cabi_rows rows;         /* sql.query result */
-    cabi_rows *rows_list;   /* sql.transaction result */
+    bool ok_bool;         /* kv.add / kv.swap / kv.delete result */
+    int64_t ok_s64;       /* kv.increment result */
+    cabi_rows rows;       /* sql.query result */
+    cabi_rows *rows_list; /* sql.transaction result */
     size_t n_rows_list;
     cabi_response http_response; /* http-out.send result */
     const char *config_names[8];

@@ -281,11 +281,11 @@ static void test_kv_model_matches_host_semantics(void **state)
     assert_false(found);
 }
 
-#define bastion_kv_get tkv_get
-#define bastion_kv_set tkv_set
-#define bastion_kv_add tkv_add
+#define bastion_kv_get       tkv_get
+#define bastion_kv_set       tkv_set
+#define bastion_kv_add       tkv_add
 #define bastion_kv_increment tkv_increment
-#define bastion_kv_swap tkv_swap
-#define bastion_kv_delete tkv_delete
-#define bastion_now_ms tkv_now_ms
+#define bastion_kv_swap      tkv_swap
+#define bastion_kv_delete    tkv_delete
+#define bastion_now_ms       tkv_now_ms
 #endif

@@ -27,34 +27,36 @@ static void test_VAL3_utf8_validator(void **state)
 #define V(s, ok) {s, sizeof(s) - 1, ok}
         V("", true),
         V("plain ASCII", true),
-        V("\xC3\xA9", true),                 /* U+00E9 */
-        V("\xE2\x82\xAC", true),             /* U+20AC */
-        V("\xF0\x9F\x98\x80", true),         /* U+1F600 */
-        V("\xED\x9F\xBF", true),             /* U+D7FF, Kuhn 2.3.1 */
-        V("\xEE\x80\x80", true),             /* U+E000, Kuhn 2.3.2 */
-        V("\xEF\xBF\xBD", true),             /* U+FFFD, Kuhn 2.3.4 */
-        V("\xF4\x8F\xBF\xBF", true),         /* U+10FFFF, Kuhn 2.3.5 */
-        V("\x00", true),                     /* NUL is valid UTF-8 (a control, not an encoding error) */
-        V("\xC0\xAF", false),                /* overlong '/', RFC 3629 §10, Kuhn 4.1.1 */
-        V("\xC1\xBF", false),                /* overlong, Kuhn 4.2.1 */
-        V("\xE0\x80\xAF", false),            /* overlong '/', Kuhn 4.1.2 */
-        V("\xE0\x9F\xBF", false),            /* overlong U+07FF, Kuhn 4.2.2 */
-        V("\xF0\x80\x80\xAF", false),        /* overlong '/', Kuhn 4.1.3 */
-        V("\xF0\x8F\xBF\xBF", false),        /* overlong U+FFFF, Kuhn 4.2.3 */
-        V("\xED\xA0\x80", false),            /* U+D800 surrogate, Kuhn 5.1.1 */
-        V("\xED\xBF\xBF", false),            /* U+DFFF, Kuhn 5.1.7 */
+        V("\xC3\xA9", true),          /* U+00E9 */
+        V("\xE2\x82\xAC", true),      /* U+20AC */
+        V("\xF0\x9F\x98\x80", true),  /* U+1F600 */
+        V("\xED\x9F\xBF", true),      /* U+D7FF, Kuhn 2.3.1 */
+        V("\xEE\x80\x80", true),      /* U+E000, Kuhn 2.3.2 */
+        V("\xEF\xBF\xBD", true),      /* U+FFFD, Kuhn 2.3.4 */
+        V("\xF4\x8F\xBF\xBF", true),  /* U+10FFFF, Kuhn 2.3.5 */
+        V("\x00", true),              /* NUL is valid UTF-8 (a control, not an encoding error) */
+        V("\xC0\xAF", false),         /* overlong '/', RFC 3629 §10, Kuhn 4.1.1 */
+        V("\xC1\xBF", false),         /* overlong, Kuhn 4.2.1 */
+        V("\xE0\x80\xAF", false),     /* overlong '/', Kuhn 4.1.2 */
+        V("\xE0\x9F\xBF", false),     /* overlong U+07FF, Kuhn 4.2.2 */
+        V("\xF0\x80\x80\xAF", false), /* overlong '/', Kuhn 4.1.3 */
+        V("\xF0\x8F\xBF\xBF", false), /* overlong U+FFFF, Kuhn 4.2.3 */
+        V("\xED\xA0\x80", false),     /* U+D800 surrogate, Kuhn 5.1.1 */
+        V("\xED\xBF\xBF", false),     /* U+DFFF, Kuhn 5.1.7 */
         V("\xED\xA0\x80\xED\xB0\x80", false), /* CESU-8 pair, Kuhn 5.2.1 */
-        V("\xF4\x90\x80\x80", false),        /* U+110000 */
+        V("\xF4\x90\x80\x80", false),         /* U+110000 */
         V("\xF5\x80\x80\x80", false),
-        V("\xF8\x88\x80\x80\x80", false),    /* 5-byte form, Kuhn 3.3 */
+        V("\xF8\x88\x80\x80\x80", false), /* 5-byte form, Kuhn 3.3 */
         V("\xFE", false),
         V("\xFF", false),
-        V("\x80", false),                    /* lone continuation, Kuhn 3.1.1 */
+        V("\x80", false), /* lone continuation, Kuhn 3.1.1 */
         V("a\xBF", false),
-        V("\xC3", false),                    /* truncated, Kuhn 3.3.1 */
-        V("\xE2\x82", false),                /* truncated, Kuhn 3.3.2 */
-        V("\xF0\x9F\x98", false),            /* truncated, Kuhn 3.3.3 */
-        V("\xC3" "a", false),                /* lead byte then ASCII */
+        V("\xC3", false),         /* truncated, Kuhn 3.3.1 */
+        V("\xE2\x82", false),     /* truncated, Kuhn 3.3.2 */
+        V("\xF0\x9F\x98", false), /* truncated, Kuhn 3.3.3 */
+        V("\xC3"
+          "a",
+          false), /* lead byte then ASCII */
         V("\xE2\x28\xA1", false),
         V("ok \xC3\xA9 then \xE2\x82", false), /* truncated at the very end */
 #undef V
@@ -79,34 +81,34 @@ static void test_VAL1_email_valid_and_invalid(void **state)
         {"x_y-z!#$%&'*/=?^`{|}~@example.org", true},
         {"a@b.io", true},
         {"a@xn--bcher-kva.example", true},
-        {"a@1example.com", true},             /* digits are fine in non-TLD labels */
-        {"userexample.com", false},           /* no @ */
-        {"@example.com", false},              /* empty local part */
-        {"a@", false},                        /* empty domain */
+        {"a@1example.com", true},   /* digits are fine in non-TLD labels */
+        {"userexample.com", false}, /* no @ */
+        {"@example.com", false},    /* empty local part */
+        {"a@", false},              /* empty domain */
         {"a@@example.com", false},
-        {".a@example.com", false},            /* leading dot */
-        {"a.@example.com", false},            /* trailing dot */
-        {"a..b@example.com", false},          /* double dot */
-        {"a@example", false},                 /* no TLD */
+        {".a@example.com", false},   /* leading dot */
+        {"a.@example.com", false},   /* trailing dot */
+        {"a..b@example.com", false}, /* double dot */
+        {"a@example", false},        /* no TLD */
         {"a@example.", false},
         {"a@.example.com", false},
         {"a@example..com", false},
-        {"a@example.123", false},             /* numeric TLD */
-        {"a@example.c", false},               /* one-letter TLD */
+        {"a@example.123", false}, /* numeric TLD */
+        {"a@example.c", false},   /* one-letter TLD */
         {"a@example.c0m", false},
-        {"a@-example.com", false},            /* label starts with '-' */
-        {"a@example-.com", false},            /* label ends with '-' */
+        {"a@-example.com", false}, /* label starts with '-' */
+        {"a@example-.com", false}, /* label ends with '-' */
         {"a b@example.com", false},
-        {"\"a b\"@example.com", false},       /* no quoted strings */
+        {"\"a b\"@example.com", false}, /* no quoted strings */
         {"a@exa_mple.com", false},
-        {"a@[192.0.2.1]", false},             /* no address literals */
-        {"caf\xC3\xA9@example.com", false},   /* ASCII only */
+        {"a@[192.0.2.1]", false},           /* no address literals */
+        {"caf\xC3\xA9@example.com", false}, /* ASCII only */
         {"a@example.com.", false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (bastion_email_valid(bastion_cstr(cases[i].in)) != cases[i].ok)
             unit_fail("bastion_email_valid(\"%s\") should be %s", cases[i].in,
-                     cases[i].ok ? "true" : "false");
+                      cases[i].ok ? "true" : "false");
     }
 }
 
@@ -159,16 +161,18 @@ static void test_VAL1_phone_e164_valid_and_invalid(void **state)
         {"+1234567", false},          /* 7: too short */
         {"+", false},
         {"", false},
-        {"14155552671", false},       /* no '+' */
+        {"14155552671", false}, /* no '+' */
         {"++14155552671", false},
-        {"+04155552671", false},      /* country codes never start with 0 */
-        {"+1415555267a", false},      /* letters */
-        {"+1415O552671", false},      /* letter O for zero */
-        {"+1 415 555 2671", false},   /* separators are not E.164 */
+        {"+04155552671", false},    /* country codes never start with 0 */
+        {"+1415555267a", false},    /* letters */
+        {"+1415O552671", false},    /* letter O for zero */
+        {"+1 415 555 2671", false}, /* separators are not E.164 */
         {"+1-415-555-2671", false},
         {"+1(415)5552671", false},
-        {"+\xEF\xBC\x91" "4155552671", false}, /* fullwidth digit one */
-        {"+14155552671 ", false},     /* the parser does not trim; the field does */
+        {"+\xEF\xBC\x91"
+         "4155552671",
+         false},                  /* fullwidth digit one */
+        {"+14155552671 ", false}, /* the parser does not trim; the field does */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (bastion_phone_valid(bastion_cstr(cases[i].in)) != cases[i].ok)
@@ -192,7 +196,7 @@ static void test_VAL1_uuid_valid_and_invalid(void **state)
         {"ffffffff-ffff-ffff-ffff-ffffffffffff", true}, /* max, §5.10 */
         {"f81d4fae-7dec-11d0-a765-00a0c91e6bf", false}, /* 35 */
         {"f81d4fae-7dec-11d0-a765-00a0c91e6bf66", false},
-        {"f81d4fae7dec11d0a76500a0c91e6bf6", false},    /* no dashes */
+        {"f81d4fae7dec11d0a76500a0c91e6bf6", false},     /* no dashes */
         {"f81d4fae-7dec-11d0a765-00a0c91e6bf6-", false}, /* dash moved */
         {"f81d4fa-e7dec-11d0-a765-00a0c91e6bf6", false}, /* 7-5-4-4-12 */
         {"f81d4fae-7dec-11d0-a765-00a0c91e6bg6", false}, /* non-hex 'g' */

@@ -18,9 +18,8 @@ static int setup(void **state)
 
 /* wit/bastion.wit `types.error`, case by case */
 static const bastion_host_rc TAG_RC[] = {
-    BASTION_HOST_TIMEOUT, BASTION_HOST_UNAVAILABLE, BASTION_HOST_CONFLICT,
-    BASTION_HOST_INVALID, BASTION_HOST_DENIED,      BASTION_HOST_INTERNAL,
-    BASTION_HOST_GUARD,
+    BASTION_HOST_TIMEOUT, BASTION_HOST_UNAVAILABLE, BASTION_HOST_CONFLICT, BASTION_HOST_INVALID,
+    BASTION_HOST_DENIED,  BASTION_HOST_INTERNAL,    BASTION_HOST_GUARD,
 };
 
 /* --- one caller per wrapper, so each property is checked for all of them --- */
@@ -145,7 +144,7 @@ static void test_REL1_every_error_case_maps_to_host_rc(void **state)
             bastion_host_rc rc = CALLS[i].call(the_cx(&cx, bastion_now_ms() + 15000));
             if (rc != TAG_RC[tag])
                 unit_fail("%s with error case %d gave %d, want %d", CALLS[i].name, tag, rc,
-                         TAG_RC[tag]);
+                          TAG_RC[tag]);
             assert_int_equal(fake_count(CALLS[i].import), 1);
             assert_int_equal(fake.n_calls, 1); /* no retry, no other call */
             /* the host's text is kept for the log */
@@ -181,10 +180,12 @@ static void test_REL1_guard_told_from_constraint(void **state)
         fake.guard_statement = cases[i].statement;
         fake.error_msg = cases[i].msg;
         bastion_ctx cx;
-        bastion_sql_stmt st = {.sql = "UPDATE t SET a = 1", .has_expect = true, .expect_changes = 1};
+        bastion_sql_stmt st = {
+            .sql = "UPDATE t SET a = 1", .has_expect = true, .expect_changes = 1};
         bastion_rows out;
-        assert_int_equal(bastion_sql_transaction(the_cx(&cx, bastion_now_ms() + 15000), "db", &st, 1, &out),
-                         cases[i].rc);
+        assert_int_equal(
+            bastion_sql_transaction(the_cx(&cx, bastion_now_ms() + 15000), "db", &st, 1, &out),
+            cases[i].rc);
         if (bastion_sql_guard_failed() != cases[i].want)
             unit_fail("case %zu: guard %zu, want %zu", i, bastion_sql_guard_failed(),
                       cases[i].want);
@@ -222,7 +223,7 @@ static void test_REL1_kv_get_not_found_is_not_error(void **state)
     bool found = true;
     fake.get_some = false;
     assert_int_equal(bastion_kv_get(the_cx(&cx, bastion_now_ms() + 15000), "cache",
-                                     BASTION_LIT("missing"), &v, &found),
+                                    BASTION_LIT("missing"), &v, &found),
                      BASTION_HOST_OK);
     assert_false(found);
     assert_null(v.ptr);
@@ -241,7 +242,7 @@ static void test_REL1_kv_get_found_value_copied(void **state)
     bastion_str v;
     bool found = false;
     assert_int_equal(bastion_kv_get(the_cx(&cx, bastion_now_ms() + 15000), "cache",
-                                     BASTION_LIT("k"), &v, &found),
+                                    BASTION_LIT("k"), &v, &found),
                      BASTION_HOST_OK);
     assert_true(found);
     assert_int_equal(v.len, 5);
@@ -264,7 +265,7 @@ static void test_REL1_kv_set_arguments(void **state)
     (void)state;
     bastion_ctx cx;
     assert_int_equal(bastion_kv_set(the_cx(&cx, bastion_now_ms() + 15000), "sessions",
-                                     BASTION_LIT("s:1"), BASTION_LIT("{\"u\":1}"), 60000),
+                                    BASTION_LIT("s:1"), BASTION_LIT("{\"u\":1}"), 60000),
                      BASTION_HOST_OK);
     const fake_call *c = &fake.calls[0];
     assert_int_equal(c->fn, FAKE_KV_SET);
@@ -281,7 +282,7 @@ static void test_REL1_kv_add_existing_is_not_error(void **state)
     bool added = false;
     fake.ok_bool = true;
     assert_int_equal(bastion_kv_add(the_cx(&cx, bastion_now_ms() + 15000), "dedup",
-                                     BASTION_LIT("k"), BASTION_LIT("1"), 5000, &added),
+                                    BASTION_LIT("k"), BASTION_LIT("1"), 5000, &added),
                      BASTION_HOST_OK);
     assert_true(added);
     assert_int_equal(fake.calls[0].ttl_ms, 5000);
@@ -298,7 +299,7 @@ static void test_REL1_kv_increment_value_and_arguments(void **state)
     int64_t v = 0;
     fake.ok_s64 = -7;
     assert_int_equal(bastion_kv_increment(the_cx(&cx, bastion_now_ms() + 15000), "counters",
-                                           BASTION_LIT("c"), -8, 900000, &v),
+                                          BASTION_LIT("c"), -8, 900000, &v),
                      BASTION_HOST_OK);
     assert_int_equal(v, -7);
     assert_int_equal(fake.calls[0].delta, -8);
@@ -319,8 +320,8 @@ static void test_REL1_kv_swap_expected_option(void **state)
     assert_true(swapped);
     assert_false(fake.calls[0].has_expected);
     /* an empty expected value is some(""), not none */
-    assert_int_equal(bastion_kv_swap(&cx, "s", BASTION_LIT("k"), BASTION_LIT(""),
-                                     BASTION_LIT("v2"), 10, &swapped),
+    assert_int_equal(bastion_kv_swap(&cx, "s", BASTION_LIT("k"), BASTION_LIT(""), BASTION_LIT("v2"),
+                                     10, &swapped),
                      BASTION_HOST_OK);
     assert_true(fake.calls[1].has_expected);
     assert_int_equal(fake.calls[1].expected_len, 0);
@@ -345,7 +346,7 @@ static void test_REL1_kv_delete_missing_is_not_error(void **state)
     bool deleted = true;
     fake.ok_bool = false;
     assert_int_equal(bastion_kv_delete(the_cx(&cx, bastion_now_ms() + 15000), "csrf",
-                                        BASTION_LIT("t"), &deleted),
+                                       BASTION_LIT("t"), &deleted),
                      BASTION_HOST_OK);
     assert_false(deleted);
     fake.ok_bool = true;
@@ -378,8 +379,8 @@ static void test_REL1_sql_query_rows(void **state)
     bastion_ctx cx;
     bastion_rows out;
     assert_int_equal(bastion_sql_query(the_cx(&cx, bastion_now_ms() + 15000), "main",
-                                        "SELECT id, email FROM users WHERE name = $1 LIMIT $2",
-                                        params, 2, &out),
+                                       "SELECT id, email FROM users WHERE name = $1 LIMIT $2",
+                                       params, 2, &out),
                      BASTION_HOST_OK);
     /* VAL3: the text travels as a parameter, the SQL is the literal */
     const fake_call *c = &fake.calls[0];
@@ -405,7 +406,7 @@ static void test_REL1_sql_query_empty_result_is_not_error(void **state)
     bastion_rows out;
     fake.rows.changes = 3;
     assert_int_equal(bastion_sql_query(the_cx(&cx, bastion_now_ms() + 15000), "main",
-                                        "UPDATE t SET x = 1", NULL, 0, &out),
+                                       "UPDATE t SET x = 1", NULL, 0, &out),
                      BASTION_HOST_OK);
     assert_int_equal(out.n_rows, 0);
     assert_int_equal(out.changes, 3);
@@ -455,9 +456,9 @@ static void test_REL1_sql_transaction_statements_and_results(void **state)
     };
     bastion_rows out[2];
     bastion_ctx cx;
-    assert_int_equal(bastion_sql_transaction(the_cx(&cx, bastion_now_ms() + 15000), "main", st, 2,
-                                              out),
-                     BASTION_HOST_OK);
+    assert_int_equal(
+        bastion_sql_transaction(the_cx(&cx, bastion_now_ms() + 15000), "main", st, 2, out),
+        BASTION_HOST_OK);
     const fake_call *c = &fake.calls[0];
     assert_int_equal(c->n_stmts, 2);
     assert_true(unit_str_is(c->stmts[0].sql, st[0].sql));
@@ -479,9 +480,9 @@ static void test_REL1_sql_transaction_guard(void **state)
     const bastion_sql_stmt st[] = {{"UPDATE t SET v = 2 WHERE v = 1", NULL, 0, true, 1}};
     bastion_rows out[1];
     bastion_ctx cx;
-    assert_int_equal(bastion_sql_transaction(the_cx(&cx, bastion_now_ms() + 15000), "main", st, 1,
-                                              out),
-                     BASTION_HOST_GUARD);
+    assert_int_equal(
+        bastion_sql_transaction(the_cx(&cx, bastion_now_ms() + 15000), "main", st, 1, out),
+        BASTION_HOST_GUARD);
     assert_int_equal(bastion_sql_guard_failed(), 1);
     assert_int_equal(bastion_host_rc_problem(BASTION_HOST_GUARD), BASTION_E_CONFLICT);
 }
@@ -513,8 +514,8 @@ static void test_REL1_host_rc_names(void **state)
 static void test_CONC1_sql_change_or_problem(void **state)
 {
     (void)state;
-    const bastion_sql_stmt st = {.sql = "UPDATE t SET v = 2 WHERE v = 1", .has_expect = true,
-                                 .expect_changes = 1};
+    const bastion_sql_stmt st = {
+        .sql = "UPDATE t SET v = 2 WHERE v = 1", .has_expect = true, .expect_changes = 1};
     bastion_rows out;
     bastion_ctx cx;
     assert_int_equal(bastion_sql_change_or_problem(the_cx(&cx, bastion_now_ms() + 15000), "main",
@@ -563,8 +564,8 @@ static void test_REL1_http_send_response(void **state)
     bastion_http_response resp;
     bastion_ctx cx;
     assert_int_equal(bastion_http_send(the_cx(&cx, bastion_now_ms() + 15000), "POST",
-                                        "https://api.example.com/emails", h, 1,
-                                        BASTION_LIT("{\"to\":\"a\"}"), &resp),
+                                       "https://api.example.com/emails", h, 1,
+                                       BASTION_LIT("{\"to\":\"a\"}"), &resp),
                      BASTION_HOST_OK);
     const fake_call *c = &fake.calls[0];
     assert_string_equal(c->store, "POST");
@@ -577,9 +578,9 @@ static void test_REL1_http_send_response(void **state)
     assert_true(unit_str_is(resp.body, "{\"id\":\"em_1\"}"));
     /* an upstream 5xx is a response, not a host error: the caller decides */
     fake.http_response.status = 500;
-    assert_int_equal(bastion_http_send(&cx, "GET", "https://api.example.com/", NULL, 0,
-                                        BASTION_STR_NULL, &resp),
-                     BASTION_HOST_OK);
+    assert_int_equal(
+        bastion_http_send(&cx, "GET", "https://api.example.com/", NULL, 0, BASTION_STR_NULL, &resp),
+        BASTION_HOST_OK);
     assert_int_equal(resp.status, 500);
 }
 
@@ -637,10 +638,11 @@ static void test_REL1_fail_or_problem(void **state)
         assert_non_null(strstr(fake.logs[0].fields, "op=load user;"));
         assert_non_null(strstr(fake.logs[0].fields, want));
         /* timeout and guard carry no text of their own */
-        assert_non_null(strstr(fake.logs[0].fields,
-                               cases[i].rc == BASTION_HOST_TIMEOUT ? "detail=timeout;"
-                               : cases[i].rc == BASTION_HOST_GUARD ? "detail=expect-changes"
-                                                                   : "detail=SELECT password_hash"));
+        assert_non_null(strstr(fake.logs[0].fields, cases[i].rc == BASTION_HOST_TIMEOUT
+                                                        ? "detail=timeout;"
+                                                    : cases[i].rc == BASTION_HOST_GUARD
+                                                        ? "detail=expect-changes"
+                                                        : "detail=SELECT password_hash"));
     }
 }
 
@@ -715,7 +717,7 @@ static void test_REL2_each_call_gets_its_budget(void **state)
         CALLS[i].call(the_cx(&cx, bastion_now_ms() + 60000));
         if (fake_last()->timeout_ms != CALLS[i].budget)
             unit_fail("%s passed timeout %u, want %u", CALLS[i].name, fake_last()->timeout_ms,
-                     CALLS[i].budget);
+                      CALLS[i].budget);
     }
 }
 
@@ -742,8 +744,8 @@ static void test_REL2_expired_deadline_skips_the_host(void **state)
             bastion_ctx cx;
             bastion_host_rc rc = CALLS[i].call(the_cx(&cx, deadlines[d]));
             if (rc != BASTION_HOST_TIMEOUT)
-                unit_fail("%s after the deadline gave %d, want BASTION_HOST_TIMEOUT",
-                         CALLS[i].name, rc);
+                unit_fail("%s after the deadline gave %d, want BASTION_HOST_TIMEOUT", CALLS[i].name,
+                          rc);
             if (fake.n_calls != 0)
                 unit_fail("%s called the host after the deadline", CALLS[i].name);
             assert_true(bastion_host_error_text().len > 0);

@@ -28,7 +28,8 @@ static bastion_rc parse(bastion_ctx *cx, const char *content_type, const char *b
 {
     unit_ctx(cx);
     if (content_type) {
-        parse_headers[0] = (bastion_header){BASTION_LIT("content-type"), bastion_cstr(content_type)};
+        parse_headers[0] =
+            (bastion_header){BASTION_LIT("content-type"), bastion_cstr(content_type)};
         cx->headers = parse_headers;
         cx->n_headers = 1;
     }
@@ -112,8 +113,11 @@ static void test_VAL3_query_nul_refused_naming_the_parameter(void **state)
 {
     (void)state;
     static const bastion_field q[] = {
-        {.name = "tier", .type = BASTION_FIELD_SLUG, .flags = BASTION_REQUIRED,
-         .min = 1, .max = 20},
+        {.name = "tier",
+         .type = BASTION_FIELD_SLUG,
+         .flags = BASTION_REQUIRED,
+         .min = 1,
+         .max = 20},
         {.name = "n", .type = BASTION_FIELD_STRING, .min = 1, .max = 20},
     };
     static const struct {
@@ -157,8 +161,9 @@ static void test_VAL1_parse_valid_body(void **state)
     assert_false(cx.responded);
     assert_true(unit_str_is(out[F_EMAIL].str, "ann@example.com"));
     /* whitespace around the value is JSON (RFC 8259 §2) */
-    assert_int_equal(parse_s(&cx, "application/json", " \r\n\t{\"name\":\"Ann\",\"email\":"
-                                                      "\"ann@example.com\"} \n",
+    assert_int_equal(parse_s(&cx, "application/json",
+                             " \r\n\t{\"name\":\"Ann\",\"email\":"
+                             "\"ann@example.com\"} \n",
                              out),
                      BASTION_OK);
 }
@@ -167,8 +172,15 @@ static void test_VAL1_415_content_type(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        NULL, "", "text/plain", "application/x-www-form-urlencoded", "application/jsonp",
-        "application/json-seq", "multipart/form-data; boundary=x", "json", "application/",
+        NULL,
+        "",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/jsonp",
+        "application/json-seq",
+        "multipart/form-data; boundary=x",
+        "json",
+        "application/",
         "text/json",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -184,8 +196,11 @@ static void test_VAL1_content_type_parameters_accepted(void **state)
 {
     (void)state;
     static const char *const good[] = {
-        "application/json", "application/json; charset=utf-8", "Application/JSON",
-        "APPLICATION/JSON;charset=UTF-8", " application/json ; charset=utf-8",
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "APPLICATION/JSON;charset=UTF-8",
+        " application/json ; charset=utf-8",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         bastion_ctx cx;
@@ -218,7 +233,7 @@ static void test_VAL1_malformed_json_400(void **state)
     ASSERT_400("{'name':'Ann'}");
     ASSERT_400("{\"name\":\"Ann\"");
     ASSERT_400("{\"name\":\"unterminated}");
-    ASSERT_400("{\"a\":\"\\ud800\"}");   /* lone surrogate escape */
+    ASSERT_400("{\"a\":\"\\ud800\"}"); /* lone surrogate escape */
     ASSERT_400("{\"a\":\"\\x41\"}");
     /* a NULL body (the host sent none) */
     assert_400(NULL, 0);
@@ -370,7 +385,10 @@ static void test_VAL1_raw_control_in_string_400(void **state)
 {
     (void)state;
     static const char *const cases[] = {
-        "{\"x\":\"Ann\n\"}", "{\"x\":\"\tAnn\"}", "{\"x\":\"A\x01nn\"}", "{\"x\n\":\"Ann\"}",
+        "{\"x\":\"Ann\n\"}",
+        "{\"x\":\"\tAnn\"}",
+        "{\"x\":\"A\x01nn\"}",
+        "{\"x\n\":\"Ann\"}",
     };
     char got[256];
     not_400(cases, sizeof cases / sizeof cases[0], got, sizeof got);
@@ -388,8 +406,8 @@ static void test_VAL1_non_rfc8259_numbers_400(void **state)
 {
     (void)state;
     static const char *const cases[] = {
-        "{\"x\":01}", "{\"x\":-01}", "{\"x\":1.}", "{\"x\":1.e5}", "{\"x\":[.5]}",
-        "{\"x\":[1e]}", "{\"x\":[+1]}",
+        "{\"x\":01}",   "{\"x\":-01}",  "{\"x\":1.}",   "{\"x\":1.e5}",
+        "{\"x\":[.5]}", "{\"x\":[1e]}", "{\"x\":[+1]}",
     };
     char got[256];
     not_400(cases, sizeof cases / sizeof cases[0], got, sizeof got);
@@ -474,7 +492,7 @@ static void test_VAL1_format_errors_collected_in_one_422(void **state)
     cJSON *j = unit_assert_problem(&cx, 422, "validation-failed");
     const cJSON *errors = cJSON_GetObjectItemCaseSensitive(j, "errors");
     assert_int_equal(cJSON_GetArraySize(errors), 9);
-    static const char *const ptrs[] = {"/phone", "/id", "/at", "/day", "/status",
+    static const char *const ptrs[] = {"/phone",  "/id",  "/at",  "/day",  "/status",
                                        "/amount", "/tag", "/raw", "/extra"};
     for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
         if (!unit_error_for(errors, ptrs[i]))
@@ -537,9 +555,21 @@ static void test_VAL1_rfc8259_numbers_accepted(void **state)
 {
     (void)state;
     static const char *const good[] = {
-        "{\"y\":0}", "{\"y\":-0}", "{\"y\":10}", "{\"y\":-10}", "{\"y\":1.5}", "{\"y\":0.5}",
-        "{\"y\":1e5}", "{\"y\":1E+5}", "{\"y\":1e-5}", "{\"y\":-0.0e0}", "{\"y\":[1,2,-3]}",
-        "{\"y\":{\"a\":1}}", "{ \"y\" : 1 }", "{\"y\":[true,false,null,1]}", "{\"y\":\"01 +1 .5\"}",
+        "{\"y\":0}",
+        "{\"y\":-0}",
+        "{\"y\":10}",
+        "{\"y\":-10}",
+        "{\"y\":1.5}",
+        "{\"y\":0.5}",
+        "{\"y\":1e5}",
+        "{\"y\":1E+5}",
+        "{\"y\":1e-5}",
+        "{\"y\":-0.0e0}",
+        "{\"y\":[1,2,-3]}",
+        "{\"y\":{\"a\":1}}",
+        "{ \"y\" : 1 }",
+        "{\"y\":[true,false,null,1]}",
+        "{\"y\":\"01 +1 .5\"}",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         bastion_ctx cx;
@@ -548,7 +578,7 @@ static void test_VAL1_rfc8259_numbers_accepted(void **state)
             unit_fail("%s was not parsed", good[i]);
     }
     static const char *const bad[] = {
-        "{\"y\":01}", "{\"y\":-}", "{\"y\":1.}", "{\"y\":.5}", "{\"y\":+1}", "{\"y\":1e}",
+        "{\"y\":01}",  "{\"y\":-}",     "{\"y\":1.}",  "{\"y\":.5}",   "{\"y\":+1}",  "{\"y\":1e}",
         "{\"y\":1e+}", "{\"y\":1.5.5}", "{\"y\":--1}", "{\"y\":0x10}", "{\"y\":1-2}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -577,8 +607,8 @@ static void with_param(bastion_ctx *cx, const char *value, size_t len)
 static void test_VAL1_param_rule_applied(void **state)
 {
     (void)state;
-    static const bastion_field id = {.name = "id", .type = BASTION_FIELD_UUID,
-                                     .flags = BASTION_REQUIRED};
+    static const bastion_field id = {
+        .name = "id", .type = BASTION_FIELD_UUID, .flags = BASTION_REQUIRED};
     bastion_ctx cx;
     bastion_field_value v;
     with_param(&cx, "F81D4FAE-7DEC-11D0-A765-00A0C91E6BF6", 36);

@@ -16,8 +16,14 @@ static void test_VAL1_json_accepts_rfc8259_values(void **state)
 {
     (void)state;
     static const char *const ok[] = {
-        "{}", "[]", " {\"a\" : [1, -0, 0.5, -1.25e+10, 3E-2, true, false, null]} ",
-        "\"str\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\"", "0", "-12", "[[[]]]", "{\"a\":{\"b\":{}}}",
+        "{}",
+        "[]",
+        " {\"a\" : [1, -0, 0.5, -1.25e+10, 3E-2, true, false, null]} ",
+        "\"str\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\"",
+        "0",
+        "-12",
+        "[[[]]]",
+        "{\"a\":{\"b\":{}}}",
         "\t\n\r [1]\n",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
@@ -28,8 +34,8 @@ static void test_VAL1_json_accepts_rfc8259_values(void **state)
 static void test_VAL1_json_rejects_non_rfc8259_numbers(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"01", "-01", "1.", "1.e5", ".5", "-", "+1", "1e", "1e+",
-                                      "0x10", "NaN", "Infinity", "[1,]", "1 2"};
+    static const char *const bad[] = {"01", "-01", "1.",   "1.e5", ".5",       "-",    "+1",
+                                      "1e", "1e+", "0x10", "NaN",  "Infinity", "[1,]", "1 2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (check(bad[i]) != BASTION_JSON_SYNTAX)
             fail_msg("accepted invalid number or value: %s", bad[i]);
@@ -38,9 +44,24 @@ static void test_VAL1_json_rejects_non_rfc8259_numbers(void **state)
 static void test_VAL1_json_rejects_bad_structure(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"", " ", "{", "}", "[1", "{\"a\"}", "{\"a\":}", "{a:1}",
-                                      "{\"a\":1,}", "{\"a\" 1}", "[1 2]", "tru", "nul", "falsey",
-                                      "{} {}", "\"open", "\"bad \\x escape\"", "\"\\u12\"",
+    static const char *const bad[] = {"",
+                                      " ",
+                                      "{",
+                                      "}",
+                                      "[1",
+                                      "{\"a\"}",
+                                      "{\"a\":}",
+                                      "{a:1}",
+                                      "{\"a\":1,}",
+                                      "{\"a\" 1}",
+                                      "[1 2]",
+                                      "tru",
+                                      "nul",
+                                      "falsey",
+                                      "{} {}",
+                                      "\"open",
+                                      "\"bad \\x escape\"",
+                                      "\"\\u12\"",
                                       "'single'"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (check(bad[i]) != BASTION_JSON_SYNTAX)
@@ -62,7 +83,8 @@ static void test_VAL3_json_rejects_nul(void **state)
     assert_int_equal(check("{\"x\":\"ab\\u0000cd\"}"), BASTION_JSON_NUL);
     static const char raw[] = "{\"x\":\"ab\0cd\"}";
     /* a raw NUL is an unescaped control character: not JSON at all */
-    assert_int_equal(bastion_json_check((bastion_str){raw, sizeof raw - 1}, 32), BASTION_JSON_SYNTAX);
+    assert_int_equal(bastion_json_check((bastion_str){raw, sizeof raw - 1}, 32),
+                     BASTION_JSON_SYNTAX);
     static const char outside[] = "{\"x\":1}\0";
     assert_int_equal(bastion_json_check((bastion_str){outside, sizeof outside - 1}, 32),
                      BASTION_JSON_SYNTAX);
@@ -87,13 +109,13 @@ static void test_VAL3_json_nul_pointer_names_the_member(void **state)
         {"[0,[1,2,\"\\u0000\"]]", "/1/2", false},
         {"{\"a\":[1,[2,3]],\"b\":{\"c\":1},\"d\":\"\\u0000\"}", "/d", false}, /* levels pop */
         {"{\"b\":[{\"c\":\"ok\"},{\"d\":\"x\\u0000\"}]}", "/b/1/d", false},
-        {"\"\\u0000\"", "", false},                          /* the whole document */
-        {"{\"\":\"\\u0000\"}", "/", false},                  /* RFC 6901 §5 */
+        {"\"\\u0000\"", "", false},                               /* the whole document */
+        {"{\"\":\"\\u0000\"}", "/", false},                       /* RFC 6901 §5 */
         {"{\"a/b\":{\"m~n\":\"\\u0000\"}}", "/a~1b/m~0n", false}, /* RFC 6901 §3 */
         {"{\"\\u0065\\u00e9\\ud83d\\ude00\":\"\\u0000\"}", "/e\xC3\xA9\xF0\x9F\x98\x80", false},
         {"{\"\\\"\\\\\\/\\n\":\"\\u0000\"}", "/\"\\~1\n", false}, /* escapes decoded */
-        {"{\"a\":\"\\u0000\",\"b\":\"\\u0000\"}", "/a", false}, /* the first one */
-        {"{\"x\\u0000y\":1}", "", true},                     /* a member name: its object */
+        {"{\"a\":\"\\u0000\",\"b\":\"\\u0000\"}", "/a", false},   /* the first one */
+        {"{\"x\\u0000y\":1}", "", true},                          /* a member name: its object */
         {"{\"a\":[{\"x\\u0000\":1}]}", "/a/0", true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -116,8 +138,9 @@ static void test_VAL3_json_nul_pointer_names_the_member(void **state)
 static void test_VAL1_json_nul_does_not_hide_a_later_error(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"{\"x\":\"\\u0000\",", "[\"\\u0000\"", "[\"\\u0000\",01]",
-                                      "{\"x\\u0000\":}", "\"\\u0000\" 1", "[\"\\u0000\",\"\\ud800\"]"};
+    static const char *const bad[] = {"{\"x\":\"\\u0000\",", "[\"\\u0000\"",
+                                      "[\"\\u0000\",01]",    "{\"x\\u0000\":}",
+                                      "\"\\u0000\" 1",       "[\"\\u0000\",\"\\ud800\"]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (check(bad[i]) != BASTION_JSON_SYNTAX)
             fail_msg("not SYNTAX: %s", bad[i]);
@@ -167,8 +190,8 @@ static void test_VAL1_json_lone_surrogates_are_malformed(void **state)
 {
     (void)state;
     assert_int_equal(check("\"\\ud83d\\ude00\""), BASTION_JSON_OK); /* a valid pair */
-    assert_int_equal(check("\"\\udddd\""), BASTION_JSON_SYNTAX);      /* lone low */
-    assert_int_equal(check("\"\\ud83d\""), BASTION_JSON_SYNTAX);      /* lone high */
+    assert_int_equal(check("\"\\udddd\""), BASTION_JSON_SYNTAX);    /* lone low */
+    assert_int_equal(check("\"\\ud83d\""), BASTION_JSON_SYNTAX);    /* lone high */
     assert_int_equal(check("\"\\ud83d\\u0041\""), BASTION_JSON_SYNTAX);
 }
 

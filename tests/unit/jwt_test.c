@@ -24,7 +24,6 @@ static bastion_jwt_rc verify_at(const bastion_jwt_key *k, const bastion_jwt_expe
 
 static const bastion_jwt_expect JOE = {BASTION_LIT("joe"), {NULL, 0}, 0, false};
 
-
 /* A copy of `token` with the character at `at` (negative: from the end) replaced. */
 static const char *with_char(const char *token, long at, char c)
 {

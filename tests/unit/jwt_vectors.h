@@ -138,7 +138,7 @@ static inline void load_secret(bastion_jwt_key *k)
  * so tests can sign any header (none, crit, a foreign alg) — independent of
  * bastion_jwt_sign_hs256. sign=false leaves the signature empty. */
 static inline const char *craft_raw(const void *secret, size_t slen, const char *header,
-                             const char *payload, bool sign)
+                                    const char *payload, bool sign)
 {
     static char buf[4][BASTION_JWT_MAX_LEN + 64];
     static int turn;
@@ -171,6 +171,5 @@ static inline const char *claims_with(const char *more)
     snprintf(out, sizeof buf[0], "{\"exp\":%d%s}", NOW + 3600, more);
     return out;
 }
-
 
 #endif

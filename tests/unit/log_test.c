@@ -18,13 +18,12 @@ static int setup(void **state)
     return 0;
 }
 
-#define ASSERT_MASK(in, want)                                                                \
-    do {                                                                                     \
-        bastion_str got_ = bastion_log_mask(BASTION_LIT(in));                                \
-        if (!unit_str_is(got_, want))                                                        \
-            unit_fail("mask(\"%s\") = \"%.*s\", want \"%s\"", in, (int)got_.len, got_.ptr,  \
-                      want);                                                                 \
-        assert_int_equal(got_.ptr[got_.len], 0);                                             \
+#define ASSERT_MASK(in, want)                                                                      \
+    do {                                                                                           \
+        bastion_str got_ = bastion_log_mask(BASTION_LIT(in));                                      \
+        if (!unit_str_is(got_, want))                                                              \
+            unit_fail("mask(\"%s\") = \"%.*s\", want \"%s\"", in, (int)got_.len, got_.ptr, want);  \
+        assert_int_equal(got_.ptr[got_.len], 0);                                                   \
     } while (0)
 
 static void test_OBS1_email_masked_exactly(void **state)
@@ -53,15 +52,14 @@ static void test_OBS1_phone_masked_exactly(void **state)
     (void)state;
     ASSERT_MASK("+12025554567", "+1******4567"); /* the example */
     ASSERT_MASK("+442071838750", "+4*******8750");
-    ASSERT_MASK("+12345678", "+1***5678");       /* 8 digits: the E.164 minimum here */
+    ASSERT_MASK("+12345678", "+1***5678"); /* 8 digits: the E.164 minimum here */
     ASSERT_MASK("+1 (202) 555-4567", "+1***********4567");
     ASSERT_MASK("+1-202-555-4567", "+1*********4567");
-    ASSERT_MASK("2025554567", "******4567");     /* no country code to keep */
+    ASSERT_MASK("2025554567", "******4567"); /* no country code to keep */
     ASSERT_MASK("(202) 555-4567", "**********4567");
     ASSERT_MASK("call 202.555.4567 now", "call ********4567 now");
     ASSERT_MASK("phone=+12025554567;", "phone=+1******4567;");
-    ASSERT_MASK("to:+12025554567, cc:+442071838750",
-                "to:+1******4567, cc:+4*******8750");
+    ASSERT_MASK("to:+12025554567, cc:+442071838750", "to:+1******4567, cc:+4*******8750");
     ASSERT_MASK("sent to +12025554567.", "sent to +1******4567.");
     ASSERT_MASK("{\"to\":\"+12025554567\"}", "{\"to\":\"+1******4567\"}");
     /* 8+ digits are masked even when they may not be a phone */
@@ -71,13 +69,13 @@ static void test_OBS1_phone_masked_exactly(void **state)
 static void test_OBS1_non_phones_left_alone(void **state)
 {
     (void)state;
-    ASSERT_MASK("+1234567", "+1234567");                       /* 7 digits */
+    ASSERT_MASK("+1234567", "+1234567"); /* 7 digits */
     ASSERT_MASK("2024-05-01T09:30:00.000Z", "2024-05-01T09:30:00.000Z");
     ASSERT_MASK("2024-05-01 09:30:00", "2024-05-01 09:30:00");
     ASSERT_MASK("2024-05-01", "2024-05-01");
     ASSERT_MASK("client 203.0.113.70", "client 203.0.113.70"); /* IPv4 */
     ASSERT_MASK("id 123e4567-e89b-12d3-a456-426614174000",
-                "id 123e4567-e89b-12d3-a456-426614174000");   /* UUID */
+                "id 123e4567-e89b-12d3-a456-426614174000");      /* UUID */
     ASSERT_MASK("/api/orders/12345678", "/api/orders/12345678"); /* a path segment */
     ASSERT_MASK("order_12345678", "order_12345678");
     ASSERT_MASK("sha 0123456789abcdef", "sha 0123456789abcdef");
@@ -89,13 +87,12 @@ static void test_OBS1_non_phones_left_alone(void **state)
 static void test_OBS1_credentials_in_text_redacted(void **state)
 {
     (void)state;
-    ASSERT_MASK("Authorization: Bearer abc.DEF-ghi_123~+/=",
-                "Authorization: Bearer [redacted]");
+    ASSERT_MASK("Authorization: Bearer abc.DEF-ghi_123~+/=", "Authorization: Bearer [redacted]");
     ASSERT_MASK("bearer   xyz12345", "bearer   [redacted]");
     ASSERT_MASK("BEARER abcdefgh, next", "BEARER [redacted], next");
     ASSERT_MASK("Basic dXNlcjpwYXNz", "Basic [redacted]");
     ASSERT_MASK("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl was bad",
-                "token [redacted] was bad"); /* RFC 7519 §3.1 shape */
+                "token [redacted] was bad");                           /* RFC 7519 §3.1 shape */
     ASSERT_MASK("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.", "[redacted]"); /* unsigned */
     ASSERT_MASK("eyJustaword", "eyJustaword");
     ASSERT_MASK("the basic plan", "the basic plan");
@@ -108,13 +105,33 @@ static void test_OBS1_secret_names(void **state)
 {
     (void)state;
     static const char *const secret[] = {
-        "password", "new_password", "passwd", "secret", "client_secret", "jwt_secret",
-        "token", "csrf_token", "refresh-token", "Authorization", "AUTHORIZATION",
-        "api_key", "apikey", "X-Api-Key", "ApiKey", "cookie", "Set-Cookie", "signature",
-        "stripe_signature", "session", "session_id", "credentials", "private_key", "jwt",
+        "password",
+        "new_password",
+        "passwd",
+        "secret",
+        "client_secret",
+        "jwt_secret",
+        "token",
+        "csrf_token",
+        "refresh-token",
+        "Authorization",
+        "AUTHORIZATION",
+        "api_key",
+        "apikey",
+        "X-Api-Key",
+        "ApiKey",
+        "cookie",
+        "Set-Cookie",
+        "signature",
+        "stripe_signature",
+        "session",
+        "session_id",
+        "credentials",
+        "private_key",
+        "jwt",
     };
-    static const char *const plain[] = {"email", "phone", "user", "status", "op", "error", "detail",
-                                        "route", "count", "id"};
+    static const char *const plain[] = {"email", "phone",  "user",  "status", "op",
+                                        "error", "detail", "route", "count",  "id"};
     for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++)
         if (!bastion_log_secret_name(bastion_cstr(secret[i])))
             unit_fail("\"%s\" should be a secret name", secret[i]);
@@ -156,10 +173,9 @@ static void test_OBS1_secret_field_values_dropped(void **state)
     };
     bastion_log_safe(BASTION_LOG_INFO, "login", fields, 7);
     assert_int_equal(fake.n_logs, 1);
-    assert_string_equal(fake.logs[0].fields,
-                        "password=[redacted];Authorization=[redacted];"
-                        "stripe_signature=[redacted];session_id=[redacted];"
-                        "X-Api-Key=[redacted];cookie=[redacted];op=login;");
+    assert_string_equal(fake.logs[0].fields, "password=[redacted];Authorization=[redacted];"
+                                             "stripe_signature=[redacted];session_id=[redacted];"
+                                             "X-Api-Key=[redacted];cookie=[redacted];op=login;");
     assert_null(strstr(fake.logs[0].fields, "hunter2"));
 }
 

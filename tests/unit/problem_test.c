@@ -199,7 +199,7 @@ static void test_ERR1_extension_members(void **state)
     bastion_ctx cx;
     unit_ctx(&cx);
     assert_int_equal(bastion_problem_with(&cx, BASTION_E_UNAVAILABLE, "sql is down", ext, 5),
-                     BASTION_E_UNAVAILABLE); /* ext's members move into the problem */
+                     BASTION_E_UNAVAILABLE);      /* ext's members move into the problem */
     assert_int_equal(cJSON_GetArraySize(ext), 0); /* arena memory, left empty (problem.h) */
     cJSON *j = unit_assert_problem(&cx, 503, "unavailable");
     assert_true(unit_str_is(unit_resp_header(&cx, "retry-after"), "5"));
@@ -207,8 +207,8 @@ static void test_ERR1_extension_members(void **state)
                         UNIT_TYPE_BASE "unavailable");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "retryable")));
     assert_int_equal(cJSON_GetArraySize(j), 7); /* the six of every problem, and checks */
-    const cJSON *sql = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(j, "checks"), "sql");
+    const cJSON *sql =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "checks"), "sql");
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(sql, "status")->valuestring, "fail");
     cJSON_Delete(j);
     /* NULL: a plain problem */

@@ -247,7 +247,8 @@ static void long_policy_name(void *arg)
     /* a name past BASTION_RATE_NAME_MAX is a configuration error: 500, and
      * the store is never called with a truncated or overrun key */
     if (bastion_rate_limit_or_problem(&cx, &p, BASTION_LIT("203.0.113.7"), &r) !=
-            BASTION_E_MISCONFIGURED || fake.n_calls != 0 || r.allowed || cx.status != 500)
+            BASTION_E_MISCONFIGURED ||
+        fake.n_calls != 0 || r.allowed || cx.status != 500)
         _exit(3);
 }
 
@@ -264,7 +265,8 @@ static void test_CONC2_long_policy_name_is_memory_safe(void **state)
     int status = unit_run_isolated(long_policy_name, NULL);
     if (status != 0)
         unit_fail("a 100-character policy name: child exited with %d (1 = sanitizer report, "
-                 "3 = not refused as misconfigured)", status);
+                  "3 = not refused as misconfigured)",
+                  status);
 }
 
 int main(void)

@@ -9,18 +9,15 @@
 #include "unit.h"
 
 static const bastion_str COLUMNS[] = {
-    BASTION_LIT("id"), BASTION_LIT("n"), BASTION_LIT("ratio"), BASTION_LIT("data"),
+    BASTION_LIT("id"),   BASTION_LIT("n"),    BASTION_LIT("ratio"), BASTION_LIT("data"),
     BASTION_LIT("note"), BASTION_LIT("flag"), BASTION_LIT("empty"),
 };
 
 /* One row as the host writes it: an empty text is (NULL, 0) on the wire. */
 static const bastion_sql_value ROW[] = {
-    {BASTION_SQL_TEXT, {.s = {"abc", 3}}},
-    {BASTION_SQL_INTEGER, {.i = -42}},
-    {BASTION_SQL_REAL, {.r = 0.5}},
-    {BASTION_SQL_BLOB, {.s = {"\x00\x01", 2}}},
-    {BASTION_SQL_NULL, {.i = 0}},
-    {BASTION_SQL_INTEGER, {.i = 1}},
+    {BASTION_SQL_TEXT, {.s = {"abc", 3}}}, {BASTION_SQL_INTEGER, {.i = -42}},
+    {BASTION_SQL_REAL, {.r = 0.5}},        {BASTION_SQL_BLOB, {.s = {"\x00\x01", 2}}},
+    {BASTION_SQL_NULL, {.i = 0}},          {BASTION_SQL_INTEGER, {.i = 1}},
     {BASTION_SQL_TEXT, {.s = {NULL, 0}}},
 };
 static const bastion_sql_value *const ROWS[] = {ROW};

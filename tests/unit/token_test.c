@@ -16,7 +16,7 @@
 static const char MASTER[] = "master-secret-for-tests-0123456789abcdef"; /* 40 bytes */
 static const uint8_t NONCE[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 #define EXPIRES 1700003600
-#define NOW 1700000000
+#define NOW     1700000000
 
 /* HKDF-SHA256(MASTER) for the two purposes below, and the token for
  * ("permit-42", EXPIRES, NONCE) under the first. */

@@ -33,11 +33,11 @@
 /* Fails the test with a formatted message that cmocka reports on stdout
  * next to the test (its own fail_msg() writes to stderr instead, where
  * run.sh cannot tell which test it belongs to). */
-#define unit_fail(...)                                                         \
-    do {                                                                       \
-        char unit_msg_[512];                                                   \
-        snprintf(unit_msg_, sizeof unit_msg_, __VA_ARGS__);                    \
-        _assert_true(0, unit_msg_, __FILE__, __LINE__);                        \
+#define unit_fail(...)                                                                             \
+    do {                                                                                           \
+        char unit_msg_[512];                                                                       \
+        snprintf(unit_msg_, sizeof unit_msg_, __VA_ARGS__);                                        \
+        _assert_true(0, unit_msg_, __FILE__, __LINE__);                                            \
     } while (0)
 
 /* A request context as the handle export would build it, with the default
@@ -131,7 +131,8 @@ static inline cJSON *unit_assert_problem(const bastion_ctx *cx, int status, cons
 static inline const char *unit_error_for(const cJSON *errors, const char *pointer)
 {
     const cJSON *e;
-    cJSON_ArrayForEach(e, errors) {
+    cJSON_ArrayForEach(e, errors)
+    {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "pointer");
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "detail");
         if (cJSON_IsString(p) && strcmp(p->valuestring, pointer) == 0)

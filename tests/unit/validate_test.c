@@ -167,7 +167,8 @@ static void test_VAL1_duplicate_member_rejected(void **state)
     assert_false(out[F_NAME].present); /* neither value is picked */
     cJSON_Delete(errors);
     /* even when both copies are identical */
-    errors = validate("{\"score\":1,\"name\":\"Ann\",\"email\":\"ann@example.com\",\"score\":1}", out);
+    errors =
+        validate("{\"score\":1,\"name\":\"Ann\",\"email\":\"ann@example.com\",\"score\":1}", out);
     assert_string_equal(unit_error_for(errors, "/score"), "appears more than once");
     cJSON_Delete(errors);
 }
@@ -198,8 +199,11 @@ static void test_VAL1_integer_precision_limit(void **state)
 {
     (void)state;
     static const bastion_field f[] = {
-        {.name = "cents", .type = BASTION_FIELD_INTEGER, .flags = BASTION_REQUIRED,
-         .min = 1, .max = INT64_MAX},
+        {.name = "cents",
+         .type = BASTION_FIELD_INTEGER,
+         .flags = BASTION_REQUIRED,
+         .min = 1,
+         .max = INT64_MAX},
     };
     bastion_field_value out[1];
     cJSON *errors = validate_with("{\"cents\":9007199254740991}", f, 1, out);
@@ -291,8 +295,8 @@ static void test_VAL3_control_characters_rejected(void **state)
     (void)state;
     static const char *const bad[] = {
         "\"a\\u0001b\"", "\"a\\u0007b\"", "\"a\\u001fb\"", "\"a\\u007fb\"", /* C0, DEL */
-        "\"a\\nb\"", "\"a\\tb\"", "\"a\\rb\"",                             /* inside, not trimmed */
-        "\"a\\u0080b\"", "\"a\\u0085b\"", "\"a\\u009fb\"",                 /* C1 */
+        "\"a\\nb\"",     "\"a\\tb\"",     "\"a\\rb\"",     /* inside, not trimmed */
+        "\"a\\u0080b\"", "\"a\\u0085b\"", "\"a\\u009fb\"", /* C1 */
     };
     bastion_field_value out[N_FIELDS];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -318,11 +322,12 @@ static void test_VAL3_length_in_code_points(void **state)
         const char *json;
         const char *why;
     } cases[] = {
-        {"{\"t\":\"\xC3\xA9\"}", "is too short"},                          /* 1 cp, 2 bytes */
-        {"{\"t\":\"\xC3\xA9\xC3\xA9\"}", NULL},                            /* 2 cp, 4 bytes */
-        {"{\"t\":\"\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\"}", NULL},        /* 日本語: 3 cp, 9 bytes */
-        {"{\"t\":\"\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80\"}", NULL}, /* 3 emoji, 12 bytes */
-        {"{\"t\":\"\\ud83d\\ude00\\ud83d\\ude00\\ud83d\\ude00\"}", NULL},  /* the same, escaped */
+        {"{\"t\":\"\xC3\xA9\"}", "is too short"},                   /* 1 cp, 2 bytes */
+        {"{\"t\":\"\xC3\xA9\xC3\xA9\"}", NULL},                     /* 2 cp, 4 bytes */
+        {"{\"t\":\"\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\"}", NULL}, /* 日本語: 3 cp, 9 bytes */
+        {"{\"t\":\"\xF0\x9F\x98\x80\xF0\x9F\x98\x80\xF0\x9F\x98\x80\"}",
+         NULL},                                                           /* 3 emoji, 12 bytes */
+        {"{\"t\":\"\\ud83d\\ude00\\ud83d\\ude00\\ud83d\\ude00\"}", NULL}, /* the same, escaped */
         {"{\"t\":\"\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9Ex\"}", "is too long"}, /* 4 cp */
         {"{\"t\":\"abcd\"}", "is too long"},
         {"{\"t\":\"a\"}", "is too short"},
@@ -332,7 +337,7 @@ static void test_VAL3_length_in_code_points(void **state)
         const char *why = unit_error_for(errors, "/t");
         if ((why == NULL) != (cases[i].why == NULL) || (why && strcmp(why, cases[i].why) != 0))
             unit_fail("case %zu: got %s, want %s", i, why ? why : "(accepted)",
-                     cases[i].why ? cases[i].why : "(accepted)");
+                      cases[i].why ? cases[i].why : "(accepted)");
         cJSON_Delete(errors);
     }
 }
@@ -414,19 +419,19 @@ static const char *typed_error(const char *field, const char *value_json, bastio
     return d ? detail : NULL;
 }
 
-#define ASSERT_FIELD_OK(field, json, out)                                                    \
-    do {                                                                                     \
-        const char *why_ = typed_error(field, json, out);                                    \
-        if (why_)                                                                            \
-            unit_fail("%s = %s was refused: %s", field, json, why_);                         \
+#define ASSERT_FIELD_OK(field, json, out)                                                          \
+    do {                                                                                           \
+        const char *why_ = typed_error(field, json, out);                                          \
+        if (why_)                                                                                  \
+            unit_fail("%s = %s was refused: %s", field, json, why_);                               \
     } while (0)
 
-#define ASSERT_FIELD_ERR(field, json, want, out)                                             \
-    do {                                                                                     \
-        const char *why_ = typed_error(field, json, out);                                    \
-        if (!why_ || strcmp(why_, want) != 0)                                                \
-            unit_fail("%s = %s: got \"%s\", want \"%s\"", field, json,                       \
-                      why_ ? why_ : "(accepted)", want);                                     \
+#define ASSERT_FIELD_ERR(field, json, want, out)                                                   \
+    do {                                                                                           \
+        const char *why_ = typed_error(field, json, out);                                          \
+        if (!why_ || strcmp(why_, want) != 0)                                                      \
+            unit_fail("%s = %s: got \"%s\", want \"%s\"", field, json, why_ ? why_ : "(accepted)", \
+                      want);                                                                       \
     } while (0)
 
 static void test_VAL1_phone_field(void **state)
@@ -591,9 +596,14 @@ static const bastion_field CUSTOMER[] = {
 };
 static const bastion_field ORDER[] = {
     {.name = "n", .type = BASTION_FIELD_INTEGER, .max = 9},
-    {.name = "customer", .type = BASTION_FIELD_OBJECT, .flags = BASTION_REQUIRED,
-     .fields = CUSTOMER, .n_fields = BASTION_COUNTOF(CUSTOMER)},
-    {.name = "a/b~c", .type = BASTION_FIELD_OBJECT, .fields = CUSTOMER,
+    {.name = "customer",
+     .type = BASTION_FIELD_OBJECT,
+     .flags = BASTION_REQUIRED,
+     .fields = CUSTOMER,
+     .n_fields = BASTION_COUNTOF(CUSTOMER)},
+    {.name = "a/b~c",
+     .type = BASTION_FIELD_OBJECT,
+     .fields = CUSTOMER,
      .n_fields = BASTION_COUNTOF(CUSTOMER)},
 };
 
@@ -601,9 +611,9 @@ static void test_VAL1_object_field_values(void **state)
 {
     (void)state;
     bastion_field_value out[BASTION_COUNTOF(ORDER)];
-    cJSON *errors = validate_with(
-        "{\"n\":1,\"customer\":{\"name\":\" Ann \",\"email\":\"A@Example.com\"}}", ORDER,
-        BASTION_COUNTOF(ORDER), out);
+    cJSON *errors =
+        validate_with("{\"n\":1,\"customer\":{\"name\":\" Ann \",\"email\":\"A@Example.com\"}}",
+                      ORDER, BASTION_COUNTOF(ORDER), out);
     assert_int_equal(cJSON_GetArraySize(errors), 0);
     assert_true(out[1].present);
     const bastion_field_value *c = out[1].object;
@@ -660,7 +670,10 @@ static void test_VAL3_multiline_flag(void **state)
 {
     (void)state;
     static const bastion_field f[] = {
-        {.name = "body", .type = BASTION_FIELD_STRING, .flags = BASTION_MULTILINE, .min = 1,
+        {.name = "body",
+         .type = BASTION_FIELD_STRING,
+         .flags = BASTION_MULTILINE,
+         .min = 1,
          .max = 20},
         {.name = "title", .type = BASTION_FIELD_STRING, .max = 20},
     };
@@ -706,8 +719,9 @@ static void test_DATA2_instant_field(void **state)
     assert_true(unit_str_is(out[1].str, "2030-02-01T00:00:00.000Z")); /* the 31st included */
     assert_int_equal(out[1].integer - out[0].integer, 31 * BASTION_MS_PER_DAY);
     cJSON_Delete(errors);
-    errors = validate_with("{\"from\":\"2030-01-01T09:30:00+02:00\",\"to\":\"2030-01-31T10:00:00Z\"}",
-                           f, BASTION_COUNTOF(f), out);
+    errors =
+        validate_with("{\"from\":\"2030-01-01T09:30:00+02:00\",\"to\":\"2030-01-31T10:00:00Z\"}", f,
+                      BASTION_COUNTOF(f), out);
     assert_int_equal(cJSON_GetArraySize(errors), 0);
     assert_true(unit_str_is(out[0].str, "2030-01-01T07:30:00.000Z"));
     assert_true(unit_str_is(out[1].str, "2030-01-31T10:00:00.000Z"));

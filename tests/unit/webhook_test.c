@@ -30,48 +30,48 @@
 #include "unit.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-#define S(lit) BASTION_LIT(lit)
+#define S(lit)  BASTION_LIT(lit)
 
 /* ---- Stripe (constructed) ---- */
-#define ST_T 1700000000
-#define ST_BODY "{\"id\":\"evt_1\",\"type\":\"checkout.session.completed\"}"
-#define ST_SECRET "whsec_bastion_test_current_0123456789"
+#define ST_T          1700000000
+#define ST_BODY       "{\"id\":\"evt_1\",\"type\":\"checkout.session.completed\"}"
+#define ST_SECRET     "whsec_bastion_test_current_0123456789"
 #define ST_SECRET_OLD "whsec_bastion_test_previous_9876543210"
-#define ST_SIG "3897ab9355f5f8d9cbdf55f40dd6efab12a4ad47b6e44b86483370992afa012e"
-#define ST_SIG_OLD "9f1ec2ba97f5a018f64ebdc1bc10e486a8ab9cea5dedfe94f6b98f91d1a36a99"
-#define ST_BAD "0000000000000000000000000000000000000000000000000000000000000000"
+#define ST_SIG        "3897ab9355f5f8d9cbdf55f40dd6efab12a4ad47b6e44b86483370992afa012e"
+#define ST_SIG_OLD    "9f1ec2ba97f5a018f64ebdc1bc10e486a8ab9cea5dedfe94f6b98f91d1a36a99"
+#define ST_BAD        "0000000000000000000000000000000000000000000000000000000000000000"
 /* HMAC(ST_SECRET, "1700000000.not json \0 {") */
 #define ST_SIG_NUL "598c7c8521d8daa749e4a7ed7f082565fa8f8ad350cf364342134389cd264c5a"
 
 /* ---- Shopify (constructed) ---- */
-#define SH_BODY "{\"id\":820982911946154508,\"email\":\"jon@example.com\"}"
-#define SH_SECRET "shpss_bastion_test_secret"
+#define SH_BODY       "{\"id\":820982911946154508,\"email\":\"jon@example.com\"}"
+#define SH_SECRET     "shpss_bastion_test_secret"
 #define SH_SECRET_NEW "shpss_bastion_test_rotated"
-#define SH_SIG "+7L6yi0z6jxIgxOXZbIvROtkntbP4PXiepW9etu0aNY="
-#define SH_SIG_NEW "ZTtN8pzw3VNzbVnhjkKifMPhhCtLFPf99QN6J7zrb2E="
+#define SH_SIG        "+7L6yi0z6jxIgxOXZbIvROtkntbP4PXiepW9etu0aNY="
+#define SH_SIG_NEW    "ZTtN8pzw3VNzbVnhjkKifMPhhCtLFPf99QN6J7zrb2E="
 
 /* ---- GitHub (published; rotation secret constructed) ---- */
-#define GH_SECRET "It's a Secret to Everybody"
-#define GH_BODY "Hello, World!"
-#define GH_HEX "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
-#define GH_SIG "sha256=" GH_HEX
+#define GH_SECRET     "It's a Secret to Everybody"
+#define GH_BODY       "Hello, World!"
+#define GH_HEX        "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+#define GH_SIG        "sha256=" GH_HEX
 #define GH_SECRET_NEW "rotated secret"
-#define GH_SIG_NEW "sha256=8311f8b931866f7fe37a6faf941f4632182468412f9b36e6cf7dfda5f54fe65b"
+#define GH_SIG_NEW    "sha256=8311f8b931866f7fe37a6faf941f4632182468412f9b36e6cf7dfda5f54fe65b"
 
 /* ---- Standard Webhooks (published; rotation secrets constructed) ---- */
-#define SW_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-#define SW_ID "msg_p5jXN8AQM9LWM0D4loKWxJek"
-#define SW_TS "1614265330"
-#define SW_T 1614265330
-#define SW_BODY "{\"test\": 2432232314}"
-#define SW_SIG "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+#define SW_SECRET      "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define SW_ID          "msg_p5jXN8AQM9LWM0D4loKWxJek"
+#define SW_TS          "1614265330"
+#define SW_T           1614265330
+#define SW_BODY        "{\"test\": 2432232314}"
+#define SW_SIG         "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 #define SW_SIG_INVALID "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA="
-#define SW_OTHER "Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc="
+#define SW_OTHER       "Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc="
 /* bytes 0..31 as a key; and bytes 100..124, whose base64 needs padding */
-#define SW_SECRET_2 "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-#define SW_SIG_2 "v1,O4Gjv1HqPqsMrjmczoggs/sWA8gZD0VyHG+fLh4+ktI="
+#define SW_SECRET_2        "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define SW_SIG_2           "v1,O4Gjv1HqPqsMrjmczoggs/sWA8gZD0VyHG+fLh4+ktI="
 #define SW_SECRET_UNPADDED "whsec_ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fA"
-#define SW_SIG_UNPADDED "v1,6cAluZ7Rk1FfW26O85w/tgQ+QCKUOpcwUarJdRKntv4="
+#define SW_SIG_UNPADDED    "v1,6cAluZ7Rk1FfW26O85w/tgQ+QCKUOpcwUarJdRKntv4="
 
 static const bastion_str ST_SECRETS[] = {S(ST_SECRET)};
 static const bastion_str SH_SECRETS[] = {S(SH_SECRET)};
@@ -104,8 +104,8 @@ static bastion_webhook_rc standard_full(const char *id, const char *ts, const ch
 {
     return bastion_webhook_standard(id ? bastion_cstr(id) : BASTION_STR_NULL,
                                     ts ? bastion_cstr(ts) : BASTION_STR_NULL,
-                                    sig ? bastion_cstr(sig) : BASTION_STR_NULL, S(SW_BODY),
-                                    secrets, n, now, BASTION_WEBHOOK_TOLERANCE_S);
+                                    sig ? bastion_cstr(sig) : BASTION_STR_NULL, S(SW_BODY), secrets,
+                                    n, now, BASTION_WEBHOOK_TOLERANCE_S);
 }
 
 static bastion_webhook_rc standard(const char *sig)
@@ -114,12 +114,12 @@ static bastion_webhook_rc standard(const char *sig)
 }
 
 /* Asserts rc for every header in a table, naming the one that failed. */
-#define EXPECT_ALL(fn, headers, want)                                                  \
-    for (size_t i_ = 0; i_ < N_OF(headers); i_++) {                                    \
-        bastion_webhook_rc got_ = fn(headers[i_]);                                     \
-        if (got_ != (want))                                                            \
-            unit_fail("%s(\"%s\") = %s, want %s", #fn, headers[i_],                    \
-                      bastion_webhook_rc_text(got_), bastion_webhook_rc_text(want));   \
+#define EXPECT_ALL(fn, headers, want)                                                              \
+    for (size_t i_ = 0; i_ < N_OF(headers); i_++) {                                                \
+        bastion_webhook_rc got_ = fn(headers[i_]);                                                 \
+        if (got_ != (want))                                                                        \
+            unit_fail("%s(\"%s\") = %s, want %s", #fn, headers[i_], bastion_webhook_rc_text(got_), \
+                      bastion_webhook_rc_text(want));                                              \
     }
 
 /* ======================= Stripe (HOOK1) ======================= */
@@ -131,9 +131,9 @@ static void test_HOOK1_stripe_constructed_vector(void **state)
     /* the secret is used as its raw bytes, "whsec_" included: the same
      * secret without its prefix (or base64-decoded) is a different key */
     const bastion_str stripped[] = {S("bastion_test_current_0123456789")};
-    assert_int_equal(bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG), S(ST_BODY), stripped,
-                                            1, ST_T, 300),
-                     BASTION_WEBHOOK_MISMATCH);
+    assert_int_equal(
+        bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG), S(ST_BODY), stripped, 1, ST_T, 300),
+        BASTION_WEBHOOK_MISMATCH);
 }
 
 static void test_HOOK1_stripe_raw_body_bytes(void **state)
@@ -167,12 +167,12 @@ static void test_HOOK1_stripe_malformed_header(void **state)
         "t",
         "t=",
         "=1700000000,v1=" ST_SIG,
-        "v1=" ST_SIG,                               /* no t */
-        "t=1700000000,",                            /* trailing empty item */
-        ",t=1700000000,v1=" ST_SIG,                 /* leading empty item */
+        "v1=" ST_SIG,               /* no t */
+        "t=1700000000,",            /* trailing empty item */
+        ",t=1700000000,v1=" ST_SIG, /* leading empty item */
         "t=1700000000,,v1=" ST_SIG,
-        "t=1700000000;v1=" ST_SIG,                  /* wrong separator */
-        "t=1700000000, v1=" ST_SIG,                 /* whitespace is never sent */
+        "t=1700000000;v1=" ST_SIG,  /* wrong separator */
+        "t=1700000000, v1=" ST_SIG, /* whitespace is never sent */
         "t=1700000000,v1 =" ST_SIG,
         " t=1700000000,v1=" ST_SIG,
         "t= 1700000000,v1=" ST_SIG,
@@ -180,12 +180,12 @@ static void test_HOOK1_stripe_malformed_header(void **state)
         "t=-1700000000,v1=" ST_SIG,
         "t=+1700000000,v1=" ST_SIG,
         "t=1700000000.5,v1=" ST_SIG,
-        "t=1234567890123456789,v1=" ST_SIG,         /* 19 digits: could overflow */
+        "t=1234567890123456789,v1=" ST_SIG, /* 19 digits: could overflow */
         "t=1700000000,v1",
         "t=1700000000,v1=",
         "t=1700000000,v1=zz" ST_SIG,
-        "t=1700000000,v1=" ST_SIG "00",             /* 66 hex digits */
-        "t=1700000000,v1=" ST_SIG ",v0",            /* an item without '=' */
+        "t=1700000000,v1=" ST_SIG "00",  /* 66 hex digits */
+        "t=1700000000,v1=" ST_SIG ",v0", /* an item without '=' */
         "t=1700000000,v1=g7ab9355f5f8d9cbdf55f40dd6efab12a4ad47b6e44b86483370992afa012e",
     };
     EXPECT_ALL(stripe, bad, BASTION_WEBHOOK_MALFORMED);
@@ -202,10 +202,8 @@ static void test_HOOK1_stripe_no_v1(void **state)
 {
     (void)state;
     static const char *const none[] = {
-        "t=1700000000",
-        "t=1700000000,v0=" ST_SIG, /* Stripe's test-mode scheme is not verified */
-        "t=1700000000,v2=" ST_SIG,
-        "t=1700000000,V1=" ST_SIG, /* keys are case-sensitive */
+        "t=1700000000", "t=1700000000,v0=" ST_SIG, /* Stripe's test-mode scheme is not verified */
+        "t=1700000000,v2=" ST_SIG, "t=1700000000,V1=" ST_SIG, /* keys are case-sensitive */
     };
     EXPECT_ALL(stripe, none, BASTION_WEBHOOK_NO_SIGNATURE);
 }
@@ -234,12 +232,12 @@ static void test_HOOK1_stripe_stale_timestamp(void **state)
     /* stale wins over a bad MAC: no HMAC is computed for a refused request */
     assert_int_equal(stripe_at("t=1700000000,v1=" ST_BAD, ST_T + 301), BASTION_WEBHOOK_STALE);
     /* tolerance 0 is "the same second", never "unchecked" */
-    assert_int_equal(bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG), S(ST_BODY), ST_SECRETS,
-                                            1, ST_T + 1, 0),
+    assert_int_equal(bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG), S(ST_BODY), ST_SECRETS, 1,
+                                            ST_T + 1, 0),
                      BASTION_WEBHOOK_STALE);
-    assert_int_equal(bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG), S(ST_BODY), ST_SECRETS,
-                                            1, ST_T, 0),
-                     BASTION_WEBHOOK_OK);
+    assert_int_equal(
+        bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG), S(ST_BODY), ST_SECRETS, 1, ST_T, 0),
+        BASTION_WEBHOOK_OK);
 }
 
 static void test_HOOK1_stripe_future_timestamp(void **state)
@@ -256,9 +254,9 @@ static void test_HOOK1_stripe_wrong_secret(void **state)
 {
     (void)state;
     const bastion_str wrong[] = {S("whsec_someone_elses_secret")};
-    assert_int_equal(bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG), S(ST_BODY), wrong, 1,
-                                            ST_T, 300),
-                     BASTION_WEBHOOK_MISMATCH);
+    assert_int_equal(
+        bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG), S(ST_BODY), wrong, 1, ST_T, 300),
+        BASTION_WEBHOOK_MISMATCH);
 }
 
 static void test_HOOK1_stripe_truncated_signature(void **state)
@@ -316,15 +314,15 @@ static void test_HOOK1_stripe_secret_rotation(void **state)
     const bastion_str both[] = {S(ST_SECRET), S(ST_SECRET_OLD)};
     const bastion_str wrong_then_old[] = {S("whsec_wrong"), S(ST_SECRET_OLD)};
     /* the second secret matches */
-    assert_int_equal(bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG_OLD), S(ST_BODY), both, 2,
-                                            ST_T, 300),
-                     BASTION_WEBHOOK_OK);
+    assert_int_equal(
+        bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG_OLD), S(ST_BODY), both, 2, ST_T, 300),
+        BASTION_WEBHOOK_OK);
     assert_int_equal(bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG_OLD), S(ST_BODY),
                                             wrong_then_old, 2, ST_T, 300),
                      BASTION_WEBHOOK_OK);
-    assert_int_equal(bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG), S(ST_BODY), both, 2,
-                                            ST_T, 300),
-                     BASTION_WEBHOOK_OK);
+    assert_int_equal(
+        bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG), S(ST_BODY), both, 2, ST_T, 300),
+        BASTION_WEBHOOK_OK);
     /* retired: once the old secret is removed its signatures stop matching */
     assert_int_equal(stripe("t=1700000000,v1=" ST_SIG_OLD), BASTION_WEBHOOK_MISMATCH);
 }
@@ -336,12 +334,12 @@ static void test_HOOK1_stripe_tampered_body(void **state)
     const bastion_str other = S("{\"id\":\"evt_2\",\"type\":\"checkout.session.completed\"}");
     assert_int_equal(bastion_webhook_stripe(bastion_cstr(h), other, ST_SECRETS, 1, ST_T, 300),
                      BASTION_WEBHOOK_MISMATCH);
-    assert_int_equal(bastion_webhook_stripe(bastion_cstr(h), S(ST_BODY " "), ST_SECRETS, 1, ST_T,
-                                            300),
-                     BASTION_WEBHOOK_MISMATCH);
-    assert_int_equal(bastion_webhook_stripe(bastion_cstr(h), BASTION_STR_NULL, ST_SECRETS, 1, ST_T,
-                                            300),
-                     BASTION_WEBHOOK_MISMATCH);
+    assert_int_equal(
+        bastion_webhook_stripe(bastion_cstr(h), S(ST_BODY " "), ST_SECRETS, 1, ST_T, 300),
+        BASTION_WEBHOOK_MISMATCH);
+    assert_int_equal(
+        bastion_webhook_stripe(bastion_cstr(h), BASTION_STR_NULL, ST_SECRETS, 1, ST_T, 300),
+        BASTION_WEBHOOK_MISMATCH);
     /* the timestamp is signed too: moving it (within tolerance) breaks the MAC */
     assert_int_equal(stripe_at("t=1700000001,v1=" ST_SIG, ST_T), BASTION_WEBHOOK_MISMATCH);
     /* …and so is its exact text: a leading zero is a different payload */
@@ -380,9 +378,9 @@ static void test_HOOK1_stripe_bad_secrets(void **state)
                      BASTION_WEBHOOK_BAD_SECRET);
     assert_int_equal(bastion_webhook_stripe(h, S(ST_BODY), nine, N_OF(nine), ST_T, 300),
                      BASTION_WEBHOOK_BAD_SECRET);
-    assert_int_equal(bastion_webhook_stripe(h, S(ST_BODY), nine, BASTION_WEBHOOK_MAX_SECRETS, ST_T,
-                                            300),
-                     BASTION_WEBHOOK_OK);
+    assert_int_equal(
+        bastion_webhook_stripe(h, S(ST_BODY), nine, BASTION_WEBHOOK_MAX_SECRETS, ST_T, 300),
+        BASTION_WEBHOOK_OK);
     /* misconfiguration is reported whatever the request sent */
     assert_int_equal(bastion_webhook_stripe(BASTION_STR_NULL, S(ST_BODY), NULL, 0, ST_T, 300),
                      BASTION_WEBHOOK_BAD_SECRET);
@@ -414,9 +412,9 @@ static void test_HOOK2_shopify_bad_base64(void **state)
         "+7L6yi0z6jxIgxOXZbIvROtkntbP4PXiepW9etu0aN!=",  /* outside the alphabet */
         "+7L6yi0z6jxIgxOXZbIvROtk ntbP4PXiepW9etu0aNY=",
         " +7L6yi0z6jxIgxOXZbIvROtkntbP4PXiepW9etu0aNY=",
-        "+7L6yi0z6jxIgxOXZbIvROtkntbP4PXiepW9etu0aNZ=",  /* non-zero trailing bits */
-        "+7L6yi0z6jxIgxOXZbIvROtkntbP4PXiepW9etu0aNYA",  /* 33 bytes */
-        "fbb2fa", /* hex is not base64 of 32 bytes */
+        "+7L6yi0z6jxIgxOXZbIvROtkntbP4PXiepW9etu0aNZ=", /* non-zero trailing bits */
+        "+7L6yi0z6jxIgxOXZbIvROtkntbP4PXiepW9etu0aNYA", /* 33 bytes */
+        "fbb2fa",                                       /* hex is not base64 of 32 bytes */
         "fbb2faca2d33ea3c48831397b6f2f44eb649ed6cfe0f5e27a95bd7adbb468d6",
         "=",
     };
@@ -491,8 +489,8 @@ static void test_webhook_github_missing_prefix(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        GH_HEX,                                          /* bare hex */
-        "SHA256=" GH_HEX,                                /* the prefix is lower case */
+        GH_HEX,           /* bare hex */
+        "SHA256=" GH_HEX, /* the prefix is lower case */
         "sha256:" GH_HEX,
         "sha256 =" GH_HEX,
         "sha256= " GH_HEX,
@@ -584,21 +582,22 @@ static void test_webhook_standard_malformed(void **state)
 {
     (void)state;
     static const char *const bad_sig[] = {
-        "v1",                                         /* no ',' */
+        "v1",                                            /* no ',' */
         ",g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", /* no version */
-        SW_SIG " ",                                   /* empty item */
+        SW_SIG " ",                                      /* empty item */
         " " SW_SIG,
         "v1,a " SW_SIG, /* a v1 that is not base64 of 32 bytes */
         SW_SIG "  v1," SW_OTHER,
         "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE",   /* padding missing */
         "v1,g0hM9SsE-OTPJTGt_tmIKtSyZlE3uFJELVlNIOLJ1OE=",  /* URL alphabet */
         "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=,", /* trailing garbage */
-        "v1," SW_OTHER "\t" SW_SIG,                     /* only single spaces separate */
+        "v1," SW_OTHER "\t" SW_SIG,                         /* only single spaces separate */
     };
     EXPECT_ALL(standard, bad_sig, BASTION_WEBHOOK_MALFORMED);
     /* the reference library's bad timestamp, and other non-integers */
-    static const char *const bad_ts[] = {"hello", "1614265330.5", "-1614265330", " 1614265330",
-                                         "1614265330 ", "1e9", "12345678901234567890"};
+    static const char *const bad_ts[] = {
+        "hello",       "1614265330.5", "-1614265330",         " 1614265330",
+        "1614265330 ", "1e9",          "12345678901234567890"};
     for (size_t i = 0; i < N_OF(bad_ts); i++)
         if (standard_full(SW_ID, bad_ts[i], SW_SIG, SW_SECRETS, 1, SW_T) !=
             BASTION_WEBHOOK_MALFORMED)
@@ -679,16 +678,16 @@ static void test_webhook_standard_bad_whsec_secret(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",            /* prefix missing */
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", /* prefix missing */
         "WHSEC_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "whsec_",
-        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS!",      /* outside the alphabet */
-        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw=",     /* impossible length */
-        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa-w",      /* URL alphabet */
-        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwx",     /* 4n+1 characters */
-        "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",      /* 23 bytes: below the minimum */
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS!",  /* outside the alphabet */
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw=", /* impossible length */
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa-w",  /* URL alphabet */
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwx", /* 4n+1 characters */
+        "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",  /* 23 bytes: below the minimum */
         ("whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4"
-         "OTo7PD0+P0A="),                               /* 65 bytes: above the maximum */
+         "OTo7PD0+P0A="), /* 65 bytes: above the maximum */
         "whsec_ MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     };
     for (size_t i = 0; i < N_OF(bad); i++) {
@@ -736,9 +735,9 @@ static void test_webhook_standard_tampered(void **state)
                                               S("{\"test\": 2432232315}"), SW_SECRETS, 1, SW_T,
                                               300),
                      BASTION_WEBHOOK_MISMATCH);
-    assert_int_equal(standard_full("msg_p5jXN8AQM9LWM0D4loKWxJeK", SW_TS, SW_SIG, SW_SECRETS, 1,
-                                   SW_T),
-                     BASTION_WEBHOOK_MISMATCH);
+    assert_int_equal(
+        standard_full("msg_p5jXN8AQM9LWM0D4loKWxJeK", SW_TS, SW_SIG, SW_SECRETS, 1, SW_T),
+        BASTION_WEBHOOK_MISMATCH);
     assert_int_equal(standard_full(SW_ID, "1614265331", SW_SIG, SW_SECRETS, 1, SW_T),
                      BASTION_WEBHOOK_MISMATCH);
 }
@@ -825,15 +824,13 @@ static void test_HOOK1_stripe_or_problem_401s(void **state)
         const char *value; /* NULL: no header */
         const char *want;
     } cases[] = {
-        {NULL, "missing"},
-        {"t=x", "malformed"},
-        {"t=1", "no v1 signature"},
-        {"t=1,v0=" ST_SIG, "no v1 signature"},
+        {NULL, "missing"},          {"t=x", "malformed"},
+        {"t=1", "no v1 signature"}, {"t=1,v0=" ST_SIG, "no v1 signature"},
         {stale, "tolerance"},
     };
     for (size_t i = 0; i < N_OF(cases); i++) {
-        bastion_header h[] = {{S("stripe-signature"),
-                               cases[i].value ? bastion_cstr(cases[i].value) : S("")}};
+        bastion_header h[] = {
+            {S("stripe-signature"), cases[i].value ? bastion_cstr(cases[i].value) : S("")}};
         bastion_ctx cx;
         webhook_ctx(&cx, h, cases[i].value ? 1 : 0, S(ST_BODY));
         assert_int_equal(bastion_webhook_stripe_or_problem(&cx, ST_SECRETS, 1),
@@ -892,8 +889,7 @@ static void test_webhook_github_or_problem(void **state)
     assert_false(cx.responded);
 
     webhook_ctx(&cx, NULL, 0, S(GH_BODY));
-    assert_int_equal(bastion_webhook_github_or_problem(&cx, GH_SECRETS, 1),
-                     BASTION_E_UNAUTHORIZED);
+    assert_int_equal(bastion_webhook_github_or_problem(&cx, GH_SECRETS, 1), BASTION_E_UNAUTHORIZED);
     assert_detail(&cx, 401, "unauthorized", "X-Hub-Signature-256", GH_SECRET, NULL);
 }
 

@@ -34,7 +34,7 @@
 #include "problem.h"
 
 #define BASTION_BREAKER_DEFAULT_WINDOW_MS 3600000u /* failures decay after 1 h */
-#define BASTION_BREAKER_LINGER_MS 3600000u         /* open state outlives open_ms by 1 h */
+#define BASTION_BREAKER_LINGER_MS         3600000u /* open state outlives open_ms by 1 h */
 
 /* One dependency's breaker. Usually a static const in the module. */
 typedef struct {

@@ -66,7 +66,6 @@ bastion_rc bastion_config_require_or_problem(bastion_ctx *cx, const char *const 
  * the value) and returns that code. */
 bastion_rc bastion_config_int_or_problem(bastion_ctx *cx, const char *name, int64_t dflt,
                                          int64_t min, int64_t max, int64_t *out);
-bastion_rc bastion_config_bool_or_problem(bastion_ctx *cx, const char *name, bool dflt,
-                                          bool *out);
+bastion_rc bastion_config_bool_or_problem(bastion_ctx *cx, const char *name, bool dflt, bool *out);
 
 #endif

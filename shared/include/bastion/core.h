@@ -60,7 +60,7 @@ typedef struct {
     size_t len;
 } bastion_str;
 
-#define BASTION_LIT(s) ((bastion_str){(s), sizeof(s) - 1})
+#define BASTION_LIT(s)   ((bastion_str){(s), sizeof(s) - 1})
 #define BASTION_STR_NULL ((bastion_str){NULL, 0})
 
 /*
@@ -73,7 +73,7 @@ typedef struct {
  * a call. Slices in this core are far below INT_MAX bytes (bodies, rows and
  * variables are capped by the host), so the cast loses nothing.
  */
-#define BASTION_STR_FMT "%.*s"
+#define BASTION_STR_FMT    "%.*s"
 #define BASTION_STR_ARG(s) (int)(s).len, ((s).ptr ? (s).ptr : "")
 
 /*
@@ -83,11 +83,11 @@ typedef struct {
  */
 #if defined(__GNUC__) || defined(__clang__)
 #define BASTION__IS_ARRAY(a) (!__builtin_types_compatible_p(__typeof__(a), __typeof__(&(a)[0])))
-#define BASTION_COUNTOF(a)                                                                  \
-    (sizeof(a) / sizeof((a)[0]) +                                                           \
-     0 * sizeof(struct {                                                                    \
-         _Static_assert(BASTION__IS_ARRAY(a), "BASTION_COUNTOF needs an array, not a pointer"); \
-         int unused;                                                                        \
+#define BASTION_COUNTOF(a)                                                                         \
+    (sizeof(a) / sizeof((a)[0]) +                                                                  \
+     0 * sizeof(struct {                                                                           \
+         _Static_assert(BASTION__IS_ARRAY(a), "BASTION_COUNTOF needs an array, not a pointer");    \
+         int unused;                                                                               \
      }))
 #else
 #define BASTION_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
@@ -124,12 +124,12 @@ typedef enum { BASTION_TRIGGER_HTTP = 0, BASTION_TRIGGER_CRON = 1 } bastion_trig
 typedef struct bastion_ctx {
     bastion_trigger trigger;
     bastion_str method, path, query, route, client_ip, request_id;
-    const bastion_header *params;  /* route {name} → value, decoded */
+    const bastion_header *params; /* route {name} → value, decoded */
     size_t n_params;
     const bastion_header *headers; /* names lower-case */
     size_t n_headers;
     bastion_str body;
-    uint64_t deadline_ms;          /* Unix epoch ms */
+    uint64_t deadline_ms; /* Unix epoch ms */
 
     /* response under construction */
     uint16_t status;

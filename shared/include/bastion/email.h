@@ -23,7 +23,7 @@
 #include <cjson/cJSON.h>
 
 typedef struct {
-    const char *kind;   /* e.g. "booking-confirmation"; [a-z0-9-] */
+    const char *kind; /* e.g. "booking-confirmation"; [a-z0-9-] */
     bastion_str to, subject, text;
 } bastion_email;
 
@@ -34,8 +34,8 @@ typedef struct {
 
 typedef struct {
     bool sent;
-    const char *error;  /* NULL when sent; a short reason safe to show an admin */
-    int64_t outbox_id;  /* the email_failures row when not sent, else 0 */
+    const char *error; /* NULL when sent; a short reason safe to show an admin */
+    int64_t outbox_id; /* the email_failures row when not sent, else 0 */
 } bastion_email_result;
 
 /*
@@ -49,9 +49,8 @@ void bastion_email_queue_stmt(bastion_sql_stmt *st, bastion_sql_value params[5],
 
 /* Sends a queued row now; on success deletes it, on failure records the
  * error, attempts = 1 and the next attempt time on it. */
-void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s,
-                                  int64_t outbox_id, const bastion_email *m,
-                                  bastion_email_result *out);
+void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s, int64_t outbox_id,
+                                  const bastion_email *m, bastion_email_result *out);
 
 /*
  * CONC5 and REL4 in one call: runs `change` (a statement with
@@ -63,8 +62,7 @@ void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s
  */
 bastion_rc bastion_email_with_change_or_problem(bastion_ctx *cx, const bastion_email_sender *s,
                                                 const bastion_sql_stmt *change,
-                                                const bastion_email *m,
-                                                const char *conflict_detail,
+                                                const bastion_email *m, const char *conflict_detail,
                                                 bastion_email_result *sent);
 
 /* Sends now; on failure inserts the outbox row with the error. */

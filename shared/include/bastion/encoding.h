@@ -23,10 +23,10 @@ typedef enum {
 
 typedef enum {
     BASTION_DECODE_OK = 0,
-    BASTION_DECODE_BAD_CHAR,    /* a byte outside the alphabet */
-    BASTION_DECODE_BAD_LENGTH,  /* impossible length or padding */
-    BASTION_DECODE_BAD_BITS,    /* non-zero unused trailing bits */
-    BASTION_DECODE_TOO_LONG,    /* output would exceed cap */
+    BASTION_DECODE_BAD_CHAR,   /* a byte outside the alphabet */
+    BASTION_DECODE_BAD_LENGTH, /* impossible length or padding */
+    BASTION_DECODE_BAD_BITS,   /* non-zero unused trailing bits */
+    BASTION_DECODE_TOO_LONG,   /* output would exceed cap */
 } bastion_decode_rc;
 
 /* Bytes bastion_b64_encode writes for n input bytes (no NUL). */

@@ -28,9 +28,9 @@ typedef enum {
 /* Default budgets in ms; each is overridable by a variable granted to the
  * function: budget_cache_ms, budget_db_ms, budget_external_ms. */
 typedef enum {
-    BASTION_BUDGET_CACHE = 2000,     /* kv */
-    BASTION_BUDGET_DB = 10000,       /* sql */
-    BASTION_BUDGET_EXTERNAL = 8000,  /* http-out */
+    BASTION_BUDGET_CACHE = 2000,    /* kv */
+    BASTION_BUDGET_DB = 10000,      /* sql */
+    BASTION_BUDGET_EXTERNAL = 8000, /* http-out */
 } bastion_budget;
 
 /* The WIT case's name ("timeout", "guard", …; "ok" for BASTION_HOST_OK),
@@ -86,7 +86,7 @@ typedef struct {
 
 #define BASTION_SQL_INT(x) ((bastion_sql_value){BASTION_SQL_INTEGER, {.i = (x)}})
 #define BASTION_SQL_STR(x) ((bastion_sql_value){BASTION_SQL_TEXT, {.s = (x)}})
-#define BASTION_SQL_NULLV ((bastion_sql_value){BASTION_SQL_NULL, {.i = 0}})
+#define BASTION_SQL_NULLV  ((bastion_sql_value){BASTION_SQL_NULL, {.i = 0}})
 
 typedef struct {
     const bastion_str *columns;
@@ -112,9 +112,12 @@ typedef struct {
  *
  *     bastion_sql_stmt change = BASTION_SQL_CHANGE_ONE("UPDATE … WHERE id = $1 AND …", p);
  */
-#define BASTION_SQL_CHANGE_ONE(sql_, params_)                                                  \
-    ((bastion_sql_stmt){.sql = (sql_), .params = (params_), .n_params = BASTION_COUNTOF(params_), \
-                        .has_expect = true, .expect_changes = 1})
+#define BASTION_SQL_CHANGE_ONE(sql_, params_)                                                      \
+    ((bastion_sql_stmt){.sql = (sql_),                                                             \
+                        .params = (params_),                                                       \
+                        .n_params = BASTION_COUNTOF(params_),                                      \
+                        .has_expect = true,                                                        \
+                        .expect_changes = 1})
 
 bastion_host_rc bastion_sql_query(bastion_ctx *cx, const char *db, const char *sql,
                                   const bastion_sql_value *params, size_t n_params,
@@ -135,8 +138,7 @@ bastion_rc bastion_sql_query_or_problem(bastion_ctx *cx, const char *db, const c
 /* All-or-nothing; a statement whose changes differ from expect_changes rolls
  * everything back and returns BASTION_HOST_GUARD. out has n entries. */
 bastion_host_rc bastion_sql_transaction(bastion_ctx *cx, const char *db,
-                                        const bastion_sql_stmt *stmts, size_t n,
-                                        bastion_rows *out);
+                                        const bastion_sql_stmt *stmts, size_t n, bastion_rows *out);
 
 /*
  * One guarded statement that decides a race on its own (CONC1, CONC6):
@@ -171,15 +173,20 @@ typedef struct {
 } bastion_http_response;
 
 bastion_host_rc bastion_http_send(bastion_ctx *cx, const char *method, const char *url,
-                                  const bastion_header *headers, size_t n_headers,
-                                  bastion_str body, bastion_http_response *out);
+                                  const bastion_header *headers, size_t n_headers, bastion_str body,
+                                  bastion_http_response *out);
 
 /* --- config --- */
 /* The variable's value, or BASTION_STR_NULL when unset or not granted. */
 bastion_str bastion_config(const char *name);
 
 /* --- log --- fields are name/value pairs */
-typedef enum { BASTION_LOG_DEBUG, BASTION_LOG_INFO, BASTION_LOG_WARN, BASTION_LOG_ERROR } bastion_log_level;
+typedef enum {
+    BASTION_LOG_DEBUG,
+    BASTION_LOG_INFO,
+    BASTION_LOG_WARN,
+    BASTION_LOG_ERROR
+} bastion_log_level;
 void bastion_log(bastion_log_level level, const char *msg, const bastion_header *fields, size_t n);
 
 #endif

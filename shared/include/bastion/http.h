@@ -11,8 +11,8 @@
 typedef void (*bastion_handler_fn)(bastion_ctx *cx);
 
 typedef struct {
-    const char *method;  /* "GET", "POST", … */
-    const char *route;   /* the manifest pattern, e.g. "/api/waitlist/{product_id}/count" */
+    const char *method; /* "GET", "POST", … */
+    const char *route;  /* the manifest pattern, e.g. "/api/waitlist/{product_id}/count" */
     bastion_handler_fn fn;
 } bastion_route;
 
@@ -21,8 +21,8 @@ typedef struct {
  * request's route + method: an unknown route gets 404, a known route with
  * another method 405 with `Allow`. Use once per module.
  */
-#define BASTION_ROUTES(table)                                                  \
-    const bastion_route *const bastion_app_routes = (table);                   \
+#define BASTION_ROUTES(table)                                                                      \
+    const bastion_route *const bastion_app_routes = (table);                                       \
     const size_t bastion_app_n_routes = BASTION_COUNTOF(table)
 
 /* Adds a response header; name and value are copied into the arena. */

@@ -41,10 +41,10 @@
 #include "host.h"
 #include "problem.h"
 
-#define BASTION_IDEM_KEY_MAX 255               /* characters, after unquoting */
-#define BASTION_IDEM_BODY_MAX 65536            /* largest replayable response body */
-#define BASTION_IDEM_RETENTION_MS 86400000u    /* 24 h */
-#define BASTION_IDEM_INFLIGHT_MARGIN_MS 30000u /* marker TTL past the request deadline */
+#define BASTION_IDEM_KEY_MAX            255       /* characters, after unquoting */
+#define BASTION_IDEM_BODY_MAX           65536     /* largest replayable response body */
+#define BASTION_IDEM_RETENTION_MS       86400000u /* 24 h */
+#define BASTION_IDEM_INFLIGHT_MARGIN_MS 30000u    /* marker TTL past the request deadline */
 
 /*
  * Returned by bastion_idempotency_begin_or_problem when it has replayed a

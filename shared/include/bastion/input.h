@@ -71,8 +71,7 @@ bastion_rc bastion_parse_json_or_problem(bastion_ctx *cx, const bastion_field *f
  * does; a value whose rule failed is left absent (present = false).
  */
 bastion_rc bastion_parse_json_collect_or_problem(bastion_ctx *cx, const bastion_field *fields,
-                                                 size_t n, bastion_field_value *out,
-                                                 cJSON *errors);
+                                                 size_t n, bastion_field_value *out, cJSON *errors);
 
 /* BASTION_OK when `errors` (a cJSON array of {pointer, detail}) is empty;
  * otherwise the 422 problem carrying them (consumed) and its code. */

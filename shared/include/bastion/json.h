@@ -16,9 +16,9 @@
 
 typedef enum {
     BASTION_JSON_OK = 0,
-    BASTION_JSON_SYNTAX,     /* not RFC 8259 JSON */
-    BASTION_JSON_TOO_DEEP,   /* nesting beyond max_depth */
-    BASTION_JSON_NUL,        /* valid JSON, but a string holds \u0000 (a raw NUL is SYNTAX) */
+    BASTION_JSON_SYNTAX,   /* not RFC 8259 JSON */
+    BASTION_JSON_TOO_DEEP, /* nesting beyond max_depth */
+    BASTION_JSON_NUL,      /* valid JSON, but a string holds \u0000 (a raw NUL is SYNTAX) */
 } bastion_json_rc;
 
 #define BASTION_JSON_POINTER_MAX 160

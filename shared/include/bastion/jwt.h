@@ -58,12 +58,12 @@
 
 #include "core.h"
 
-#define BASTION_JWT_MAX_LEN 8192     /* longest token accepted or issued, in bytes */
-#define BASTION_JWT_MAX_LEEWAY_S 60  /* AUTH2: clock-skew leeway is at most 60 s */
-#define BASTION_JWT_HS256_KEY_MIN 32 /* RFC 7518 §3.2: at least the hash size */
+#define BASTION_JWT_MAX_LEN       8192 /* longest token accepted or issued, in bytes */
+#define BASTION_JWT_MAX_LEEWAY_S  60   /* AUTH2: clock-skew leeway is at most 60 s */
+#define BASTION_JWT_HS256_KEY_MIN 32   /* RFC 7518 §3.2: at least the hash size */
 #define BASTION_JWT_HS256_KEY_MAX 256
-#define BASTION_JWT_RSA_MIN_BITS 2048 /* RFC 7518 §3.3 */
-#define BASTION_JWT_RSA_MAX_BYTES 512 /* 4096 bits: BearSSL's BR_MAX_RSA_SIZE */
+#define BASTION_JWT_RSA_MIN_BITS  2048 /* RFC 7518 §3.3 */
+#define BASTION_JWT_RSA_MAX_BYTES 512  /* 4096 bits: BearSSL's BR_MAX_RSA_SIZE */
 
 typedef enum {
     BASTION_JWT_ALG_UNSET = 0, /* no key loaded: every use fails */

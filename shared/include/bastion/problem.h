@@ -11,26 +11,26 @@
 
 typedef enum {
     BASTION_OK = 0,
-    BASTION_E_BAD_REQUEST,        /* 400 validation */
-    BASTION_E_MALFORMED_JSON,     /* 400 validation */
-    BASTION_E_UNAUTHORIZED,       /* 401 auth */
-    BASTION_E_FORBIDDEN,          /* 403 auth */
-    BASTION_E_NOT_FOUND,          /* 404 validation */
-    BASTION_E_METHOD_NOT_ALLOWED, /* 405 validation */
-    BASTION_E_CONFLICT,           /* 409 conflict */
-    BASTION_E_IN_PROGRESS,        /* 409 transient: the same request is still running */
-    BASTION_E_GONE,               /* 410 conflict */
-    BASTION_E_PRECONDITION_FAILED,/* 412 conflict */
-    BASTION_E_TOO_LARGE,          /* 413 validation */
-    BASTION_E_UNSUPPORTED_MEDIA,  /* 415 validation */
-    BASTION_E_UNPROCESSABLE,      /* 422 validation */
+    BASTION_E_BAD_REQUEST,           /* 400 validation */
+    BASTION_E_MALFORMED_JSON,        /* 400 validation */
+    BASTION_E_UNAUTHORIZED,          /* 401 auth */
+    BASTION_E_FORBIDDEN,             /* 403 auth */
+    BASTION_E_NOT_FOUND,             /* 404 validation */
+    BASTION_E_METHOD_NOT_ALLOWED,    /* 405 validation */
+    BASTION_E_CONFLICT,              /* 409 conflict */
+    BASTION_E_IN_PROGRESS,           /* 409 transient: the same request is still running */
+    BASTION_E_GONE,                  /* 410 conflict */
+    BASTION_E_PRECONDITION_FAILED,   /* 412 conflict */
+    BASTION_E_TOO_LARGE,             /* 413 validation */
+    BASTION_E_UNSUPPORTED_MEDIA,     /* 415 validation */
+    BASTION_E_UNPROCESSABLE,         /* 422 validation */
     BASTION_E_PRECONDITION_REQUIRED, /* 428 validation */
-    BASTION_E_RATE_LIMITED,       /* 429 transient */
-    BASTION_E_INTERNAL,           /* 500 internal */
-    BASTION_E_MISCONFIGURED,      /* 500 internal */
-    BASTION_E_BAD_GATEWAY,        /* 502 infrastructure */
-    BASTION_E_UNAVAILABLE,        /* 503 infrastructure */
-    BASTION_E_TIMEOUT,            /* 504 transient */
+    BASTION_E_RATE_LIMITED,          /* 429 transient */
+    BASTION_E_INTERNAL,              /* 500 internal */
+    BASTION_E_MISCONFIGURED,         /* 500 internal */
+    BASTION_E_BAD_GATEWAY,           /* 502 infrastructure */
+    BASTION_E_UNAVAILABLE,           /* 503 infrastructure */
+    BASTION_E_TIMEOUT,               /* 504 transient */
     BASTION_E__COUNT,
     /* Not an error: a complete response has already been written (e.g. an
      * idempotent replay). Callers return, as after any `_or_problem` failure.
@@ -40,9 +40,9 @@ typedef enum {
 
 typedef struct {
     uint16_t status;
-    const char *slug;  /* the `type` URI's last segment */
+    const char *slug; /* the `type` URI's last segment */
     const char *title;
-    const char *cls;   /* validation | auth | conflict | transient | infrastructure | internal */
+    const char *cls; /* validation | auth | conflict | transient | infrastructure | internal */
     bool retryable;
 } bastion_problem_info;
 

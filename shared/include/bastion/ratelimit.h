@@ -12,16 +12,16 @@
 #define BASTION_RATE_NAME_MAX 48
 
 typedef struct {
-    const char *name;   /* policy name in the RateLimit headers, ≤ BASTION_RATE_NAME_MAX */
-    const char *store;  /* kv store granted to the function */
-    uint32_t limit;     /* requests per window */
+    const char *name;  /* policy name in the RateLimit headers, ≤ BASTION_RATE_NAME_MAX */
+    const char *store; /* kv store granted to the function */
+    uint32_t limit;    /* requests per window */
     uint32_t window_s;
 } bastion_rate_policy;
 
 typedef struct {
     bool allowed;
     uint32_t remaining;
-    uint32_t reset_s;   /* seconds until the window ends */
+    uint32_t reset_s; /* seconds until the window ends */
 } bastion_rate_result;
 
 /* Counts one hit for `subject` (e.g. the client IP; hashed before it becomes

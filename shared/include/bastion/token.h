@@ -33,9 +33,9 @@
 #include "host.h"
 #include "problem.h"
 
-#define BASTION_TOKEN_MASTER_MIN 32  /* bytes of master secret */
-#define BASTION_TOKEN_PURPOSE_MAX 64 /* purpose: 1–64 of [a-z0-9._-] */
-#define BASTION_TOKEN_NONCE_LEN 16
+#define BASTION_TOKEN_MASTER_MIN   32 /* bytes of master secret */
+#define BASTION_TOKEN_PURPOSE_MAX  64 /* purpose: 1–64 of [a-z0-9._-] */
+#define BASTION_TOKEN_NONCE_LEN    16
 #define BASTION_TOKEN_RESOURCE_MAX 128 /* resource id: 1–128 visible ASCII bytes (0x21–0x7e) */
 /* Longest token text, without the NUL: base64url of 1 + 8 + 16 + 128 + 32 bytes. */
 #define BASTION_TOKEN_MAX_LEN 247

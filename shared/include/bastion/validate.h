@@ -82,8 +82,8 @@ typedef struct bastion_field {
 
 typedef struct bastion_field_value {
     bool present;
-    bastion_str str;   /* normalised text, NUL-terminated (arena, or a static ENUM choice) */
-    int64_t integer;   /* INTEGER, CENTS; TIMESTAMP/DATE/INSTANT epoch ms; ENUM index */
+    bastion_str str; /* normalised text, NUL-terminated (arena, or a static ENUM choice) */
+    int64_t integer; /* INTEGER, CENTS; TIMESTAMP/DATE/INSTANT epoch ms; ENUM index */
     bool boolean;
     /* OBJECT: the values of its n_fields rules, in the arena */
     const struct bastion_field_value *object;

@@ -72,10 +72,10 @@ const char *bastion_webhook_rc_text(bastion_webhook_rc rc);
  * not decoded. `tolerance_s` bounds |now_s - t| and 0 means "same second":
  * there is no way to switch the check off.
  */
-bastion_webhook_rc bastion_webhook_stripe(bastion_str header,   /* Stripe-Signature */
-                                          bastion_str body,     /* raw request body */
+bastion_webhook_rc bastion_webhook_stripe(bastion_str header, /* Stripe-Signature */
+                                          bastion_str body,   /* raw request body */
                                           const bastion_str *secrets, size_t n_secrets,
-                                          int64_t now_s,        /* Unix seconds */
+                                          int64_t now_s, /* Unix seconds */
                                           uint32_t tolerance_s);
 
 /*
@@ -87,8 +87,8 @@ bastion_webhook_rc bastion_webhook_stripe(bastion_str header,   /* Stripe-Signat
  * Shopify sends no timestamp; replays are HOOK3's job.
  */
 bastion_webhook_rc bastion_webhook_shopify(bastion_str header_b64, /* X-Shopify-Hmac-Sha256 */
-                                           bastion_str body,
-                                           const bastion_str *secrets, size_t n_secrets);
+                                           bastion_str body, const bastion_str *secrets,
+                                           size_t n_secrets);
 
 /*
  * GitHub. GitHub docs, "Validating webhook deliveries": X-Hub-Signature-256
@@ -98,8 +98,8 @@ bastion_webhook_rc bastion_webhook_shopify(bastion_str header_b64, /* X-Shopify-
  * compared (GitHub sends lower case). Anything else is MALFORMED.
  */
 bastion_webhook_rc bastion_webhook_github(bastion_str header, /* X-Hub-Signature-256 */
-                                          bastion_str body,
-                                          const bastion_str *secrets, size_t n_secrets);
+                                          bastion_str body, const bastion_str *secrets,
+                                          size_t n_secrets);
 
 /*
  * Standard Webhooks v1.0.0 (github.com/standard-webhooks/standard-webhooks,
@@ -120,8 +120,7 @@ bastion_webhook_rc bastion_webhook_standard(bastion_str id,        /* webhook-id
                                             bastion_str signature, /* webhook-signature */
                                             bastion_str body,
                                             const bastion_str *secrets, /* "whsec_…" */
-                                            size_t n_secrets,
-                                            int64_t now_s, uint32_t tolerance_s);
+                                            size_t n_secrets, int64_t now_s, uint32_t tolerance_s);
 
 /*
  * The same checks on the request in `cx` (its lower-case headers and raw
