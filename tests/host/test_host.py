@@ -166,11 +166,12 @@ def test_SAFE5_host_problems_use_the_core_scheme():
     import re
     with open(os.path.join(ROOT, "host", "problem.c")) as f:
         host = {int(s): (slug, title, cls) for s, slug, title, cls in
-                re.findall(r'\{(\d{3}), "([a-z-]+)", "([^"]+)", "([a-z]+)", [01]\}', f.read())}
+                re.findall(r'\{(\d{3}),\s*"([a-z-]+)",\s*"([^"]+)",\s*"([a-z]+)",\s*[01]\}', f.read())}
     with open(os.path.join(ROOT, "shared", "src", "problem.c")) as f:
         core = {}
         for s, slug, title, cls in re.findall(
-                r'\] = \{(\d{3}), "([a-z-]+)", "([^"]+)", "([a-z]+)", (?:true|false)\}', f.read()):
+                r'\] = \{(\d{3}),\s*"([a-z-]+)",\s*"([^"]+)",\s*"([a-z]+)",\s*(?:true|false)\}',
+                f.read()):
             core.setdefault(int(s), (slug, title, cls))  # the first entry is the status's own
     assert len(host) >= 9 and len(core) >= 15, (host, core)
     shared = set(host) & set(core)
