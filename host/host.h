@@ -223,6 +223,8 @@ void host_response_free(struct host_response *r);
  * type, title and class follow the status, in the core's scheme. */
 void host_problem(struct host_response *r, uint16_t status, const char *detail,
                   uint32_t retry_after_s);
+/* The title host_problem gives a status (also the reason phrase on the wire). */
+const char *host_problem_title(uint16_t status);
 
 struct host_counters {
     uint32_t kv, sql, http;

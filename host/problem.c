@@ -30,16 +30,27 @@ static const struct {
     {504, "timeout", "Gateway Timeout", "transient", 1},
 };
 
-/* see host.h */
-void host_problem(struct host_response *r, uint16_t status, const char *detail,
-                  uint32_t retry_after_s)
+/* The table row for a status; one the table lacks keeps its code and gets
+ * the generic kind (bad-request for 4xx, internal for 5xx). */
+static size_t row(uint16_t status)
 {
     size_t k = 0;
     while (k < sizeof TABLE / sizeof TABLE[0] && TABLE[k].status != status)
         k++;
-    /* a status the table lacks keeps its code and gets the generic kind */
-    if (k == sizeof TABLE / sizeof TABLE[0])
-        k = status >= 500 ? 6 : 0;
+    return k < sizeof TABLE / sizeof TABLE[0] ? k : status >= 500 ? 6 : 0;
+}
+
+/* see host.h */
+const char *host_problem_title(uint16_t status)
+{
+    return TABLE[row(status)].title;
+}
+
+/* see host.h */
+void host_problem(struct host_response *r, uint16_t status, const char *detail,
+                  uint32_t retry_after_s)
+{
+    size_t k = row(status);
     memset(r, 0, sizeof *r);
     r->status = status;
     char *buf = NULL;

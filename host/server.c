@@ -166,24 +166,6 @@ static void *watchdog(void *unused)
 typedef enum MHD_Result (*queue_fn)(struct MHD_Connection *, unsigned int, struct MHD_Response *);
 static queue_fn real_queue;
 
-static const char *status_title(unsigned status)
-{
-    switch (status) {
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return status >= 500 ? "Internal Server Error" : "Bad Request";
-    }
-}
-
 static struct MHD_Response *to_mhd(struct host_response *r, int close)
 {
     struct MHD_Response *resp =
@@ -234,7 +216,7 @@ static void write_and_close(struct MHD_Connection *con, unsigned status,
     int hl = snprintf(head, sizeof head,
                       "HTTP/1.1 %u %s\r\nContent-Type: application/problem+json\r\n"
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                      status, status_title(status), r->body_len);
+                      status, host_problem_title((uint16_t)status), r->body_len);
     struct iovec iov[2] = {{head, (size_t)hl}, {r->body, r->body_len}};
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
     (void)sendmsg(t->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -526,6 +508,16 @@ static enum MHD_Result refuse(struct MHD_Connection *con, struct pending *p, uin
     return answer(con, p, &r, 1, method, NULL);
 }
 
+/* 413, whether Content-Length announced the body or a chunked one ran past. */
+static enum MHD_Result refuse_too_large(struct MHD_Connection *con, struct pending *p,
+                                        const char *method)
+{
+    char detail[96];
+    snprintf(detail, sizeof detail, "The body exceeds this route's limit of %zu bytes.",
+             p->route->fn->body_limit);
+    return refuse(con, p, 413, detail, method);
+}
+
 /* RFC 9112 §2.2, §3, §6: what a request head must be before anything acts
  * on it. Returns the status to refuse it with, or 0. Any refusal closes the
  * connection, so no byte after it is ever read as a request (SAFE2). */
@@ -634,12 +626,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         p->route = host_route_match(g_env->manifest, p->path, &p->params, &p->n_params);
         if (!p->route)
             return refuse(con, p, 404, "No route matches this path.", method);
-        if (p->hl.cl && strtoull(p->hl.cl, NULL, 10) > p->route->fn->body_limit) {
-            char detail[96];
-            snprintf(detail, sizeof detail, "The body exceeds this route's limit of %zu bytes.",
-                     p->route->fn->body_limit);
-            return refuse(con, p, 413, detail, method);
-        }
+        if (p->hl.cl && strtoull(p->hl.cl, NULL, 10) > p->route->fn->body_limit)
+            return refuse_too_large(con, p, method);
         return MHD_YES;
     }
     case STAGE_BODY: break;
@@ -684,12 +672,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return MHD_YES;
     }
 
-    if (p->too_large) {
-        char detail[96];
-        snprintf(detail, sizeof detail, "The body exceeds this route's limit of %zu bytes.",
-                 p->route->fn->body_limit);
-        return refuse(con, p, 413, detail, method);
-    }
+    if (p->too_large)
+        return refuse_too_large(con, p, method);
 
     /* The whole request is here: hand it to the execution pool. */
     client_ip(con, p->hl.xff, p->ip, sizeof p->ip);
