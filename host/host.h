@@ -98,6 +98,8 @@ struct host_manifest {
 int host_manifest_load(struct host_manifest *m, const char *path, const char *build_dir,
                        FILE *errs);
 void host_manifest_free(struct host_manifest *m); /* modules stay loaded */
+/* A whole file, NUL-terminated (len may be NULL); NULL when unreadable. */
+char *host_read_file(const char *path, size_t *len);
 struct host_function *host_manifest_fn(struct host_manifest *m, const char *name);
 /* Matches `path` against the routes; fills params (pairs of malloc'd strings). */
 struct host_route *host_route_match(struct host_manifest *m, const char *path, char ***params,
@@ -109,10 +111,24 @@ int host_vars_resolve(struct host_manifest *m, const char *env_file, const char 
                       FILE *out);
 const char *host_var_get(struct host_manifest *m, struct host_function *fn, const char *name);
 
-/* --- stores ------------------------------------------------------------- */
+/* --- stores (host/stores/store.h has the backend interface) ------------- */
+struct host_store;
 struct host_state {
-    char *dir;
+    char *dir;                 /* the state directory: SQLite's files */
+    struct host_store *stores; /* the runtime config's, then the SQLite defaults */
+    size_t n_stores, opened;   /* the first `opened` have been opened */
 };
+
+/* Sets up the stores for `m`: the runtime config at `runtime_config` (NULL:
+ * none, everything on SQLite in `dir`). Errors name the file, line, key and
+ * what was expected (written to errs). */
+int host_state_open(struct host_state *st, const char *dir, const char *runtime_config,
+                    const struct host_manifest *m, FILE *errs);
+void host_state_close(struct host_state *st);
+/* Checks every backend the manifest uses within budget_ms, writing one JSON
+ * object member per backend ("kv.default": {"backend": "redis", "status":
+ * "ok"}) to `out`. Returns the number that are down. */
+int host_stores_health(struct host_state *st, uint32_t budget_ms, FILE *out);
 
 struct host_value {
     int type; /* 0 null, 1 integer, 2 real, 3 text, 4 blob: the WIT case order */
@@ -161,8 +177,6 @@ int host_sql_query(struct host_state *st, const char *db, const struct host_stmt
                    uint32_t budget_ms, struct host_rows *out, struct host_err *err);
 int host_sql_transaction(struct host_state *st, const char *db, const struct host_stmt *s, size_t n,
                          uint32_t budget_ms, struct host_rows *out, struct host_err *err);
-int host_sql_exec_script(struct host_state *st, const char *db, const char *sql,
-                         struct host_err *err);
 /* Applies fn's schema.sql to its first database once per checksum. */
 int host_migrate(struct host_state *st, struct host_function *fn, int allow_changed, FILE *out);
 void host_store_thread_close(void);

@@ -16,13 +16,15 @@
 static const char USAGE[] =
     "usage:\n"
     "  bastion serve   [--listen ADDR:PORT] [--state DIR] [--manifest FILE] [--dev]\n"
-    "                  [--workers N] [--env-file FILE]\n"
+    "                  [--workers N] [--env-file FILE] [--runtime-config FILE]\n"
     "  bastion invoke  FUNCTION --method M --path P [--query Q] [--header 'k: v']...\n"
     "                  [--body B | --body-file F] [--state DIR] [--manifest FILE] [--dev]\n"
-    "  bastion migrate [--state DIR] [--manifest FILE] [--allow-changed]\n";
+    "                  [--runtime-config FILE]\n"
+    "  bastion migrate [--state DIR] [--manifest FILE] [--allow-changed]\n"
+    "                  [--runtime-config FILE]\n";
 
 struct opts {
-    const char *listen, *state, *manifest, *env_file;
+    const char *listen, *state, *manifest, *env_file, *runtime_config;
     const char *method, *path, *query, *body, *body_file, *function;
     const char *headers[64];
     size_t n_headers;
@@ -55,6 +57,7 @@ static int parse(int argc, char **argv, struct opts *o)
         OPT("--state", state)
         OPT("--manifest", manifest)
         OPT("--env-file", env_file)
+        OPT("--runtime-config", runtime_config)
         OPT("--method", method)
         OPT("--path", path)
         OPT("--query", query)
@@ -112,12 +115,16 @@ static int setup(struct opts *o, struct host_manifest *m, struct host_state *st,
         fprintf(stderr, "state dir %s: %s\n", o->state, strerror(errno));
         return -1;
     }
-    st->dir = strdup(o->state);
     const char *env_file = access(o->env_file, R_OK) == 0 ? o->env_file : NULL;
     int missing = host_vars_resolve(m, env_file, o->state, o->dev, stderr);
     if (missing && need_vars) {
         fprintf(stderr, "bastion: refusing to start: %d required variable%s missing\n", missing,
                 missing == 1 ? " is" : "s are");
+        return -1;
+    }
+    if (host_state_open(st, o->state, o->runtime_config, m, stderr) != 0) {
+        fprintf(stderr, "bastion: refusing to start: the runtime config %s is not valid\n",
+                o->runtime_config);
         return -1;
     }
     return 0;
@@ -163,7 +170,7 @@ static int cmd_serve(struct opts *o)
     struct host_env env = {&m, &st};
     int rc = host_serve(&env, addr, (uint16_t)port, o->workers);
     host_manifest_free(&m);
-    free(st.dir);
+    host_state_close(&st);
     return rc;
 }
 
@@ -287,7 +294,7 @@ static int cmd_invoke(struct opts *o)
     free(body);
     host_thread_done();
     host_manifest_free(&m);
-    free(st.dir);
+    host_state_close(&st);
     return 0;
 }
 
@@ -300,7 +307,7 @@ static int cmd_migrate(struct opts *o)
     int rc = migrate_all(&m, &st, o->allow_changed);
     host_store_thread_close();
     host_manifest_free(&m);
-    free(st.dir);
+    host_state_close(&st);
     return rc == 0 ? 0 : 1;
 }
 

@@ -43,7 +43,8 @@ static char *read_stream(FILE *f, size_t *len)
     return buf;
 }
 
-static char *read_file(const char *path, size_t *len)
+/* see host.h */
+char *host_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     return f ? read_stream(f, len) : NULL;
@@ -98,7 +99,7 @@ int host_manifest_load(struct host_manifest *m, const char *path, const char *bu
 {
     (void)build_dir;
     memset(m, 0, sizeof *m);
-    char *text = read_file(path, NULL);
+    char *text = host_read_file(path, NULL);
     if (!text) {
         fprintf(errs, "%s: cannot read: %s (run ./build.sh build)\n", path, strerror(errno));
         return -1;
@@ -368,7 +369,7 @@ static void apply_env_text(struct host_manifest *m, char *text, int overwrite)
 
 static void load_env_file(struct host_manifest *m, const char *path, int overwrite)
 {
-    char *text = read_file(path, NULL);
+    char *text = host_read_file(path, NULL);
     if (!text)
         return;
     apply_env_text(m, text, overwrite);
@@ -570,83 +571,4 @@ const char *host_var_get(struct host_manifest *m, struct host_function *fn, cons
             return v ? v->value : NULL;
         }
     return NULL; /* not granted reads as unset */
-}
-
-/* FNV-1a 64 is enough to notice an edited schema file; it is not security. */
-static uint64_t checksum(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-/* see host.h */
-int host_migrate(struct host_state *st, struct host_function *fn, int allow_changed, FILE *out)
-{
-    if (!fn->schema_path || fn->n_sql == 0)
-        return 0;
-    size_t n = 0;
-    char *sql = read_file(fn->schema_path, &n);
-    if (!sql) {
-        fprintf(out, "migrate %s: cannot read %s\n", fn->name, fn->schema_path);
-        return -1;
-    }
-    char sum[32];
-    snprintf(sum, sizeof sum, "%016llx", (unsigned long long)checksum(sql, n));
-    struct host_err err = {0};
-    const char *db = fn->sql[0];
-    int rc = -1;
-    if (host_sql_exec_script(st, db,
-                             "CREATE TABLE IF NOT EXISTS _bastion_migrations ("
-                             " function TEXT PRIMARY KEY, checksum TEXT NOT NULL,"
-                             " applied_at INTEGER NOT NULL)",
-                             &err) != 0)
-        goto done;
-    struct host_value p = {3, 0, 0, fn->name, strlen(fn->name)};
-    struct host_stmt q = {
-        "SELECT checksum FROM _bastion_migrations WHERE function=$1", 58, &p, 1, 0, 0};
-    struct host_rows rows = {0};
-    if (host_sql_query(st, db, &q, 10000, &rows, &err) != 0)
-        goto done;
-    int same = rows.n_rows == 1 && rows.vals[0].len == strlen(sum) &&
-               memcmp(rows.vals[0].p, sum, strlen(sum)) == 0;
-    int had = rows.n_rows == 1;
-    host_rows_free(&rows);
-    if (same) {
-        fprintf(out, "migrate %s: up to date (%s)\n", fn->name, sum);
-        rc = 0;
-        goto done;
-    }
-    if (had && !allow_changed) {
-        snprintf(err.msg, sizeof err.msg,
-                 "%s changed since it was applied; refusing "
-                 "(rerun with --allow-changed once the change is idempotent)",
-                 fn->schema_path);
-        goto done;
-    }
-    char *script = NULL;
-    if (asprintf(
-            &script,
-            "BEGIN IMMEDIATE;\n%s\n;INSERT INTO _bastion_migrations(function,checksum,applied_at)"
-            " VALUES('%s','%s',CAST(strftime('%%s','now') AS INTEGER)*1000)"
-            " ON CONFLICT(function) DO UPDATE SET checksum=excluded.checksum,"
-            " applied_at=excluded.applied_at;\nCOMMIT;",
-            sql, fn->name, sum) < 0)
-        goto done;
-    if (host_sql_exec_script(st, db, script, &err) != 0) {
-        free(script);
-        goto done;
-    }
-    free(script);
-    fprintf(out, "migrate %s: applied %s to database '%s' (%s)\n", fn->name, fn->schema_path, db,
-            sum);
-    rc = 0;
-done:
-    if (rc != 0 && err.msg[0])
-        fprintf(out, "migrate %s: %s\n", fn->name, err.msg);
-    free(sql);
-    return rc;
 }

@@ -234,7 +234,8 @@ static struct conn *open_conn(const char *path, const char *schema, struct host_
     return c;
 }
 
-void host_store_thread_close(void)
+/* see sqlite.h */
+void sqlite_thread_close(void)
 {
     for (int i = 0; i < MAX_CONNS; i++) {
         if (conns[i].db)

@@ -8,7 +8,7 @@
 
 #include <sqlite3.h>
 
-#include "host.h"
+#include "store.h"
 
 struct conn {
     char path[512];
@@ -33,5 +33,7 @@ int sqlite_fail(struct conn *c, int rc, struct host_err *err, const char *what);
 int sqlite_begin(struct conn *c, struct host_err *err);
 int sqlite_commit(struct conn *c, struct host_err *err);
 void sqlite_rollback(struct conn *c);
+/* Closes this thread's connections (both ops tables' thread_close). */
+void sqlite_thread_close(void);
 
 #endif

@@ -115,33 +115,30 @@ static int kv_remove(struct conn *c, const char *store, const void *key, size_t 
     return rc == SQLITE_DONE ? 0 : sqlite_fail(c, rc, err, "kv delete");
 }
 
-/* see host.h */
-int host_kv_get(struct host_state *st, const char *store, const void *key, size_t klen,
-                uint32_t budget_ms, void **val, size_t *vlen, int *found, struct host_err *err)
+static int kv_get(struct host_store *s, const char *store, const void *key, size_t klen,
+                  uint32_t budget_ms, void **val, size_t *vlen, int *found, struct host_err *err)
 {
-    struct conn *c = sqlite_kv_conn(st, budget_ms, err);
+    struct conn *c = sqlite_kv_conn(s->state, budget_ms, err);
     if (!c)
         return -1;
     return kv_read(c, store, key, klen, val, vlen, found, err);
 }
 
-/* see host.h */
-int host_kv_set(struct host_state *st, const char *store, const void *key, size_t klen,
-                const void *val, size_t vlen, uint64_t ttl_ms, uint32_t budget_ms,
-                struct host_err *err)
+static int kv_set(struct host_store *s, const char *store, const void *key, size_t klen,
+                  const void *val, size_t vlen, uint64_t ttl_ms, uint32_t budget_ms,
+                  struct host_err *err)
 {
-    struct conn *c = sqlite_kv_conn(st, budget_ms, err);
+    struct conn *c = sqlite_kv_conn(s->state, budget_ms, err);
     if (!c)
         return -1;
     return kv_write(c, store, key, klen, val, vlen, ttl_ms, err);
 }
 
-/* see host.h */
-int host_kv_add(struct host_state *st, const char *store, const void *key, size_t klen,
-                const void *val, size_t vlen, uint64_t ttl_ms, uint32_t budget_ms, int *added,
-                struct host_err *err)
+static int kv_add(struct host_store *s, const char *store, const void *key, size_t klen,
+                  const void *val, size_t vlen, uint64_t ttl_ms, uint32_t budget_ms, int *added,
+                  struct host_err *err)
 {
-    struct conn *c = sqlite_kv_conn(st, budget_ms, err);
+    struct conn *c = sqlite_kv_conn(s->state, budget_ms, err);
     if (!c || sqlite_begin(c, err) != 0)
         return -1;
     int found = 0;
@@ -181,12 +178,11 @@ static int parse_counter(const void *v, size_t n, int64_t *out)
     return 0;
 }
 
-/* see host.h */
-int host_kv_increment(struct host_state *st, const char *store, const void *key, size_t klen,
-                      int64_t delta, uint64_t ttl_ms, uint32_t budget_ms, int64_t *out,
-                      struct host_err *err)
+static int kv_increment(struct host_store *s, const char *store, const void *key, size_t klen,
+                        int64_t delta, uint64_t ttl_ms, uint32_t budget_ms, int64_t *out,
+                        struct host_err *err)
 {
-    struct conn *c = sqlite_kv_conn(st, budget_ms, err);
+    struct conn *c = sqlite_kv_conn(s->state, budget_ms, err);
     if (!c || sqlite_begin(c, err) != 0)
         return -1;
     void *old = NULL;
@@ -232,12 +228,12 @@ fail:
     return -1;
 }
 
-/* see host.h */
-int host_kv_swap(struct host_state *st, const char *store, const void *key, size_t klen,
-                 const void *expected, size_t elen, int has_expected, const void *val, size_t vlen,
-                 uint64_t ttl_ms, uint32_t budget_ms, int *swapped, struct host_err *err)
+static int kv_swap(struct host_store *s, const char *store, const void *key, size_t klen,
+                   const void *expected, size_t elen, int has_expected, const void *val,
+                   size_t vlen, uint64_t ttl_ms, uint32_t budget_ms, int *swapped,
+                   struct host_err *err)
 {
-    struct conn *c = sqlite_kv_conn(st, budget_ms, err);
+    struct conn *c = sqlite_kv_conn(s->state, budget_ms, err);
     if (!c || sqlite_begin(c, err) != 0)
         return -1;
     void *old = NULL;
@@ -262,11 +258,10 @@ fail:
     return -1;
 }
 
-/* see host.h */
-int host_kv_delete(struct host_state *st, const char *store, const void *key, size_t klen,
-                   uint32_t budget_ms, int *deleted, struct host_err *err)
+static int kv_del(struct host_store *s, const char *store, const void *key, size_t klen,
+                  uint32_t budget_ms, int *deleted, struct host_err *err)
 {
-    struct conn *c = sqlite_kv_conn(st, budget_ms, err);
+    struct conn *c = sqlite_kv_conn(s->state, budget_ms, err);
     if (!c || sqlite_begin(c, err) != 0)
         return -1;
     int found = 0;
@@ -280,3 +275,38 @@ int host_kv_delete(struct host_state *st, const char *store, const void *key, si
     *deleted = found;
     return 0;
 }
+
+/* SQLite keeps kv in the state directory: nothing to configure. */
+static int kv_open(struct host_store *s, FILE *errs)
+{
+    (void)s, (void)errs;
+    return 0;
+}
+
+static void kv_close(struct host_store *s)
+{
+    (void)s;
+}
+
+static int kv_health(struct host_store *s, uint32_t budget_ms, struct host_err *err)
+{
+    struct conn *c = sqlite_kv_conn(s->state, budget_ms, err);
+    if (!c)
+        return -1;
+    int rc = sqlite3_exec(c->db, "SELECT count(*) FROM kv WHERE 0", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : sqlite_fail(c, rc, err, "kv health");
+}
+
+const struct host_kv_ops host_sqlite_kv_ops = {
+    .backend = "sqlite",
+    .open = kv_open,
+    .close = kv_close,
+    .health = kv_health,
+    .thread_close = sqlite_thread_close,
+    .get = kv_get,
+    .set = kv_set,
+    .add = kv_add,
+    .increment = kv_increment,
+    .swap = kv_swap,
+    .del = kv_del,
+};

@@ -16,19 +16,6 @@
 
 /* --- sql ----------------------------------------------------------------- */
 
-void host_rows_free(struct host_rows *r)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->n_cols; i++)
-        free(r->cols[i]);
-    free(r->cols);
-    for (size_t i = 0; i < r->n_rows * r->n_cols; i++)
-        free(r->vals[i].p);
-    free(r->vals);
-    memset(r, 0, sizeof *r);
-}
-
 /* Binds $1..$n by name, so their order of appearance in the SQL is free. */
 static int bind_params(struct conn *c, sqlite3_stmt *s, const struct host_stmt *st,
                        struct host_err *err)
@@ -214,11 +201,10 @@ static void reset_after_guest(struct conn *c)
     }
 }
 
-/* see host.h */
-int host_sql_query(struct host_state *st, const char *db, const struct host_stmt *s,
-                   uint32_t budget_ms, struct host_rows *out, struct host_err *err)
+static int sql_query(struct host_store *b, const char *db, const struct host_stmt *s,
+                     uint32_t budget_ms, struct host_rows *out, struct host_err *err)
 {
-    struct conn *c = sqlite_sql_conn(st, db, budget_ms, err);
+    struct conn *c = sqlite_sql_conn(b->state, db, budget_ms, err);
     if (!c)
         return -1;
     int rc = guest_stmt(c, s, out, err);
@@ -262,11 +248,11 @@ undo:
     return -1;
 }
 
-/* see host.h */
-int host_sql_transaction(struct host_state *st, const char *db, const struct host_stmt *s, size_t n,
-                         uint32_t budget_ms, struct host_rows *out, struct host_err *err)
+static int sql_transaction(struct host_store *b, const char *db, const struct host_stmt *s,
+                           size_t n, uint32_t budget_ms, struct host_rows *out,
+                           struct host_err *err)
 {
-    struct conn *c = sqlite_sql_conn(st, db, budget_ms, err);
+    struct conn *c = sqlite_sql_conn(b->state, db, budget_ms, err);
     if (!c)
         return -1;
     int rc = guest_transaction(c, s, n, out, err);
@@ -274,13 +260,9 @@ int host_sql_transaction(struct host_state *st, const char *db, const struct hos
     return rc;
 }
 
-/* see host.h */
-int host_sql_exec_script(struct host_state *st, const char *db, const char *sql,
-                         struct host_err *err)
+/* Runs a trusted script (a migration) on a connection of its own budget. */
+static int exec_script(struct conn *c, const char *sql, struct host_err *err)
 {
-    struct conn *c = sqlite_sql_conn(st, db, 60000, err);
-    if (!c)
-        return -1;
     char *msg = NULL;
     if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         host_fail(err, HOST_E_INVALID, "%s", msg ? msg : "error");
@@ -290,3 +272,102 @@ int host_sql_exec_script(struct host_state *st, const char *db, const char *sql,
     }
     return 0;
 }
+
+/* The function's recorded checksum, or "" (sum has room for 32). */
+static int recorded(struct conn *c, const char *fn, char sum[33], struct host_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "SELECT checksum FROM _bastion_migrations WHERE function=?1",
+                                -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(c, rc, err, "migrations");
+    sqlite3_bind_text(q, 1, fn, -1, SQLITE_STATIC);
+    sum[0] = 0;
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        snprintf(sum, 33, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlite_fail(c, rc, err, "migrations");
+}
+
+/* see store.h: BEGIN IMMEDIATE holds the file's write lock from the check to
+ * the commit, so two hosts on one state directory apply a schema once. */
+static enum host_migration sql_migrate(struct host_store *b, const char *db, const char *fn,
+                                       const char *checksum, const char *script, int allow_changed,
+                                       struct host_err *err)
+{
+    struct conn *c = sqlite_sql_conn(b->state, db, 60000, err);
+    char sum[33];
+    if (!c || exec_script(c,
+                          "CREATE TABLE IF NOT EXISTS _bastion_migrations ("
+                          " function TEXT PRIMARY KEY, checksum TEXT NOT NULL,"
+                          " applied_at INTEGER NOT NULL);"
+                          "BEGIN IMMEDIATE",
+                          err) != 0)
+        return HOST_MIGRATION_FAILED;
+    if (recorded(c, fn, sum, err) != 0) {
+        sqlite_rollback(c);
+        return HOST_MIGRATION_FAILED;
+    }
+    if (strcmp(sum, checksum) == 0 || (sum[0] && !allow_changed)) {
+        sqlite_rollback(c);
+        return sum[0] && strcmp(sum, checksum) != 0 ? HOST_MIGRATION_CHANGED
+                                                    : HOST_MIGRATION_UP_TO_DATE;
+    }
+    sqlite3_stmt *up = NULL;
+    int rc = SQLITE_OK;
+    if (exec_script(c, script, err) != 0)
+        return HOST_MIGRATION_FAILED;
+    rc = sqlite3_prepare_v2(c->db,
+                            "INSERT INTO _bastion_migrations(function,checksum,applied_at)"
+                            " VALUES(?1,?2,?3) ON CONFLICT(function) DO UPDATE SET"
+                            " checksum=excluded.checksum, applied_at=excluded.applied_at",
+                            -1, &up, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(up, 1, fn, -1, SQLITE_STATIC);
+        sqlite3_bind_text(up, 2, checksum, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(up, 3, (int64_t)host_wall_ms());
+        rc = sqlite3_step(up) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
+        sqlite3_finalize(up);
+    }
+    if (rc != SQLITE_OK) {
+        sqlite_fail(c, rc, err, "migrations");
+        sqlite_rollback(c);
+        return HOST_MIGRATION_FAILED;
+    }
+    return sqlite_commit(c, err) == 0 ? HOST_MIGRATION_APPLIED : HOST_MIGRATION_FAILED;
+}
+
+/* SQLite's databases are files in the state directory: nothing to set up. */
+static int sql_open(struct host_store *b, FILE *errs)
+{
+    (void)b, (void)errs;
+    return 0;
+}
+
+static void sql_close(struct host_store *b)
+{
+    (void)b;
+}
+
+/* The directory the database files live in must be there and writable. */
+static int sql_health(struct host_store *b, uint32_t budget_ms, struct host_err *err)
+{
+    char dir[512];
+    (void)budget_ms;
+    snprintf(dir, sizeof dir, "%s/sql", b->state->dir);
+    if (access(dir, W_OK | X_OK) != 0 && !(errno == ENOENT && access(b->state->dir, W_OK) == 0))
+        return host_fail(err, HOST_E_UNAVAILABLE, "%s: %s", dir, strerror(errno));
+    return 0;
+}
+
+const struct host_sql_ops host_sqlite_sql_ops = {
+    .backend = "sqlite",
+    .open = sql_open,
+    .close = sql_close,
+    .health = sql_health,
+    .thread_close = sqlite_thread_close,
+    .query = sql_query,
+    .transaction = sql_transaction,
+    .migrate = sql_migrate,
+};

@@ -94,17 +94,24 @@ struct host_sql_ops {
 /* One configured backend: a [kv.<name>] or [sql.<name>] table of the
  * runtime config, or the built-in SQLite default. */
 struct host_store {
-    char *name;   /* the table's name: a store, a database, or "default" */
-    char *url;    /* NULL for SQLite */
-    char *source; /* where it was configured ("runtime.toml:12"), for messages */
-    const struct host_kv_ops *kv;   /* exactly one of kv and sql is set */
+    char *name;                   /* the table's name: a store, a database, or "default" */
+    char *url;                    /* NULL for SQLite */
+    char *source;                 /* where it was configured ("runtime.toml:12"), for messages */
+    const struct host_kv_ops *kv; /* exactly one of kv and sql is set */
     const struct host_sql_ops *sql;
     struct host_state *state; /* SQLite's files live in state->dir */
     void *impl;               /* the backend's own */
+    int required;             /* down makes /health 503 (`required = false`: reported only) */
+    unsigned users;           /* stores and databases of the manifest it serves */
 };
 
 extern const struct host_kv_ops host_sqlite_kv_ops, host_redis_kv_ops;
 extern const struct host_sql_ops host_sqlite_sql_ops, host_postgres_sql_ops;
+/* Every backend this build has (store.c), by `backend` name. */
+extern const struct host_kv_ops *const host_kv_backends[];
+extern const size_t host_n_kv_backends;
+extern const struct host_sql_ops *const host_sql_backends[];
+extern const size_t host_n_sql_backends;
 
 /* The backend serving kv store / sql database `name` (never NULL once the
  * state is set up: SQLite is the fallback). */

@@ -9,7 +9,9 @@ from conftest import BUILD, Server, assert_problem
 def test_REL10_health_ok(bundle):
     r = bundle.get("/health")
     assert r.status == 200, r
-    assert r.json() == {"status": "ok", "checks": {"kv": {"status": "ok"}, "sql": {"status": "ok"}}}
+    sqlite = {"backend": "sqlite", "required": True, "status": "ok"}
+    assert r.json() == {"status": "ok", "checks": {"kv": {"status": "ok"}, "sql": {"status": "ok"}},
+                        "backends": {"kv.default": sqlite, "sql.default": sqlite}}
 
 
 @pytest.mark.parametrize("down", ["sql", "kv"])
@@ -30,7 +32,8 @@ def test_ERR1_REL10_health_503_is_problem_json_with_checks(down):
         assert int(r.headers["retry-after"]) >= 1
         up = {"sql": "kv", "kv": "sql"}[down]
         assert p["checks"] == {down: {"status": "fail"}, up: {"status": "ok"}}, p
-        assert set(p) == {"type", "title", "status", "detail", "class", "retryable", "checks"}
+        assert set(p) == {"type", "title", "status", "detail", "class", "retryable", "checks",
+                          "backends"}
     finally:
         assert srv.stop() == 0
 
