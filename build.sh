@@ -38,7 +38,7 @@ MEMCHECK_SIGNAL="${BASTION_MEMCHECK_SIGNAL:-1}"
 APT_PKGS=(clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libclang-rt-19-dev wabt
           libcjson-dev libbearssl-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
           libhiredis-dev libpq-dev libcmocka-dev clang-format-19 python3 python3-pytest wrk dpkg-dev pkg-config
-          curl)
+          curl redis-server postgresql) # the last two: the test run's own servers (tests/servers.sh)
 
 # --- progress --------------------------------------------------------------
 STEP=0
@@ -283,10 +283,29 @@ build() {
 migrate_state() {
     "$BUILD/bastion" migrate --state "$ROOT/.bastion" --manifest "$BUILD/manifest.json"
 }
+
+# The test run's own Redis and PostgreSQL (tests/servers.sh), on loopback in a
+# fresh temporary directory, for the whole run; stopped at exit, pass or fail.
+TEST_SERVERS=""
+test_servers() {
+    if [[ $COUNTING == 0 ]]; then
+        TEST_SERVERS="$(mktemp -d -t bastion-servers.XXXXXX)"
+        trap stop_test_servers EXIT
+        trap 'exit 130' INT
+        trap 'exit 143' TERM
+    fi
+    step "Redis + PostgreSQL on loopback (tests/servers.sh)" bash tests/servers.sh start "$TEST_SERVERS"
+}
+stop_test_servers() {
+    [[ -n "$TEST_SERVERS" ]] || return 0
+    bash tests/servers.sh stop "$TEST_SERVERS" >/dev/null 2>&1 || true
+    rm -rf "$TEST_SERVERS" 2>/dev/null || true
+}
+
 plan_deps() { deps; }
 plan_build() { deps; build; }
 plan_serve() { deps; build; step "migrate (.bastion/)" migrate_state; }
-plan_test() { deps; build; step "test fixtures → build/test/" build_fixtures; }
+plan_test() { deps; build; step "test fixtures → build/test/" build_fixtures; test_servers; }
 plan_bench() { deps; build; }
 plan_fuzz() { deps; build; }
 
@@ -309,7 +328,15 @@ case "$cmd" in
         exec "$BUILD/bastion" serve --listen 127.0.0.1:8080 --state "$ROOT/.bastion" \
             --manifest "$BUILD/manifest.json" --dev "$@"
         ;;
-    test) exec bash tests/run.sh "$@" ;;
+    test) # not exec: the EXIT trap stops the servers after the last layer
+        set -a
+        # shellcheck source=/dev/null
+        . "$TEST_SERVERS/servers.env"
+        set +a
+        rc=0
+        bash tests/run.sh "$@" || rc=$?
+        exit "$rc"
+        ;;
     bench) exec bash bench/run.sh "$@" ;;
     fuzz) exec bash tests/fuzz/run.sh "$@" ;;
 esac
