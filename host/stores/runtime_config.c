@@ -15,8 +15,9 @@
  *   backend = "sqlite"
  *
  * A table is `kv.<store>`, `sql.<database>` or the kind's `default`; keys
- * are `backend`, `url` (not for SQLite) and `required` (default true: a
- * required backend down turns /health into 503). `${NAME}` in a string is
+ * are `backend`, `url` (not for SQLite), `required` (default true: a
+ * required backend down turns /health into 503) and, for Redis,
+ * `key_prefix` (default "bastion:"), so deployments can share one Redis. `${NAME}` in a string is
  * the environment variable NAME, so secrets stay out of the file; `$$` is a
  * dollar. Without a file, or for whatever it does not name, stores are on
  * SQLite in the state directory.
@@ -167,13 +168,16 @@ struct table {
     int sql;
     char name[72];
     unsigned line;
-    char *backend, *url;
+    char *backend, *url, *key_prefix;
     int required;
 };
 
 static int value(struct parser *ps, struct table *t, const char *k)
 {
-    char **slot = strcmp(k, "backend") == 0 ? &t->backend : strcmp(k, "url") == 0 ? &t->url : NULL;
+    char **slot = strcmp(k, "backend") == 0      ? &t->backend
+                  : strcmp(k, "url") == 0        ? &t->url
+                  : strcmp(k, "key_prefix") == 0 ? &t->key_prefix
+                                                 : NULL;
     if (slot) {
         if (ps->p >= ps->end || *ps->p != '"')
             return fail(ps, "%s: expected a string in double quotes", k);
@@ -192,7 +196,7 @@ static int value(struct parser *ps, struct table *t, const char *k)
             return fail(ps, "required: expected true or false");
         return 0;
     }
-    return fail(ps, "unknown key '%s' in [%s.%s]; expected backend, url or required", k,
+    return fail(ps, "unknown key '%s' in [%s.%s]; expected backend, url, required or key_prefix", k,
                 t->sql ? "sql" : "kv", t->name);
 }
 
@@ -236,6 +240,7 @@ static void store_free(struct host_store *s)
 {
     free(s->name);
     free(s->url);
+    free(s->key_prefix);
     free(s->source);
 }
 
@@ -283,13 +288,18 @@ static int add_table(struct parser *ps, struct host_state *st, const struct host
              kind, t->name);
         goto out;
     }
+    if (t->key_prefix && strcmp(t->backend, "redis") != 0) {
+        fail(ps, "[%s.%s]: key_prefix is only for backend \"redis\"", kind, t->name);
+        goto out;
+    }
     struct host_store *grown = realloc(st->stores, (st->n_stores + 1) * sizeof *grown);
     if (!grown)
         goto out;
     st->stores = grown;
     s.name = strdup(t->name);
     s.url = t->url;
-    t->url = NULL;
+    s.key_prefix = t->key_prefix;
+    t->url = t->key_prefix = NULL;
     if (asprintf(&s.source, "%s:%u [%s.%s]", ps->path, t->line, kind, t->name) < 0)
         s.source = NULL;
     st->stores[st->n_stores++] = s;
@@ -297,7 +307,8 @@ static int add_table(struct parser *ps, struct host_state *st, const struct host
 out:
     free(t->backend);
     free(t->url);
-    t->backend = t->url = NULL;
+    free(t->key_prefix);
+    t->backend = t->url = t->key_prefix = NULL;
     ps->line = line;
     return rc;
 }
@@ -351,6 +362,7 @@ static int parse_file(struct host_state *st, const char *path, const struct host
         add_table(&ps, st, m, &t);
     free(t.backend);
     free(t.url);
+    free(t.key_prefix);
     free(text);
     return ps.failed ? -1 : 0;
 }

@@ -96,6 +96,7 @@ struct host_sql_ops {
 struct host_store {
     char *name;                   /* the table's name: a store, a database, or "default" */
     char *url;                    /* NULL for SQLite */
+    char *key_prefix;             /* Redis: what every key starts with (default "bastion:") */
     char *source;                 /* where it was configured ("runtime.toml:12"), for messages */
     const struct host_kv_ops *kv; /* exactly one of kv and sql is set */
     const struct host_sql_ops *sql;
