@@ -125,22 +125,98 @@ class FakeEmail:
         self.server.shutdown()
 
 
+# --- store backends ------------------------------------------------------
+# "sqlite" is the embedded default; "redis+postgres" puts kv on the test
+# run's Redis and sql on its PostgreSQL (tests/servers.sh, started by
+# ./build.sh test), each server in a fresh PostgreSQL database and under its
+# own Redis key prefix so tests do not see each other's rows.
+SQLITE, REMOTE = "sqlite", "redis+postgres"
+BACKENDS = [SQLITE, REMOTE]
+
+
+def server_env(name):
+    v = os.environ.get(name)
+    if not v:
+        raise RuntimeError(f"{name} is not set: run the tests through ./build.sh test, "
+                           "which starts Redis and PostgreSQL (tests/servers.sh)")
+    return v
+
+
+def redis_command(*args):
+    """One command to the test run's Redis (RESP over a socket); its reply
+    as an int, bytes, None or a list."""
+    port = int(server_env("BASTION_TEST_REDIS_PORT"))
+    out = b"*%d\r\n" % len(args) + b"".join(
+        b"$%d\r\n%s\r\n" % (len(a), a) for a in (x.encode() if isinstance(x, str) else x
+                                                  for x in args))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(out)
+        f = s.makefile("rb")
+
+        def reply():
+            line = f.readline().rstrip(b"\r\n")
+            kind, rest = line[:1], line[1:]
+            if kind == b":":
+                return int(rest)
+            if kind == b"+":
+                return rest
+            if kind == b"-":
+                raise RuntimeError(rest.decode())
+            if kind == b"$":
+                n = int(rest)
+                return None if n < 0 else f.read(n + 2)[:-2]
+            return [reply() for _ in range(int(rest))]
+        return reply()
+
+
+def pg_database():
+    """A fresh, empty PostgreSQL database on the test run's server; its URL."""
+    base = server_env("BASTION_TEST_PG_URL")
+    name = "t_" + os.urandom(6).hex()
+    subprocess.run(["psql", base, "-qAtc", f"CREATE DATABASE {name}"], check=True,
+                   capture_output=True)
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def runtime_config(backend, directory, kv_prefix=None, pg_url=None):
+    """Writes a runtime.toml for `backend` into directory; its path (None
+    for SQLite, which needs no file)."""
+    if backend == SQLITE:
+        return None
+    kv_prefix = kv_prefix or "t" + os.urandom(6).hex() + ":"
+    path = os.path.join(directory, "runtime.toml")
+    with open(path, "w") as f:
+        f.write(f'[kv.default]\nbackend = "redis"\nurl = "{server_env("BASTION_TEST_REDIS_URL")}"\n'
+                f'key_prefix = "{kv_prefix}"\n\n'
+                f'[sql.default]\nbackend = "postgres"\nurl = "{pg_url or pg_database()}"\n')
+    return path
+
+
 class Server:
-    def __init__(self, manifest, env=None, workers=4, state=None):
+    def __init__(self, manifest, env=None, workers=4, state=None, runtime_config=None):
         self.manifest = manifest
         self.state = state or tempfile.mkdtemp(prefix="bastion-test-")
         self.port = free_port()
         self.log_path = os.path.join(self.state, "server.log")
         self.env = dict(os.environ, **TEST_VARS, **(env or {}))
         self.workers = workers
+        self.runtime_config = runtime_config
         self.proc = None
+
+    def store_args(self):
+        """--state, --manifest and --runtime-config, for serve and migrate."""
+        args = ["--state", self.state, "--manifest", self.manifest]
+        return args + (["--runtime-config", self.runtime_config] if self.runtime_config else [])
+
+    def migrate(self):
+        subprocess.run([BASTION, "migrate", *self.store_args()], check=True,
+                       capture_output=True, cwd=ROOT, env=self.env)
 
     def start(self):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [BASTION, "serve", "--listen", f"127.0.0.1:{self.port}", "--state", self.state,
-             "--manifest", self.manifest, "--workers", str(self.workers), "--env-file",
-             os.path.join(self.state, "no.env")],
+            [BASTION, "serve", "--listen", f"127.0.0.1:{self.port}", *self.store_args(),
+             "--workers", str(self.workers), "--env-file", os.path.join(self.state, "no.env")],
             stdout=self.log, stderr=self.log, env=self.env, cwd=ROOT)
         deadline = time.time() + 15
         while time.time() < deadline:

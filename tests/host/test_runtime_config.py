@@ -1,0 +1,73 @@
+"""The runtime config (issue #9): where a deployment's stores live. Errors
+name the file, the line, the key and what was expected; without a file
+every store is on SQLite in the state directory."""
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import BASTION, BUILD, ROOT, Server
+
+MANIFEST = os.path.join(BUILD, "test", "manifest.json")
+
+
+def migrate_with(text, env=None):
+    d = tempfile.mkdtemp(prefix="bastion-rc-")
+    path = os.path.join(d, "runtime.toml")
+    with open(path, "w") as f:
+        f.write(text)
+    r = subprocess.run([BASTION, "migrate", "--state", d, "--manifest", MANIFEST,
+                        "--runtime-config", path], capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, **(env or {})), timeout=60)
+    return r, path
+
+
+@pytest.mark.parametrize("text, line, expect", [
+    ('[kv.default]\nbackend = "memcached"\n', 1, 'backend "memcached" is not a kv backend; '
+                                              'expected "sqlite" or "redis"'),
+    ('[sql.default]\nbackend = "redis"\nurl = "redis://x"\n', 1, 'expected "sqlite" or "postgres"'),
+    ('[kv.default]\nbackend = "redis"\n', 1, "url is missing"),
+    ('[kv.default]\nurl = "redis://127.0.0.1"\n', 1, "backend is missing"),
+    ('[kv.default]\nbackend = "sqlite"\nurl = "x"\n', 1, "url is not used by backend"),
+    ('[kv.sesions]\nbackend = "sqlite"\n', 1, "no function in the manifest uses kv store 'sesions'"),
+    ('[sql.nope]\nbackend = "sqlite"\n', 1, "no function in the manifest uses database 'nope'"),
+    ('\n\n[kv.default]\nbackend = "sqlite"\ncolour = "blue"\n', 5, "unknown key 'colour'"),
+    ('backend = "sqlite"\n', 1, "keys belong in a [kv.<store>] or [sql.<database>] table"),
+    ('[cache.default]\n', 1, "unknown table [cache…]"),
+    ('[kv.default]\nbackend = sqlite\n', 2, "backend: expected a string in double quotes"),
+    ('[kv.default]\nbackend = "sqlite\n', 2, "unterminated string"),
+    ('[kv.default]\nbackend = "sqlite"\nrequired = yes\n', 3, "required: expected true or false"),
+    ('[kv.default]\nbackend = "sqlite"\n[kv.default]\nbackend = "sqlite"\n', 3, "given twice"),
+    ('[kv.default]\nbackend = "sqlite"\nkey_prefix = "x:"\n', 1, "key_prefix is only for"),
+    ('[kv.default]\nbackend = "redis"\nurl = "redis://h/${BASTION_TEST_UNSET_VAR}"\n', 3,
+     "url: ${BASTION_TEST_UNSET_VAR} is not set in the environment"),
+    ('[kv.default]\nbackend = "redis"\nurl = "http://127.0.0.1:6379"\n', 1, "redis://"),
+    ('[sql.default]\nbackend = "postgres"\nurl = "mysql://127.0.0.1/x"\n', 1, "postgres"),
+])
+def test_runtime_config_errors_name_file_line_key_and_expectation(text, line, expect):
+    r, path = migrate_with(text)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert f"{path}:{line}" in r.stderr, r.stderr
+    assert expect in r.stderr, r.stderr
+    assert "refusing to start" in r.stderr
+
+
+def test_runtime_config_interpolates_environment_and_comments():
+    # every table on SQLite, but through a file with comments and ${VAR}
+    r, _ = migrate_with('# where the stores live\n[kv.default]   # all kv\n'
+                        'backend = "${BASTION_TEST_BACKEND}"  # from the environment\n\n'
+                        '[sql.probe]\nbackend = "sqlite"\nrequired = false\n',
+                        env={"BASTION_TEST_BACKEND": "sqlite"})
+    assert r.returncode == 0, r.stderr
+
+
+def test_no_runtime_config_means_sqlite_in_the_state_directory():
+    srv = Server(MANIFEST)
+    srv.migrate()
+    srv.start()
+    try:
+        assert srv.post("/kv", {"op": "set", "key": "k", "value": "v"}).json() == {"ok": None}
+        assert os.path.exists(os.path.join(srv.state, "kv.sqlite"))
+    finally:
+        assert srv.stop() == 0
