@@ -16,6 +16,11 @@ import time
 
 import pytest
 
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: looks into SQLite's own files; "
+                            "deselected when the suite runs on Redis + PostgreSQL")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 BASTION = os.environ.get("BASTION_BIN", os.path.join(BUILD, "bastion"))
@@ -132,6 +137,10 @@ class FakeEmail:
 # own Redis key prefix so tests do not see each other's rows.
 SQLITE, REMOTE = "sqlite", "redis+postgres"
 BACKENDS = [SQLITE, REMOTE]
+# The backend every Server uses unless told otherwise: the functions-remote
+# layer runs the whole function suite with BASTION_TEST_BACKEND=redis+postgres
+# (tests marked sqlite_only, which look into SQLite's files, are deselected).
+BACKEND = os.environ.get("BASTION_TEST_BACKEND", SQLITE)
 
 
 def server_env(name):
@@ -178,13 +187,16 @@ def pg_database():
     return base.rsplit("/", 1)[0] + "/" + name
 
 
+RUNTIME_TOML = "runtime.toml"
+
+
 def runtime_config(backend, directory, kv_prefix=None, pg_url=None):
     """Writes a runtime.toml for `backend` into directory; its path (None
     for SQLite, which needs no file)."""
     if backend == SQLITE:
         return None
     kv_prefix = kv_prefix or "t" + os.urandom(6).hex() + ":"
-    path = os.path.join(directory, "runtime.toml")
+    path = os.path.join(directory, RUNTIME_TOML)
     with open(path, "w") as f:
         f.write(f'[kv.default]\nbackend = "redis"\nurl = "{server_env("BASTION_TEST_REDIS_URL")}"\n'
                 f'key_prefix = "{kv_prefix}"\n\n'
@@ -200,7 +212,10 @@ class Server:
         self.log_path = os.path.join(self.state, "server.log")
         self.env = dict(os.environ, **TEST_VARS, **(env or {}))
         self.workers = workers
+        if runtime_config is None and BACKEND != SQLITE:
+            runtime_config = default_runtime_config(self.state)
         self.runtime_config = runtime_config
+        self.backend = SQLITE if runtime_config is None else REMOTE
         self.proc = None
 
     def store_args(self):
@@ -254,8 +269,16 @@ class Server:
             self.log.close()
         return self.proc.returncode
 
+    def pg_url(self):
+        with open(self.runtime_config) as f:
+            return f.read().split('backend = "postgres"\nurl = "')[1].split('"')[0]
+
     def sql(self, db, query, params=()):
-        """Reads a database of the running server directly (tests only)."""
+        """Reads a database of the running server directly (tests only):
+        SQLite's file, or the database's schema on PostgreSQL, with `?`
+        parameters either way and rows as tuples of typed values."""
+        if self.backend != SQLITE:
+            return pg_rows(self.pg_url(), db, query, params)
         import sqlite3
         conn = sqlite3.connect(os.path.join(self.state, "sql", db + ".sqlite"), timeout=10)
         try:
@@ -282,9 +305,46 @@ class Server:
         return self.request("POST", path, body=body, **kw)
 
 
+def default_runtime_config(state):
+    return runtime_config(BACKEND, state)
+
+
+def pg_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def pg_rows(url, db, query, params=()):
+    """Runs `query` (`?` parameters, as sqlite3 takes them) in schema `db`
+    through psql; rows come back typed through row_to_json."""
+    parts = query.split("?")
+    assert len(parts) == len(params) + 1, (query, params)
+    text = parts[0] + "".join(pg_literal(p) + rest for p, rest in zip(params, parts[1:]))
+    is_select = text.lstrip().upper().startswith(("SELECT", "WITH"))
+    sql = f'SET search_path TO "{db}"; ' + (
+        f"SELECT row_to_json(r) FROM ({text}) r" if is_select else text)
+    out = subprocess.run(["psql", url, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                         capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise RuntimeError(f"psql: {out.stderr.strip()}")
+    if not is_select:
+        return []
+    return [tuple(json.loads(line, object_pairs_hook=lambda kv: [v for _, v in kv]))
+            for line in out.stdout.splitlines() if line]
+
+
 def migrate(manifest, state):
-    subprocess.run([BASTION, "migrate", "--state", state, "--manifest", manifest], check=True,
-                   capture_output=True, cwd=ROOT)
+    """`bastion migrate` for a server's state (and its runtime config, if
+    it has one: Server writes it into the state directory)."""
+    rc = os.path.join(state, RUNTIME_TOML)
+    args = ["--runtime-config", rc] if os.path.exists(rc) else []
+    subprocess.run([BASTION, "migrate", "--state", state, "--manifest", manifest, *args],
+                   check=True, capture_output=True, cwd=ROOT)
 
 
 def serve_bundle(email, env=None, trusted_proxies=None):
@@ -362,15 +422,27 @@ class failing_trigger:
     must answer that 500, never 409 (only a lost guard is a conflict)."""
 
     def __init__(self, srv, db, table, event):
-        import sqlite3
-        self.connect = lambda: sqlite3.connect(os.path.join(srv.state, "sql", db + ".sqlite"),
-                                               timeout=10)
+        self.srv, self.db = srv, db
         self.name = f"test_fail_{event.lower()}_{table}"
-        self.create = (f"CREATE TRIGGER {self.name} BEFORE {event} ON {table} "
-                       "BEGIN SELECT RAISE(ABORT, 'test trigger says no'); END")
+        if srv.backend == SQLITE:
+            self.create = (f"CREATE TRIGGER {self.name} BEFORE {event} ON {table} "
+                           "BEGIN SELECT RAISE(ABORT, 'test trigger says no'); END")
+            self.drop = f"DROP TRIGGER {self.name}"
+        else:  # the same on PostgreSQL: a check_violation (SQLSTATE 23514)
+            self.create = (f"CREATE FUNCTION {self.name}() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$f$ BEGIN RAISE EXCEPTION 'test trigger says no' "
+                           "USING ERRCODE = '23514'; END $f$; "
+                           f"CREATE TRIGGER {self.name} BEFORE {event} ON {table} "
+                           f"FOR EACH ROW EXECUTE FUNCTION {self.name}()")
+            self.drop = f"DROP FUNCTION {self.name}() CASCADE"
 
     def _exec(self, q):
-        conn = self.connect()
+        if self.srv.backend != SQLITE:
+            pg_rows(self.srv.pg_url(), self.db, q)
+            return
+        import sqlite3
+        conn = sqlite3.connect(os.path.join(self.srv.state, "sql", self.db + ".sqlite"),
+                               timeout=10)
         try:
             conn.execute(q)
             conn.commit()
@@ -382,7 +454,7 @@ class failing_trigger:
         return self
 
     def __exit__(self, *exc):
-        self._exec(f"DROP TRIGGER {self.name}")
+        self._exec(self.drop)
 
 
 def assert_problem(r, status, cls=None):

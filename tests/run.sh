@@ -106,6 +106,11 @@ format_layer() {
 [[ -f tests/unit/run.sh ]] && layer unit bash tests/unit/run.sh "$BUILD/unit"
 layer host pytest_layer host tests/host
 layer functions pytest_layer functions tests/functions
+# The function suite again with kv on Redis and sql on PostgreSQL (the test
+# run's own servers, tests/servers.sh): every function's SQL and schema on
+# both engines. Tests that look into SQLite's files are deselected.
+BASTION_TEST_BACKEND=redis+postgres \
+    layer functions-remote pytest_layer functions-remote tests/functions -m "not sqlite_only"
 # The host and binding tests again with the host under ASan + UBSan. The host
 # installs its own SIGSEGV handler (guard-page traps), which ASan must allow;
 # a small quarantine keeps the RSS-flatness test about the host, not ASan.

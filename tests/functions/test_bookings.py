@@ -517,6 +517,7 @@ def test_DATA5_unknown_or_malformed_id_is_404_and_bad_status_422(bundle):
                                 headers=admin_headers())) == ["/status"]
 
 
+@pytest.mark.sqlite_only
 def test_DATA1_schema_enforces_enums_prices_and_indexes_the_scan(bundle):
     good = ("00000000-0000-4000-8000-000000000000", "standard", "basic", 1800000000000,
             1800003600000, 6000, "pending", "Ann", "a@example.com", None, 0, 1, 1)

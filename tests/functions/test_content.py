@@ -6,6 +6,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from conftest import (admin_headers, assert_problem, bearer, failing_trigger, mint_jwt,
                       user_headers)
 
@@ -247,6 +249,7 @@ def _write(srv, query, params):
         conn.close()
 
 
+@pytest.mark.sqlite_only
 def test_REL1_a_stored_value_of_another_type_is_500_not_reinterpreted(bundle):
     """The CHECKs let a REAL version and a BLOB body through (SQLite keeps
     2.5 as REAL in an INTEGER column, and a blob as a blob in a TEXT one);

@@ -14,6 +14,7 @@ def test_REL10_health_ok(bundle):
                         "backends": {"kv.default": sqlite, "sql.default": sqlite}}
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("down", ["sql", "kv"])
 def test_ERR1_REL10_health_503_is_problem_json_with_checks(down):
     manifest = os.path.join(BUILD, "manifest.json")

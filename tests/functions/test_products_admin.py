@@ -7,13 +7,15 @@ import uuid
 
 import pytest
 
-from conftest import (BUILD, Server, admin_headers, assert_problem, bearer, migrate, mint_jwt,
+from conftest import (BUILD, SQLITE, Server, admin_headers, assert_problem, bearer, migrate, mint_jwt,
                       user_headers)
 
 
 def db_exec(srv, query, params=()):
     """Writes the products database directly (autocommit): products come from
     the catalogue, which this function does not own."""
+    if srv.backend != SQLITE:
+        return srv.sql("products", query, params)
     conn = sqlite3.connect(os.path.join(srv.state, "sql", "products.sqlite"), timeout=10,
                            isolation_level=None)
     try:
