@@ -228,7 +228,7 @@ build_functions() {
 # is named after its path, so two folders may hold files of the same name.
 HOST_SRCS=(host/*.c host/*/*.c)
 HOST_HDRS=(host/*.h host/*/*.h)
-HOST_LIBS=(-lsqlite3 -lmicrohttpd -lcurl -lcjson -ldl -lpthread -lm)
+HOST_LIBS=(-lsqlite3 -lpq -lmicrohttpd -lcurl -lcjson -ldl -lpthread -lm)
 
 build_host() {
     local out="${1:-$BUILD/bastion}" objdir="${2:-$BUILD/host}"; shift 2 || true
@@ -238,7 +238,7 @@ build_host() {
     for f in "${HOST_SRCS[@]}"; do
         local o="$objdir/$(tr / _ <<<"${f#host/}" | sed 's/\.c$//').o"
         if stale "$o" "$f" "${HOST_HDRS[@]}" build.sh; then
-            "$CC" "${CFLAGS_COMMON[@]}" -O2 -g "${extra[@]}" -Ihost -Ihost/rt -Ihost/stores -c "$f" -o "$o"
+            "$CC" "${CFLAGS_COMMON[@]}" -O2 -g "${extra[@]}" -Ihost -Ihost/rt -Ihost/stores -I/usr/include/postgresql -c "$f" -o "$o"
         fi
         objs+=("$o")
     done

@@ -16,6 +16,7 @@ const struct host_kv_ops *const host_kv_backends[] = {
 const size_t host_n_kv_backends = sizeof host_kv_backends / sizeof *host_kv_backends;
 const struct host_sql_ops *const host_sql_backends[] = {
     &host_sqlite_sql_ops,
+    &host_postgres_sql_ops,
 };
 const size_t host_n_sql_backends = sizeof host_sql_backends / sizeof *host_sql_backends;
 
