@@ -52,20 +52,21 @@ static bastion_str etag_of(int64_t version)
 
 /*
  * If-Match = "*" / #entity-tag (RFC 9110 §13.1.1). Writes the versions its
- * strong tags name as a JSON array for json_each ("[3,7]"), or sets *any
+ * strong tags name as a list with a comma around each (",3,7,"), which the
+ * UPDATE matches with LIKE on SQLite and PostgreSQL alike, or sets *any
  * for "*". Weak tags never match (If-Match compares strongly, §13.1.1), and
  * tags that are not ours ("abc", "v01") are well-formed but match nothing;
  * both leave the array without them, which ends in 412. False on a syntax
  * error or more than IF_MATCH_MAX tags.
  */
-static bool parse_if_match(bastion_str h, bool *any, char *json, size_t cap)
+static bool parse_if_match(bastion_str h, bool *any, char *list, size_t cap)
 {
     size_t i = 0, o = 0, tags = 0;
     h = bastion_trim_ows(h);
     *any = bastion_str_eq(h, BASTION_LIT("*"));
     if (*any)
         return true;
-    json[o++] = '[';
+    list[o++] = ',';
     for (;;) {
         while (i < h.len && (h.ptr[i] == ' ' || h.ptr[i] == '\t' || h.ptr[i] == ','))
             i++; /* #rule allows empty list elements (RFC 9110 §5.6.1) */
@@ -93,15 +94,13 @@ static bool parse_if_match(bastion_str h, bool *any, char *json, size_t cap)
                     opaque.ptr[1] >= '1' && opaque.ptr[1] <= '9';
         for (size_t k = 2; ours && k < opaque.len; k++)
             ours = opaque.ptr[k] >= '0' && opaque.ptr[k] <= '9';
-        if (ours && o + opaque.len + 2 < cap) {
-            if (o > 1)
-                json[o++] = ',';
-            memcpy(json + o, opaque.ptr + 1, opaque.len - 1);
+        if (ours && o + opaque.len + 1 < cap) {
+            memcpy(list + o, opaque.ptr + 1, opaque.len - 1);
             o += opaque.len - 1;
+            list[o++] = ',';
         }
     }
-    json[o++] = ']';
-    json[o] = 0;
+    list[o] = 0;
     return tags > 0;
 }
 
@@ -195,7 +194,7 @@ static void put_page(bastion_ctx *cx)
                  "RETURNING version"
                : "UPDATE pages SET title = $2, body = $3, version = version + 1, "
                  "updated_at = $4, updated_by = $5 WHERE slug = $1 AND "
-                 "($6 IS NULL OR version IN (SELECT value FROM json_each($6))) "
+                 "(CAST($6 AS TEXT) IS NULL OR $6 LIKE ('%,' || version || ',%')) "
                  "RETURNING version",
         params);
     /* RFC 9110 §13.1.1 / §13.1.2: a lost guard is a false condition, whether

@@ -401,7 +401,7 @@ static int run_texts(struct pg_conn *c, const char *sql, const char *const *text
                      uint64_t deadline_ns, struct host_rows *out, struct host_err *err)
 {
     struct host_value v[4] = {{0}};
-    struct pg_params pp;
+    struct pg_params pp = {0};
     for (int i = 0; i < n && i < 4; i++)
         v[i] = (struct host_value){.type = 3, .p = (char *)texts[i], .len = strlen(texts[i])};
     if (params_of(v, n, &pp, err) != 0)

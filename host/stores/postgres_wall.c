@@ -118,15 +118,15 @@ static void check_statement(char words[][32], size_t n, struct pg_scan *out)
 {
     char verb[32], obj[32];
     upper_into(verb, sizeof verb, words[0]);
-    if (IN(words[0], SESSION_STATEMENTS))
-        refuse(out, "%s", verb);
+    if (IN(words[0], SESSION_STATEMENTS)) /* the kind of statement says most: it wins */
+        snprintf(out->refused, sizeof out->refused, "%s", verb);
     if (strcmp(words[0], "create") != 0 && strcmp(words[0], "alter") != 0 &&
         strcmp(words[0], "drop") != 0)
         return;
     size_t i = 1;
     while (i < n && IN(words[i], QUALIFIERS))
         i++;
-    if (i < n && IN(words[i], FOREIGN_OBJECTS) && !out->refused[0]) {
+    if (i < n && IN(words[i], FOREIGN_OBJECTS)) {
         upper_into(obj, sizeof obj, words[i]);
         snprintf(out->refused, sizeof out->refused, "%s %s", verb, obj);
     }

@@ -79,7 +79,8 @@ void bastion_email_respond_requested(bastion_ctx *cx, bastion_str id, const char
                                      const bastion_email_result *sent);
 
 /* The email_failures DDL, for reference and tests (functions repeat it in
- * their schema.sql, which must be plain SQL). */
+ * their schema.sql, which must be plain SQL), with its per-dialect lines
+ * (-- bastion:dialect sqlite / postgres … -- bastion:end). */
 extern const char BASTION_EMAIL_SCHEMA[];
 
 #endif
