@@ -233,6 +233,11 @@ static void name_statement(struct host_err *err, size_t i)
 
 /* --- calls -------------------------------------------------------------- */
 
+static uint64_t deadline_after(uint32_t ms)
+{
+    return host_now_ns() + (uint64_t)ms * 1000000ull;
+}
+
 /* A Bastion database name as a PostgreSQL schema: the manifest's alphabet,
  * within PostgreSQL's 63-byte identifiers (longer ones would be cut and
  * could collide). */
@@ -340,7 +345,7 @@ static int retry_after(struct pg_conn *c, const char *db, int k, int *created, u
 static int guest_call(struct host_store *s, const char *db, const struct host_stmt *st, size_t n,
                       int block, uint32_t budget_ms, struct host_rows *out, struct host_err *err)
 {
-    uint64_t deadline = host_now_ns() + (uint64_t)budget_ms * 1000000ull;
+    uint64_t deadline = deadline_after(budget_ms);
     if (!schema_name_ok(db, err))
         return -1;
     struct pg_params *pp = calloc(n ? n : 1, sizeof *pp);
@@ -385,15 +390,17 @@ static int pg_transaction(struct host_store *s, const char *db, const struct hos
 
 /* --- migrations --------------------------------------------------------- */
 
-/* The advisory lock two hosts migrating one database meet on (FNV-1a). */
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The advisory lock two hosts migrating one database meet on. */
 static long long lock_key(const char *db)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = "bastion-migrate:"; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    for (const char *p = db; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return (long long)h;
+    return (long long)fnv1a(fnv1a(1469598103934665603ull, "bastion-migrate:"), db);
 }
 
 /* A host statement with text parameters, its rows into out. */
@@ -458,7 +465,7 @@ static enum host_migration pg_migrate(struct host_store *s, const char *db, cons
                                       const char *checksum, const char *script, int allow_changed,
                                       struct host_err *err)
 {
-    uint64_t deadline = host_now_ns() + MIGRATE_BUDGET_MS * 1000000ull;
+    uint64_t deadline = deadline_after(MIGRATE_BUDGET_MS);
     if (!schema_name_ok(db, err))
         return HOST_MIGRATION_FAILED;
     struct pg_conn *c = pg_conn_get(s, deadline, err);
@@ -523,7 +530,7 @@ static void pg_close(struct host_store *s)
 /* see store.h */
 static int pg_health(struct host_store *s, uint32_t budget_ms, struct host_err *err)
 {
-    uint64_t deadline = host_now_ns() + (uint64_t)budget_ms * 1000000ull;
+    uint64_t deadline = deadline_after(budget_ms);
     struct pg_conn *c = pg_conn_get(s, deadline, err);
     return c ? pg_run(c, "SELECT 1", NULL, deadline, NULL, err) : -1;
 }
