@@ -228,7 +228,7 @@ build_functions() {
 # is named after its path, so two folders may hold files of the same name.
 HOST_SRCS=(host/*.c host/*/*.c)
 HOST_HDRS=(host/*.h host/*/*.h)
-HOST_LIBS=(-lsqlite3 -lpq -lmicrohttpd -lcurl -lcjson -ldl -lpthread -lm)
+HOST_LIBS=(-lsqlite3 -lpq -lhiredis -lmicrohttpd -lcurl -lcjson -ldl -lpthread -lm)
 
 build_host() {
     local out="${1:-$BUILD/bastion}" objdir="${2:-$BUILD/host}"; shift 2 || true

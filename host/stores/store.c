@@ -12,6 +12,7 @@
  * `backend = "…"` (runtime_config.c). */
 const struct host_kv_ops *const host_kv_backends[] = {
     &host_sqlite_kv_ops,
+    &host_redis_kv_ops,
 };
 const size_t host_n_kv_backends = sizeof host_kv_backends / sizeof *host_kv_backends;
 const struct host_sql_ops *const host_sql_backends[] = {
