@@ -32,6 +32,7 @@
  */
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,6 +382,16 @@ static int login(struct call *c)
     return 0;
 }
 
+/* An idle connection has nothing to read: Redis speaks only when asked.
+ * Readable means the server closed it (a restart, its idle `timeout`): a
+ * command sent there would fail, so it is replaced before use instead of
+ * failing the first call each worker makes after Redis comes back. */
+static int closed_by_server(const redisContext *ctx)
+{
+    struct pollfd p = {.fd = ctx->fd, .events = POLLIN | POLLRDHUP};
+    return poll(&p, 1, 0) != 0;
+}
+
 /* This thread's connection to the call's store, connected within the
  * budget when there is none (the first call, or after a failure). */
 static int connect_store(struct call *c)
@@ -393,8 +404,13 @@ static int connect_store(struct call *c)
         else if (!conns[i].ctx && !free_slot)
             free_slot = &conns[i];
     }
-    if (c->conn)
+    if (c->conn && !closed_by_server(c->conn->ctx))
         return 0;
+    if (c->conn) {
+        drop(c);
+        free_slot = c->conn;
+        c->conn = NULL;
+    }
     if (!free_slot)
         return host_fail(c->err, HOST_E_INTERNAL, "%s: too many redis stores on one worker",
                          c->what);
