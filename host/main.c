@@ -113,21 +113,25 @@ static int setup(struct opts *o, struct host_manifest *m, struct host_state *st,
         return -1;
     if (mkdir(o->state, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "state dir %s: %s\n", o->state, strerror(errno));
-        return -1;
+        goto fail;
     }
     const char *env_file = access(o->env_file, R_OK) == 0 ? o->env_file : NULL;
     int missing = host_vars_resolve(m, env_file, o->state, o->dev, stderr);
     if (missing && need_vars) {
         fprintf(stderr, "bastion: refusing to start: %d required variable%s missing\n", missing,
                 missing == 1 ? " is" : "s are");
-        return -1;
+        goto fail;
     }
     if (host_state_open(st, o->state, o->runtime_config, m, stderr) != 0) {
         fprintf(stderr, "bastion: refusing to start: the runtime config %s is not valid\n",
                 o->runtime_config);
-        return -1;
+        goto fail;
     }
     return 0;
+fail:
+    /* the callers return at once: nothing may be left for LeakSanitizer */
+    host_manifest_free(m);
+    return -1;
 }
 
 static int migrate_all(struct host_manifest *m, struct host_state *st, int allow_changed)
