@@ -241,9 +241,9 @@ static int budget_left(struct call *c, struct timeval *tv)
     return 0;
 }
 
-/* Maps a failed connect or command (ctx->err set) and frees the connection:
- * its stream may be mid-reply, so nothing after could trust it. errno is
- * the one the failing read, write or poll left. */
+/* Maps a failed connect or command (ctx->err set). The caller then frees
+ * the connection: its stream may be mid-reply, so nothing after could trust
+ * it. errno is the one the failing read, write or poll left. */
 static int io_fail(struct call *c, const redisContext *ctx, int saved_errno)
 {
     int late = host_now_ns() >= c->deadline_ns;
