@@ -111,6 +111,8 @@ layer functions pytest_layer functions tests/functions
 # both engines. Tests that look into SQLite's files are deselected.
 BASTION_TEST_BACKEND=redis+postgres \
     layer functions-remote pytest_layer functions-remote tests/functions -m "not sqlite_only"
+# Two hosts on one Redis + PostgreSQL (tests/scale): the CONC guards hold across hosts.
+layer scale pytest_layer scale tests/scale
 # The host and binding tests again with the host under ASan + UBSan. The host
 # installs its own SIGSEGV handler (guard-page traps), which ASan must allow;
 # a small quarantine keeps the RSS-flatness test about the host, not ASan.
