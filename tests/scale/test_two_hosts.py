@@ -499,7 +499,8 @@ def test_CONC7_REL1_two_hosts_kill_9_of_one_host_loses_no_acknowledged_booking()
     finally:
         stop.set()
         for t in threads:
-            t.join(timeout=TIMEOUT + 10)
+            if t.ident is not None:   # started
+                t.join(timeout=TIMEOUT + 10)
     try:
         assert not any(t.is_alive() for t in threads), "a writer did not finish"
         by_host = [[r for r in results if r[1] == h] for h in (0, 1)]
