@@ -51,12 +51,22 @@ def psql(url, query):
     return [line.split("|") for line in r.stdout.splitlines() if line]
 
 
+# Threads that run guest code, per host. Each holds its own PostgreSQL
+# connection per database it touches, so the default 64 lets two pairs of
+# hosts (the module's and a test's own) outgrow the test server's
+# max_connections (200, tests/servers.sh) and answer 503. 16 per host still
+# runs 32 requests at once across a pair.
+EXEC_WORKERS = 16
+
+
 def trusting_manifest(directory):
     """build/manifest.json with 127.0.0.1 as a trusted proxy, so tests choose
-    client IPs through X-Forwarded-For (as conftest.serve_bundle does)."""
+    client IPs through X-Forwarded-For (as conftest.serve_bundle does), and
+    EXEC_WORKERS execution threads."""
     with open(MANIFEST) as f:
         doc = json.load(f)
     doc["trusted_proxies"] = ["127.0.0.1"]
+    doc.setdefault("limits", {})["exec_workers"] = EXEC_WORKERS
     path = os.path.join(directory, "manifest.json")
     with open(path, "w") as f:
         json.dump(doc, f)
