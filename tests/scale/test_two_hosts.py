@@ -99,15 +99,19 @@ class Pair:
 
         def run(i):
             h = self.hosts[i]
-            go.wait(timeout=BARRIER_TIMEOUT)
-            p = subprocess.run([BASTION, "migrate", *h.store_args()], capture_output=True,
-                               text=True, cwd=ROOT, env=h.env, timeout=60)
-            out[i] = (p.returncode, p.stdout + p.stderr)
+            try:
+                go.wait(timeout=BARRIER_TIMEOUT)
+                p = subprocess.run([BASTION, "migrate", *h.store_args()], capture_output=True,
+                                   text=True, cwd=ROOT, env=h.env, timeout=60)
+                out[i] = (p.returncode, p.stdout + p.stderr)
+            except Exception as e:  # a timeout: reported as the run's result
+                out[i] = (None, repr(e))
         ts = [threading.Thread(target=run, args=(i,)) for i in range(2)]
         for t in ts:
             t.start()
         for t in ts:
             t.join(timeout=90)
+        out = [o or (None, "did not finish") for o in out]
         self.migrations = out
         return out
 
@@ -115,20 +119,29 @@ class Pair:
         out = self.migrate_together()
         for i, (rc, text) in enumerate(out):
             assert rc == 0, f"bastion migrate on host {'ab'[i]} exited {rc}:\n{text}"
-        for h in self.hosts:
-            h.start()
+        try:
+            for h in self.hosts:
+                h.start()
+        except Exception:
+            self.stop()
+            raise
         return self
 
     def stop(self):
-        return [h.stop() for h in self.hosts]
+        """Stops both (SIGTERM, as conftest.Server does); their exit codes."""
+        return [h.stop() if h.proc else None for h in self.hosts]
 
     def sql(self, query):
         return psql(self.pg_url, query)
 
     def logs(self, lines=40):
         """The last lines of both hosts' logs, for assertion messages."""
-        return "\n".join(f"--- host {'ab'[i]} (:{h.port}):\n" +
-                         "\n".join(h.logs().splitlines()[-lines:])
+        def tail(h):
+            try:
+                return "\n".join(h.logs().splitlines()[-lines:])
+            except OSError as e:
+                return repr(e)
+        return "\n".join(f"--- host {'ab'[i]} (:{h.port}):\n" + tail(h)
                          for i, h in enumerate(self.hosts))
 
 
