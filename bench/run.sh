@@ -11,6 +11,9 @@
 #   BENCH_SYSCALL_RUNS [3], BENCH_SYSCALL_ITERS [10000]
 #   WRK_RUNS [3], WRK_DURATION [10s]
 #   BENCH_NO_WRK=1, BENCH_NO_CALLGRIND=1 skip those parts
+#   BENCH_NO_STORES=1          skip bench/stores.sh (SQLite vs Redis + PostgreSQL over
+#                              HTTP; run last, STORES_* settings in that file; it
+#                              rewrites only its own section of RESULTS.md)
 # `bash bench/run.sh --report-only` rewrites RESULTS.md from the last run's logs.
 set -euo pipefail
 
@@ -242,3 +245,9 @@ done >"$LOG/env"
 python3 bench/report.py >bench/RESULTS.md.tmp
 mv bench/RESULTS.md.tmp bench/RESULTS.md
 say "wrote bench/RESULTS.md (raw output in build/bench/logs/)"
+
+# Last, so nothing else of this script runs at the same time.
+if [[ "${BENCH_NO_STORES:-0}" != 1 ]]; then
+    say "stores: SQLite vs Redis + PostgreSQL, one and two hosts (bench/stores.sh)"
+    bash bench/stores.sh
+fi
