@@ -508,9 +508,12 @@ int main(int argc, char **argv)
             return 1;
         if (mkdir(state, 0700) != 0 && errno != EEXIST)
             die("state dir: %s", strerror(errno));
-        struct host_state st = {(char *)state};
         if (host_vars_resolve(&m, NULL, state, 1, stderr) != 0)
             return 1;
+        /* no runtime config: every store on SQLite in the state directory */
+        struct host_state st;
+        if (host_state_open(&st, state, NULL, &m, stderr) != 0)
+            die("cannot open the stores in %s", state);
         struct host_function *wf = host_manifest_fn(&m, "waitlist");
         if (!wf)
             die("no function 'waitlist' in %s", manifest_path);
@@ -533,6 +536,7 @@ int main(int argc, char **argv)
                          "{\"email\":\"bench%zu.%d@example.com\",\"product_id\":\"bench-product\"}",
                          post_iters, pw, 201, 201);
         host_thread_done();
+        host_state_close(&st);
     }
     free(inst);
     return 0;

@@ -175,8 +175,9 @@ w("- `waitlist-{signal,bounds}-im16.so`, `health-signal-im16.so`: the same with 
   "size 16 pages (1 MiB) instead of 5 — byte-for-byte what linking with `-Wl,--initial-memory=1048576` "
   "gives (wasm2c's output differs in that one argument of `wasm_rt_allocate_memory`).")
 w("- `instantiate`: `bench/instantiate.c` + every `host/*.c` except `main.c`/`server.c` + `host/rt/rt.c`, "
-  "compiled `cc -std=c11 -D_GNU_SOURCE -O2 -g -Ihost -Ihost/rt`, linked `-rdynamic` with "
-  "`-lsqlite3 -lmicrohttpd -lcurl -lcjson -ldl -lpthread -lm`.")
+  f"compiled `cc {E.get('HOST_CFLAGS_TXT', '-std=c11 -D_GNU_SOURCE -O2 -g -Ihost -Ihost/rt')}`, linked "
+  f"`-rdynamic` with `{E.get('HOST_LIBS_TXT', '-lsqlite3 -lmicrohttpd -lcurl -lcjson -ldl -lpthread -lm')}` "
+  "(build.sh's include directories and HOST_LIBS).")
 if PROPOSED:
     w("- `instantiate-proposed`, `bastion-proposed`: the same objects with `host/rt/rt.c` + "
       "`bench/rt-proposal.patch` in place of `rt.c` (section 5).")

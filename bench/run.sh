@@ -28,8 +28,13 @@ POST_ITERS="${BENCH_POST_ITERS:-20000}"
 SYSCALL_ITERS="${BENCH_SYSCALL_ITERS:-10000}"
 SYSCALL_RUNS="${BENCH_SYSCALL_RUNS:-3}"
 CC="${CC:-cc}"
-HOST_CFLAGS=(-std=c11 -D_GNU_SOURCE -O2 -g -Ihost -Ihost/rt)
-HOST_LIBS=(-lsqlite3 -lmicrohttpd -lcurl -lcjson -ldl -lpthread -lm)
+# The host's include directories and libraries are build.sh's (build_host,
+# HOST_LIBS), read from it so a new store backend's library needs no edit here.
+# shellcheck disable=SC2207
+HOST_INCS=($(sed -n '/^build_host()/,/^}/p' build.sh | grep -o ' -I[^ "$]*'))
+eval "$(grep '^HOST_LIBS=' build.sh)"
+[[ ${#HOST_INCS[@]} -gt 0 && ${#HOST_LIBS[@]} -gt 0 ]] || { echo "run.sh: cannot read build.sh's host flags" >&2; exit 1; }
+HOST_CFLAGS=(-std=c11 -D_GNU_SOURCE -O2 -g "${HOST_INCS[@]}")
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 
@@ -238,8 +243,10 @@ END="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 export CPU CORES KERNEL HYPER MELTDOWN START END LOAD0 LOAD1 COMMIT DIRTY RUNS ITERS \
     INVOKE_ITERS POST_ITERS SYSCALL_ITERS SYSCALL_RUNS PROPOSED CG ST WRK LOG CC PVM
 export WRK_RUNS="${WRK_RUNS:-3}" WRK_DURATION="${WRK_DURATION:-10s}"
+export HOST_CFLAGS_TXT="${HOST_CFLAGS[*]}" HOST_LIBS_TXT="${HOST_LIBS[*]}" # for the report
 for v in CPU CORES KERNEL HYPER MELTDOWN START END LOAD0 LOAD1 COMMIT DIRTY RUNS ITERS INVOKE_ITERS \
-    POST_ITERS SYSCALL_ITERS SYSCALL_RUNS PROPOSED CG ST WRK LOG CC PVM WRK_RUNS WRK_DURATION; do
+    POST_ITERS SYSCALL_ITERS SYSCALL_RUNS PROPOSED CG ST WRK LOG CC PVM WRK_RUNS WRK_DURATION \
+    HOST_CFLAGS_TXT HOST_LIBS_TXT; do
     printf '%s=%q\n' "$v" "${!v}"
 done >"$LOG/env"
 python3 bench/report.py >bench/RESULTS.md.tmp
