@@ -188,12 +188,13 @@ migrate() { # migrate CASE [RUNTIME_CONFIG]: the state dir of the case's host a
 }
 
 # counters CASE PHASE: Redis commands and PostgreSQL transactions so far, so the
-# report can give round trips per request. PostgreSQL publishes a backend's
-# counts when it has been idle ~1 s, hence the pause.
+# report can give round trips per request. A PostgreSQL backend that stays
+# connected publishes its counts only after 10 s idle (PGSTAT_IDLE_INTERVAL;
+# measured here: nothing new after 8 s, everything after 12 s), hence the pause.
 counters() {
     local c="$1" phase="$2" db="bench_${1//-/_}"
     [[ "$c" == sqlite ]] && return 0
-    sleep 2
+    sleep 12
     local redis pg
     redis="$(redis-cli -h 127.0.0.1 -p "$BASTION_TEST_REDIS_PORT" info commandstats |
         sed -n 's/^cmdstat_\([a-z|_-]*\):calls=\([0-9]*\),.*/redis_\1=\2/p' | tr -d '\r' | tr '|\n' '_ ')"

@@ -290,8 +290,8 @@ for c in CASES:
 if rt_rows:
     w("Round trips per request, from the servers' own counters over each request's runs (PostgreSQL "
       "`pg_stat_database` xact_commit + xact_rollback of the case's database; Redis `INFO commandstats`, "
-      "without the INFO calls themselves) divided by the requests wrk counted — so slightly high, by the "
-      "requests in flight when wrk stopped:")
+      "without the INFO calls themselves) divided by the responses wrk counted — so slightly high: requests "
+      "still in flight when wrk stopped, and any per-connection set-up, count too:")
     w("")
     w("| case | request | PostgreSQL transactions / request | Redis commands / request | by command |")
     w("|---|---|---|---|---|")
