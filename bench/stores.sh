@@ -69,6 +69,7 @@ mkdir -p "$OUT"
 TMP="$(mktemp -d -t bastion-stores.XXXXXX)"
 SERVERS="" # tests/servers.sh's directory, once started
 HOST_PIDS=()
+MONITOR_PID="" # redis-cli monitor, during redis_probe
 
 stop_hosts() {
     local p
@@ -81,6 +82,7 @@ stop_hosts() {
     HOST_PIDS=()
 }
 cleanup() {
+    if [[ -n "$MONITOR_PID" ]]; then kill "$MONITOR_PID" 2>/dev/null || true; fi
     stop_hosts
     if [[ -n "$SERVERS" ]]; then
         cp "$SERVERS"/redis.log "$SERVERS"/pg.log "$OUT/" 2>/dev/null || true
@@ -207,10 +209,42 @@ counters() {
 
 GET_PATH=/api/waitlist/bench-product/count
 POST_PATH=/api/waitlist
+PROBE_N=20
+# redis_probe CASE URL: Redis round trips per request, exactly. INFO commandstats
+# also counts the commands a script (EVAL) runs inside Redis; MONITOR tells them
+# apart ("[0 lua]"). $PROBE_N GETs then $PROBE_N POSTs, one at a time, through
+# curl, between ECHO markers, with MONITOR on; after the measured runs.
+redis_probe() {
+    local c="$1" url="$2" mon="$OUT/$1-monitor.txt" i
+    redis-cli -h 127.0.0.1 -p "$BASTION_TEST_REDIS_PORT" monitor >"$mon" &
+    MONITOR_PID=$!
+    sleep 0.5
+    rcli() { redis-cli -h 127.0.0.1 -p "$BASTION_TEST_REDIS_PORT" "$@" >/dev/null; }
+    rcli echo probe-get
+    for ((i = 1; i <= PROBE_N; i++)); do curl -s -o /dev/null "$url$GET_PATH"; done
+    rcli echo probe-post
+    for ((i = 1; i <= PROBE_N; i++)); do
+        curl -s -o /dev/null -X POST -H 'content-type: application/json' \
+            -d "{\"email\":\"$c.probe.$i@example.com\",\"product_id\":\"bench-product\"}" "$url$POST_PATH"
+    done
+    rcli echo probe-end
+    sleep 0.5
+    kill "$MONITOR_PID" 2>/dev/null || true
+    wait "$MONITOR_PID" 2>/dev/null || true
+    MONITOR_PID=""
+    echo "PROBE case=$c n=$PROBE_N file=$c-monitor.txt" >>"$OUT/probe.txt"
+}
+# the machine's "cpu" line of /proc/stat: busy and total jiffies
+cpu_jiffies() {
+    awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+}
+
 # wrk_all CASE REQ RUN URL... : one wrk per URL, all at once; raw output per host
 wrk_all() {
     local c="$1" req="$2" run="$3"
     shift 3
+    local busy0 total0 busy1 total1
+    read -r busy0 total0 <<<"$(cpu_jiffies)"
     local pids=() names=(a b c d) i=0 url
     for url in "$@"; do
         local name="${names[$i]}" raw="$OUT/$c-$req-$run-${names[$i]}.txt" cmd
@@ -228,9 +262,11 @@ wrk_all() {
     done
     local p rc=0
     for p in "${pids[@]}"; do wait "$p" || rc=1; done
+    read -r busy1 total1 <<<"$(cpu_jiffies)"
     [[ $rc == 0 ]] || die "$c $req run $run: wrk failed (see $OUT/$c-$req-$run-*.txt)"
     for ((i = 0; i < $#; i++)); do
-        echo "RUN case=$c req=$req run=$run host=${names[$i]} file=$c-$req-$run-${names[$i]}.txt" >>"$OUT/runs.txt"
+        echo "RUN case=$c req=$req run=$run host=${names[$i]} file=$c-$req-$run-${names[$i]}.txt" \
+            "cpu_busy=$((busy1 - busy0)) cpu_total=$((total1 - total0))" >>"$OUT/runs.txt"
     done
 }
 
@@ -274,11 +310,12 @@ run_case() { # run_case CASE
         wrk_all "$c" post "$r" "${urls[@]}"
     done
     counters "$c" post
-    # rows the POST runs left: at least the 2xx wrk counted (all joins, none "already_joined")
     local after
     after="$(curl -s "${urls[0]}$GET_PATH")"
+    # rows the POST runs left: at least the 2xx wrk counted (all joins, none "already_joined")
     echo "ROWS case=$c before=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["count"])' "$before")" \
         "after=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["count"])' "$after")" >>"$OUT/rows.txt"
+    [[ "$c" == sqlite ]] || redis_probe "$c" "${urls[0]}"
     stop_hosts
 }
 

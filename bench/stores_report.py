@@ -50,8 +50,10 @@ def parse_wrk(path):
 runs = {}
 for line in open(os.path.join(LOG, "runs.txt")):
     d = dict(re.findall(r"(\w+)=(\S+)", line))
-    runs.setdefault((d["case"], d["req"]), {}).setdefault(int(d["run"]), {})[d["host"]] = \
-        parse_wrk(os.path.join(LOG, d["file"]))
+    r = parse_wrk(os.path.join(LOG, d["file"]))
+    # the whole machine's CPU time during the run (/proc/stat: all but idle and iowait)
+    r["busy"] = int(d["cpu_busy"]) / int(d["cpu_total"]) if int(d.get("cpu_total", 0)) else None
+    runs.setdefault((d["case"], d["req"]), {}).setdefault(int(d["run"]), {})[d["host"]] = r
 
 rows = {}
 if os.path.exists(os.path.join(LOG, "rows.txt")):
@@ -63,7 +65,8 @@ counters = {}  # (case, phase) -> {name: int}
 if os.path.exists(os.path.join(LOG, "counters.txt")):
     for line in open(os.path.join(LOG, "counters.txt")):
         d = dict(re.findall(r"(\w+)=(\S+)", line))
-        counters[(d.pop("case"), d.pop("phase"))] = {k: int(v) for k, v in d.items()}
+        key = (d.pop("case"), d.pop("phase"))
+        counters[key] = {k: int(v) for k, v in d.items()}
 
 commands = [l.rstrip("\n") for l in open(os.path.join(LOG, "commands.txt"))]
 
@@ -98,6 +101,7 @@ def summary(case, req):
             "sockerr": sum(h[x]["sockerr"] for x in hosts),
             "requests": sum(h[x]["requests"] for x in hosts),
             "rps_host": {x: h[x]["rps"] for x in hosts},
+            "busy": h[hosts[0]]["busy"],
         })
     med = {
         "rps": statistics.median(p["rps"] for p in per_run),
@@ -167,7 +171,8 @@ w(f"- Per host `wrk -t1 -c{CONNS} -d{E['DURATION']} --latency`, {RUNS} runs per 
   "host; req/s is their sum, p50/p99 are given per host as *host a / host b*, and non-2xx are summed.")
 w("- Medians are over the runs (two hosts: the median of the summed req/s, each host's median p50/p99).")
 w("- SQLite: the state directory in a fresh temporary directory. Redis + PostgreSQL: `tests/servers.sh start` "
-  "(loopback, Redis without persistence, PostgreSQL with `fsync = off`); every case gets a fresh PostgreSQL "
+  "(loopback, Redis without persistence, PostgreSQL with `fsync = off`; SQLite runs WAL with "
+  "`synchronous=NORMAL`, so no case waits for the disk on a commit); every case gets a fresh PostgreSQL "
   "database (`CREATE DATABASE bench_<case>`) and its own Redis `key_prefix`; `bastion migrate` runs before "
   "`serve`; both hosts of the two-host case use the same runtime config. Every server is stopped at exit.")
 w("")
@@ -212,7 +217,7 @@ for c in CASES:
 missing = [c for c in TITLE if c not in CASES]
 if missing:
     w("")
-    w("Not run: " + "; ".join(TITLE[c] for c in missing) + ".")
+    w("Not run: " + "; ".join(TITLE[c] for c in missing) + " (all cases: `bash bench/stores.sh`).")
 bad = [(c, r) for (c, r), s in S.items() if s[2]["non2xx"] or s[2]["sockerr"]]
 w("")
 if bad:
@@ -226,14 +231,18 @@ w("")
 # per-run table
 w("Every run:")
 w("")
-w("| case | request | run | req/s | req/s per host (a / b) | p50 ms | p99 ms | requests | non-2xx | socket errors |")
-w("|---|---|---|---|---|---|---|---|---|---|")
+w("| case | request | run | req/s | req/s per host (a / b) | p50 ms | p99 ms | requests | non-2xx | socket errors "
+  "| CPU busy |")
+w("|---|---|---|---|---|---|---|---|---|---|---|")
 for (c, req), (hosts, per_run, med) in S.items():
     for p in per_run:
         w(f"| {TITLE[c]} | {REQ[req]} | {p['run']} | {p['rps']:,.0f} | "
           + (" / ".join(f"{p['rps_host'][x]:,.0f}" for x in hosts) if len(hosts) > 1 else "–")
           + f" | {lat(p['p50'], hosts)} | {lat(p['p99'], hosts)} | {p['requests']:,} | {p['non2xx']:,} | "
-          f"{p['sockerr']:,} |")
+          f"{p['sockerr']:,} | " + (f"{p['busy'] * 100:.0f} %" if p["busy"] is not None else "–") + " |")
+w("")
+w("*CPU busy*: the whole machine's CPU time during the run, all cores (`/proc/stat`, everything but idle "
+  "and iowait) — wrk, host(s), Redis, PostgreSQL and whatever else ran.")
 w("")
 
 # rows check and round trips
@@ -262,19 +271,42 @@ if check:
     w("")
 
 
+# Redis: MONITOR during the probe; "[db lua]" lines run inside a script (one round trip)
+probe = {}  # (case, req) -> {"n", "trips": {cmd: per request}, "lua": {cmd: per request}}
+if os.path.exists(os.path.join(LOG, "probe.txt")):
+    for line in open(os.path.join(LOG, "probe.txt")):
+        d = dict(re.findall(r"(\w+)=(\S+)", line))
+        n, phase = int(d["n"]), None
+        got = {"get": ({}, {}), "post": ({}, {})}
+        for m in open(os.path.join(LOG, d["file"])):
+            mm = re.match(r'^[\d.]+ \[\d+ ([^\]]+)\] "([^"]+)"(?: "([^"]*)")?', m)
+            if not mm:
+                continue
+            who, cmd, arg = mm.group(1), mm.group(2).upper(), mm.group(3)
+            if cmd == "ECHO" and arg in ("probe-get", "probe-post", "probe-end"):
+                phase = {"probe-get": "get", "probe-post": "post", "probe-end": None}[arg]
+                continue
+            if phase:
+                t = got[phase][1 if who == "lua" else 0]
+                t[cmd] = t.get(cmd, 0) + 1
+        for req, (trips, lua) in got.items():
+            probe[(d["case"], req)] = {"n": n, "trips": {k: v / n for k, v in trips.items()},
+                                       "lua": {k: v / n for k, v in lua.items()}}
+
+
 def per_request(c, phase, prev):
     a, b = counters.get((c, prev)), counters.get((c, phase))
     s = S.get((c, phase))
-    if not a or not b or not s:
+    pr = probe.get((c, phase))
+    if not a or not b or not s or not pr:
         return None
     n = s[2]["requests"]
-    d = {k: b.get(k, 0) - a.get(k, 0) for k in b}
-    redis = {k[6:]: v for k, v in d.items() if k.startswith("redis_") and k != "redis_info" and v > 0}
     return {
-        "pg": d.get("pg_xact", 0) / n,
-        "redis": sum(redis.values()) / n,
-        "redis_cmds": ", ".join(f"`{k.upper()}` {v / n:.2f}" for k, v in sorted(redis.items())),
-        "n": n,
+        "pg": (b.get("pg_xact", 0) - a.get("pg_xact", 0)) / n,
+        "redis": sum(pr["trips"].values()),
+        "trips": ", ".join(f"`{k}` {v:.2f}" for k, v in sorted(pr["trips"].items())) or "none",
+        "lua": ", ".join(f"`{k}` {v:.2f}" for k, v in sorted(pr["lua"].items())) or "–",
+        "n": pr["n"],
     }
 
 
@@ -285,15 +317,18 @@ for c in CASES:
         r = per_request(c, phase, prev)
         if r:
             RT[(c, phase)] = r
-            rt_rows.append(f"| {TITLE[c]} | {REQ[phase]} | {r['pg']:.2f} | {r['redis']:.2f} | "
-                           f"{r['redis_cmds'] or '–'} |")
+            rt_rows.append(f"| {TITLE[c]} | {REQ[phase]} | {r['pg']:.2f} | {r['redis']:.2f} ({r['trips']}) | "
+                           f"{r['lua']} |")
 if rt_rows:
-    w("Round trips per request, from the servers' own counters over each request's runs (PostgreSQL "
-      "`pg_stat_database` xact_commit + xact_rollback of the case's database; Redis `INFO commandstats`, "
-      "without the INFO calls themselves) divided by the responses wrk counted — so slightly high: requests "
-      "still in flight when wrk stopped, and any per-connection set-up, count too:")
+    n = next(iter(RT.values()))["n"]
+    w("Round trips per request. PostgreSQL: transactions (`pg_stat_database` xact_commit + xact_rollback of "
+      "the case's database) over each request's runs, divided by the responses wrk counted — slightly high, "
+      "since requests still in flight when wrk stopped and per-connection set-up count too; each is at least "
+      f"one round trip. Redis: `MONITOR` while {n} requests of each kind went one at a time through curl "
+      "after the runs (commands a script runs inside Redis are listed apart: they cost no round trip):")
     w("")
-    w("| case | request | PostgreSQL transactions / request | Redis commands / request | by command |")
+    w("| case | request | PostgreSQL transactions / request | Redis round trips / request (by command) | "
+      "run inside Redis scripts / request |")
     w("|---|---|---|---|---|")
     o.extend(rt_rows)
     w("")
@@ -310,34 +345,61 @@ reading = []
 base_g, base_p = S.get(("sqlite", "get")), S.get(("sqlite", "post"))
 one_g, one_p = S.get(("redis-pg", "get")), S.get(("redis-pg", "post"))
 two_g, two_p = S.get(("redis-pg-2", "get")), S.get(("redis-pg-2", "post"))
+
+
+def trips(req):
+    r = RT.get(("redis-pg", req))
+    if not r:
+        return ""
+    return f"{r['pg']:.1f} PostgreSQL transaction{'s' if round(r['pg'], 1) != 1 else ''} and " \
+           f"{r['redis']:.1f} Redis round trip{'s' if round(r['redis'], 1) != 1 else ''} per request"
+
+
 if base_g and one_g and base_p and one_p:
-    def part(b, r, name):
+    busy = [p["busy"] for (c, _), (_, pr, _) in S.items() for p in pr if p["busy"] is not None]
+    if busy and min(busy) >= 0.9:
+        reading.append(f"The {cores} cores were {min(busy) * 100:.0f}–{max(busy) * 100:.0f} % busy in every "
+                       f"run, so req/s converts to machine time per request ({cores} cores / req/s, wrk's and "
+                       "the databases' share included).")
+    else:
+        reading.append("Machine time per request below is cores / req/s, which overstates it where the cores "
+                       "were not all busy (" + (f"{min(busy) * 100:.0f}–{max(busy) * 100:.0f} % busy"
+                                               if busy else "not measured") + ").")
+    for req, b, r in (("get", base_g, one_g), ("post", base_p, one_p)):
         db, dr = cost_us(b[2]["rps"]), cost_us(r[2]["rps"])
         hb, hr = b[0][0], r[0][0]
-        return (f"{name} {b[2]['rps']:,.0f} → {r[2]['rps']:,.0f} req/s, i.e. {db:.0f} → {dr:.0f} µs of the "
-                f"{cores} cores per request ({dr - db:+.0f} µs), p50 {b[2]['p50'][hb]:.2f} → "
-                f"{r[2]['p50'][hr]:.2f} ms")
-    rt = ""
-    if ("redis-pg", "get") in RT and ("redis-pg", "post") in RT:
-        g, p = RT[("redis-pg", "get")], RT[("redis-pg", "post")]
-        rt = (f" — the price of {g['pg'] + g['redis']:.1f} (GET) and {p['pg'] + p['redis']:.1f} (POST) "
-              "loopback round trips per request (PostgreSQL transactions + Redis commands), paid in both "
-              "servers' and the host's CPU rather than in waiting, since wrk keeps every core busy")
-    reading.append("Moving the stores from SQLite in-process to Redis + PostgreSQL on loopback costs "
-                   + part(base_g, one_g, "GET") + "; " + part(base_p, one_p, "POST") + rt + ".")
+        t = trips(req)
+        head = (f"{REQ[req]}{' (' + t + ')' if t else ''}: SQLite {db:.0f} µs → Redis + PostgreSQL {dr:.0f} µs "
+                f"({dr - db:+.0f} µs; {b[2]['rps']:,.0f} → {r[2]['rps']:,.0f} req/s, p50 "
+                f"{b[2]['p50'][hb]:.2f} → {r[2]['p50'][hr]:.2f} ms)")
+        if dr > db * 1.05:
+            tail = (" — what the loopback round trips cost: the client library and TCP on both sides and the "
+                    "server's own work, where SQLite answers in-process")
+        elif dr < db * 0.95:
+            tail = (" — cheaper despite the round trips; on SQLite each join is two write transactions (the "
+                    "rate-limit counter, the insert), each taking its database file's single write lock in "
+                    "turn among the concurrent requests, which Redis and PostgreSQL's row locks do not "
+                    "serialize (a likely reason, not measured here)")
+        else:
+            tail = " — within 5 %, no clear difference"
+        reading.append(head + tail + ".")
 if one_g and two_g and one_p and two_p:
     rg, rp = two_g[2]["rps"] / one_g[2]["rps"], two_p[2]["rps"] / one_p[2]["rps"]
-    def word(x):
-        return "more" if x > 1.05 else "less" if x < 0.95 else "about the same"
-    reading.append(f"A second host sharing them gives {rg:.2f}× the one-host req/s on GET and {rp:.2f}× on "
-                   f"POST ({word(rg)} / {word(rp)}): on {cores} cores already saturated by one host, wrk, Redis "
-                   "and PostgreSQL, the second host adds processes competing for the same CPUs, not capacity; "
-                   "the two-host case shows that shared stores work under concurrent load from two hosts, "
-                   "not how they scale on separate machines.")
+    lo = min(rg, rp)
+    verdict = ("fewer req/s than one host" if max(rg, rp) < 0.95 else
+               "more req/s than one host" if lo > 1.05 else "about what one host gives, or mixed")
+    reading.append(f"Two hosts sharing them give {rg:.2f}× the one-host req/s on GET and {rp:.2f}× on POST "
+                   f"({verdict}): on {cores} cores already saturated by one host, wrk, Redis and PostgreSQL, "
+                   "a second host adds processes competing for the same CPUs, not capacity, so this case shows "
+                   "that two hosts share the stores correctly under load (the POST check above), not how they "
+                   "scale on separate machines.")
 if not reading and base_g and base_p:
     reading.append(f"SQLite on one host: GET {base_g[2]['rps']:,.0f} req/s, POST {base_p[2]['rps']:,.0f} "
                    f"req/s ({cost_us(base_g[2]['rps']):.0f} and {cost_us(base_p[2]['rps']):.0f} µs of the "
-                   f"{cores} cores per request, wrk's share included).")
+                   f"{cores} cores per request, wrk's share included, if every core was busy — "
+                   + ", ".join(f"{REQ[r]} runs {min(p['busy'] for p in S[('sqlite', r)][1]) * 100:.0f}–"
+                               f"{max(p['busy'] for p in S[('sqlite', r)][1]) * 100:.0f} % busy"
+                               for r in ("get", "post")) + ").")
 if reading:
     w("**Reading.** " + " ".join(reading))
     w("")
