@@ -211,19 +211,34 @@ static uint32_t backstop_ms(uint64_t deadline_ns)
     return b;
 }
 
+/* The SET that gives the session database db's role (db NULL: back to the
+ * login role) into sql at n; the bytes written. */
+static size_t set_role(char *sql, size_t n, size_t cap, const char *db)
+{
+    return (size_t)(db ? snprintf(sql + n, cap - n, "SET ROLE \"" PG_ROLE_PREFIX "%s\";", db)
+                       : snprintf(sql + n, cap - n, "RESET ROLE;"));
+}
+
 /* see postgres.h. Every guest statement runs SERIALIZABLE, a single query
  * (autocommit) too: SQLite serialises all writes, and CONC1-style guarded
- * statements rely on it. */
+ * statements rely on it. The role is set with the search_path (SAFE4): the
+ * schema only says where unqualified names go, the role what may be reached.
+ * The host's own statements see pg_catalog alone: nothing a guest made in its
+ * schema (an aggregate named like a built-in) is ever resolved for them.
+ * Nothing cached is trusted once a SET failed. */
 int pg_conn_settle(struct pg_conn *c, const char *db, uint64_t deadline_ns, struct host_err *err)
 {
-    char sql[256];
+    char sql[384];
     size_t n = 0;
     uint32_t timeout = backstop_ms(deadline_ns);
+    const char *role = db ? db : "", *path = db ? db : "pg_catalog";
     if (!c->ready)
         n += (size_t)snprintf(sql + n, sizeof sql - n,
                               "SET default_transaction_isolation = serializable;");
-    if (db && strcmp(c->schema, db) != 0)
-        n += (size_t)snprintf(sql + n, sizeof sql - n, "SET search_path TO \"%s\";", db);
+    if (strcmp(c->schema, path) != 0)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "SET search_path TO \"%s\";", path);
+    if (!c->ready || strcmp(c->role, role) != 0)
+        n += set_role(sql, n, sizeof sql, db);
     if (timeout != c->timeout_ms)
         n += (size_t)snprintf(sql + n, sizeof sql - n, "SET statement_timeout = %u;", timeout);
     if (n == 0)
@@ -234,28 +249,44 @@ int pg_conn_settle(struct pg_conn *c, const char *db, uint64_t deadline_ns, stru
         return -1;
     }
     c->ready = 1;
-    if (db)
-        snprintf(c->schema, sizeof c->schema, "%s", db);
+    snprintf(c->schema, sizeof c->schema, "%s", path);
+    snprintf(c->role, sizeof c->role, "%s", role);
     c->timeout_ms = timeout;
     return 0;
+}
+
+/* see postgres.h */
+void pg_end(struct pg_conn *c, const char *how, uint64_t deadline_ns)
+{
+    if (!c->pg || PQtransactionStatus(c->pg) == PQTRANS_IDLE)
+        return;
+    struct host_err ignored = {0};
+    char state[sizeof c->sqlstate];
+    memcpy(state, c->sqlstate, sizeof state);
+    pg_run(c, how, NULL, deadline_ns, NULL, &ignored);
+    if (c->pg)
+        memcpy(c->sqlstate, state, sizeof state);
 }
 
 /* --- errors ---------------------------------------------------------------- */
 
 /* The WIT case of a SQLSTATE (store.h), by the longest matching prefix
- * first. 40001/40P01 arrive here only when the retries ran out. */
+ * first. 40001/40P01 arrive here only when the retries ran out. 42501 is a
+ * privilege the database's role lacks: another database's schema, schema
+ * public, a superuser's function; `denied`, as a database the manifest does
+ * not grant is. */
 static host_err_kind kind_of(const char *state)
 {
     static const struct {
         const char *prefix;
         host_err_kind kind;
     } kinds[] = {
-        {"57014", HOST_E_TIMEOUT},  {"55P03", HOST_E_TIMEOUT},    {"40001", HOST_E_TIMEOUT},
-        {"40P01", HOST_E_TIMEOUT},  {"57P0", HOST_E_UNAVAILABLE}, {"53", HOST_E_UNAVAILABLE},
-        {"08", HOST_E_UNAVAILABLE}, {"23", HOST_E_CONFLICT},      {"44", HOST_E_CONFLICT},
-        {"2B", HOST_E_CONFLICT},    {"42", HOST_E_INVALID},       {"22", HOST_E_INVALID},
-        {"0A", HOST_E_INVALID},     {"21", HOST_E_INVALID},       {"25", HOST_E_INVALID},
-        {"3F", HOST_E_INVALID},
+        {"42501", HOST_E_DENIED},   {"57014", HOST_E_TIMEOUT},  {"55P03", HOST_E_TIMEOUT},
+        {"40001", HOST_E_TIMEOUT},  {"40P01", HOST_E_TIMEOUT},  {"57P0", HOST_E_UNAVAILABLE},
+        {"53", HOST_E_UNAVAILABLE}, {"08", HOST_E_UNAVAILABLE}, {"23", HOST_E_CONFLICT},
+        {"44", HOST_E_CONFLICT},    {"2B", HOST_E_CONFLICT},    {"42", HOST_E_INVALID},
+        {"22", HOST_E_INVALID},     {"0A", HOST_E_INVALID},     {"21", HOST_E_INVALID},
+        {"25", HOST_E_INVALID},     {"3F", HOST_E_INVALID},
     };
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
         if (strncmp(state, kinds[i].prefix, strlen(kinds[i].prefix)) == 0)

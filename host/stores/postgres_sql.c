@@ -4,8 +4,10 @@
  * Each Bastion database is a schema of that name in the configured
  * PostgreSQL database, so many functions' databases share one server and
  * one database without colliding; the session's search_path says which one
- * a call is on (postgres.c caches it per connection). migrate creates the
- * schema; a database with no schema.sql gets it on its first CREATE.
+ * a call is on, and its role (postgres_role.c) what the call may reach:
+ * only that schema (SAFE4). postgres.c caches both per connection. migrate
+ * creates the role and the schema; a database with no schema.sql gets them
+ * on its first call.
  *
  * The semantics are SQLite's (sqlite_sql.c): $1..$n bound by number, typed
  * results as the WIT's value cases, every statement serializable, a
@@ -238,15 +240,21 @@ static uint64_t deadline_after(uint32_t ms)
     return host_now_ns() + (uint64_t)ms * 1000000ull;
 }
 
-/* A Bastion database name as a PostgreSQL schema: the manifest's alphabet,
- * within PostgreSQL's 63-byte identifiers (longer ones would be cut and
- * could collide). */
+/* A Bastion database name as a PostgreSQL schema and role (postgres.h): the
+ * manifest's alphabet, which needs no escaping inside "…", short enough for
+ * the role's name, and none of the schemas every PostgreSQL database has
+ * (the role would be given them). */
 static int schema_name_ok(const char *db, struct host_err *err)
 {
-    size_t n = strlen(db);
-    if (n > 0 && n <= 63 && strspn(db, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n)
+    size_t n = strlen(db), max = PG_NAME_MAX - (sizeof PG_ROLE_PREFIX - 1);
+    if (n > 0 && n <= max && strspn(db, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n &&
+        strncmp(db, "pg_", 3) != 0 && strcmp(db, "public") != 0 &&
+        strcmp(db, "information_schema") != 0)
         return 1;
-    host_fail(err, HOST_E_INVALID, "bad database name (PostgreSQL: [a-z0-9_-], at most 63)");
+    host_fail(err, HOST_E_INVALID,
+              "bad database name (PostgreSQL: [a-z0-9_-], at most %zu, not public, "
+              "information_schema or pg_*)",
+              max);
     return 0;
 }
 
@@ -279,14 +287,7 @@ static int attempt(struct pg_conn *c, const struct host_stmt *st, const struct p
     if (!block || pg_run(c, "COMMIT", NULL, deadline_ns, NULL, err) == 0)
         return 0;
 fail:
-    if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-        struct host_err ignored = {0};
-        char state[sizeof c->sqlstate];
-        memcpy(state, c->sqlstate, sizeof state); /* the retry looks at the failure */
-        pg_run(c, "ROLLBACK", NULL, deadline_ns, NULL, &ignored);
-        if (c->pg)
-            memcpy(c->sqlstate, state, sizeof state);
-    }
+    pg_end(c, "ROLLBACK", deadline_ns); /* the retry looks at the failure's SQLSTATE */
     rows_free(out, n);
     return -1;
 }
@@ -319,20 +320,42 @@ static void backoff(int k, uint64_t deadline_ns)
     nanosleep(&ts, NULL);
 }
 
-/* What to do after failed attempt k: 1 retry, 0 give the error back. A
- * database with no schema yet ("no schema has been selected to create in")
- * gets it, once; a serialization failure is retried while budget is left. */
-static int retry_after(struct pg_conn *c, const char *db, int k, int *created, uint64_t deadline_ns)
+/* Whether a failure says database db has no role or schema yet: it has no
+ * schema.sql, or it was made before roles were. SET ROLE (at settle) finds
+ * no such role (22023) or one the login role is not a member of (42501); a
+ * CREATE in the statement finds no schema to create in (3F000). */
+static int missing(const struct pg_conn *c, int settled)
+{
+    if (!settled)
+        return strcmp(c->sqlstate, "22023") == 0 || strcmp(c->sqlstate, "42501") == 0;
+    return strcmp(c->sqlstate, "3F000") == 0;
+}
+
+/* Makes what `missing` found missing, once per call. Failing, it is the
+ * call's answer and the host says so: it is the deployment's to fix (the
+ * login role's privileges, usually), not the guest's. */
+static int create_db(struct pg_conn *c, const char *db, uint64_t deadline_ns, struct host_err *err)
+{
+    struct host_err why = {0};
+    if (pg_db_create(c, db, deadline_ns, &why) == 0)
+        return 1;
+    *err = why;
+    host_log_line("warn", NULL, NULL, why.msg, strlen(why.msg), NULL, NULL, 0);
+    return 0;
+}
+
+/* What to do after failed attempt k (`settled`: it failed in the statements,
+ * not in pg_conn_settle): 1 retry, 0 give the error back. A database with no
+ * role or schema yet gets them, once; a serialization failure is retried
+ * while budget is left. */
+static int retry_after(struct pg_conn *c, const char *db, int k, int settled, int *created,
+                       uint64_t deadline_ns, struct host_err *err)
 {
     if (!c->pg)
         return 0; /* timed out or lost: whether it ran is unknown */
-    if (strcmp(c->sqlstate, "3F000") == 0 && !*created) {
-        char sql[128];
-        struct host_err ignored = {0};
-        snprintf(sql, sizeof sql, "CREATE SCHEMA IF NOT EXISTS \"%s\"", db);
-        *created = 1; /* a concurrent creator's error is fine: the schema is there */
-        pg_run(c, sql, NULL, deadline_ns, NULL, &ignored);
-        return c->pg != NULL;
+    if (!*created && missing(c, settled)) {
+        *created = 1;
+        return create_db(c, db, deadline_ns, err);
     }
     if ((strcmp(c->sqlstate, "40001") != 0 && strcmp(c->sqlstate, "40P01") != 0) ||
         k >= MAX_RETRIES)
@@ -360,11 +383,10 @@ static int guest_call(struct host_store *s, const char *db, const struct host_st
             rc = -1;
             break;
         }
-        rc = pg_conn_settle(c, db, deadline, err);
-        if (rc == 0)
-            rc = attempt(c, st, pp, n, block, deadline, out, err);
+        int settled = pg_conn_settle(c, db, deadline, err) == 0;
+        rc = settled ? attempt(c, st, pp, n, block, deadline, out, err) : -1;
         end_call(c);
-        if (rc == 0 || !retry_after(c, db, k, &created, deadline))
+        if (rc == 0 || !retry_after(c, db, k, settled, &created, deadline, err))
             break;
         rc = 0;
     }
@@ -390,22 +412,9 @@ static int pg_transaction(struct host_store *s, const char *db, const struct hos
 
 /* --- migrations --------------------------------------------------------- */
 
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-/* The advisory lock two hosts migrating one database meet on. */
-static long long lock_key(const char *db)
-{
-    return (long long)fnv1a(fnv1a(1469598103934665603ull, "bastion-migrate:"), db);
-}
-
-/* A host statement with text parameters, its rows into out. */
-static int run_texts(struct pg_conn *c, const char *sql, const char *const *texts, int n,
-                     uint64_t deadline_ns, struct host_rows *out, struct host_err *err)
+/* see postgres.h */
+int pg_run_texts(struct pg_conn *c, const char *sql, const char *const *texts, int n,
+                 uint64_t deadline_ns, struct host_rows *out, struct host_err *err)
 {
     struct host_value v[4] = {{0}};
     struct pg_params pp = {0};
@@ -424,8 +433,8 @@ static int recorded(struct pg_conn *c, const char *fn, const char *checksum, uin
                     struct host_err *err)
 {
     struct host_rows rows = {0};
-    if (run_texts(c, "SELECT checksum FROM _bastion_migrations WHERE function = $1", &fn, 1,
-                  deadline_ns, &rows, err) != 0)
+    if (pg_run_texts(c, "SELECT checksum FROM _bastion_migrations WHERE function = $1", &fn, 1,
+                     deadline_ns, &rows, err) != 0)
         return -1;
     int r = 0;
     if (rows.n_rows == 1 && rows.n_cols == 1 && rows.vals[0].type == 3)
@@ -447,20 +456,24 @@ static int apply(struct pg_conn *c, const char *fn, const char *checksum, const 
     const char *const row[] = {fn, checksum, now};
     if (pg_run(c, script, NULL, deadline_ns, NULL, err) != 0)
         return -1;
-    int rc = run_texts(c,
-                       "INSERT INTO _bastion_migrations (function, checksum, applied_at)"
-                       " VALUES ($1, $2, CAST($3 AS BIGINT)) ON CONFLICT (function) DO UPDATE"
-                       " SET checksum = excluded.checksum, applied_at = excluded.applied_at",
-                       row, 3, deadline_ns, &rows, err);
+    int rc = pg_run_texts(c,
+                          "INSERT INTO _bastion_migrations (function, checksum, applied_at)"
+                          " VALUES ($1, $2, CAST($3 AS BIGINT)) ON CONFLICT (function) DO UPDATE"
+                          " SET checksum = excluded.checksum, applied_at = excluded.applied_at",
+                          row, 3, deadline_ns, &rows, err);
     host_rows_free(&rows);
     return rc;
 }
 
-/* see store.h. The check and the apply share one transaction holding a
- * transaction-scoped advisory lock on the database's name, so two hosts
- * starting together apply a schema once: the second waits, then finds it
- * recorded. READ COMMITTED, so that after the wait it sees what the first
- * committed (a serializable snapshot would predate the wait). */
+/* see store.h. The check and the apply share one transaction holding the
+ * database's advisory lock (pg_db_lock), so two hosts starting together
+ * apply a schema once: the second waits, then finds it recorded. The role
+ * is made first, outside it: roles belong to the whole server, so another
+ * PostgreSQL database's host may be making the same one. Once the schema is
+ * the role's, the rest runs as the role: what the script makes is the
+ * role's, and the record, which the database's guests could have replaced
+ * (a table with a DEFAULT that calls something), is never written with the
+ * login role's privileges. */
 static enum host_migration pg_migrate(struct host_store *s, const char *db, const char *fn,
                                       const char *checksum, const char *script, int allow_changed,
                                       struct host_err *err)
@@ -469,17 +482,17 @@ static enum host_migration pg_migrate(struct host_store *s, const char *db, cons
     if (!schema_name_ok(db, err))
         return HOST_MIGRATION_FAILED;
     struct pg_conn *c = pg_conn_get(s, deadline, err);
-    if (!c || pg_conn_settle(c, NULL, deadline, err) != 0)
+    if (!c || pg_conn_settle(c, NULL, deadline, err) != 0 || pg_db_role(c, db, deadline, err) != 0)
         return HOST_MIGRATION_FAILED;
-    char begin[512];
-    snprintf(begin, sizeof begin,
-             "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(%lld);"
-             " CREATE SCHEMA IF NOT EXISTS \"%s\"; SET LOCAL search_path TO \"%s\";"
-             " CREATE TABLE IF NOT EXISTS _bastion_migrations (function TEXT PRIMARY KEY,"
-             " checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-             lock_key(db), db, db);
+    char records[512];
+    snprintf(records, sizeof records,
+             "SET LOCAL search_path TO \"%s\"; SET LOCAL ROLE \"" PG_ROLE_PREFIX "%s\";"
+             " CREATE TABLE IF NOT EXISTS _bastion_migrations"
+             " (function TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+             db, db);
     enum host_migration r = HOST_MIGRATION_FAILED;
-    int found = pg_run(c, begin, NULL, deadline, NULL, err) == 0
+    int found = pg_db_lock(c, db, deadline, err) == 0 && pg_db_schema(c, db, deadline, err) == 0 &&
+                        pg_run(c, records, NULL, deadline, NULL, err) == 0
                     ? recorded(c, fn, checksum, deadline, err)
                     : -1;
     if (found == 1)
@@ -489,11 +502,7 @@ static enum host_migration pg_migrate(struct host_store *s, const char *db, cons
     else if (found >= 0 && apply(c, fn, checksum, script, deadline, err) == 0 &&
              pg_run(c, "COMMIT", NULL, deadline, NULL, err) == 0)
         return HOST_MIGRATION_APPLIED;
-    if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-        struct host_err ignored = {0};
-        pg_run(c, r == HOST_MIGRATION_FAILED ? "ROLLBACK" : "COMMIT", NULL, deadline, NULL,
-               &ignored);
-    }
+    pg_end(c, r == HOST_MIGRATION_FAILED ? "ROLLBACK" : "COMMIT", deadline);
     return r;
 }
 

@@ -1,9 +1,12 @@
 /*
  * The SAFE4 wall for the PostgreSQL backend. A pooled connection outlives
  * the call that used it and serves every database of its store on that
- * worker (the search_path picks one), so a guest's statement must not change
- * the session, hold anything past its call, or move objects between the
- * schemas. PostgreSQL has no authorizer hook, so the statement is read
+ * worker (the search_path and the role pick one), so a guest's statement
+ * must not change the session, hold anything past its call, or move objects
+ * between the schemas. The role is what keeps one database out of another's
+ * schema (postgres_role.c), and the session's login role may SET ROLE to any
+ * of them: keeping the session as the host set it is this wall's job.
+ * PostgreSQL has no authorizer hook, so the statement is read
  * lexically, the way the server's own lexer splits it (comments, strings,
  * quoted identifiers, dollar quotes), and refused when it
  *   - is transaction control or session state (BEGIN … COMMIT, SAVEPOINT,
@@ -11,13 +14,13 @@
  *   - creates, alters or drops what is not a database's own (schemas,
  *     roles, functions, which would hide statements in strings, extensions,
  *     casts …), or moves a table to another schema;
- *   - names TEMP objects (they would outlive the call on the connection)
- *     or a function that changes the session (set_config, session advisory
- *     locks) or reaches past the database (pg_terminate_backend, files).
+ *   - names TEMP objects (they would outlive the call on the connection),
+ *     a function that changes the session (set_config, session advisory
+ *     locks), runs SQL text the wall never sees (query_to_xml, ts_stat …)
+ *     or reaches past the database (pg_terminate_backend, files), or
+ *     pg_settings (an UPDATE of it is a set_config).
  * PQsendQueryParams itself refuses a second statement, and every call ends
- * with the session idle (postgres_sql.c). A database's schema can still be
- * named from another's statement (schema-qualified names look like column
- * references): separating them needs a role per database.
+ * with the session idle (postgres_sql.c).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -63,9 +66,19 @@ static const char *const FOREIGN_OBJECTS[] = {
     "system",   "default",   "owned",       "conversion",
 };
 
-/* Functions that change the session or reach past the database. */
+/* Functions that change the session, run SQL text (a string the wall does
+ * not read: query_to_xml('SELECT set_config(…)') would reset the role), or
+ * reach past the database. Those with a name prefix are checked apart. */
 static const char *const FUNCTIONS[] = {
     "set_config",
+    "query_to_xml",
+    "query_to_xmlschema",
+    "query_to_xml_and_xmlschema",
+    "cursor_to_xml",
+    "cursor_to_xmlschema",
+    "ts_stat",
+    "ts_rewrite",
+    "connectby", /* tablefunc's, like crosstab */
     "pg_terminate_backend",
     "pg_cancel_backend",
     "pg_reload_conf",
@@ -79,6 +92,22 @@ static const char *const FUNCTIONS[] = {
     "pg_stat_file",
     "pg_logical_emit_message",
 };
+
+/* Names whose prefix is enough: every dblink_* function runs SQL on another
+ * connection, every crosstab* runs its text argument. */
+static const char *const FUNCTION_PREFIXES[] = {"dblink", "crosstab"};
+
+static int function_refused(const char *w)
+{
+    for (size_t i = 0; i < sizeof FUNCTION_PREFIXES / sizeof *FUNCTION_PREFIXES; i++)
+        if (strncmp(w, FUNCTION_PREFIXES[i], strlen(FUNCTION_PREFIXES[i])) == 0)
+            return 1;
+    /* session locks outlive the call; xact ones do not */
+    if ((strncmp(w, "pg_advisory_", 12) == 0 || strncmp(w, "pg_try_advisory_", 16) == 0) &&
+        !strstr(w, "_xact_"))
+        return 1;
+    return IN(w, FUNCTIONS);
+}
 
 static void refuse(struct pg_scan *out, const char *fmt, const char *what)
 {
@@ -94,10 +123,10 @@ static void check_name(const char *w, int quoted, struct pg_scan *out)
         (!quoted && (!strcmp(w, "temp") || !strcmp(w, "temporary"))))
         refuse(out, "%s", "TEMP objects");
     else if (!quoted && strcmp(w, "schema") == 0)
-        refuse(out, "%s", "SCHEMA"); /* ALTER TABLE … SET SCHEMA moves a table out */
-    else if (IN(w, FUNCTIONS) || strncmp(w, "dblink", 6) == 0 ||
-             ((strncmp(w, "pg_advisory_", 12) == 0 || strncmp(w, "pg_try_advisory_", 16) == 0) &&
-              !strstr(w, "_xact_"))) /* session locks outlive the call; xact ones do not */
+        refuse(out, "%s", "SCHEMA");        /* ALTER TABLE … SET SCHEMA moves a table out */
+    else if (strcmp(w, "pg_settings") == 0) /* its UPDATE rule calls set_config */
+        refuse(out, "%s", "pg_settings");
+    else if (function_refused(w))
         refuse(out, "function %s", w);
 }
 

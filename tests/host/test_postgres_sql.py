@@ -328,6 +328,31 @@ def test_REL1_postgres_stopped_is_unavailable_within_the_budget_and_recovers(tmp
     ("ALTER TABLE x SET SCHEMA public", "SCHEMA"),
     ("SELECT pg_advisory_lock(1)", "function pg_advisory_lock"),
     ("SELECT pg_terminate_backend(1)", "function pg_terminate_backend"),
+    # the session's login role may SET ROLE to any database's role: nothing
+    # may take the call out of its own
+    ("SET ROLE bastion", "SET"),
+    ("RESET ROLE", "RESET"),
+    ("SET SESSION AUTHORIZATION bastion", "SET"),
+    ("set local role none", "SET"),
+    ("SELECT SET_CONFIG('role', 'bastion', false)", "function set_config"),
+    ("SELECT pg_catalog.set_config('role', 'bastion', true)", "function set_config"),
+    ('SELECT "pg_catalog"."set_config"(\'session_authorization\', \'bastion\', false)',
+     "function set_config"),
+    ("SELECT/**/set_config('role','bastion',false)", "function set_config"),
+    ("SELECT * FROM set_config('role', 'bastion', false) AS r", "function set_config"),
+    # SQL in a string: the wall never reads it, the server would run it
+    ("SELECT query_to_xml('SELECT set_config(''role'', ''bastion'', false)', false, false, '')",
+     "function query_to_xml"),
+    ("SELECT ts_stat('SELECT to_tsvector(set_config(''role'', ''bastion'', false))')",
+     "function ts_stat"),
+    ("SELECT ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery')",
+     "function ts_rewrite"),
+    ("SELECT crosstab('SELECT 1, 2, 3')", "function crosstab"),
+    # pg_settings' UPDATE rule is a set_config
+    ("UPDATE pg_settings SET setting = 'public' WHERE name = 'search_path'", "pg_settings"),
+    ("UPDATE pg_catalog.pg_settings SET setting = 'off' WHERE name = 'transaction_read_only'",
+     "pg_settings"),
+    ("DO LANGUAGE plpgsql 'BEGIN RESET ROLE; END'", "DO"),
 ])
 def test_SAFE4_session_escapes_are_refused_on_postgres(pg, statement, what):
     for r in (query(pg, statement), transaction(pg, "SELECT 1", statement)):
@@ -357,6 +382,194 @@ def test_SAFE4_every_call_ends_with_the_session_idle_on_the_hosts_search_path(pg
     with ThreadPoolExecutor(max_workers=5) as ex:
         for rows in ex.map(probe, range(20)):
             assert rows == [["probe", "serializable", 1]]
+
+
+# --- a role per database (SAFE4) ---------------------------------------------------
+
+def role(db):
+    return f"bastion_db_{db}"
+
+
+def probe_granted(*dbs):
+    """SLOW_PROBE's manifest with the probe granted these databases instead."""
+    return SLOW_PROBE.replace('["probe"]', json.dumps(list(dbs)))
+
+
+INTRUDER = ('[server]\nexec_workers = 1\n'
+            '[functions.probe]\nsource = "tests/host/fixtures/probe"\ntimeout_ms = 10000\n'
+            'sql = ["intruder", "spare"]\n'
+            '[[routes]]\npath = "/sql"\nfunction = "probe"\n')
+
+
+@pytest.fixture(scope="module")
+def intruder(pg, tmp_path_factory):
+    """A second host on pg's PostgreSQL database whose probe is granted two
+    other databases, never probe; one execution thread, so both share one
+    pooled connection and every call switches its role."""
+    srv = serve(manifest_json(tmp_path_factory.mktemp("intruder"), INTRUDER), pg.url)
+    yield srv
+    assert srv.stop() == 0
+
+
+def on(srv, db, text, *params):
+    return call(srv, op="query", sql=text, params=list(params), db=db)
+
+
+def on_tx(srv, db, *statements):
+    return call(srv, op="transaction", db=db,
+                statements=[{"sql": s, "params": []} for s in statements])
+
+
+@pytest.fixture(scope="module")
+def secrets(pg, intruder):
+    """A table with a row and a sequence in each database: {db: (server, table)}."""
+    out = {}
+    for srv, db in ((pg, "probe"), (intruder, "intruder"), (intruder, "spare")):
+        t = "secret_" + uuid.uuid4().hex[:8]
+        ok(on(srv, db, f"CREATE TABLE {t} (id BIGSERIAL PRIMARY KEY, v TEXT)"))
+        ok(on(srv, db, f"INSERT INTO {t} (v) VALUES ('only {db}')"))
+        out[db] = (srv, t)
+    return out
+
+
+def test_SAFE4_each_call_runs_as_its_databases_role_which_owns_its_schema(pg, intruder, secrets):
+    for srv, db in ((pg, "probe"), (intruder, "intruder"), (intruder, "spare"),
+                    (intruder, "intruder")):
+        r = ok(on(srv, db, "SELECT current_user, current_schema()"))
+        assert r["rows"] == [[role(db), db]], (db, r)
+    for db in secrets:
+        owners = psql(pg.url, f"SELECT DISTINCT relowner::regrole FROM pg_class WHERE relnamespace"
+                              f" = '{db}'::regnamespace UNION SELECT nspowner::regrole FROM "
+                              f"pg_namespace WHERE nspname = '{db}'")
+        assert owners == role(db), (db, owners)  # the table, its index and sequence too
+        # a role of no privileges of its own, a member of nothing
+        attrs = psql(pg.url, "SELECT rolcanlogin, rolinherit, rolsuper, rolcreaterole, "
+                             "rolcreatedb, rolbypassrls, (SELECT COUNT(*) FROM pg_auth_members "
+                             f"WHERE member = r.oid) FROM pg_roles r WHERE rolname = '{role(db)}'")
+        assert attrs == "f|f|f|f|f|f|0", attrs
+
+
+@pytest.mark.parametrize("template", [
+    "SELECT * FROM {s}.{t}",
+    'SELECT v FROM "{s}"."{t}"',
+    "INSERT INTO {s}.{t} (v) VALUES ('planted')",
+    "UPDATE {s}.{t} SET v = 'changed'",
+    "DELETE FROM {s}.{t}",
+    "TRUNCATE {s}.{t}",
+    "DROP TABLE {s}.{t}",
+    "ALTER TABLE {s}.{t} ADD COLUMN x BIGINT",
+    "CREATE TABLE {s}.planted (v TEXT)",
+    "CREATE INDEX ON {s}.{t} (v)",
+    "CREATE VIEW peek AS SELECT * FROM {s}.{t}",
+    "COMMENT ON TABLE {s}.{t} IS 'mine now'",
+    "SELECT nextval('{s}.{t}_id_seq')",
+])
+def test_SAFE4_a_database_cannot_reach_another_ones_schema(pg, intruder, secrets, template):
+    # across hosts both ways, and between two databases of one function on one connection
+    pairs = [("intruder", "probe"), ("probe", "intruder"), ("spare", "intruder"),
+             ("intruder", "spare")]
+    for mine, theirs in pairs:
+        me = secrets[mine][0]
+        stmt = template.format(s=theirs, t=secrets[theirs][1])
+        for r in (on(me, mine, stmt), on_tx(me, mine, "SELECT 1", stmt)):
+            assert r.get("error") == "denied", (mine, theirs, r)
+            assert "permission denied" in r["detail"], r
+    for db, (srv, t) in secrets.items():  # nothing changed, and the owner reads on
+        assert ok(on(srv, db, f"SELECT id, v FROM {t}"))["rows"] == [[1, f"only {db}"]]
+
+
+@pytest.mark.parametrize("stmt", [
+    "CREATE TABLE public.planted (v TEXT)",
+    "CREATE VIEW public.planted AS SELECT 1",
+    "CREATE SEQUENCE public.planted",
+    "CREATE TYPE public.planted AS ENUM ('a')",
+])
+def test_SAFE4_no_database_can_create_in_schema_public(pg, stmt):
+    r = query(pg, stmt)
+    assert r.get("error") == "denied", r
+    assert psql(pg.url, "SELECT COUNT(*) FROM pg_class WHERE relnamespace = "
+                        "'public'::regnamespace") == "0"
+
+
+def test_SAFE4_a_schema_made_before_roles_is_given_to_its_role(tmp_path):
+    url, db = pg_database(), "legacy_" + uuid.uuid4().hex[:8]
+    psql(url, f"CREATE SCHEMA {db}; CREATE TABLE {db}.t (id BIGSERIAL PRIMARY KEY, v TEXT);"
+              f" INSERT INTO {db}.t (v) VALUES ('kept'); CREATE VIEW {db}.w AS SELECT v FROM "
+              f"{db}.t; CREATE TYPE {db}.mood AS ENUM ('ok')")
+    srv = serve(manifest_json(tmp_path, probe_granted(db)), url)
+    try:  # its first call finds no role: made, and given the schema and all in it
+        ok(on(srv, db, "INSERT INTO t (v) VALUES ('new')"))
+        r = ok(on(srv, db, "SELECT v, CAST('ok' AS mood), current_user FROM w ORDER BY v"))
+        assert r["rows"] == [["kept", "ok", role(db)], ["new", "ok", role(db)]]
+        owners = psql(url, f"SELECT DISTINCT relowner::regrole FROM pg_class WHERE relnamespace ="
+                           f" '{db}'::regnamespace UNION SELECT typowner::regrole FROM pg_type "
+                           f"WHERE typnamespace = '{db}'::regnamespace")
+        assert owners == role(db), owners
+    finally:
+        assert srv.stop() == 0
+
+
+def test_SAFE4_schemas_every_postgres_database_has_are_no_bastion_database(tmp_path):
+    names = ["public", "information_schema", "pg_catalog", "pg_x"]
+    srv = serve(manifest_json(tmp_path, probe_granted(*names)), pg_database())
+    try:
+        for db in names:
+            r = on(srv, db, "CREATE TABLE planted (v TEXT)")
+            assert r.get("error") == "invalid" and "bad database name" in r["detail"], r
+    finally:
+        assert srv.stop() == 0
+
+
+def login_url(user, database):
+    return f"postgresql://{user}@127.0.0.1:{os.environ['BASTION_TEST_PG_PORT']}/{database}"
+
+
+def test_SAFE4_the_login_role_needs_createrole_and_one_that_has_it_joins_each_role(tmp_path):
+    base = os.environ["BASTION_TEST_PG_URL"]
+    tag = uuid.uuid4().hex[:8]
+    urls = {}
+    for login, attrs in (("creator_" + tag, "CREATEROLE"), ("plain_" + tag, "")):
+        psql(base, f"CREATE ROLE {login} LOGIN {attrs}")
+        psql(base, f"CREATE DATABASE {login} OWNER {login}")
+        urls[login] = login_url(login, login)
+    plain, creator = urls["plain_" + tag], urls["creator_" + tag]
+    # no CREATEROLE: migrate fails and says why, nothing half made
+    out = subprocess.run([BASTION, "migrate", "--state", str(tmp_path), "--manifest", BUNDLE,
+                          "--runtime-config", sql_only_config(str(tmp_path), plain)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env=dict(os.environ, **TEST_VARS))
+    assert out.returncode != 0, out
+    assert "needs the CREATEROLE privilege" in out.stderr, out.stderr
+    assert psql(plain, "SELECT COUNT(*) FROM pg_namespace WHERE nspowner::regrole::text "
+                       "LIKE 'bastion_db_%'") == "0"
+    # ... and a database made on first use answers internal, and the host logs it
+    db = "lazy_" + tag
+    manifest = manifest_json(tmp_path, probe_granted(db))
+    srv = serve(manifest, plain)
+    try:
+        r = on(srv, db, "CREATE TABLE t (v TEXT)")
+        assert r.get("error") == "internal" and "CREATEROLE" in r["detail"], r
+    finally:
+        assert srv.stop() == 0
+    assert "needs the CREATEROLE privilege" in srv.logs()
+    # CREATEROLE: it creates the roles it lacks, joins those that exist (made by a
+    # superuser: the lazy database's here, the bundle's by earlier tests if any) and
+    # runs migrations as them
+    psql(base, f"CREATE ROLE {role(db)} NOLOGIN NOINHERIT")
+    text = migrate(BUNDLE, tempfile.mkdtemp(prefix="bastion-test-"),
+                   sql_only_config(str(tmp_path), creator))
+    for fn, bdb in bundle_schemas():
+        assert re.search(rf"^migrate {re.escape(fn)}: applied ", text, re.M), (fn, text)
+        owners = psql(creator, f"SELECT DISTINCT relowner::regrole FROM pg_class WHERE "
+                               f"relnamespace = '{bdb}'::regnamespace")
+        assert owners == role(bdb), (bdb, owners)
+    srv = serve(manifest, creator)
+    try:
+        ok(on(srv, db, "CREATE TABLE t (v TEXT)"))
+        ok(on(srv, db, "INSERT INTO t VALUES ('x')"))
+        assert ok(on(srv, db, "SELECT v, current_user FROM t"))["rows"] == [["x", role(db)]]
+    finally:
+        assert srv.stop() == 0
 
 
 # --- migrations (DATA1) ------------------------------------------------------------
@@ -398,6 +611,38 @@ def test_migrate_twice_at_once_on_one_postgres_applies_each_schema_exactly_once(
         rows = psql(url, f'SELECT COUNT(*) FROM "{db}"._bastion_migrations WHERE function = '
                          f"'{fn}'")
         assert rows == "1", (fn, rows)
+        # what the script made is the database's role's, the record too
+        owners = psql(url, "SELECT string_agg(DISTINCT relowner::regrole::text, ',') "
+                           f"FROM pg_class WHERE relnamespace = '{db}'::regnamespace")
+        assert owners == role(db), (db, owners)
+
+
+def test_migrations_racing_on_two_postgres_databases_make_one_role_and_apply_once(tmp_path):
+    """Roles belong to the whole server, so two deployments' hosts migrating
+    a database of the same name create its role at the same moment; the
+    advisory lock covers only one PostgreSQL database."""
+    db = "race_" + uuid.uuid4().hex[:8]
+    source = tmp_path / "fn"
+    source.mkdir()
+    (source / "schema.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS items (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " v TEXT NOT NULL);\nCREATE INDEX IF NOT EXISTS items_v ON items (v);\n")
+    manifest = manifest_json(tmp_path, f'[functions.probe]\nsource = "{source}"\n'
+                                       f'sql = ["{db}"]\n[[routes]]\npath = "/sql"\n'
+                                       'function = "probe"\n')
+    urls = [pg_database(), pg_database()]
+    runs = [(urls[i % 2], tempfile.mkdtemp(prefix="bastion-test-")) for i in range(4)]
+    configs = [sql_only_config(state, url) for url, state in runs]
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        texts = list(ex.map(lambda i: migrate(manifest, runs[i][1], configs[i]), range(4)))
+    for url in urls:
+        said = [t for (u, _), t in zip(runs, texts) if u == url]
+        assert sum("migrate probe: applied " in t for t in said) == 1, said
+        assert sum("migrate probe: up to date" in t for t in said) == 1, said
+        owners = psql(url, f"SELECT string_agg(DISTINCT relowner::regrole::text, ',') FROM "
+                           f"pg_class WHERE relnamespace = '{db}'::regnamespace")
+        assert owners == role(db), owners
+    assert psql(urls[0], f"SELECT COUNT(*) FROM pg_roles WHERE rolname = '{role(db)}'") == "1"
 
 
 def test_DATA1_every_function_schema_applies_on_postgres_and_on_sqlite(tmp_path):
