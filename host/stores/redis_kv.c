@@ -21,7 +21,8 @@
  * conns), made lazily, with AUTH and SELECT on each new one. Every wait is
  * bounded by the call's budget: the connect's timeout is the budget, and the
  * socket's send/receive timeouts are set to what is left of it before every
- * command. After an I/O error or a timeout the connection is freed, so the
+ * write and every read (not once per command: a reply trickling in would
+ * then be bounded per read only). After an I/O error or a timeout the connection is freed, so the
  * next call reconnects (a reply may still be on its way on the old one).
  * Not bounded: resolving a host name (getaddrinfo); configure an address
  * where that matters.
@@ -294,33 +295,66 @@ static int reply_fail(struct call *c, const redisReply *r)
     return host_fail(c->err, HOST_E_INTERNAL, "%s: redis error %s", c->what, code[0] ? code : "?");
 }
 
+/* Arms the socket's send/receive timeouts with what is left of the budget,
+ * before each write or read: hiredis's own blocking loop (redisCommandArgv)
+ * reads again and again with one timeout set once, so a reply trickling in
+ * a byte at a time could hold the call far past its budget. */
+static int arm(struct call *c)
+{
+    struct timeval tv;
+    if (budget_left(c, &tv) != 0)
+        return -1;
+    if (redisSetTimeout(c->conn->ctx, tv) != REDIS_OK)
+        return io_fail(c, c->conn->ctx, errno);
+    errno = 0;
+    return 0;
+}
+
 /* Sends one command within the budget. Returns its reply (the caller frees
  * it), or NULL with c->err filled; an error reply is a failure too. */
 static redisReply *command(struct call *c, struct args *a)
 {
-    struct timeval tv;
-    if (budget_left(c, &tv) != 0)
-        return NULL;
     redisContext *ctx = c->conn->ctx;
-    if (redisSetTimeout(ctx, tv) != REDIS_OK) {
+    if (arm(c) != 0) {
+        drop(c);
+        return NULL;
+    }
+    if (redisAppendCommandArgv(ctx, a->n, a->v, a->len) != REDIS_OK) {
         io_fail(c, ctx, errno);
         drop(c);
         return NULL;
     }
-    errno = 0;
-    redisReply *r = redisCommandArgv(ctx, a->n, a->v, a->len);
-    int saved_errno = errno;
-    if (!r) {
-        io_fail(c, ctx, saved_errno);
-        drop(c);
-        return NULL;
+    /* Once appended, any failure leaves the stream mid-command or mid-reply:
+     * the connection goes (drop), so nothing of it reaches the next call. */
+    void *reply = NULL;
+    for (int done = 0; !done;) {
+        if (arm(c) != 0)
+            goto fail;
+        if (redisBufferWrite(ctx, &done) != REDIS_OK)
+            goto io;
     }
+    for (;;) {
+        if (redisGetReplyFromReader(ctx, &reply) != REDIS_OK)
+            goto io;
+        if (reply)
+            break;
+        if (arm(c) != 0)
+            goto fail;
+        if (redisBufferRead(ctx) != REDIS_OK)
+            goto io;
+    }
+    redisReply *r = reply;
     if (r->type == REDIS_REPLY_ERROR) {
         reply_fail(c, r);
         freeReplyObject(r);
         return NULL;
     }
     return r;
+io:
+    io_fail(c, ctx, errno);
+fail:
+    drop(c);
+    return NULL;
 }
 
 /* A reply of a type the command never answers: our bug or a strange server. */

@@ -357,3 +357,58 @@ def test_redis_kv_bad_url_refuses_to_start_without_echoing_it(tmp_path, url, exp
     assert f"{path}:2" in r.stderr and expect in r.stderr, r.stderr
     assert "expected redis://[[user]:password@]host[:port][/db]" in r.stderr, r.stderr
     assert "hunter2" not in r.stderr, r.stderr
+
+
+# --- a reply that never ends ------------------------------------------------------
+
+class TrickleRedis:
+    """A fake Redis that answers any command with the start of a bulk reply
+    and then one byte of it every 0.2 s: every read the host makes returns
+    well within its socket timeout, but the reply takes 8 s to finish."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"redis://127.0.0.1:{self.sock.getsockname()[1]}/0"
+        self.stop = threading.Event()
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn):
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"$40\r\n")
+                for _ in range(40):
+                    if self.stop.wait(0.2):
+                        return
+                    conn.sendall(b"x")
+                conn.sendall(b"\r\n")
+                time.sleep(30)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+def test_REL2_redis_reply_trickling_in_still_ends_within_the_budget():
+    fake = TrickleRedis()
+    srv = serve(fake.url)
+    try:
+        out, took = timed_kv(srv, op="get", key=key())
+        assert out.get("error") == "timeout", out
+        assert took < DEADLINE_S, took
+    finally:
+        srv.stop()
+        fake.close()
+
