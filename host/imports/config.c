@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "imports/imports.h"
 #include "rt/rt.h"
@@ -14,25 +15,44 @@
 #define BACKENDS_NAME "bastion:backends"
 
 /* Backend health, measured at most once a second however often it is asked,
- * so no client can turn /health into load on Redis or PostgreSQL. */
+ * so no client can turn /health into load on Redis or PostgreSQL. One caller
+ * measures, outside the lock; the others meanwhile get the last report, or,
+ * before there is any, wait for the first within their own budget. Nobody
+ * queues behind a measurement a hung backend makes slow. */
 static char *backends_report(struct host_call *c)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static pthread_cond_t measured = PTHREAD_COND_INITIALIZER;
     static char *cached;
-    static uint64_t cached_at;
+    static uint64_t cached_at; /* when the measurement ended */
+    static int measuring;
+    uint32_t budget_ms = host_budget_ms(c, 1000);
     pthread_mutex_lock(&lock);
     uint64_t now = host_now_ns();
-    if (!cached || now - cached_at > 1000000000ull) {
+    if ((!cached || now - cached_at > 1000000000ull) && !measuring) {
+        measuring = 1;
+        pthread_mutex_unlock(&lock);
         char *text = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);
         if (f) {
-            host_stores_health(c->env->state, host_budget_ms(c, 1000), f);
+            host_stores_health(c->env->state, budget_ms, f);
             fclose(f);
+        }
+        pthread_mutex_lock(&lock);
+        if (f) {
             free(cached);
             cached = text;
-            cached_at = now;
+            cached_at = host_now_ns();
         }
+        measuring = 0;
+        pthread_cond_broadcast(&measured);
+    } else if (!cached) {
+        uint64_t deadline = now + (uint64_t)budget_ms * 1000000u;
+        struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
+        while (measuring && !cached)
+            if (pthread_cond_clockwait(&measured, &lock, CLOCK_MONOTONIC, &ts) != 0)
+                break;
     }
     char *copy = cached ? strdup(cached) : NULL;
     pthread_mutex_unlock(&lock);

@@ -359,7 +359,7 @@ def test_redis_kv_bad_url_refuses_to_start_without_echoing_it(tmp_path, url, exp
     assert "hunter2" not in r.stderr, r.stderr
 
 
-# --- a reply that never ends ------------------------------------------------------
+# --- a reply that never ends; the backend report under a hung Redis --------------
 
 class TrickleRedis:
     """A fake Redis that answers any command with the start of a bulk reply
@@ -412,3 +412,41 @@ def test_REL2_redis_reply_trickling_in_still_ends_within_the_budget():
         srv.stop()
         fake.close()
 
+
+def backends_report(srv):
+    t0 = time.monotonic()
+    r = srv.get("/config?name=bastion:backends")
+    assert r.status == 200, r
+    return r.json()["value"], time.monotonic() - t0
+
+
+def test_REL2_backends_report_within_its_second_with_two_stores_on_a_hung_redis(private_redis,
+                                                                               tmp_path):
+    """Two stores on a Redis that accepts connections but answers nothing:
+    the report still comes within its 1 s budget (not 1 s per backend), and
+    callers arriving meanwhile do not queue up behind one another."""
+    path = tmp_path / "runtime.toml"
+    path.write_text(f'[kv.probe]\nbackend = "redis"\nurl = "{private_redis.url}"\n'
+                    f'[kv.other]\nbackend = "redis"\nurl = "{private_redis.url}"\n')
+    srv = Server(MANIFEST, workers=4, runtime_config=str(path)).start()
+    try:
+        private_redis.pause()
+        results = []
+
+        def ask():
+            results.append(backends_report(srv))
+        ts = [threading.Thread(target=ask) for _ in range(6)]
+        for t in ts:
+            t.start()
+            time.sleep(0.1)
+        for t in ts:
+            t.join()
+        assert all(took < 1.6 for _, took in results), [took for _, took in results]
+        for value, _ in results:
+            if value is not None:
+                report = __import__("json").loads(value)
+                assert report["kv.probe"]["status"] == "fail", report
+                assert report["kv.other"]["status"] == "fail", report
+    finally:
+        private_redis.resume()
+        assert srv.stop() == 0
