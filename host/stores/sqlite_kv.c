@@ -15,10 +15,14 @@
 #include "rt/rt.h"
 #include "sqlite.h"
 
+/* Far beyond any real TTL (~146 million years), as redis_kv.c caps it: a
+ * larger one would wrap now + ttl into the past and expire the key at once. */
+#define MAX_TTL_MS (UINT64_C(1) << 62)
+
 /* Expiry as epoch ms, 0 = never. */
 static int64_t expiry(uint64_t ttl_ms)
 {
-    return ttl_ms ? (int64_t)(host_wall_ms() + ttl_ms) : 0;
+    return ttl_ms ? (int64_t)(host_wall_ms() + (ttl_ms < MAX_TTL_MS ? ttl_ms : MAX_TTL_MS)) : 0;
 }
 
 /* Reads a live value inside the current transaction (or autocommit). */

@@ -72,6 +72,21 @@ def test_kv_ttl_expiry(fixtures):
     assert kv(fixtures, op="add", key=k, value="again") == {"ok": True}
 
 
+@pytest.mark.parametrize("ttl_ms", [2 ** 63 - 1024, -1])  # -1: the probe passes 2^64 - 1
+def test_kv_huge_ttl_is_a_long_life_not_an_instant_expiry(fixtures, ttl_ms):
+    """A TTL beyond any clock (up to the WIT's u64 maximum) keeps the key, on
+    every backend alike: SQLite's now + ttl must not wrap into the past."""
+    k = key()
+    assert kv(fixtures, op="set", key=k, value="v", ttl_ms=ttl_ms) == {"ok": None}
+    assert kv(fixtures, op="get", key=k) == {"ok": "v"}
+    k = key()
+    assert kv(fixtures, op="add", key=k, value="v", ttl_ms=ttl_ms) == {"ok": True}
+    assert kv(fixtures, op="add", key=k, value="w", ttl_ms=ttl_ms) == {"ok": False}
+    k = key()
+    assert kv(fixtures, op="increment", key=k, delta=1, ttl_ms=ttl_ms) == {"ok": 1}
+    assert kv(fixtures, op="increment", key=k, delta=1) == {"ok": 2}
+
+
 def test_kv_add_is_set_if_absent(fixtures):
     k = key()
     assert kv(fixtures, op="add", key=k, value="first") == {"ok": True}
