@@ -176,22 +176,34 @@ static int dialect_is(const char *arg, const char *end, const char *dialect)
 }
 
 /* see store.h */
-char *host_schema_for_dialect(const char *sql, size_t len, const char *dialect)
+char *host_schema_for_dialect(const char *sql, size_t len, const char *dialect, unsigned *bad_line,
+                              const char **why)
 {
+    *bad_line = 0;
+    *why = NULL;
     char *out = malloc(len + 1);
     if (!out)
         return NULL;
     size_t o = 0;
-    int in_section = 0, keep = 1;
-    for (const char *p = sql, *end = sql + len; p < end;) {
+    unsigned line = 1, opened = 0;
+    int keep = 1;
+    const char *arg;
+    for (const char *p = sql, *end = sql + len; p < end; line++) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *eol = nl ? nl : end, *next = nl ? nl + 1 : end;
-        const char *arg;
-        if (!in_section && marker(p, eol, "dialect", &arg)) {
-            in_section = 1;
+        if (marker(p, eol, "dialect", &arg)) {
+            if (opened) {
+                *why = "-- bastion:dialect inside a section (sections do not nest)";
+                goto bad;
+            }
+            opened = line;
             keep = dialect_is(arg, eol, dialect);
-        } else if (in_section && marker(p, eol, "end", NULL)) {
-            in_section = 0;
+        } else if (marker(p, eol, "end", NULL)) {
+            if (!opened) {
+                *why = "-- bastion:end without a -- bastion:dialect before it";
+                goto bad;
+            }
+            opened = 0;
             keep = 1;
         } else if (keep) {
             memcpy(out + o, p, (size_t)(next - p));
@@ -199,8 +211,17 @@ char *host_schema_for_dialect(const char *sql, size_t len, const char *dialect)
         }
         p = next;
     }
+    if (opened) {
+        line = opened;
+        *why = "-- bastion:dialect without its -- bastion:end";
+        goto bad;
+    }
     out[o] = 0;
     return out;
+bad:
+    *bad_line = line;
+    free(out);
+    return NULL;
 }
 
 /* FNV-1a 64 is enough to notice an edited schema file; it is not security.
@@ -231,9 +252,13 @@ int host_migrate(struct host_state *st, struct host_function *fn, int allow_chan
     const char *db = fn->sql[0];
     struct host_store *s = host_sql_store(st, db);
     struct host_err err = {0};
-    char *script = host_schema_for_dialect(sql, n, s->sql->backend);
+    unsigned bad_line;
+    const char *why;
+    char *script = host_schema_for_dialect(sql, n, s->sql->backend, &bad_line, &why);
     enum host_migration r = HOST_MIGRATION_FAILED;
-    if (!script)
+    if (!script && why)
+        host_fail(&err, HOST_E_INVALID, "%s:%u: %s", fn->schema_path, bad_line, why);
+    else if (!script)
         host_fail(&err, HOST_E_INTERNAL, "out of memory");
     else
         r = s->sql->migrate(s, db, fn->name, sum, script, allow_changed, &err);

@@ -120,8 +120,12 @@ struct host_store *host_kv_store(struct host_state *st, const char *name);
 struct host_store *host_sql_store(struct host_state *st, const char *name);
 
 /* Cuts a schema.sql to one dialect: lines between `-- bastion:dialect NAME`
- * and `-- bastion:end` are kept only for backend NAME (runtime_config.c).
- * Returns a malloc'd script. */
-char *host_schema_for_dialect(const char *sql, size_t len, const char *dialect);
+ * and `-- bastion:end` are kept only for backend NAME (store.c). Returns a
+ * malloc'd script; NULL when out of memory, or with *why and *bad_line set
+ * when the markers do not pair (a section without its end, one inside
+ * another, an end outside any): cutting on would drop or keep the rest of
+ * the file for the wrong dialect. */
+char *host_schema_for_dialect(const char *sql, size_t len, const char *dialect, unsigned *bad_line,
+                              const char **why);
 
 #endif

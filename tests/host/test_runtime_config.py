@@ -71,3 +71,46 @@ def test_no_runtime_config_means_sqlite_in_the_state_directory():
         assert os.path.exists(os.path.join(srv.state, "kv.sqlite"))
     finally:
         assert srv.stop() == 0
+
+
+def migrate_schema(tmp_path, schema):
+    """`bastion migrate` (SQLite) of the probe with `schema` as its schema.sql."""
+    import json
+    m = json.load(open(MANIFEST))
+    (tmp_path / "schema.sql").write_bytes(schema.encode())
+    m["functions"]["probe"]["schema"] = str(tmp_path / "schema.sql")
+    (tmp_path / "manifest.json").write_text(json.dumps(m))
+    r = subprocess.run([BASTION, "migrate", "--state", str(tmp_path),
+                        "--manifest", str(tmp_path / "manifest.json")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    return r
+
+
+def test_schema_dialect_sections_are_cut_with_crlf_and_indent(tmp_path):
+    r = migrate_schema(tmp_path, "CREATE TABLE a (x INTEGER);\r\n"
+                                 "  -- bastion:dialect postgres\r\nCREATE TABLE nope (;\r\n"
+                                 "-- bastion:end\r\n"
+                                 "-- bastion:dialect sqlite\r\nCREATE TABLE b (x INTEGER);\r\n"
+                                 "-- bastion:end\r\nCREATE TABLE c (x INTEGER);")
+    assert r.returncode == 0, r.stdout + r.stderr
+    import sqlite3
+    db = sqlite3.connect(str(tmp_path / "sql" / "probe.sqlite"))
+    names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"a", "b", "c"} <= names and "nope" not in names, names
+
+
+@pytest.mark.parametrize("schema, line", [
+    # no end: everything after the marker would silently be another dialect's
+    ("CREATE TABLE a (x INTEGER);\n-- bastion:dialect postgres\nSELECT 1;\n"
+     "CREATE TABLE b (x INTEGER);\n", 2),
+    # a marker inside a section: the first end would close both
+    ("-- bastion:dialect postgres\n-- bastion:dialect sqlite\nSELECT 1;\n-- bastion:end\n"
+     "CREATE TABLE b (x INTEGER);\n-- bastion:end\n", 2),
+    # an end with no section open
+    ("CREATE TABLE a (x INTEGER);\n-- bastion:end\n", 2),
+])
+def test_schema_dialect_markers_that_do_not_pair_refuse_the_migration(tmp_path, schema, line):
+    r = migrate_schema(tmp_path, schema)
+    assert r.returncode != 0, r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    assert f"schema.sql:{line}" in out and "bastion:" in out, out
