@@ -162,8 +162,10 @@ static int marker(const char *p, const char *end, const char *word, const char *
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         *arg = p;
+        return 1;
     }
-    return 1;
+    /* "end" stands alone: "-- bastion:endless" is a comment, not a marker */
+    return p >= end || *p == ' ' || *p == '\t' || *p == '\r';
 }
 
 /* The argument of a dialect marker, up to the end of the line or a blank. */

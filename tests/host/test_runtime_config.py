@@ -99,6 +99,13 @@ def test_schema_dialect_sections_are_cut_with_crlf_and_indent(tmp_path):
     assert {"a", "b", "c"} <= names and "nope" not in names, names
 
 
+def test_schema_dialect_end_marker_stands_alone(tmp_path):
+    # "-- bastion:endless" is a comment inside the section, not its end
+    r = migrate_schema(tmp_path, "-- bastion:dialect postgres\n-- bastion:endless\n"
+                                 "CREATE TABLE nope (;\n-- bastion:end\nCREATE TABLE c (x INTEGER);")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("schema, line", [
     # no end: everything after the marker would silently be another dialect's
     ("CREATE TABLE a (x INTEGER);\n-- bastion:dialect postgres\nSELECT 1;\n"
