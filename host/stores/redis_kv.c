@@ -288,9 +288,13 @@ static int reply_fail(struct call *c, const redisReply *r)
     code[n] = 0;
     if (strcmp(code, "INVALID") == 0)
         return host_fail(c->err, HOST_E_INVALID, "%s: %s", c->what, r->str + n + (n < r->len));
-    if (unavailable_code(code)) {
+    /* a server at maxclients says so with a plain ERR, the one such text */
+    static const char full[] = "ERR max number of clients reached";
+    int at_max = r->len >= sizeof full - 1 && memcmp(r->str, full, sizeof full - 1) == 0;
+    if (unavailable_code(code) || at_max) {
         drop(c); /* after a failover, a new connection may reach the new primary */
-        return host_fail(c->err, HOST_E_UNAVAILABLE, "%s: redis %s", c->what, code);
+        return host_fail(c->err, HOST_E_UNAVAILABLE, "%s: redis %s", c->what,
+                         at_max ? "max clients" : code);
     }
     return host_fail(c->err, HOST_E_INTERNAL, "%s: redis error %s", c->what, code[0] ? code : "?");
 }

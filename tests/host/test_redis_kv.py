@@ -75,7 +75,8 @@ class PrivateRedis:
     foreground (its pid is ours), that the test may kill, pause and
     restart on the same port."""
 
-    def __init__(self):
+    def __init__(self, *extra):
+        self.extra = list(extra)
         self.binary = os.environ.get("BASTION_TEST_REDIS_SERVER") or "redis-server"
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="bastion-redis-")
@@ -85,7 +86,7 @@ class PrivateRedis:
     def start(self):
         self.proc = subprocess.Popen(
             [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
+             "--appendonly", "no", "--dir", self.dir, *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -335,6 +336,23 @@ def test_redis_down_at_start_is_no_refusal_then_serves_when_up():
     finally:
         assert srv.stop() == 0
         late.stop()
+
+
+def test_redis_at_maxclients_is_unavailable_not_internal():
+    full = PrivateRedis("--maxclients", "1").start()
+    hog = socket.create_connection(("127.0.0.1", full.port), timeout=5)  # the one client slot
+    srv = serve(full.url)
+    try:
+        time.sleep(0.2)
+        assert_down_within_budget(srv, key(), want=("unavailable",))
+        hog.close()
+        # one slot for several workers: some call gets it once the hog is gone
+        k = key()
+        assert any(kv(srv, op="set", key=k, value="v") == {"ok": None} for _ in range(20))
+    finally:
+        hog.close()
+        assert srv.stop() == 0
+        full.stop()
 
 
 # --- configuration -------------------------------------------------------------
