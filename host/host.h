@@ -98,6 +98,8 @@ struct host_manifest {
 int host_manifest_load(struct host_manifest *m, const char *path, const char *build_dir,
                        FILE *errs);
 void host_manifest_free(struct host_manifest *m); /* modules stay loaded */
+/* The value of a hex digit, or -1. */
+int host_hex_digit(char c);
 /* A whole file, NUL-terminated (len may be NULL); NULL when unreadable. */
 char *host_read_file(const char *path, size_t *len);
 struct host_function *host_manifest_fn(struct host_manifest *m, const char *name);

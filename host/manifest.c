@@ -227,7 +227,8 @@ struct host_function *host_manifest_fn(struct host_manifest *m, const char *name
     return NULL;
 }
 
-static int hexval(char c)
+/* see host.h */
+int host_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -252,7 +253,7 @@ static char *decode_segment(const char *s, size_t n)
                 free(out);
                 return NULL;
             }
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            int hi = host_hex_digit(s[i + 1]), lo = host_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0) || (hi == 2 && lo == 15)) {
                 free(out);
                 return NULL;

@@ -71,17 +71,6 @@ static _Thread_local struct rconn conns[MAX_CONNS];
 
 /* --- URL ------------------------------------------------------------------ */
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Copies [p, end) percent-decoded (RFC 3986 §2.1) into out[cap], so a
  * password may hold ':', '@' or '/'. NUL stays refused: AUTH would cut there. */
 static int decode_part(const char *p, const char *end, char *out, size_t cap)
@@ -90,7 +79,8 @@ static int decode_part(const char *p, const char *end, char *out, size_t cap)
     for (; p < end; p++) {
         int c = (unsigned char)*p;
         if (c == '%') {
-            int hi = end - p > 2 ? hex_digit(p[1]) : -1, lo = hi >= 0 ? hex_digit(p[2]) : -1;
+            int hi = end - p > 2 ? host_hex_digit(p[1]) : -1,
+                lo = hi >= 0 ? host_hex_digit(p[2]) : -1;
             if (lo < 0)
                 return -1;
             c = hi * 16 + lo;
@@ -506,7 +496,7 @@ static void call_end(struct call *c)
 
 /* CONC2. KEYS[1] the counter; ARGV[1] the delta; ARGV[2] the TTL in ms, 0 =
  * none, set only when this call creates the key. An existing value counts
- * exactly as sqlite_kv.c's strtoll-based parse_counter takes it (under 24
+ * exactly as store.c's host_kv_parse_counter takes it (under 24
  * bytes, optional space and sign, digits); INCRBY wants the canonical form,
  * so another spelling is rewritten first (keeping its expiry) and put back
  * if INCRBY then refuses. The result goes back as the stored text: INCRBY's
@@ -576,23 +566,6 @@ static int set_key(struct call *c, const void *val, size_t vlen, uint64_t ttl_ms
         return unexpected(c, r);
     *done = r->type == REDIS_REPLY_STATUS;
     freeReplyObject(r);
-    return 0;
-}
-
-/* The counter INCR_SCRIPT answers: canonical decimal text, as INCRBY left it. */
-static int parse_int64(const char *p, size_t n, int64_t *out)
-{
-    char buf[24];
-    if (n == 0 || n >= sizeof buf)
-        return -1;
-    memcpy(buf, p, n);
-    buf[n] = 0;
-    char *end;
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = v;
     return 0;
 }
 
@@ -737,7 +710,7 @@ static int redis_increment(struct host_store *s, const char *name, const void *k
         r = command(&c, &a);
         rc = r ? 0 : -1;
     }
-    if (r && (r->type != REDIS_REPLY_STRING || parse_int64(r->str, r->len, out) != 0)) {
+    if (r && (r->type != REDIS_REPLY_STRING || host_kv_parse_counter(r->str, r->len, out) != 0)) {
         rc = unexpected(&c, r);
         r = NULL;
     }

@@ -164,24 +164,6 @@ fail:
     return -1;
 }
 
-/* Counters are stored as decimal ASCII, as Redis does, so a get of a counter
- * reads the same on both backends. */
-static int parse_counter(const void *v, size_t n, int64_t *out)
-{
-    char buf[24];
-    if (n == 0 || n >= sizeof buf)
-        return -1;
-    memcpy(buf, v, n);
-    buf[n] = 0;
-    char *end;
-    errno = 0;
-    long long x = strtoll(buf, &end, 10);
-    if (errno || *end || end == buf)
-        return -1;
-    *out = x;
-    return 0;
-}
-
 static int kv_increment(struct host_store *s, const char *store, const void *key, size_t klen,
                         int64_t delta, uint64_t ttl_ms, uint32_t budget_ms, int64_t *out,
                         struct host_err *err)
@@ -195,7 +177,7 @@ static int kv_increment(struct host_store *s, const char *store, const void *key
     int64_t cur = 0;
     if (kv_read(c, store, key, klen, &old, &olen, &found, err) != 0)
         goto fail;
-    if (found && parse_counter(old, olen, &cur) != 0) {
+    if (found && host_kv_parse_counter(old, olen, &cur) != 0) {
         host_fail(err, HOST_E_INVALID, "kv increment: value is not an integer");
         goto fail;
     }

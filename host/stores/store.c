@@ -3,6 +3,7 @@
  * the backend a store or database is configured on and call through its
  * operations table (store.h); host_migrate applies schemas through it.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +142,23 @@ void host_store_thread_close(void)
         host_kv_backends[i]->thread_close();
     for (size_t i = 0; i < host_n_sql_backends; i++)
         host_sql_backends[i]->thread_close();
+}
+
+/* see store.h */
+int host_kv_parse_counter(const void *v, size_t n, int64_t *out)
+{
+    char buf[24];
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, v, n);
+    buf[n] = 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(buf, &end, 10);
+    if (errno || *end || end == buf)
+        return -1;
+    *out = x;
+    return 0;
 }
 
 /* --- schemas -------------------------------------------------------------- */

@@ -59,6 +59,11 @@ struct host_kv_ops {
                uint32_t budget_ms, int *deleted, struct host_err *err);
 };
 
+/* Reads a counter as every kv backend stores it: decimal ASCII, as Redis
+ * does, so a get of a counter reads the same on all of them (strtoll's
+ * reading, under 24 bytes). 0, or -1 when it is no integer. */
+int host_kv_parse_counter(const void *v, size_t n, int64_t *out);
+
 /* What a migration found (host_sql_ops.migrate). */
 enum host_migration {
     HOST_MIGRATION_FAILED = -1,
