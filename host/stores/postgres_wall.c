@@ -175,11 +175,16 @@ static const char *skip_string(const char *p, const char *end, int escapes)
     return end;
 }
 
-/* Past a comment at p (nested block comments, as PostgreSQL has them). */
+/* Past a comment at p (nested block comments, as PostgreSQL has them). A
+ * -- comment ends at a line feed or a carriage return: the server's lexer
+ * ends it at either, and what follows a lone \r is a statement's text. */
 static const char *skip_comment(const char *p, const char *end)
 {
-    if (p[0] == '-')
-        return (p = memchr(p, '\n', (size_t)(end - p))) ? p + 1 : end;
+    if (p[0] == '-') {
+        while (p < end && *p != '\n' && *p != '\r')
+            p++;
+        return p;
+    }
     int depth = 0;
     while (p < end) {
         if (end - p >= 2 && p[0] == '/' && p[1] == '*')

@@ -353,6 +353,9 @@ def test_REL1_postgres_stopped_is_unavailable_within_the_budget_and_recovers(tmp
     ("UPDATE pg_catalog.pg_settings SET setting = 'off' WHERE name = 'transaction_read_only'",
      "pg_settings"),
     ("DO LANGUAGE plpgsql 'BEGIN RESET ROLE; END'", "DO"),
+    # the server ends a -- comment at a carriage return as at a line feed
+    ("SELECT 1 --\r, set_config('role', 'bastion', false)", "function set_config"),
+    ("SELECT 1 --\rFROM pg_settings", "pg_settings"),
 ])
 def test_SAFE4_session_escapes_are_refused_on_postgres(pg, statement, what):
     for r in (query(pg, statement), transaction(pg, "SELECT 1", statement)):
