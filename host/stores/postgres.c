@@ -232,9 +232,10 @@ int pg_conn_settle(struct pg_conn *c, const char *db, uint64_t deadline_ns, stru
     size_t n = 0;
     uint32_t timeout = backstop_ms(deadline_ns);
     const char *role = db ? db : "", *path = db ? db : "pg_catalog";
-    if (!c->ready)
+    if (!c->ready) /* strings as the wall reads them, whatever the server's default */
         n += (size_t)snprintf(sql + n, sizeof sql - n,
-                              "SET default_transaction_isolation = serializable;");
+                              "SET default_transaction_isolation = serializable;"
+                              "SET standard_conforming_strings = on;");
     if (strcmp(c->schema, path) != 0)
         n += (size_t)snprintf(sql + n, sizeof sql - n, "SET search_path TO \"%s\";", path);
     if (!c->ready || strcmp(c->role, role) != 0)

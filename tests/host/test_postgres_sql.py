@@ -363,6 +363,25 @@ def test_SAFE4_session_escapes_are_refused_on_postgres(pg, statement, what):
         assert f"not allowed: {what}" in r["detail"], r
 
 
+def test_SAFE4_the_wall_reads_strings_as_the_session_does_whatever_the_server_default(tmp_path):
+    # standard_conforming_strings off (a legacy database's setting) makes \' end
+    # no string: the wall would read set_config inside one, the server would run it
+    url = pg_database()
+    name = url.rsplit("/", 1)[1]
+    psql(url, f"ALTER DATABASE {name} SET standard_conforming_strings = off")
+    manifest = SLOW_PROBE.replace("[functions.probe]", "[server]\nexec_workers = 1\n"
+                                                        "[functions.probe]")
+    srv = serve(manifest_json(tmp_path, manifest), url)
+    try:
+        r = query(srv, "SELECT '\\'', set_config('search_path', 'public', false) --'")
+        assert "ok" not in r, r
+        for _ in range(3):
+            r = ok(query(srv, "SELECT current_user, current_setting('search_path')"))
+            assert r["rows"] == [[role("probe"), "probe"]], r
+    finally:
+        assert srv.stop() == 0
+
+
 def test_SAFE4_what_a_module_does_in_its_own_schema_still_works(pg):
     t = new_table(pg, "v TEXT, temperature BIGINT")
     r = ok(query(pg, f"INSERT INTO {t} (v, temperature) VALUES ('temp', 1) RETURNING v"))
