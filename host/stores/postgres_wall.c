@@ -58,12 +58,14 @@ static const char *const SESSION_STATEMENTS[] = {
 };
 
 /* What CREATE / ALTER / DROP may not touch: objects outside the database's
- * schema, or code whose body the wall cannot read. */
+ * schema, or code whose body the wall cannot read. Aggregates and operators
+ * call functions their definition list may name as strings (SFUNC =
+ * 'set_config'), which the wall does not read. */
 static const char *const FOREIGN_OBJECTS[] = {
     "schema",   "database",  "role",        "user",         "group",      "extension",
     "function", "procedure", "routine",     "language",     "cast",       "event",
     "server",   "foreign",   "publication", "subscription", "tablespace", "transform",
-    "system",   "default",   "owned",       "conversion",
+    "system",   "default",   "owned",       "conversion",   "aggregate",  "operator",
 };
 
 /* Functions that change the session, run SQL text (a string the wall does

@@ -356,6 +356,13 @@ def test_REL1_postgres_stopped_is_unavailable_within_the_budget_and_recovers(tmp
     # the server ends a -- comment at a carriage return as at a line feed
     ("SELECT 1 --\r, set_config('role', 'bastion', false)", "function set_config"),
     ("SELECT 1 --\rFROM pg_settings", "pg_settings"),
+    # a definition list takes a function's name as a string, which the wall never reads
+    ("CREATE AGGREGATE a(text, bool) (SFUNC = 'set_config', STYPE = text, INITCOND = 'role')",
+     "CREATE AGGREGATE"),
+    ("CREATE OR REPLACE AGGREGATE a(text, bool) (SFUNC = 'set_config', STYPE = text)",
+     "CREATE AGGREGATE"),
+    ("CREATE OPERATOR @@@ (RIGHTARG = bigint, FUNCTION = 'pg_advisory_lock')",
+     "CREATE OPERATOR"),
 ])
 def test_SAFE4_session_escapes_are_refused_on_postgres(pg, statement, what):
     for r in (query(pg, statement), transaction(pg, "SELECT 1", statement)):
