@@ -216,6 +216,8 @@ static int guest_params(const struct host_stmt *st, struct pg_params *pp, struct
         return host_fail(err, HOST_E_INVALID, "statement contains a NUL byte");
     if ((size_t)scan.max_param > st->n_params)
         return host_fail(err, HOST_E_INVALID, "parameter $%d has no value", scan.max_param);
+    if (scan.max_param > 65535) /* the protocol's count is 16 bits: libpq sends nothing */
+        return host_fail(err, HOST_E_INVALID, "more than 65535 parameters");
     if (params_of(st->params, scan.max_param, pp, err) != 0)
         return -1;
     if (!(pp->sql = strndup(st->sql, st->sql_len))) {

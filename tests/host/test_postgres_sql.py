@@ -132,6 +132,21 @@ def test_sql_null_params_take_their_type_from_where_they_stand(pg):
     assert r["rows"] == [[1]]
 
 
+def test_sql_more_parameters_than_the_protocol_carries_is_invalid_not_unavailable(tmp_path):
+    # libpq refuses past 65535 parameters before sending: the guest's mistake, and
+    # the connection is fine
+    manifest = SLOW_PROBE.replace("timeout_ms = 10000\n", "timeout_ms = 10000\n"
+                                                          "body_limit = 4000000\n")
+    srv = serve(manifest_json(tmp_path, manifest), pg_database())
+    try:
+        r = query(srv, "SELECT $65536 IS NULL", *([None] * 65536))
+        assert r.get("error") == "invalid" and "65535" in r["detail"], r
+        r = ok(query(srv, "SELECT $65535", *([1] * 65534 + [7])))
+        assert r["rows"] == [[7]]
+    finally:
+        assert srv.stop() == 0
+
+
 def test_sql_errors_never_carry_parameter_values(pg):
     t = new_table(pg, "v BIGINT UNIQUE CHECK (v > 0)")
     secret = "s3cr3t-value-0123"
