@@ -73,6 +73,7 @@ static const char *const FOREIGN_OBJECTS[] = {
  * reach past the database. Those with a name prefix are checked apart. */
 static const char *const FUNCTIONS[] = {
     "set_config",
+    "setseed", /* random()'s state is the session's: the next call's would be known */
     "query_to_xml",
     "query_to_xmlschema",
     "query_to_xml_and_xmlschema",

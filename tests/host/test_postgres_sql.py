@@ -378,6 +378,8 @@ def test_REL1_postgres_stopped_is_unavailable_within_the_budget_and_recovers(tmp
      "CREATE AGGREGATE"),
     ("CREATE OPERATOR @@@ (RIGHTARG = bigint, FUNCTION = 'pg_advisory_lock')",
      "CREATE OPERATOR"),
+    # the session's random() sequence, which the next call (another database's) draws from
+    ("SELECT setseed(0.5)", "function setseed"),
 ])
 def test_SAFE4_session_escapes_are_refused_on_postgres(pg, statement, what):
     for r in (query(pg, statement), transaction(pg, "SELECT 1", statement)):
