@@ -125,16 +125,9 @@ else
 fi
 
 # --- machine ------------------------------------------------------------------
-CPU="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-CORES="$(nproc)"
-KERNEL="$(uname -sr)"
-HYPER="$(grep -qw hypervisor /proc/cpuinfo && echo "yes (the 'hypervisor' CPU flag is set)" || echo no)"
+# shellcheck source=bench/machine.sh
+source "$ROOT/bench/machine.sh"
 MELTDOWN="$(lscpu 2>/dev/null | sed -n 's/^Vulnerability Meltdown: *//p')"
-START="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
-PVM="$(grep -o 'pvm[a-z_]*' /proc/cmdline 2>/dev/null | head -1 || true)"
-COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-DIRTY="$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo ' + uncommitted changes' || true)"
 
 # --- runs -------------------------------------------------------------------
 # "binary module cases" per configuration; all configurations run once per round.

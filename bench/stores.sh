@@ -100,15 +100,8 @@ free_port() {
 }
 
 # --- machine -------------------------------------------------------------------
-CPU="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-CORES="$(nproc)"
-KERNEL="$(uname -sr)"
-HYPER="$(grep -qw hypervisor /proc/cpuinfo && echo "yes (the 'hypervisor' CPU flag is set)" || echo no)"
-PVM="$(grep -o 'pvm[a-z_]*' /proc/cmdline 2>/dev/null | head -1 || true)"
-START="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
-COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-DIRTY="$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo ' + uncommitted changes' || true)"
+# shellcheck source=bench/machine.sh
+source "$ROOT/bench/machine.sh"
 WRK_VERSION="$("$WRK" -v 2>&1 | head -1 | sed 's/ \[.*//' || true)"
 REDIS_VERSION=""
 PG_VERSION=""
