@@ -33,6 +33,10 @@ int sqlite_fail(struct conn *c, int rc, struct host_err *err, const char *what);
 int sqlite_begin(struct conn *c, struct host_err *err);
 int sqlite_commit(struct conn *c, struct host_err *err);
 void sqlite_rollback(struct conn *c);
+/* open and close of both ops tables: SQLite's files live in the state
+ * directory, so a store has nothing to configure or release. */
+int sqlite_store_open(struct host_store *s, FILE *errs);
+void sqlite_store_close(struct host_store *s);
 /* Closes this thread's connections (both ops tables' thread_close). */
 void sqlite_thread_close(void);
 

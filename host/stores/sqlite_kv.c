@@ -262,18 +262,6 @@ static int kv_del(struct host_store *s, const char *store, const void *key, size
     return 0;
 }
 
-/* SQLite keeps kv in the state directory: nothing to configure. */
-static int kv_open(struct host_store *s, FILE *errs)
-{
-    (void)s, (void)errs;
-    return 0;
-}
-
-static void kv_close(struct host_store *s)
-{
-    (void)s;
-}
-
 static int kv_health(struct host_store *s, uint32_t budget_ms, struct host_err *err)
 {
     struct conn *c = sqlite_kv_conn(s->state, budget_ms, err);
@@ -285,8 +273,8 @@ static int kv_health(struct host_store *s, uint32_t budget_ms, struct host_err *
 
 const struct host_kv_ops host_sqlite_kv_ops = {
     .backend = "sqlite",
-    .open = kv_open,
-    .close = kv_close,
+    .open = sqlite_store_open,
+    .close = sqlite_store_close,
     .health = kv_health,
     .thread_close = sqlite_thread_close,
     .get = kv_get,

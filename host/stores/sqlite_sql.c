@@ -338,18 +338,6 @@ static enum host_migration sql_migrate(struct host_store *b, const char *db, con
     return sqlite_commit(c, err) == 0 ? HOST_MIGRATION_APPLIED : HOST_MIGRATION_FAILED;
 }
 
-/* SQLite's databases are files in the state directory: nothing to set up. */
-static int sql_open(struct host_store *b, FILE *errs)
-{
-    (void)b, (void)errs;
-    return 0;
-}
-
-static void sql_close(struct host_store *b)
-{
-    (void)b;
-}
-
 /* The directory the database files live in must be there and writable. */
 static int sql_health(struct host_store *b, uint32_t budget_ms, struct host_err *err)
 {
@@ -363,8 +351,8 @@ static int sql_health(struct host_store *b, uint32_t budget_ms, struct host_err 
 
 const struct host_sql_ops host_sqlite_sql_ops = {
     .backend = "sqlite",
-    .open = sql_open,
-    .close = sql_close,
+    .open = sqlite_store_open,
+    .close = sqlite_store_close,
     .health = sql_health,
     .thread_close = sqlite_thread_close,
     .query = sql_query,
