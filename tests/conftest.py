@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -52,6 +53,8 @@ TEST_VARS = {
     "BASTION_VAR_auth_jwt_secret": AUTH_SECRET,
     "BASTION_VAR_email_api_key": "test-email-key",
     "BASTION_VAR_permit_token_secret": "test-permit-secret-0123456789abcdef0123456789",
+    "BASTION_VAR_stripe_webhook_secrets": "whsec_test_current_0123456789abcdef",
+    "BASTION_VAR_shopify_api_secret": "shpss_test_0123456789abcdef",
 }
 
 
@@ -60,10 +63,11 @@ def b64url(data):
 
 
 def mint_jwt(claims=None, secret=AUTH_SECRET, header=None, **overrides):
-    """An HS256 JWT under the bundle's contract (iss bastion, aud bastion-api)."""
+    """An HS256 JWT under the bundle's contract (iss bastion, aud bastion-api,
+    a fresh jti, as the login route issues them)."""
     now = int(time.time())
     body = {"iss": "bastion", "aud": "bastion-api", "sub": "user-1", "role": "user",
-            "iat": now, "exp": now + 300}
+            "jti": uuid.uuid4().hex, "iat": now, "exp": now + 300}
     body.update(claims or {})
     body.update(overrides)
     body = {k: v for k, v in body.items() if v is not None}

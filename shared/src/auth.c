@@ -9,6 +9,9 @@
 #include "bastion/host.h"
 #include "bastion/http.h"
 #include "bastion/jwt_key.h"
+#include "bastion/session.h"
+#include "bastion/crypto.h"
+#include "bastion/encoding.h"
 #include "jwt_internal.h"
 
 /* ------------------------------------------------------------ mechanism */
@@ -101,7 +104,7 @@ bastion_rc bastion_auth_user_or_problem(bastion_ctx *cx, bastion_jwt_claims *out
         return rc;
     if (!out->sub.ptr || !out->sub.len)
         return bastion_problem(cx, BASTION_E_UNAUTHORIZED, "The token names no subject.");
-    return BASTION_OK;
+    return bastion_session_check_or_problem(cx, out); /* logout's denylist, in every function */
 }
 
 /* see auth.h */
@@ -120,6 +123,9 @@ bastion_rc bastion_auth_issue_or_problem(bastion_ctx *cx, bastion_str sub, const
     bastion_rc rc = load_or_problem(cx, &key, &exp);
     if (rc)
         return rc;
+    uint8_t jti[16]; /* 128 random bits: the session's name for logout and CSRF */
+    if (bastion_random(jti, sizeof jti) != 0)
+        return bastion_problem(cx, BASTION_E_INTERNAL, "The token could not be issued.");
     int64_t now = (int64_t)(bastion_now_ms() / 1000);
     cJSON *c = cJSON_CreateObject();
     cJSON_AddStringToObject(c, "iss", bastion_str_dup(exp.issuer));
@@ -128,6 +134,8 @@ bastion_rc bastion_auth_issue_or_problem(bastion_ctx *cx, bastion_str sub, const
     cJSON_AddStringToObject(c, "role", role);
     if (tenant.ptr)
         cJSON_AddStringToObject(c, "tenant", bastion_str_dup(tenant));
+    cJSON_AddStringToObject(
+        c, "jti", bastion_str_dup(bastion_b64_encode_str(jti, sizeof jti, BASTION_B64_URL)));
     cJSON_AddNumberToObject(c, "iat", (double)now);
     cJSON_AddNumberToObject(c, "exp", (double)(now + ttl_s));
     char *out = bastion_alloc(BASTION_JWT_MAX_LEN + 1);

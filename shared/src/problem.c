@@ -34,6 +34,10 @@ static const bastion_problem_info TABLE[BASTION_E__COUNT] = {
                                          "validation", false},
     [BASTION_E_RATE_LIMITED] = {429, "rate-limited", "Too Many Requests", "transient", true},
     [BASTION_E_INTERNAL] = {500, "internal", "Internal Server Error", "internal", false},
+    /* HOOK5: an event naming an unknown order or customer is answered 5xx so
+     * the provider retries; the reference may arrive later. */
+    [BASTION_E_UNRESOLVED] = {500, "unresolved-reference", "Unresolved Reference", "transient",
+                              true},
     [BASTION_E_MISCONFIGURED] = {500, "misconfigured", "Service Misconfigured", "internal", false},
     [BASTION_E_BAD_GATEWAY] = {502, "bad-gateway", "Bad Gateway", "infrastructure", true},
     [BASTION_E_UNAVAILABLE] = {503, "unavailable", "Service Unavailable", "infrastructure", true},

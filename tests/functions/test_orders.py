@@ -1,12 +1,13 @@
 """orders over real HTTP: owner-or-admin reads with a ≤ 60 s cache (REL9, REL1, AUTH1, ERR1)."""
 import os
 import sqlite3
+import tempfile
 import time
 import uuid
 
 import pytest
 
-from conftest import (BUILD, SQLITE, Server, admin_headers, assert_problem, bearer, migrate, mint_jwt,
+from conftest import (BUILD, SQLITE, Server, free_port, admin_headers, assert_problem, bearer, migrate, mint_jwt,
                       user_headers)
 
 UPDATED_MS = 1714555800123  # 2024-05-01T09:30:00.123Z
@@ -172,10 +173,17 @@ def test_REL1_malformed_cache_entry_falls_back_to_the_database(bundle):
 @pytest.mark.sqlite_only
 def test_REL9_broken_cache_falls_back_to_the_database():
     manifest = os.path.join(BUILD, "manifest.json")
-    srv = Server(manifest)
+    # the cache's store on a Redis nobody listens on (a closed loopback
+    # port): every cache call fails, while the denylist ("sessions") stays
+    # on the embedded store, since a token check must fail closed
+    state = tempfile.mkdtemp(prefix="bastion-test-")
+    config = os.path.join(state, "runtime.toml")
+    with open(config, "w") as f:
+        f.write(f'[kv.orders-cache]\nbackend = "redis"\nurl = "redis://127.0.0.1:{free_port()}"\n'
+                'required = false\n')
+    srv = Server(manifest, state=state, runtime_config=config)
+    srv.backend = SQLITE  # sql stays on the embedded store
     migrate(manifest, srv.state)
-    # a directory where the kv database file should be: every kv call fails
-    os.makedirs(os.path.join(srv.state, "kv.sqlite"))
     srv.start()
     try:
         oid = seed(srv, owner="user-1")
@@ -191,7 +199,7 @@ def test_REL9_broken_cache_falls_back_to_the_database():
         warned = [line for line in srv.log_lines()
                   if line.get("msg") == "order cache unusable; using the database"]
         assert {w.get("op") for w in warned} >= {"kv get", "kv set"}, srv.logs()[-2000:]
-        assert "kv.sqlite" not in r.body.decode()
+        assert "redis" not in r.body.decode()
     finally:
         assert srv.stop() == 0
 

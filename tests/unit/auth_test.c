@@ -142,7 +142,7 @@ static void test_AUTH1_wrong_role_403(void **state)
 /* ------------------------------------------- AUTH1: the bundle contract */
 
 /* The contract's claims: iss "bastion", aud "bastion-api", `more` after. */
-#define CONTRACT ",\"iss\":\"bastion\",\"aud\":\"bastion-api\""
+#define CONTRACT ",\"iss\":\"bastion\",\"aud\":\"bastion-api\",\"jti\":\"j1\""
 
 /* auth_jwt_secret = SECRET, and auth_issuer when `issuer` is not NULL. */
 static void contract_config(const char *issuer)
@@ -191,7 +191,7 @@ static void test_AUTH2_auth_contract_iss_aud_sub(void **state)
     load_secret(&k);
     contract_config(NULL);
     const char *bad[] = {
-        ",\"iss\":\"bastion\",\"sub\":\"u1\"",                       /* no aud */
+        ",\"iss\":\"bastion\",\"jti\":\"j1\",\"sub\":\"u1\"",        /* no aud */
         ",\"iss\":\"bastion\",\"aud\":\"other-api\",\"sub\":\"u1\"", /* wrong aud */
         ",\"iss\":\"evil\",\"aud\":\"bastion-api\",\"sub\":\"u1\"",  /* wrong iss */
         ",\"aud\":\"bastion-api\",\"sub\":\"u1\"",                   /* no iss */
@@ -205,7 +205,7 @@ static void test_AUTH2_auth_contract_iss_aud_sub(void **state)
     }
     /* aud may be an array naming us (RFC 7519 §4.1.3) */
     request(&cx, bearer_now(&k, ",\"iss\":\"bastion\",\"aud\":[\"x\",\"bastion-api\"],"
-                                "\"sub\":\"u1\""));
+                                "\"jti\":\"j1\",\"sub\":\"u1\""));
     assert_int_equal(bastion_auth_user_or_problem(&cx, &c), BASTION_OK);
     /* auth_issuer replaces the default issuer */
     fake_reset();
@@ -213,7 +213,7 @@ static void test_AUTH2_auth_contract_iss_aud_sub(void **state)
     request(&cx, bearer_now(&k, CONTRACT ",\"sub\":\"u1\""));
     assert_int_equal(bastion_auth_user_or_problem(&cx, &c), BASTION_E_UNAUTHORIZED);
     request(&cx, bearer_now(&k, ",\"iss\":\"https://login.example\",\"aud\":\"bastion-api\","
-                                "\"sub\":\"u1\""));
+                                "\"jti\":\"j1\",\"sub\":\"u1\""));
     assert_int_equal(bastion_auth_user_or_problem(&cx, &c), BASTION_OK);
 }
 

@@ -31,6 +31,7 @@ static const struct {
     {BASTION_E_PRECONDITION_REQUIRED, 428, "validation"},
     {BASTION_E_RATE_LIMITED, 429, "transient"},
     {BASTION_E_INTERNAL, 500, "internal"},
+    {BASTION_E_UNRESOLVED, 500, "transient"},
     {BASTION_E_MISCONFIGURED, 500, "internal"},
     {BASTION_E_BAD_GATEWAY, 502, "infrastructure"},
     {BASTION_E_UNAVAILABLE, 503, "infrastructure"},

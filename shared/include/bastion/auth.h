@@ -11,7 +11,9 @@
  *       HS256 JWTs signed with the variable auth_jwt_secret (at least 32
  *       bytes), "iss" equal to the variable auth_issuer (default "bastion"),
  *       "aud" containing "bastion-api", "exp" required, 30 s leeway. Claims:
- *       sub (user id, required), role ("admin" | "user"), optional tenant.
+ *       sub (user id, required), role ("admin" | "user"), optional tenant,
+ *       and a jti that is not on logout's denylist (session.h: kv store
+ *       "sessions", which every authenticating function is granted).
  *
  * Every call reads only the Authorization header, so handlers call them
  * before touching the body. On failure the problem is written and its code
@@ -55,7 +57,8 @@ bastion_rc bastion_require_role_or_problem(bastion_ctx *cx, const bastion_jwt_cl
 /* --- the bundle's contract --- */
 
 /* Any verified user: bastion_require_jwt_or_problem under the contract above,
- * and a 401 when the token names no subject. */
+ * and a 401 when the token names no subject, has no usable jti or has been
+ * revoked (bastion_session_check_or_problem; its store failing is 503/504). */
 bastion_rc bastion_auth_user_or_problem(bastion_ctx *cx, bastion_jwt_claims *out);
 
 /* Admin endpoints: bastion_auth_user_or_problem, then role "admin" (403). */
@@ -63,7 +66,8 @@ bastion_rc bastion_auth_admin_or_problem(bastion_ctx *cx, bastion_jwt_claims *ou
 
 /*
  * Issues a token under the same contract (for the login function): sub,
- * role, tenant (.ptr NULL: none) and "exp" ttl_s from now. *token is
+ * role, tenant (.ptr NULL: none), a random 128-bit "jti", "iat" now and
+ * "exp" ttl_s from now. *token is
  * NUL-terminated in the request arena. 500 when the secret is unusable.
  */
 bastion_rc bastion_auth_issue_or_problem(bastion_ctx *cx, bastion_str sub, const char *role,
