@@ -184,6 +184,12 @@ int host_migrate(struct host_state *st, struct host_function *fn, int allow_chan
 void host_store_thread_close(void);
 
 /* --- outbound (outbound_curl.c) ------------------------------------------ */
+/* Request headers named x-bastion-* belong to the host: server.c drops any
+ * a client sends, so a module can trust them. `bastion invoke --trusted`
+ * (an operator at the command line) sets HOST_TRUSTED_HEADER: "operator". */
+#define HOST_OWNED_PREFIX   "x-bastion-"
+#define HOST_TRUSTED_HEADER "x-bastion-trusted"
+
 struct host_header {
     char *name;
     size_t name_len;

@@ -19,7 +19,7 @@ static const char USAGE[] =
     "                  [--workers N] [--env-file FILE] [--runtime-config FILE]\n"
     "  bastion invoke  FUNCTION --method M --path P [--query Q] [--header 'k: v']...\n"
     "                  [--body B | --body-file F] [--state DIR] [--manifest FILE] [--dev]\n"
-    "                  [--runtime-config FILE]\n"
+    "                  [--runtime-config FILE] [--trusted]\n"
     "  bastion migrate [--state DIR] [--manifest FILE] [--allow-changed]\n"
     "                  [--runtime-config FILE]\n";
 
@@ -28,7 +28,7 @@ struct opts {
     const char *method, *path, *query, *body, *body_file, *function;
     const char *headers[64];
     size_t n_headers;
-    int dev, allow_changed;
+    int dev, allow_changed, trusted;
     unsigned workers;
 };
 
@@ -92,6 +92,10 @@ static int parse(int argc, char **argv, struct opts *o)
         }
         if (strcmp(a, "--allow-changed") == 0) {
             o->allow_changed = 1;
+            continue;
+        }
+        if (strcmp(a, "--trusted") == 0) {
+            o->trusted = 1;
             continue;
         }
         if (a[0] != '-' && !o->function) {
@@ -243,7 +247,7 @@ static int cmd_invoke(struct opts *o)
         }
         break;
     }
-    struct host_header hs[64];
+    struct host_header hs[65];
     for (size_t i = 0; i < o->n_headers; i++) {
         const char *colon = strchr(o->headers[i], ':');
         if (!colon) {
@@ -254,6 +258,11 @@ static int cmd_invoke(struct opts *o)
         for (char *p = hs[i].name; *p; p++)
             if (*p >= 'A' && *p <= 'Z')
                 *p = (char)(*p + 32);
+        if (strncmp(hs[i].name, HOST_OWNED_PREFIX, strlen(HOST_OWNED_PREFIX)) == 0) {
+            fprintf(stderr, "--header %s: x-bastion-* headers belong to the host (see --trusted)\n",
+                    hs[i].name);
+            return 2;
+        }
         const char *v = colon + 1;
         while (*v == ' ')
             v++;
@@ -261,8 +270,13 @@ static int cmd_invoke(struct opts *o)
         hs[i].name_len = strlen(hs[i].name);
         hs[i].value_len = strlen(hs[i].value);
     }
+    size_t n_headers = o->n_headers;
+    if (o->trusted) /* an operator at the command line: no client can send this (server.c) */
+        hs[n_headers++] =
+            (struct host_header){strdup(HOST_TRUSTED_HEADER), strlen(HOST_TRUSTED_HEADER),
+                                 strdup("operator"), strlen("operator")};
     req.headers = hs;
-    req.n_headers = o->n_headers;
+    req.n_headers = n_headers;
     char *body = NULL;
     size_t blen = 0;
     if (o->body_file) {
@@ -291,7 +305,7 @@ static int cmd_invoke(struct opts *o)
         printf("\n");
     host_response_free(&resp);
     host_params_free(req.params, req.n_params);
-    for (size_t i = 0; i < o->n_headers; i++) {
+    for (size_t i = 0; i < n_headers; i++) {
         free(hs[i].name);
         free(hs[i].value);
     }

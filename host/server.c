@@ -356,7 +356,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     for (size_t i = 0; i <= kl; i++)
         name[i] = (char)((key[i] >= 'A' && key[i] <= 'Z') ? key[i] + 32 : key[i]);
     /* The host owns x-bastion-*: a client can never set them. */
-    if (strncmp(name, "x-bastion-", 10) == 0) {
+    if (strncmp(name, HOST_OWNED_PREFIX, strlen(HOST_OWNED_PREFIX)) == 0) {
         free(name);
         return MHD_YES;
     }

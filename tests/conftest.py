@@ -278,14 +278,17 @@ class Server:
             return f.read().split('backend = "postgres"\nurl = "')[1].split('"')[0]
 
     def sql(self, db, query, params=()):
-        """Reads a database of the running server directly (tests only):
-        SQLite's file, or the database's schema on PostgreSQL, with `?`
-        parameters either way and rows as tuples of typed values."""
+        """Reads or writes a database of the running server directly (tests
+        only; autocommit): SQLite's file, or the database's schema on
+        PostgreSQL, with `?` parameters either way and rows as tuples of
+        typed values."""
         if self.backend != SQLITE:
             return pg_rows(self.pg_url(), db, query, params)
         import sqlite3
-        conn = sqlite3.connect(os.path.join(self.state, "sql", db + ".sqlite"), timeout=10)
+        conn = sqlite3.connect(os.path.join(self.state, "sql", db + ".sqlite"), timeout=10,
+                               isolation_level=None)
         try:
+            conn.execute("PRAGMA foreign_keys=ON")
             return conn.execute(query, params).fetchall()
         finally:
             conn.close()

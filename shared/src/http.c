@@ -27,7 +27,8 @@ static void respond_arena(bastion_ctx *cx, uint16_t status, bastion_str content_
 {
     cx->status = status;
     cx->resp_body = body;
-    bastion_set_header(cx, BASTION_LIT("content-type"), content_type);
+    if (content_type.ptr) /* NULL: no content at all, e.g. 204 */
+        bastion_set_header(cx, BASTION_LIT("content-type"), content_type);
     cx->responded = true;
 }
 

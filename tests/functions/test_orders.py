@@ -13,20 +13,6 @@ from conftest import (BUILD, SQLITE, Server, free_port, admin_headers, assert_pr
 UPDATED_MS = 1714555800123  # 2024-05-01T09:30:00.123Z
 
 
-def db_exec(srv, db, query, params=()):
-    """Writes a database of the running server directly (autocommit): the
-    payments work that will write orders does not exist yet."""
-    if srv.backend != SQLITE:
-        return srv.sql(db, query, params)
-    conn = sqlite3.connect(os.path.join(srv.state, "sql", db + ".sqlite"), timeout=10,
-                           isolation_level=None)
-    try:
-        conn.execute("PRAGMA foreign_keys=ON")
-        return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
-
-
 def kv_exec(srv, query, params=()):
     conn = sqlite3.connect(os.path.join(srv.state, "kv.sqlite"), timeout=10, isolation_level=None)
     try:
@@ -37,13 +23,13 @@ def kv_exec(srv, query, params=()):
 
 def seed(srv, owner="user-1", status="paid", items=True):
     oid = "ord_" + uuid.uuid4().hex[:12]
-    db_exec(srv, "orders", "INSERT INTO orders (id, user_id, status, total_cents, currency, "
+    srv.sql("orders", "INSERT INTO orders (id, user_id, status, total_cents, currency, "
             "created_at, updated_at) VALUES (?, ?, ?, 4500, 'EUR', ?, ?)",
             (oid, owner, status, UPDATED_MS - 1000, UPDATED_MS))
     if items:
-        db_exec(srv, "orders", "INSERT INTO order_items VALUES (?, 2, 'mug', 'Mug', 1, 1500)",
+        srv.sql("orders", "INSERT INTO order_items VALUES (?, 2, 'mug', 'Mug', 1, 1500)",
                 (oid,))
-        db_exec(srv, "orders", "INSERT INTO order_items VALUES (?, 1, 'tee', 'T-shirt', 2, 1500)",
+        srv.sql("orders", "INSERT INTO order_items VALUES (?, 1, 'tee', 'T-shirt', 2, 1500)",
                 (oid,))
     return oid
 
@@ -97,7 +83,7 @@ def test_REL1_an_item_of_another_storage_class_is_500(bundle):
     """quantity 1.5 passes the CHECK and stays REAL in an INTEGER column; the
     typed row reader refuses it rather than reading the integer member."""
     oid = seed(bundle, items=False)
-    db_exec(bundle, "orders", "INSERT INTO order_items VALUES (?, 1, 'tee', 'T-shirt', 1.5, 1500)",
+    bundle.sql("orders", "INSERT INTO order_items VALUES (?, 1, 'tee', 'T-shirt', 1.5, 1500)",
             (oid,))
     assert_problem(get(bundle, oid, user_headers("user-1")), 500, "internal")
     line = [ln for ln in bundle.log_lines() if ln.get("msg") == "stored row breaks the schema"]
@@ -131,7 +117,7 @@ def test_REL9_cached_value_is_served_for_at_most_60s(bundle):
     assert get(bundle, oid, user_headers()).json()["status"] == "paid"
     after = int(time.time() * 1000)
     # the database changes behind the cache's back ...
-    db_exec(bundle, "orders", "UPDATE orders SET status = 'fulfilled' WHERE id = ?", (oid,))
+    bundle.sql("orders", "UPDATE orders SET status = 'fulfilled' WHERE id = ?", (oid,))
     # ... and the cached value is what is served
     r = get(bundle, oid, user_headers())
     assert r.status == 200 and r.json() == expected(oid, "paid"), r
@@ -190,7 +176,7 @@ def test_REL9_broken_cache_falls_back_to_the_database():
         for _ in range(2):
             r = get(srv, oid, user_headers("user-1"))
             assert r.status == 200 and r.json() == expected(oid), r
-        db_exec(srv, "orders", "UPDATE orders SET status = 'refunded' WHERE id = ?", (oid,))
+        srv.sql("orders", "UPDATE orders SET status = 'refunded' WHERE id = ?", (oid,))
         assert get(srv, oid, user_headers("user-1")).json()["status"] == "refunded"
         # authorization still holds without the cache
         assert_problem(get(srv, oid, user_headers("user-2")), 404)

@@ -11,23 +11,12 @@ from conftest import (BUILD, SQLITE, Server, admin_headers, assert_problem, bear
                       user_headers)
 
 
-def db_exec(srv, query, params=()):
-    """Writes the products database directly (autocommit): products come from
-    the catalogue, which this function does not own."""
-    if srv.backend != SQLITE:
-        return srv.sql("products", query, params)
-    conn = sqlite3.connect(os.path.join(srv.state, "sql", "products.sqlite"), timeout=10,
-                           isolation_level=None)
-    try:
-        return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
 
 
 def seed(srv):
     pid = "prod-" + uuid.uuid4().hex[:12]
     now = int(time.time() * 1000)
-    db_exec(srv, "INSERT INTO products (id, name, created_at, updated_at) VALUES (?, 'Mug', ?, ?)",
+    srv.sql("products", "INSERT INTO products (id, name, created_at, updated_at) VALUES (?, 'Mug', ?, ?)",
             (pid, now, now))
     return pid
 
@@ -38,7 +27,7 @@ def post(srv, pid, body, headers=None):
 
 
 def stored(srv, pid):
-    return db_exec(srv, "SELECT image_url FROM products WHERE id = ?", (pid,))[0][0]
+    return srv.sql("products", "SELECT image_url FROM products WHERE id = ?", (pid,))[0][0]
 
 
 def test_VAL1_sets_the_image_of_a_product(bundle):

@@ -22,6 +22,7 @@
 #include "token.h"
 #include "auth.h"
 #include "session.h"
+#include "password.h"
 #include "formats.h"
 #include "calendar.h"
 #include "validate.h"

@@ -35,7 +35,8 @@ void bastion_set_header(bastion_ctx *cx, bastion_str name, bastion_str value);
  * `body` MUST NOT be NULL.
  */
 void bastion_respond_json(bastion_ctx *cx, uint16_t status, const cJSON *body);
-/* Responds with a copy of `body` (any bytes) and the given content type. */
+/* Responds with a copy of `body` (any bytes) and the given content type;
+ * content_type.ptr NULL sends none (a 204 has no content). */
 void bastion_respond(bastion_ctx *cx, uint16_t status, bastion_str content_type, bastion_str body);
 
 #endif
