@@ -33,11 +33,11 @@
 #define DB "auth"
 #define KV "auth" /* rate limits and the email breaker; sessions are session.h's */
 
-#define TOKEN_TTL_S     900u /* 15 min */
-#define EMAIL_ATTEMPTS  5u   /* AUTH3: per (client IP, email) and window */
-#define TRUSTED_HEADER  "x-bastion-trusted"
-#define PASSWORD_MIN    12
-#define PASSWORD_MAX    256
+#define TOKEN_TTL_S    900u /* 15 min */
+#define EMAIL_ATTEMPTS 5u   /* AUTH3: per (client IP, email) and window */
+#define TRUSTED_HEADER "x-bastion-trusted"
+#define PASSWORD_MIN   12
+#define PASSWORD_MAX   256
 
 static const bastion_email_sender MAIL = {DB, KV};
 
@@ -94,10 +94,11 @@ static void notify_sign_in(bastion_ctx *cx, bastion_str email)
         .kind = "sign-in",
         .to = email,
         .subject = BASTION_LIT("New sign-in to your account"),
-        .text = bastion_sprintf("Your account was signed in to at %s (UTC) from the network " BASTION_STR_FMT
-                                ".\n\nIf this was not you, change your password and tell your "
-                                "administrator.\n",
-                                when, BASTION_STR_ARG(ip)),
+        .text = bastion_sprintf(
+            "Your account was signed in to at %s (UTC) from the network " BASTION_STR_FMT
+            ".\n\nIf this was not you, change your password and tell your "
+            "administrator.\n",
+            when, BASTION_STR_ARG(ip)),
     };
     bastion_email_result res;
     bastion_email_send(cx, &MAIL, &m, &res);
@@ -136,9 +137,9 @@ static void login(bastion_ctx *cx)
     bastion_field_value in[N_LOGIN];
     if (bastion_parse_json_or_problem(cx, login_fields, N_LOGIN, in))
         return;
-    bastion_str subject = bastion_sprintf(BASTION_STR_FMT "\n" BASTION_STR_FMT,
-                                          BASTION_STR_ARG(cx->client_ip),
-                                          BASTION_STR_ARG(in[L_EMAIL].str));
+    bastion_str subject =
+        bastion_sprintf(BASTION_STR_FMT "\n" BASTION_STR_FMT, BASTION_STR_ARG(cx->client_ip),
+                        BASTION_STR_ARG(in[L_EMAIL].str));
     if (bastion_rate_limit_or_problem(cx, &per_email, subject, &rl))
         return;
 
@@ -209,8 +210,7 @@ static void csrf(bastion_ctx *cx)
 static void logout(bastion_ctx *cx)
 {
     bastion_jwt_claims claims;
-    if (bastion_auth_user_or_problem(cx, &claims) ||
-        bastion_csrf_consume_or_problem(cx, &claims) ||
+    if (bastion_auth_user_or_problem(cx, &claims) || bastion_csrf_consume_or_problem(cx, &claims) ||
         bastion_session_revoke_or_problem(cx, &claims))
         return;
     bastion_respond(cx, 204, BASTION_STR_NULL, BASTION_STR_NULL);
@@ -231,7 +231,9 @@ static const bastion_field user_fields[N_USER] = {
                     .flags = BASTION_REQUIRED | BASTION_NO_TRIM,
                     .min = PASSWORD_MIN,
                     .max = PASSWORD_MAX},
-    [U_ROLE] = {.name = "role", .type = BASTION_FIELD_ENUM, .flags = BASTION_REQUIRED,
+    [U_ROLE] = {.name = "role",
+                .type = BASTION_FIELD_ENUM,
+                .flags = BASTION_REQUIRED,
                 .choices = ROLES},
     [U_TENANT] = {.name = "tenant", .type = BASTION_FIELD_SLUG, .min = 1, .max = 64},
 };
@@ -278,8 +280,7 @@ static void create_user(bastion_ctx *cx)
         p);
     bastion_rows rows;
     if (bastion_sql_change_or_problem(cx, DB, &insert, &rows, BASTION_E_CONFLICT,
-                                      "An account with this email already exists.",
-                                      "user insert"))
+                                      "An account with this email already exists.", "user insert"))
         return;
     bastion_header f[] = {{BASTION_LIT("user"), bastion_cstr(id)},
                           {BASTION_LIT("role"), in[U_ROLE].str}};

@@ -18,8 +18,7 @@ bastion_str bastion_password_hash(bastion_str password, uint32_t iterations)
     uint8_t salt[BASTION_PASSWORD_SALT_LEN], dk[BASTION_PASSWORD_HASH_LEN];
     if (bastion_random(salt, sizeof salt) != 0)
         return BASTION_STR_NULL;
-    bastion_pbkdf2_sha256(dk, sizeof dk, password.ptr, password.len, salt, sizeof salt,
-                          iterations);
+    bastion_pbkdf2_sha256(dk, sizeof dk, password.ptr, password.len, salt, sizeof salt, iterations);
     bastion_str s = bastion_b64_encode_str(salt, sizeof salt, BASTION_B64_STD);
     bastion_str h = bastion_b64_encode_str(dk, sizeof dk, BASTION_B64_STD);
     return bastion_sprintf(BASTION_PASSWORD_PREFIX "%u$" BASTION_STR_FMT "$" BASTION_STR_FMT,
@@ -84,6 +83,5 @@ void bastion_password_burn(bastion_str password, uint32_t iterations)
     uint8_t dk[BASTION_PASSWORD_HASH_LEN];
     if (iterations < 1 || iterations > BASTION_PASSWORD_MAX_ITERATIONS)
         iterations = BASTION_PASSWORD_DEFAULT_ITERATIONS;
-    bastion_pbkdf2_sha256(dk, sizeof dk, password.ptr, password.len, SALT, sizeof SALT,
-                          iterations);
+    bastion_pbkdf2_sha256(dk, sizeof dk, password.ptr, password.len, SALT, sizeof SALT, iterations);
 }
