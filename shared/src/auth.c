@@ -115,6 +115,24 @@ bastion_rc bastion_auth_admin_or_problem(bastion_ctx *cx, bastion_jwt_claims *ou
 }
 
 /* see auth.h */
+bastion_rc bastion_auth_tenant_or_problem(bastion_ctx *cx, bastion_jwt_claims *out)
+{
+    bastion_rc rc = bastion_auth_user_or_problem(cx, out);
+    if (rc)
+        return rc;
+    if (!out->tenant.ptr || !out->tenant.len)
+        return bastion_problem(cx, BASTION_E_FORBIDDEN, "The token names no tenant.");
+    return BASTION_OK;
+}
+
+/* see auth.h */
+bastion_rc bastion_auth_tenant_admin_or_problem(bastion_ctx *cx, bastion_jwt_claims *out)
+{
+    bastion_rc rc = bastion_auth_tenant_or_problem(cx, out);
+    return rc ? rc : bastion_require_role_or_problem(cx, out, "admin");
+}
+
+/* see auth.h */
 bastion_rc bastion_auth_issue_or_problem(bastion_ctx *cx, bastion_str sub, const char *role,
                                          bastion_str tenant, uint32_t ttl_s, bastion_str *token)
 {

@@ -40,6 +40,9 @@ static const bastion_problem_info TABLE[BASTION_E__COUNT] = {
                               true},
     [BASTION_E_MISCONFIGURED] = {500, "misconfigured", "Service Misconfigured", "internal", false},
     [BASTION_E_BAD_GATEWAY] = {502, "bad-gateway", "Bad Gateway", "infrastructure", true},
+    /* A provider refused the request (its 4xx): the same request will fail
+     * again, so a client should not retry it as it is. */
+    [BASTION_E_UPSTREAM_REFUSED] = {502, "upstream-refused", "Upstream Refused", "conflict", false},
     [BASTION_E_UNAVAILABLE] = {503, "unavailable", "Service Unavailable", "infrastructure", true},
     [BASTION_E_TIMEOUT] = {504, "timeout", "Gateway Timeout", "transient", true},
 };

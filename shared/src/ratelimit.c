@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bastion/config.h"
 #include "bastion/crypto.h"
 #include "bastion/encoding.h"
 #include "bastion/host.h"
@@ -54,4 +55,17 @@ bastion_rc bastion_rate_limit_or_problem(bastion_ctx *cx, const bastion_rate_pol
     bastion_set_header(cx, BASTION_LIT("ratelimit-policy"), (bastion_str){policy, (size_t)pl});
     bastion_set_header(cx, BASTION_LIT("ratelimit"), (bastion_str){state, (size_t)sl});
     return out->allowed ? BASTION_OK : BASTION_E_RATE_LIMITED;
+}
+
+/* see ratelimit.h */
+bastion_rc bastion_tenant_writes_or_problem(bastion_ctx *cx, const char *store, bastion_str tenant)
+{
+    int64_t limit;
+    bastion_rc rc = bastion_config_int_or_problem(
+        cx, "tenant_writes_per_minute", BASTION_TENANT_WRITES_DEFAULT, 1, 1000000, &limit);
+    if (rc)
+        return rc;
+    bastion_rate_policy p = {"tenant-writes", store, (uint32_t)limit, 60};
+    bastion_rate_result r;
+    return bastion_rate_limit_or_problem(cx, &p, tenant, &r);
 }

@@ -33,13 +33,15 @@ static void test_AUTH3_password_hash_round_trip_and_form(void **state)
     assert_memory_equal(a.ptr, "pbkdf2_sha256$1000$", 19);
     assert_int_equal(a.ptr[19 + 24], '$');
     assert_string_not_equal(a.ptr, b.ptr); /* a fresh salt each time */
-    assert_int_equal(bastion_password_verify(bastion_cstr("correct horse"), a), BASTION_PASSWORD_OK);
+    assert_int_equal(bastion_password_verify(bastion_cstr("correct horse"), a),
+                     BASTION_PASSWORD_OK);
     assert_int_equal(bastion_password_verify(bastion_cstr("correct horsf"), a),
                      BASTION_PASSWORD_MISMATCH);
     /* another count is its own hash, and still verifies */
     bastion_str c = bastion_password_hash(bastion_cstr("correct horse"), 7);
     assert_memory_equal(c.ptr, "pbkdf2_sha256$7$", 16);
-    assert_int_equal(bastion_password_verify(bastion_cstr("correct horse"), c), BASTION_PASSWORD_OK);
+    assert_int_equal(bastion_password_verify(bastion_cstr("correct horse"), c),
+                     BASTION_PASSWORD_OK);
     /* out-of-range costs make no hash */
     assert_null(bastion_password_hash(bastion_cstr("x"), 0).ptr);
     assert_null(bastion_password_hash(bastion_cstr("x"), BASTION_PASSWORD_MAX_ITERATIONS + 1).ptr);
@@ -59,9 +61,9 @@ static void test_AUTH3_password_refuses_malformed_hashes(void **state)
         "pbkdf2_sha256$-1$" RFC7914_SALT "$" RFC7914_HASH,
         "pbkdf2_sha256$10000001$" RFC7914_SALT "$" RFC7914_HASH, /* over the cap */
         "pbkdf2_sha256$999999999$" RFC7914_SALT "$" RFC7914_HASH,
-        "pbkdf2_sha256$1$$" RFC7914_HASH,                          /* no salt */
-        "pbkdf2_sha256$1$c2FsdA$" RFC7914_HASH,                    /* unpadded */
-        "pbkdf2_sha256$1$" RFC7914_SALT "$",                       /* no hash */
+        "pbkdf2_sha256$1$$" RFC7914_HASH,       /* no salt */
+        "pbkdf2_sha256$1$c2FsdA$" RFC7914_HASH, /* unpadded */
+        "pbkdf2_sha256$1$" RFC7914_SALT "$",    /* no hash */
         "pbkdf2_sha256$1$" RFC7914_SALT "$VawEblbjCJ/sFpHCJUS2BflBhSFt3gRl5oudV8INrA==", /* 31 B */
         "pbkdf2_sha256$1$" RFC7914_SALT "$" RFC7914_HASH "$",
         "pbkdf2_sha256$1$" RFC7914_SALT "$" RFC7914_HASH "AAAA", /* 35 bytes */

@@ -34,6 +34,7 @@ static const struct {
     {BASTION_E_UNRESOLVED, 500, "transient"},
     {BASTION_E_MISCONFIGURED, 500, "internal"},
     {BASTION_E_BAD_GATEWAY, 502, "infrastructure"},
+    {BASTION_E_UPSTREAM_REFUSED, 502, "conflict"},
     {BASTION_E_UNAVAILABLE, 503, "infrastructure"},
     {BASTION_E_TIMEOUT, 504, "transient"},
 };

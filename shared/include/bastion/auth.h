@@ -64,6 +64,13 @@ bastion_rc bastion_auth_user_or_problem(bastion_ctx *cx, bastion_jwt_claims *out
 /* Admin endpoints: bastion_auth_user_or_problem, then role "admin" (403). */
 bastion_rc bastion_auth_admin_or_problem(bastion_ctx *cx, bastion_jwt_claims *out);
 
+/* AUTH5, tenant routes: bastion_auth_user_or_problem, then 403 unless the
+ * token carries a non-empty "tenant" claim, the only source of a tenant id. */
+bastion_rc bastion_auth_tenant_or_problem(bastion_ctx *cx, bastion_jwt_claims *out);
+
+/* A tenant's admin: bastion_auth_tenant_or_problem, then role "admin" (403). */
+bastion_rc bastion_auth_tenant_admin_or_problem(bastion_ctx *cx, bastion_jwt_claims *out);
+
 /*
  * Issues a token under the same contract (for the login function): sub,
  * role, tenant (.ptr NULL: none), a random 128-bit "jti", "iat" now and

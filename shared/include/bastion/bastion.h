@@ -17,6 +17,8 @@
 #include "log.h"
 #include "config.h"
 #include "email.h"
+#include "payments.h"
+#include "page.h"
 #include "jwt.h"
 #include "jwt_key.h"
 #include "token.h"

@@ -30,6 +30,7 @@ typedef enum {
     BASTION_E_UNRESOLVED,            /* 500 transient: names something not known (yet); retry */
     BASTION_E_MISCONFIGURED,         /* 500 internal */
     BASTION_E_BAD_GATEWAY,           /* 502 infrastructure */
+    BASTION_E_UPSTREAM_REFUSED,      /* 502 conflict: a provider refused (4xx); not retryable */
     BASTION_E_UNAVAILABLE,           /* 503 infrastructure */
     BASTION_E_TIMEOUT,               /* 504 transient */
     BASTION_E__COUNT,

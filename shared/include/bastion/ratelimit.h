@@ -30,4 +30,10 @@ typedef struct {
 bastion_rc bastion_rate_limit_or_problem(bastion_ctx *cx, const bastion_rate_policy *p,
                                          bastion_str subject, bastion_rate_result *out);
 
+/* CONC2 for tenant routes: every state-changing request counts one write
+ * for the tenant, tenant_writes_per_minute of them (default 120) per
+ * minute, in kv `store`. 500 when the variable is malformed. */
+#define BASTION_TENANT_WRITES_DEFAULT 120
+bastion_rc bastion_tenant_writes_or_problem(bastion_ctx *cx, const char *store, bastion_str tenant);
+
 #endif
