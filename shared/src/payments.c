@@ -13,8 +13,8 @@ static const bastion_breaker PAYMENTS_BREAKER = {"payments", NULL, 5, 30000, 0};
 
 static bool unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '*';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '*';
 }
 
 static size_t encode_into(char *out, bastion_str s)
@@ -66,9 +66,8 @@ static void log_provider(const char *path, const char *what, unsigned status)
 }
 
 /* see payments.h */
-bastion_rc bastion_payments_post_or_problem(bastion_ctx *cx, const char *kv_store,
-                                            const char *path, const bastion_form_field *form,
-                                            size_t n, cJSON **out)
+bastion_rc bastion_payments_post_or_problem(bastion_ctx *cx, const char *kv_store, const char *path,
+                                            const bastion_form_field *form, size_t n, cJSON **out)
 {
     *out = NULL;
     bastion_str base = bastion_config("payments_api_base");
@@ -90,21 +89,24 @@ bastion_rc bastion_payments_post_or_problem(bastion_ctx *cx, const char *kv_stor
         {BASTION_LIT("accept"), BASTION_LIT("application/json")},
     };
     bastion_http_response r;
-    bastion_host_rc hrc =
-        bastion_http_send(cx, "POST", url.ptr, h, BASTION_COUNTOF(h), bastion_form_encode(form, n), &r);
+    bastion_host_rc hrc = bastion_http_send(cx, "POST", url.ptr, h, BASTION_COUNTOF(h),
+                                            bastion_form_encode(form, n), &r);
     bool healthy = hrc == BASTION_HOST_OK && r.status < 500;
     bastion_breaker_record(cx, &b, &ticket, healthy);
     if (hrc == BASTION_HOST_TIMEOUT) {
         log_provider(path, "payment API timed out", 0);
-        return bastion_problem(cx, BASTION_E_TIMEOUT, "The payment provider did not answer in time.");
+        return bastion_problem(cx, BASTION_E_TIMEOUT,
+                               "The payment provider did not answer in time.");
     }
     if (hrc != BASTION_HOST_OK) {
         log_provider(path, "payment API unreachable", 0);
-        return bastion_problem(cx, BASTION_E_BAD_GATEWAY, "The payment provider could not be reached.");
+        return bastion_problem(cx, BASTION_E_BAD_GATEWAY,
+                               "The payment provider could not be reached.");
     }
     if (r.status >= 500) {
         log_provider(path, "payment API failed", r.status);
-        return bastion_problem(cx, BASTION_E_BAD_GATEWAY, "The payment provider failed; try again.");
+        return bastion_problem(cx, BASTION_E_BAD_GATEWAY,
+                               "The payment provider failed; try again.");
     }
     if (r.status >= 300) {
         log_provider(path, "payment API refused the request", r.status);

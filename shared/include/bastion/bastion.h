@@ -19,6 +19,7 @@
 #include "email.h"
 #include "payments.h"
 #include "page.h"
+#include "plans.h"
 #include "jwt.h"
 #include "jwt_key.h"
 #include "token.h"

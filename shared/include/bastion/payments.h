@@ -35,9 +35,8 @@ typedef struct {
  * object (arena memory); otherwise the problem above is written and its code
  * returned, *out NULL. `kv_store` holds the breaker's state.
  */
-bastion_rc bastion_payments_post_or_problem(bastion_ctx *cx, const char *kv_store,
-                                            const char *path, const bastion_form_field *form,
-                                            size_t n, cJSON **out);
+bastion_rc bastion_payments_post_or_problem(bastion_ctx *cx, const char *kv_store, const char *path,
+                                            const bastion_form_field *form, size_t n, cJSON **out);
 
 /* application/x-www-form-urlencoded of form[0..n), in the arena (WHATWG URL
  * §5.2: unreserved bytes as they are, space as '+', the rest %XX). */
