@@ -60,8 +60,8 @@ bastion_rc bastion_webhook_event_begin_or_problem(bastion_ctx *cx, const char *k
     if (!id_ok(id))
         return bastion_problem(cx, BASTION_E_BAD_REQUEST,
                                "The event id must be 1-255 printable ASCII characters.");
-    bastion_str input = bastion_sprintf("webhook:%s\n" BASTION_STR_FMT, provider,
-                                        BASTION_STR_ARG(id));
+    bastion_str input =
+        bastion_sprintf("webhook:%s\n" BASTION_STR_FMT, provider, BASTION_STR_ARG(id));
     bastion_rc rc =
         bastion_dedup_claim_or_problem(cx, kv, input, BASTION_WEBHOOK_CLAIM_TTL_S, &ev->claim);
     if (rc)
@@ -121,8 +121,7 @@ void bastion_webhook_event_done(bastion_ctx *cx, bastion_webhook_event *ev, bool
         bastion_sql_value p[3];
         bastion_sql_stmt st = bastion_webhook_event_done_stmt(ev, p);
         bastion_rows rows;
-        if (bastion_sql_query(cx, ev->db, st.sql, st.params, st.n_params, &rows) !=
-            BASTION_HOST_OK)
+        if (bastion_sql_query(cx, ev->db, st.sql, st.params, st.n_params, &rows) != BASTION_HOST_OK)
             log_ledger(ev, "webhook ledger not marked processed; the kv claim still stops "
                            "replays for 24 h");
     }
