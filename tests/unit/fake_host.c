@@ -80,10 +80,11 @@ static void set_value(fake_call *c, const char *v, size_t n)
     c->value_len = n;
 }
 
-/* Fills `err` from the script; true when this call is scripted to fail. */
-static bool scripted_error(cabi_error *err)
+/* Fills `err` from the script; true when this call of `fn` is scripted to fail. */
+static bool scripted_error(enum fake_fn fn, cabi_error *err)
 {
-    if (fake.error_tag < 0 || (fake.error_on_call && fake.error_on_call != fake.n_calls))
+    if (fake.error_tag < 0 || (fake.error_on_call && fake.error_on_call != fake.n_calls) ||
+        (fake.error_fns && !(fake.error_fns & FAKE_FN_BIT(fn))))
         return false;
     err->tag = (uint8_t)fake.error_tag;
     /* case 0 (timeout) has no payload; case 6 (guard) a statement index */
@@ -101,7 +102,7 @@ void cabi_kv_get(const char *store, size_t store_len, const char *key, size_t ke
 {
     record(FAKE_KV_GET, store, store_len, key, key_len, timeout_ms);
     memset(ret, 0xA5, sizeof *ret); /* the host writes every field it defines */
-    ret->is_err = scripted_error(&ret->u.err);
+    ret->is_err = scripted_error(FAKE_KV_GET, &ret->u.err);
     if (ret->is_err)
         return;
     ret->u.ok.is_some = fake.get_some;
@@ -117,7 +118,7 @@ void cabi_kv_set(const char *store, size_t store_len, const char *key, size_t ke
     set_value(c, value, value_len);
     c->ttl_ms = ttl_ms;
     memset(ret, 0xA5, sizeof *ret);
-    ret->is_err = scripted_error(&ret->u.err);
+    ret->is_err = scripted_error(FAKE_KV_SET, &ret->u.err);
 }
 
 void cabi_kv_add(const char *store, size_t store_len, const char *key, size_t key_len,
@@ -128,7 +129,7 @@ void cabi_kv_add(const char *store, size_t store_len, const char *key, size_t ke
     set_value(c, value, value_len);
     c->ttl_ms = ttl_ms;
     memset(ret, 0xA5, sizeof *ret);
-    ret->is_err = scripted_error(&ret->u.err);
+    ret->is_err = scripted_error(FAKE_KV_ADD, &ret->u.err);
     if (!ret->is_err)
         ret->u.ok = fake.ok_bool;
 }
@@ -140,7 +141,7 @@ void cabi_kv_increment(const char *store, size_t store_len, const char *key, siz
     c->delta = delta;
     c->ttl_ms = ttl_ms;
     memset(ret, 0xA5, sizeof *ret);
-    ret->is_err = scripted_error(&ret->u.err);
+    ret->is_err = scripted_error(FAKE_KV_INCREMENT, &ret->u.err);
     if (!ret->is_err)
         ret->u.ok = fake.ok_s64;
 }
@@ -160,7 +161,7 @@ void cabi_kv_swap(const char *store, size_t store_len, const char *key, size_t k
     set_value(c, value, value_len);
     c->ttl_ms = ttl_ms;
     memset(ret, 0xA5, sizeof *ret);
-    ret->is_err = scripted_error(&ret->u.err);
+    ret->is_err = scripted_error(FAKE_KV_SWAP, &ret->u.err);
     if (!ret->is_err)
         ret->u.ok = fake.ok_bool;
 }
@@ -170,7 +171,7 @@ void cabi_kv_delete(const char *store, size_t store_len, const char *key, size_t
 {
     record(FAKE_KV_DELETE, store, store_len, key, key_len, timeout_ms);
     memset(ret, 0xA5, sizeof *ret);
-    ret->is_err = scripted_error(&ret->u.err);
+    ret->is_err = scripted_error(FAKE_KV_DELETE, &ret->u.err);
     if (!ret->is_err)
         ret->u.ok = fake.ok_bool;
 }
@@ -183,7 +184,7 @@ void cabi_sql_query(const char *db, size_t db_len, const char *sql, size_t sql_l
     c->params = params;
     c->n_params = n_params;
     memset(ret, 0xA5, sizeof *ret);
-    ret->is_err = scripted_error(&ret->u.err);
+    ret->is_err = scripted_error(FAKE_SQL_QUERY, &ret->u.err);
     if (!ret->is_err)
         ret->u.ok = fake.rows;
 }
@@ -197,7 +198,7 @@ void cabi_sql_transaction(const char *db, size_t db_len, const cabi_statement *s
     c->stmts = stmts;
     c->n_stmts = n;
     memset(ret, 0xA5, sizeof *ret);
-    ret->is_err = scripted_error(&ret->u.err);
+    ret->is_err = scripted_error(FAKE_SQL_TRANSACTION, &ret->u.err);
     if (!ret->is_err) {
         ret->u.ok.ptr = fake.rows_list;
         ret->u.ok.len = fake.n_rows_list;
@@ -217,7 +218,7 @@ void cabi_http_send(const char *method, size_t method_len, const char *url, size
     c->n_headers = n_headers;
     set_value(c, body, body_len);
     memset(ret, 0xA5, sizeof *ret);
-    ret->is_err = scripted_error(&ret->u.err);
+    ret->is_err = scripted_error(FAKE_HTTP_SEND, &ret->u.err);
     if (!ret->is_err)
         ret->u.ok = fake.http_response;
 }

@@ -7,8 +7,9 @@
  * which timeout. config.get and log.write are not store calls: they are
  * counted in `n_config_gets` and captured in `logs`. Results come from the script
  * fields: `error_tag` >= 0 makes every kv/sql call fail with that WIT
- * `types.error` case (0 timeout … 5 internal); otherwise each call succeeds
- * with the value its script field holds. Results use the exact canonical-ABI
+ * `types.error` case (0 timeout … 5 internal), or only the calls named in
+ * `error_fns` when that mask is not 0; otherwise each call succeeds with the
+ * value its script field holds. Results use the exact canonical-ABI
  * structs of bindings_layout.h, as the real host writes them.
  *
  * Strings the fake returns (values, error text, config) are borrowed from
@@ -35,8 +36,9 @@ enum fake_fn {
     FAKE_HTTP_SEND,
 };
 
-#define FAKE_MAX_CALLS 64
-#define FAKE_MAX_LOGS  16
+#define FAKE_MAX_CALLS  64
+#define FAKE_FN_BIT(fn) (1u << (fn))
+#define FAKE_MAX_LOGS   16
 
 typedef struct {
     enum fake_fn fn;
@@ -76,6 +78,8 @@ struct fake_host {
     /* script */
     int error_tag;            /* -1: succeed; 0..6: fail with that error case */
     size_t error_on_call;     /* with error_tag: 0 every call fails, N only the Nth in calls[] */
+    unsigned error_fns;       /* with error_tag >= 0: 0 = every call fails, else only the
+                                 calls whose bit FAKE_FN_BIT(fn) is set */
     const char *error_msg;    /* payload of cases 1..5 */
     uint32_t guard_statement; /* payload of case 6, guard */
     bool get_some;            /* kv.get: option is some */

@@ -52,8 +52,8 @@ static void test_DATA4_limit_default_and_range(void **state)
         assert_int_equal(bastion_page_or_problem(&cx, BASTION_LIT("l\nt"), &pg), BASTION_OK);
         assert_int_equal(pg.limit, want[i]);
     }
-    static const char *const bad[] = {"limit=0", "limit=101", "limit=", "limit=-1", "limit=1.5",
-                                      "limit=abc", "limit=1000", "limit=%2B5"};
+    static const char *const bad[] = {"limit=0",   "limit=101", "limit=",     "limit=-1",
+                                      "limit=1.5", "limit=abc", "limit=1000", "limit=%2B5"};
     for (size_t i = 0; i < BASTION_COUNTOF(bad); i++) {
         setup_ctx(&cx, bad[i]);
         assert_int_equal(bastion_page_or_problem(&cx, BASTION_LIT("l\nt"), &pg),
