@@ -74,14 +74,15 @@ static bastion_str masked_ip(bastion_str ip)
         for (size_t i = 0; i < ip.len; i++)
             if (ip.ptr[i] == '.')
                 dot = ip.ptr + i;
-        size_t keep = dot ? (size_t)(dot - ip.ptr) + 1 : 0;
-        return bastion_sprintf("%.*s*", (int)keep, ip.ptr);
+        bastion_str head = {ip.ptr, dot ? (size_t)(dot - ip.ptr) + 1 : 0};
+        return bastion_sprintf(BASTION_STR_FMT "*", BASTION_STR_ARG(head));
     }
     size_t keep = 0;
     for (int colons = 0; keep < ip.len && colons < 2; keep++)
         if (ip.ptr[keep] == ':')
             colons++;
-    return bastion_sprintf("%.*s*", (int)keep, ip.ptr);
+    bastion_str head = {ip.ptr, keep};
+    return bastion_sprintf(BASTION_STR_FMT "*", BASTION_STR_ARG(head));
 }
 
 /* REL4: awaited; a failure is in the outbox and never fails the login. */
@@ -185,7 +186,7 @@ static void login(bastion_ctx *cx)
     notify_sign_in(cx, in[L_EMAIL].str);
 
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "token", token.ptr);
+    cJSON_AddStringToObject(body, "token", bastion_str_dup(token));
     cJSON_AddStringToObject(body, "token_type", "Bearer");
     cJSON_AddNumberToObject(body, "expires_in", TOKEN_TTL_S);
     bastion_set_header(cx, BASTION_LIT("cache-control"), BASTION_LIT("no-store"));
@@ -202,7 +203,7 @@ static void csrf(bastion_ctx *cx)
         bastion_csrf_issue_or_problem(cx, &claims, &token))
         return;
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "csrf_token", token.ptr);
+    cJSON_AddStringToObject(body, "csrf_token", bastion_str_dup(token));
     bastion_set_header(cx, BASTION_LIT("cache-control"), BASTION_LIT("no-store"));
     bastion_respond_json(cx, 200, body);
 }
@@ -288,10 +289,10 @@ static void create_user(bastion_ctx *cx)
 
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "id", id);
-    cJSON_AddStringToObject(body, "email", in[U_EMAIL].str.ptr);
-    cJSON_AddStringToObject(body, "role", in[U_ROLE].str.ptr);
+    cJSON_AddStringToObject(body, "email", bastion_str_dup(in[U_EMAIL].str));
+    cJSON_AddStringToObject(body, "role", bastion_str_dup(in[U_ROLE].str));
     if (tenant.ptr)
-        cJSON_AddStringToObject(body, "tenant", tenant.ptr);
+        cJSON_AddStringToObject(body, "tenant", bastion_str_dup(tenant));
     else
         cJSON_AddNullToObject(body, "tenant");
     bastion_respond_json(cx, 201, body);
