@@ -182,6 +182,34 @@ static void test_AUTH1_auth_admin_contract(void **state)
     assert_null(c.sub.ptr);
 }
 
+static void test_AUTH5_tenant_comes_only_from_the_token(void **state)
+{
+    (void)state;
+    bastion_jwt_key k;
+    bastion_jwt_claims c;
+    bastion_ctx cx;
+    load_secret(&k);
+    contract_config(NULL);
+    request(&cx, bearer_now(&k, CONTRACT ",\"sub\":\"u1\",\"role\":\"admin\",\"tenant\":\"acme\""));
+    assert_int_equal(bastion_auth_tenant_admin_or_problem(&cx, &c), BASTION_OK);
+    assert_true(unit_str_is(c.tenant, "acme"));
+    /* no tenant claim, or an empty one: 403 */
+    static const char *const none[] = {CONTRACT ",\"sub\":\"u1\",\"role\":\"admin\"",
+                                       CONTRACT ",\"sub\":\"u1\",\"tenant\":\"\""};
+    for (size_t i = 0; i < BASTION_COUNTOF(none); i++) {
+        request(&cx, bearer_now(&k, none[i]));
+        assert_int_equal(bastion_auth_tenant_or_problem(&cx, &c), BASTION_E_FORBIDDEN);
+        cJSON_Delete(unit_assert_problem(&cx, 403, "forbidden"));
+    }
+    /* a tenant user is not a tenant admin */
+    request(&cx, bearer_now(&k, CONTRACT ",\"sub\":\"u1\",\"role\":\"user\",\"tenant\":\"acme\""));
+    assert_int_equal(bastion_auth_tenant_or_problem(&cx, &c), BASTION_OK);
+    assert_int_equal(bastion_auth_tenant_admin_or_problem(&cx, &c), BASTION_E_FORBIDDEN);
+    /* no token at all: 401 first */
+    request(&cx, NULL);
+    assert_int_equal(bastion_auth_tenant_or_problem(&cx, &c), BASTION_E_UNAUTHORIZED);
+}
+
 static void test_AUTH2_auth_contract_iss_aud_sub(void **state)
 {
     (void)state;
@@ -319,6 +347,7 @@ int main(void)
         cmocka_unit_test_setup(test_AUTH1_valid_token_passes_without_responding, setup),
         cmocka_unit_test_setup(test_AUTH1_wrong_role_403, setup),
         cmocka_unit_test_setup(test_AUTH1_auth_admin_contract, setup),
+        cmocka_unit_test_setup(test_AUTH5_tenant_comes_only_from_the_token, setup),
         cmocka_unit_test_setup(test_AUTH2_auth_contract_iss_aud_sub, setup),
         cmocka_unit_test_setup(test_AUTH2_auth_contract_leeway_30s, setup),
         cmocka_unit_test_setup(test_REL8_auth_secret_unset_or_short_is_500, setup),
