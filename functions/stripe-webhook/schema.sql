@@ -4,21 +4,8 @@
 -- are epoch ms UTC (DATA2) in BIGINT, except event_created, which is Stripe's
 -- own `created` (epoch seconds) kept as sent, to order events by.
 
--- The webhook event ledger (HOOK3, HOOK5), as BASTION_WEBHOOK_EVENTS_SCHEMA
--- in shared/src/webhook_event.c.
-CREATE TABLE IF NOT EXISTS webhook_events (
-    provider     TEXT    NOT NULL CHECK (length(provider) BETWEEN 1 AND 32),
-    id           TEXT    NOT NULL CHECK (length(id) BETWEEN 1 AND 255),
-    type         TEXT    NOT NULL CHECK (length(type) BETWEEN 1 AND 255),
-    status       TEXT    NOT NULL CHECK (status IN ('processing', 'processed', 'failed')),
-    attempts     BIGINT  NOT NULL CHECK (attempts >= 1),
-    error        TEXT,
-    received_at  BIGINT  NOT NULL,
-    updated_at   BIGINT  NOT NULL,
-    processed_at BIGINT,
-    PRIMARY KEY (provider, id)
-);
-CREATE INDEX IF NOT EXISTS webhook_events_status ON webhook_events (status, updated_at);
+-- The webhook event ledger (HOOK3, HOOK5).
+-- bastion:include ../../shared/schema/webhook_events.sql
 
 -- Which tenant a Stripe customer is (POST /api/admin/billing/customers);
 -- subscription events reach a tenant only through this table (HOOK5: a

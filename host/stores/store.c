@@ -244,8 +244,92 @@ bad:
     return NULL;
 }
 
+/*
+ * A schema with its `-- bastion:include FILE` lines replaced by FILE's text
+ * (FILE relative to the schema's directory; one level: an included file
+ * includes nothing), so a table every function repeats (the email outbox,
+ * the webhook ledger) is written once, in shared/schema/. NULL on failure,
+ * with the line and the reason.
+ */
+static char *schema_expand(const char *path, size_t *len, unsigned *bad_line, char *why,
+                           size_t why_len)
+{
+    size_t n = 0;
+    char *sql = host_read_file(path, &n);
+    if (!sql) {
+        snprintf(why, why_len, "cannot read the file");
+        return NULL;
+    }
+    size_t cap = n + 1, o = 0;
+    char *out = malloc(cap);
+    unsigned line = 1;
+    const char *arg;
+    for (const char *p = sql, *end = sql + n; out && p < end; line++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end, *next = nl ? nl + 1 : end;
+        const char *piece = p;
+        size_t piece_len = (size_t)(next - p);
+        char *inc = NULL;
+        if (marker(p, eol, "include", &arg)) {
+            size_t al = (size_t)(eol - arg);
+            while (al && (arg[al - 1] == ' ' || arg[al - 1] == '\t' || arg[al - 1] == '\r'))
+                al--;
+            const char *slash = strrchr(path, '/');
+            size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
+            char file[4096];
+            size_t inc_len = 0;
+            if (dl + al >= sizeof file) {
+                snprintf(why, why_len, "-- bastion:include path too long");
+            } else {
+                memcpy(file, path, dl);
+                memcpy(file + dl, arg, al);
+                file[dl + al] = 0;
+                inc = host_read_file(file, &inc_len);
+                if (!inc)
+                    snprintf(why, why_len, "-- bastion:include cannot read %.200s", file);
+                else if (strstr(inc, "-- bastion:include"))
+                    snprintf(why, why_len, "-- bastion:include in %.200s (includes do not nest)",
+                             file);
+            }
+            if (!inc || strstr(inc, "-- bastion:include")) {
+                free(inc);
+                free(out);
+                free(sql);
+                *bad_line = line;
+                return NULL;
+            }
+            piece = inc;
+            piece_len = inc_len;
+        }
+        if (o + piece_len + 2 > cap) {
+            cap = (o + piece_len + 2) * 2;
+            char *grown = realloc(out, cap);
+            if (!grown)
+                free(out);
+            out = grown;
+        }
+        if (out) {
+            memcpy(out + o, piece, piece_len);
+            o += piece_len;
+            if (inc && piece_len && piece[piece_len - 1] != '\n')
+                out[o++] = '\n';
+        }
+        free(inc);
+        p = next;
+    }
+    free(sql);
+    if (!out) {
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    out[o] = 0;
+    *len = o;
+    return out;
+}
+
 /* FNV-1a 64 is enough to notice an edited schema file; it is not security.
- * It sums the file as written, so both dialects share one checksum. */
+ * It sums the schema as written with its includes in place, so both
+ * dialects share one checksum and an edited include counts as a change. */
 static uint64_t checksum(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
@@ -262,9 +346,14 @@ int host_migrate(struct host_state *st, struct host_function *fn, int allow_chan
     if (!fn->schema_path || fn->n_sql == 0)
         return 0;
     size_t n = 0;
-    char *sql = host_read_file(fn->schema_path, &n);
+    unsigned inc_line = 0;
+    char inc_why[256];
+    char *sql = schema_expand(fn->schema_path, &n, &inc_line, inc_why, sizeof inc_why);
     if (!sql) {
-        fprintf(out, "migrate %s: cannot read %s\n", fn->name, fn->schema_path);
+        if (inc_line)
+            fprintf(out, "migrate %s: %s:%u: %s\n", fn->name, fn->schema_path, inc_line, inc_why);
+        else
+            fprintf(out, "migrate %s: cannot read %s\n", fn->name, fn->schema_path);
         return -1;
     }
     char sum[32];

@@ -8,21 +8,6 @@
 #include "bastion/rows.h"
 #include "bastion/webhook_event.h"
 
-const char BASTION_WEBHOOK_EVENTS_SCHEMA[] =
-    "CREATE TABLE IF NOT EXISTS webhook_events (\n"
-    "    provider     TEXT    NOT NULL CHECK (length(provider) BETWEEN 1 AND 32),\n"
-    "    id           TEXT    NOT NULL CHECK (length(id) BETWEEN 1 AND 255),\n"
-    "    type         TEXT    NOT NULL CHECK (length(type) BETWEEN 1 AND 255),\n"
-    "    status       TEXT    NOT NULL CHECK (status IN ('processing', 'processed', 'failed')),\n"
-    "    attempts     BIGINT  NOT NULL CHECK (attempts >= 1),\n"
-    "    error        TEXT,\n"
-    "    received_at  BIGINT  NOT NULL,\n"
-    "    updated_at   BIGINT  NOT NULL,\n"
-    "    processed_at BIGINT,\n"
-    "    PRIMARY KEY (provider, id)\n"
-    ");\n"
-    "CREATE INDEX IF NOT EXISTS webhook_events_status ON webhook_events (status, updated_at);\n";
-
 static bool id_ok(bastion_str id)
 {
     if (!id.ptr || id.len == 0 || id.len > BASTION_WEBHOOK_ID_MAX)

@@ -216,3 +216,24 @@ def test_modules_read_the_query_through_its_front_door(path):
     with open(path) as f:
         src = strip(f.read())
     assert [src.count("\n", 0, m.start()) + 1 for m in RAW_QUERY.finditer(src)] == []
+
+
+# --- tables every function repeats live once, in shared/schema/ ---------------
+
+SHARED_TABLES = {"email_failures": "email_failures.sql", "webhook_events": "webhook_events.sql"}
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "functions", "*",
+                                                               "schema.sql"))),
+                         ids=lambda p: os.path.relpath(p, ROOT))
+def test_DATA1_shared_tables_are_included_never_copied(path):
+    """The outbox and the webhook ledger are defined in shared/schema/ only;
+    a schema.sql brings them in with `-- bastion:include`, which
+    `bastion migrate` expands, so no copy can drift from the core's code."""
+    with open(path) as f:
+        text = f.read()
+    for table, file in SHARED_TABLES.items():
+        assert not re.search(rf"CREATE TABLE[^(]*\b{table}\b", text, re.I), (path, table)
+        if f"shared/schema/{file}" in text:
+            assert f"-- bastion:include ../../shared/schema/{file}" in text.splitlines(), path
+            assert os.path.exists(os.path.join(ROOT, "shared", "schema", file))

@@ -770,27 +770,3 @@ def test_ERR1_other_methods_are_405(srv):
     assert r.headers["allow"] == "POST"
     assert_problem(srv.request("PUT", CUSTOMERS, body={}, headers=admin_headers()), 405)
     assert_problem(srv.request("DELETE", HOOK), 405)
-
-
-# --- the schema copies of the core's DDL -----------------------------------------------------------
-
-def c_string(path, name):
-    """The text of the C string constant `name` in a core source file."""
-    with open(os.path.join(ROOT, path)) as f:
-        src = f.read()
-    body = re.search(r"const char %s\[\] =(.*?);\n" % name, src, re.S).group(1)
-    return "".join(json.loads('"' + s + '"') for s in re.findall(r'"((?:\\.|[^"\\])*)"', body))
-
-
-def words(sql):
-    return " ".join(sql.split())
-
-
-@pytest.mark.parametrize("schema,path,name", [
-    ("functions/stripe-webhook/schema.sql", "shared/src/webhook_event.c",
-     "BASTION_WEBHOOK_EVENTS_SCHEMA"),
-    ("functions/orders/schema.sql", "shared/src/email.c", "BASTION_EMAIL_SCHEMA"),
-])
-def test_DATA1_schemas_repeat_the_cores_ddl_exactly(schema, path, name):
-    with open(os.path.join(ROOT, schema)) as f:
-        assert words(c_string(path, name)) in words(f.read())

@@ -121,3 +121,33 @@ def test_schema_dialect_markers_that_do_not_pair_refuse_the_migration(tmp_path, 
     assert r.returncode != 0, r.stdout + r.stderr
     out = r.stdout + r.stderr
     assert f"schema.sql:{line}" in out and "bastion:" in out, out
+
+
+def test_schema_include_expands_a_shared_file_once(tmp_path):
+    (tmp_path / "shared.sql").write_text("-- bastion:dialect sqlite\nCREATE TABLE inc (x INTEGER);"
+                                         "\n-- bastion:end")  # no final newline: one is added
+    r = migrate_schema(tmp_path, "CREATE TABLE a (x INTEGER);\n-- bastion:include shared.sql\n"
+                                 "CREATE TABLE b (x INTEGER);\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    import sqlite3
+    db = sqlite3.connect(str(tmp_path / "sql" / "probe.sqlite"))
+    names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"a", "inc", "b"} <= names, names
+    # the checksum covers the include: editing it is a change migrate refuses
+    (tmp_path / "shared.sql").write_text("CREATE TABLE inc2 (x INTEGER);\n")
+    again = migrate_schema(tmp_path, "CREATE TABLE a (x INTEGER);\n-- bastion:include shared.sql\n"
+                                     "CREATE TABLE b (x INTEGER);\n")
+    said = again.stdout + again.stderr
+    assert again.returncode != 0 and "changed since it was applied" in said, said
+
+
+@pytest.mark.parametrize("files, why", [
+    ({}, "cannot read"),
+    ({"shared.sql": "-- bastion:include other.sql\n", "other.sql": "SELECT 1;\n"}, "do not nest"),
+])
+def test_schema_include_that_cannot_be_expanded_refuses_the_migration(tmp_path, files, why):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    r = migrate_schema(tmp_path, "CREATE TABLE a (x INTEGER);\n-- bastion:include shared.sql\n")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "schema.sql:2:" in out and why in out, out

@@ -11,7 +11,8 @@
  * breaker open, missing configuration — is recorded durably in the
  * function's database, table email_failures, for the email-retry job (REL5);
  * the caller's business action still succeeds. Every function that sends
- * email includes BASTION_EMAIL_SCHEMA in its schema.sql.
+ * email includes shared/schema/email_failures.sql in its schema.sql
+ * ("-- bastion:include ../../shared/schema/email_failures.sql").
  *
  * Addresses never reach the logs: lines carry the kind and the error only.
  */
@@ -94,10 +95,5 @@ void bastion_email_result_json(cJSON *body, const bastion_email_result *r);
  * "admin_notified"}. `id` and `status` are copied. */
 void bastion_email_respond_requested(bastion_ctx *cx, bastion_str id, const char *status,
                                      const bastion_email_result *sent);
-
-/* The email_failures DDL, for reference and tests (functions repeat it in
- * their schema.sql, which must be plain SQL), with its per-dialect lines
- * (-- bastion:dialect sqlite / postgres … -- bastion:end). */
-extern const char BASTION_EMAIL_SCHEMA[];
 
 #endif

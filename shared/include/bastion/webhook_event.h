@@ -9,7 +9,8 @@
  *      holder that dies mid-way cannot block the provider's retries for a
  *      day; once processed it is kept BASTION_WEBHOOK_KEEP_S (24 h).
  *   2. A durable ledger row in the function's database, table
- *      webhook_events (BASTION_WEBHOOK_EVENTS_SCHEMA): provider, id, type,
+ *      webhook_events (shared/schema/webhook_events.sql, which the
+ *      function's schema.sql includes): provider, id, type,
  *      status processing | processed | failed, attempts, error, times. An
  *      event the ledger calls processed is a duplicate even when the kv
  *      claim is gone (a flushed or failed-over kv never replays a side
@@ -98,9 +99,5 @@ void bastion_webhook_respond_received(bastion_ctx *cx, cJSON *extra);
 /* 200 {"received":true,"ignored":true}: a type or topic this endpoint does
  * not handle. */
 void bastion_webhook_respond_ignored(bastion_ctx *cx);
-
-/* The webhook_events DDL, for reference and tests (functions repeat it in
- * their schema.sql, which must be plain SQL). */
-extern const char BASTION_WEBHOOK_EVENTS_SCHEMA[];
 
 #endif
