@@ -24,10 +24,10 @@
 #include "jwt.h"
 #include "problem.h"
 
-#define BASTION_SESSION_STORE  "sessions"
+#define BASTION_SESSION_STORE   "sessions"
 #define BASTION_SESSION_JTI_MAX 64
-#define BASTION_CSRF_TTL_S     3600u
-#define BASTION_CSRF_HEADER    "x-csrf-token"
+#define BASTION_CSRF_TTL_S      3600u
+#define BASTION_CSRF_HEADER     "x-csrf-token"
 
 /* True when `jti` is 1..BASTION_SESSION_JTI_MAX characters of [A-Za-z0-9_-]. */
 bool bastion_session_jti_ok(bastion_str jti);
