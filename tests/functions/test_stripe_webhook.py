@@ -153,22 +153,11 @@ def subscription(sub_id, customer, status="active", period_end=1893456000, price
 
 # --- the databases -------------------------------------------------------------------------------
 
-def db_exec(srv, db, query, params=()):
-    """Writes a database of the running server directly (autocommit)."""
-    if srv.backend != SQLITE:
-        return srv.sql(db, query, params)
-    conn = sqlite3.connect(os.path.join(srv.state, "sql", db + ".sqlite"), timeout=10,
-                           isolation_level=None)
-    try:
-        return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
-
 
 def new_order(srv, status="pending"):
     oid = uid("ord_")
     now = int(time.time() * 1000)
-    db_exec(srv, "orders", "INSERT INTO orders (id, user_id, status, total_cents, currency, "
+    srv.sql("orders", "INSERT INTO orders (id, user_id, status, total_cents, currency, "
             "created_at, updated_at) VALUES (?, 'user-1', ?, 4500, 'EUR', ?, ?)",
             (oid, status, now, now))
     return oid
@@ -527,7 +516,7 @@ def test_HOOK3_a_retry_after_the_payment_committed_sends_no_second_email(srv):
     oid = new_order(srv, status="paid")
     obj = checkout(oid)
     now = int(time.time() * 1000)
-    db_exec(srv, "orders", "INSERT INTO order_payments VALUES (?, ?, 4500, 'EUR', ?)",
+    srv.sql("orders", "INSERT INTO order_payments VALUES (?, ?, 4500, 'EUR', ?)",
             (oid, obj["id"], now))
     ev = event("checkout.session.completed", obj)
     received(deliver(srv, ev), outcome="already_paid")
@@ -540,7 +529,7 @@ def test_HOOK3_a_retry_after_the_payment_committed_sends_no_second_email(srv):
 def test_HOOK5_an_order_not_pending_is_processed_with_a_warning(srv, status):
     oid = new_order(srv, status=status)
     if status == "paid":  # by another Checkout Session
-        db_exec(srv, "orders", "INSERT INTO order_payments VALUES (?, ?, 4500, 'EUR', ?)",
+        srv.sql("orders", "INSERT INTO order_payments VALUES (?, ?, 4500, 'EUR', ?)",
                 (oid, uid("cs_other_"), int(time.time() * 1000)))
     obj = checkout(oid)
     ev = event("checkout.session.completed", obj)
@@ -576,7 +565,7 @@ def test_HOOK5_an_unknown_order_is_500_transient_recorded_and_retried(srv):
     assert_unresolved(post(srv, body, sig))  # released: every retry is tried, and counted
     assert ledger(srv, ev["id"])[1:3] == ("failed", 2)
     now = int(time.time() * 1000)
-    db_exec(srv, "orders", "INSERT INTO orders VALUES (?, 'user-1', 'pending', 4500, 'EUR', ?, ?)",
+    srv.sql("orders", "INSERT INTO orders VALUES (?, 'user-1', 'pending', 4500, 'EUR', ?, ?)",
             (oid, now, now))
     received(post(srv, body, sig), outcome="paid", email_sent=True, email_error=None)
     assert ledger(srv, ev["id"])[1:4] == ("processed", 3, None)
