@@ -422,14 +422,29 @@ def manifest_json(tmp_path, toml_text, name="m"):
     return str(out)
 
 
-class failing_trigger:
+class sql_trigger:
+    """A trigger a test puts on a running server's table for the length of a
+    `with` block, on either backend: subclasses set `create` and `drop`."""
+
+    def __init__(self, srv, db):
+        self.srv, self.db = srv, db
+
+    def __enter__(self):
+        self.srv.sql(self.db, self.create)
+        return self
+
+    def __exit__(self, *exc):
+        self.srv.sql(self.db, self.drop)
+
+
+class failing_trigger(sql_trigger):
     """Makes every `event` (INSERT, UPDATE, DELETE) on `table` in a running
     server's database fail inside SQLite, as a CHECK or a foreign key would:
     RAISE(ABORT) is a constraint failure, the WIT's `conflict` case. A module
     must answer that 500, never 409 (only a lost guard is a conflict)."""
 
     def __init__(self, srv, db, table, event):
-        self.srv, self.db = srv, db
+        super().__init__(srv, db)
         self.name = f"test_fail_{event.lower()}_{table}"
         if srv.backend == SQLITE:
             self.create = (f"CREATE TRIGGER {self.name} BEFORE {event} ON {table} "
@@ -442,26 +457,6 @@ class failing_trigger:
                            f"CREATE TRIGGER {self.name} BEFORE {event} ON {table} "
                            f"FOR EACH ROW EXECUTE FUNCTION {self.name}()")
             self.drop = f"DROP FUNCTION {self.name}() CASCADE"
-
-    def _exec(self, q):
-        if self.srv.backend != SQLITE:
-            pg_rows(self.srv.pg_url(), self.db, q)
-            return
-        import sqlite3
-        conn = sqlite3.connect(os.path.join(self.srv.state, "sql", self.db + ".sqlite"),
-                               timeout=10)
-        try:
-            conn.execute(q)
-            conn.commit()
-        finally:
-            conn.close()
-
-    def __enter__(self):
-        self._exec(self.create)
-        return self
-
-    def __exit__(self, *exc):
-        self._exec(self.drop)
 
 
 def assert_problem(r, status, cls=None):

@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from conftest import (BUILD, SQLITE, TEST_VARS, Server, admin_headers, assert_problem,
-                      failing_trigger, migrate, pg_rows, user_headers)
+                      failing_trigger, migrate, sql_trigger, user_headers)
 
 SECRET = TEST_VARS["BASTION_VAR_shopify_api_secret"]
 HOOK = "/api/webhooks/shopify"
@@ -457,13 +457,14 @@ def test_AUTH5_the_same_phone_in_two_shops_is_two_contacts(srv):
     assert contacts(srv, b)[0]["first_name"] == "Bea-2"
 
 
-class uninstall_on_claim:
+class uninstall_on_claim(sql_trigger):
     """An uninstall that lands between the tenant check and the commit: a
     trigger on the ledger's insert (which runs after the check, before the
     effect) marks `shop` uninstalled, on either backend."""
 
     def __init__(self, srv, shop):
-        self.srv, self.name = srv, "test_uninstall_" + uuid.uuid4().hex[:8]
+        super().__init__(srv, DB)
+        self.name = "test_uninstall_" + uuid.uuid4().hex[:8]
         update = ("UPDATE tenants SET status = 'uninstalled', uninstalled_at = 1 "
                   f"WHERE shop_domain = '{shop}'")
         if srv.backend == SQLITE:
@@ -476,25 +477,6 @@ class uninstall_on_claim:
                            f"CREATE TRIGGER {self.name} AFTER INSERT ON webhook_events "
                            f"FOR EACH ROW EXECUTE FUNCTION {self.name}()")
             self.drop = f"DROP FUNCTION {self.name}() CASCADE"
-
-    def _exec(self, q):
-        if self.srv.backend != SQLITE:
-            pg_rows(self.srv.pg_url(), DB, q)
-            return
-        import sqlite3
-        conn = sqlite3.connect(os.path.join(self.srv.state, "sql", DB + ".sqlite"), timeout=10)
-        try:
-            conn.execute(q)
-            conn.commit()
-        finally:
-            conn.close()
-
-    def __enter__(self):
-        self._exec(self.create)
-        return self
-
-    def __exit__(self, *exc):
-        self._exec(self.drop)
 
 
 def test_AUTH5_an_uninstall_during_processing_changes_no_contact(srv):
