@@ -53,6 +53,7 @@ TEST_VARS = {
     "BASTION_VAR_auth_jwt_secret": AUTH_SECRET,
     "BASTION_VAR_email_api_key": "test-email-key",
     "BASTION_VAR_permit_token_secret": "test-permit-secret-0123456789abcdef0123456789",
+    "BASTION_VAR_assessment_token_secret": "test-assessment-secret-0123456789abcdef012345",
     "BASTION_VAR_stripe_webhook_secrets": "whsec_test_current_0123456789abcdef",
     "BASTION_VAR_shopify_api_secret": "shpss_test_0123456789abcdef",
 }

@@ -151,24 +151,48 @@ bastion_token_rc bastion_token_consume(bastion_ctx *cx, const bastion_token_key 
 }
 
 /* see token.h */
-bastion_rc bastion_token_redeem_or_problem(bastion_ctx *cx, const bastion_token_key *key,
-                                           const char *store, bastion_str token,
-                                           bastion_token_claims *out)
+bastion_rc bastion_token_key_or_problem(bastion_ctx *cx, const char *var, bastion_str purpose,
+                                        bastion_token_key *key)
 {
-    int64_t now_s = (int64_t)(bastion_now_ms() / 1000);
-    bastion_token_rc rc = bastion_token_verify(key, token, now_s, out);
+    bastion_str master = bastion_config(var);
+    if (master.ptr &&
+        bastion_token_key_init(key, master.ptr, master.len, purpose) == BASTION_TOKEN_OK)
+        return BASTION_OK;
+    bastion_str detail =
+        bastion_sprintf("Variable %s must be at least %d bytes.", var, BASTION_TOKEN_MASTER_MIN);
+    return bastion_problem(cx, BASTION_E_MISCONFIGURED, detail.ptr);
+}
+
+/* see token.h */
+bastion_rc bastion_token_check_or_problem(bastion_ctx *cx, const bastion_token_key *key,
+                                          bastion_str token, bastion_token_claims *out)
+{
+    bastion_token_rc rc = bastion_token_verify(key, token, (int64_t)(bastion_now_ms() / 1000), out);
     if (rc == BASTION_TOKEN_E_INVALID)
         return bastion_problem(cx, BASTION_E_MISCONFIGURED, "link token key not configured");
     if (rc == BASTION_TOKEN_E_EXPIRED)
         return bastion_problem(cx, BASTION_E_GONE, "link expired");
     if (rc != BASTION_TOKEN_OK) {
         bastion_problem(cx, BASTION_E_UNAUTHORIZED, "link token invalid");
+        /* RFC 9110 §15.5.2: a 401 carries a challenge */
         bastion_set_header(cx, BASTION_LIT("www-authenticate"),
                            BASTION_LIT("Bearer error=\"invalid_token\""));
         return BASTION_E_UNAUTHORIZED;
     }
+    return BASTION_OK;
+}
+
+/* see token.h */
+bastion_rc bastion_token_redeem_or_problem(bastion_ctx *cx, const bastion_token_key *key,
+                                           const char *store, bastion_str token,
+                                           bastion_token_claims *out)
+{
+    int64_t now_s = (int64_t)(bastion_now_ms() / 1000);
+    bastion_rc prc = bastion_token_check_or_problem(cx, key, token, out);
+    if (prc)
+        return prc;
     bastion_host_rc hrc;
-    rc = bastion_token_consume(cx, key, store, out, now_s, &hrc);
+    bastion_token_rc rc = bastion_token_consume(cx, key, store, out, now_s, &hrc);
     if (rc == BASTION_TOKEN_E_REUSED)
         return bastion_problem(cx, BASTION_E_CONFLICT, "link already used");
     if (rc == BASTION_TOKEN_E_STORE)

@@ -254,7 +254,8 @@ static const char *check_one(const bastion_field *f, const cJSON *item, bastion_
     case BASTION_FIELD_DATE:
     case BASTION_FIELD_ENUM:
     case BASTION_FIELD_INSTANT: return check_text(f, item, v);
-    case BASTION_FIELD_OBJECT: break; /* bastion_validate: its errors are many */
+    case BASTION_FIELD_OBJECT:
+    case BASTION_FIELD_ARRAY: break; /* bastion_validate: their errors are many */
     case BASTION_FIELD_INTEGER: {
         if (!cJSON_IsNumber(item))
             return "must be an integer";
@@ -300,6 +301,65 @@ static void check_object(const bastion_field *f, const cJSON *item, bastion_fiel
     *out = (bastion_field_value){.present = true, .object = values};
 }
 
+/* An ARRAY rule: the count, then each element against `items` under its
+ * index ("/questions/3"), all errors collected; nesting recurses as the
+ * static rule tables do. A failed element fails the whole array. */
+static void check_array(const bastion_field *f, const cJSON *item, bastion_field_value *out,
+                        cJSON *errors, bool open)
+{
+    if (!cJSON_IsArray(item)) {
+        bastion__error_add_name(errors, f->name, "must be an array");
+        return;
+    }
+    int64_t n = cJSON_GetArraySize(item);
+    char detail[64];
+    if (n < f->min || (f->max && n > f->max)) {
+        if (n < f->min)
+            snprintf(detail, sizeof detail, "must have at least %lld item%s", (long long)f->min,
+                     f->min == 1 ? "" : "s");
+        else
+            snprintf(detail, sizeof detail, "must have at most %lld item%s", (long long)f->max,
+                     f->max == 1 ? "" : "s");
+        bastion__error_add_name(errors, f->name, detail);
+        return;
+    }
+    if (!f->items) {
+        bastion__error_add_name(errors, f->name, "has an unknown rule");
+        return;
+    }
+    bastion_field_value *values = bastion_alloc(((size_t)n + 1) * sizeof *values);
+    memset(values, 0, ((size_t)n + 1) * sizeof *values);
+    cJSON *inner = cJSON_CreateArray();
+    size_t i = 0;
+    const cJSON *el;
+    cJSON_ArrayForEach(el, item)
+    {
+        char index[24];
+        snprintf(index, sizeof index, "%zu", i);
+        bastion_field rule = *f->items;
+        rule.name = index;
+        if (rule.type == BASTION_FIELD_OBJECT) {
+            check_object(&rule, el, &values[i], inner, open);
+        } else if (rule.type == BASTION_FIELD_ARRAY) {
+            check_array(&rule, el, &values[i], inner, open);
+        } else {
+            const char *why = check_one(&rule, el, &values[i]);
+            if (why)
+                bastion__error_add_name(inner, index, why);
+            else
+                values[i].present = true;
+        }
+        i++;
+    }
+    if (cJSON_GetArraySize(inner) > 0) {
+        char prefix[160];
+        name_pointer(f->name, prefix);
+        bastion_errors_move_under(errors, inner, prefix);
+        return; /* a failed element leaves no partial array behind */
+    }
+    *out = (bastion_field_value){.present = true, .items = values, .n_items = (size_t)n};
+}
+
 /* bastion_validate, and with `open` the same rules with members that no rule
  * names ignored (bastion__validate_open). */
 static size_t validate_members(const cJSON *obj, const bastion_field *fields, size_t n,
@@ -333,6 +393,10 @@ static size_t validate_members(const cJSON *obj, const bastion_field *fields, si
         }
         if (fields[i].type == BASTION_FIELD_OBJECT) {
             check_object(&fields[i], it, &out[i], errors, open);
+            continue;
+        }
+        if (fields[i].type == BASTION_FIELD_ARRAY) {
+            check_array(&fields[i], it, &out[i], errors, open);
             continue;
         }
         bastion_field_value v = {0};

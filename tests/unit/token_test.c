@@ -504,6 +504,73 @@ static void test_AUTH6_redeem_store_failure_is_5xx(void **state)
                      BASTION_E_MISCONFIGURED);
 }
 
+static void test_AUTH6_check_answers_401_410_and_never_consumes(void **state)
+{
+    (void)state;
+    bastion_ctx cx;
+    bastion_token_key k;
+    bastion_token_claims c;
+    key_for(&k, "permit-approve");
+    /* ok, twice: checking claims nothing */
+    const char *t = live_token("permit-9");
+    for (int i = 0; i < 2; i++) {
+        unit_ctx(&cx);
+        assert_int_equal(bastion_token_check_or_problem(&cx, &k, bastion_cstr(t), &c), BASTION_OK);
+        assert_false(cx.responded);
+        assert_string_equal(c.resource, "permit-9");
+    }
+    assert_int_equal(fake.n_calls, 0);
+    /* tampered → 401 with the challenge */
+    unit_ctx(&cx);
+    char bad[BASTION_TOKEN_MAX_LEN + 1];
+    snprintf(bad, sizeof bad, "%s", t);
+    bad[20] = bad[20] == 'A' ? 'B' : 'A';
+    assert_int_equal(bastion_token_check_or_problem(&cx, &k, bastion_cstr(bad), &c),
+                     BASTION_E_UNAUTHORIZED);
+    cJSON_Delete(unit_assert_problem(&cx, 401, "unauthorized"));
+    assert_true(
+        unit_str_is(unit_resp_header(&cx, "www-authenticate"), "Bearer error=\"invalid_token\""));
+    /* expired → 410 */
+    unit_ctx(&cx);
+    t = mint("permit-approve", "permit-9", (int64_t)(bastion_now_ms() / 1000) - 1);
+    assert_int_equal(bastion_token_check_or_problem(&cx, &k, bastion_cstr(t), &c), BASTION_E_GONE);
+    cJSON_Delete(unit_assert_problem(&cx, 410, "gone"));
+    /* no key → 500 */
+    unit_ctx(&cx);
+    assert_int_equal(bastion_token_check_or_problem(&cx, NULL, bastion_cstr(live_token("p")), &c),
+                     BASTION_E_MISCONFIGURED);
+    assert_int_equal(fake.n_calls, 0);
+}
+
+static void test_REL8_key_from_a_variable(void **state)
+{
+    (void)state;
+    bastion_ctx cx;
+    bastion_token_key k, want;
+    key_for(&want, "permit-approve");
+    /* the master secret from the variable: the same key as bastion_token_key_init */
+    fake.config_names[0] = "link_secret";
+    fake.config_values[0] = MASTER;
+    unit_ctx(&cx);
+    assert_int_equal(
+        bastion_token_key_or_problem(&cx, "link_secret", BASTION_LIT("permit-approve"), &k),
+        BASTION_OK);
+    assert_false(cx.responded);
+    assert_memory_equal(k.k, want.k, sizeof k.k);
+    /* short or unset → 500 naming the variable, never the value */
+    static const char *const values[] = {"0123456789abcdef0123456789abcde", NULL};
+    for (size_t i = 0; i < BASTION_COUNTOF(values); i++) {
+        fake.config_values[0] = values[i];
+        unit_ctx(&cx);
+        assert_int_equal(
+            bastion_token_key_or_problem(&cx, "link_secret", BASTION_LIT("permit-approve"), &k),
+            BASTION_E_MISCONFIGURED);
+        cJSON_Delete(unit_assert_problem(&cx, 500, "misconfigured"));
+        assert_true(unit_contains(cx.resp_body, "link_secret"));
+        assert_false(unit_contains(cx.resp_body, "0123456789abcdef"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +590,8 @@ int main(void)
         cmocka_unit_test_setup(test_AUTH6_store_failure_is_not_reuse, setup),
         cmocka_unit_test_setup(test_AUTH6_redeem_answers_401_410_409, setup),
         cmocka_unit_test_setup(test_AUTH6_redeem_store_failure_is_5xx, setup),
+        cmocka_unit_test_setup(test_AUTH6_check_answers_401_410_and_never_consumes, setup),
+        cmocka_unit_test_setup(test_REL8_key_from_a_variable, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -664,6 +664,103 @@ static void test_VAL1_object_field_errors_point_inside(void **state)
     cJSON_Delete(errors);
 }
 
+/* --- ARRAY: counted elements, each under one rule, errors at the element (VAL1) --- */
+
+static const bastion_field CHOICE = {.type = BASTION_FIELD_STRING, .min = 1, .max = 5};
+static const bastion_field QUESTION[] = {
+    {.name = "id", .type = BASTION_FIELD_SLUG, .flags = BASTION_REQUIRED, .min = 1, .max = 8},
+    {.name = "choices",
+     .type = BASTION_FIELD_ARRAY,
+     .flags = BASTION_REQUIRED,
+     .min = 2,
+     .max = 3,
+     .items = &CHOICE},
+    {.name = "answer", .type = BASTION_FIELD_INTEGER, .flags = BASTION_REQUIRED, .max = 2},
+};
+static const bastion_field QUESTION_RULE = {
+    .type = BASTION_FIELD_OBJECT, .fields = QUESTION, .n_fields = BASTION_COUNTOF(QUESTION)};
+static const bastion_field QUIZ[] = {
+    {.name = "questions",
+     .type = BASTION_FIELD_ARRAY,
+     .flags = BASTION_REQUIRED,
+     .min = 1,
+     .max = 2,
+     .items = &QUESTION_RULE},
+    {.name = "tags", .type = BASTION_FIELD_ARRAY, .items = &CHOICE}, /* no bounds */
+};
+
+static void test_VAL1_array_field_values(void **state)
+{
+    (void)state;
+    bastion_field_value out[BASTION_COUNTOF(QUIZ)];
+    cJSON *errors = validate_with("{\"questions\":[{\"id\":\"q1\",\"choices\":[\" a \",\"b\"],"
+                                  "\"answer\":1},{\"id\":\"q2\",\"choices\":[\"x\",\"y\",\"z\"],"
+                                  "\"answer\":0}],\"tags\":[]}",
+                                  QUIZ, BASTION_COUNTOF(QUIZ), out);
+    assert_int_equal(cJSON_GetArraySize(errors), 0);
+    cJSON_Delete(errors);
+    assert_true(out[0].present);
+    assert_int_equal(out[0].n_items, 2);
+    const bastion_field_value *q = out[0].items;
+    assert_true(q[0].present && q[1].present);
+    assert_true(unit_str_is(q[0].object[0].str, "q1"));
+    assert_int_equal(q[0].object[1].n_items, 2);
+    assert_true(unit_str_is(q[0].object[1].items[0].str, "a")); /* each element normalised */
+    assert_int_equal(q[0].object[2].integer, 1);
+    assert_int_equal(q[1].object[1].n_items, 3);
+    assert_true(unit_str_is(q[1].object[1].items[2].str, "z"));
+    assert_true(out[1].present); /* an empty array meets min 0 */
+    assert_int_equal(out[1].n_items, 0);
+}
+
+static void test_VAL1_array_field_errors_point_at_the_element(void **state)
+{
+    (void)state;
+    bastion_field_value out[BASTION_COUNTOF(QUIZ)];
+    /* every element's failures, each under its index (RFC 6901 §4: an array
+     * index is a decimal token), the rest of the array still checked */
+    cJSON *errors = validate_with(
+        "{\"questions\":[{\"id\":\"q 1\",\"choices\":[\"a\",\"\",7],\"answer\":3},"
+        "{\"choices\":[\"a\"],\"answer\":0,\"score\":9}],\"tags\":[\"ok\",null,\"toolong\"]}",
+        QUIZ, BASTION_COUNTOF(QUIZ), out);
+    assert_string_equal(unit_error_for(errors, "/questions/0/id"),
+                        "may contain only letters, digits, '_' and '-'");
+    assert_string_equal(unit_error_for(errors, "/questions/0/choices/1"), "must not be empty");
+    assert_string_equal(unit_error_for(errors, "/questions/0/choices/2"), "must be a string");
+    assert_string_equal(unit_error_for(errors, "/questions/0/answer"), "is out of range");
+    assert_string_equal(unit_error_for(errors, "/questions/1/id"), "is required");
+    assert_string_equal(unit_error_for(errors, "/questions/1/choices"),
+                        "must have at least 2 items");
+    assert_string_equal(unit_error_for(errors, "/questions/1/score"), "is not a known field");
+    assert_string_equal(unit_error_for(errors, "/tags/1"), "must be a string");
+    assert_string_equal(unit_error_for(errors, "/tags/2"), "is too long");
+    assert_int_equal(cJSON_GetArraySize(errors), 9);
+    assert_false(out[0].present); /* a failed element leaves no partial array */
+    assert_null(out[0].items);
+    assert_false(out[1].present);
+    cJSON_Delete(errors);
+
+    static const struct {
+        const char *json, *detail;
+    } cases[] = {
+        {"{\"questions\":[]}", "must have at least 1 item"},
+        {"{\"questions\":[{},{},{}]}", "must have at most 2 items"}, /* counted first */
+        {"{\"questions\":{\"0\":{}}}", "must be an array"},
+        {"{\"questions\":\"q1\"}", "must be an array"},
+        {"{\"questions\":null}", "is required"},
+        {"{\"questions\":[],\"questions\":[]}", "appears more than once"},
+    };
+    for (size_t i = 0; i < BASTION_COUNTOF(cases); i++) {
+        errors = validate_with(cases[i].json, QUIZ, BASTION_COUNTOF(QUIZ), out);
+        assert_int_equal(cJSON_GetArraySize(errors), 1);
+        assert_string_equal(unit_error_for(errors, "/questions"), cases[i].detail);
+        cJSON_Delete(errors);
+    }
+    errors = validate_with("{\"questions\":[1]}", QUIZ, BASTION_COUNTOF(QUIZ), out);
+    assert_string_equal(unit_error_for(errors, "/questions/0"), "must be an object");
+    cJSON_Delete(errors);
+}
+
 /* --- MULTILINE: paragraphs in a STRING, other controls still refused (VAL3) --- */
 
 static void test_VAL3_multiline_flag(void **state)
@@ -764,6 +861,8 @@ int main(void)
         cmocka_unit_test(test_VAL3_lowercase_and_no_trim_flags),
         cmocka_unit_test(test_VAL1_object_field_values),
         cmocka_unit_test(test_VAL1_object_field_errors_point_inside),
+        cmocka_unit_test(test_VAL1_array_field_values),
+        cmocka_unit_test(test_VAL1_array_field_errors_point_at_the_element),
         cmocka_unit_test(test_VAL3_multiline_flag),
         cmocka_unit_test(test_DATA2_instant_field),
     };

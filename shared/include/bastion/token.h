@@ -108,6 +108,24 @@ bastion_token_rc bastion_token_consume(bastion_ctx *cx, const bastion_token_key 
                                        int64_t now_s, bastion_host_rc *host_rc);
 
 /*
+ * REL8: the key for `purpose` from the variable `var` (the master secret,
+ * at least BASTION_TOKEN_MASTER_MIN bytes). Unset or short → 500
+ * misconfigured naming the variable, never its value. `var` is a constant.
+ */
+bastion_rc bastion_token_key_or_problem(bastion_ctx *cx, const char *var, bastion_str purpose,
+                                        bastion_token_key *key);
+
+/*
+ * AUTH6 without the one-time claim, for a link that is shown (a GET that
+ * changes nothing) or acted on by a guarded change before its nonce is
+ * consumed after the commit, so a failed change leaves the link usable:
+ * verify at the wall-clock time. Tampered → 401 with the challenge below;
+ * expired → 410; an unusable key → 500. *out holds the claims on BASTION_OK.
+ */
+bastion_rc bastion_token_check_or_problem(bastion_ctx *cx, const bastion_token_key *key,
+                                          bastion_str token, bastion_token_claims *out);
+
+/*
  * AUTH6 in one call: verify at the wall-clock time, then consume.
  * Tampered → 401 (with "WWW-Authenticate: Bearer error="invalid_token"":
  * the link token is a bearer credential and RFC 9110 §15.5.2 requires a

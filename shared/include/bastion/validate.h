@@ -48,6 +48,10 @@ typedef enum {
     BASTION_FIELD_OBJECT,    /* a JSON object checked against the rules `fields` (unknown and
                                 duplicate members refused there too); its errors point inside
                                 it ("/customer/email"); object = its values */
+    BASTION_FIELD_ARRAY,     /* a JSON array of min..max elements (max 0: no bound), each
+                                checked against the one rule `items` (its name unused; an
+                                OBJECT or ARRAY rule nests); errors point at the element
+                                ("/questions/3/answer"); items[0..n_items) = their values */
 } bastion_field_type;
 
 enum {
@@ -78,6 +82,8 @@ typedef struct bastion_field {
     /* OBJECT only: the rules for its members, borrowed like `choices`. */
     const struct bastion_field *fields;
     size_t n_fields;
+    /* ARRAY only: the rule every element meets, borrowed like `choices`. */
+    const struct bastion_field *items;
 } bastion_field;
 
 typedef struct bastion_field_value {
@@ -87,6 +93,9 @@ typedef struct bastion_field_value {
     bool boolean;
     /* OBJECT: the values of its n_fields rules, in the arena */
     const struct bastion_field_value *object;
+    /* ARRAY: one value per element, in order, in the arena */
+    const struct bastion_field_value *items;
+    size_t n_items;
 } bastion_field_value;
 
 /* Validates `obj` against fields[0..n); unknown and duplicate members are
