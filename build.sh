@@ -302,10 +302,40 @@ stop_test_servers() {
     rm -rf "$TEST_SERVERS" 2>/dev/null || true
 }
 
+# The tests' npm tools (tests/tools/package.json, exact versions: Stripe's own
+# library signs the webhook tests' events) in .deps/npm-tools. No lock file
+# is kept (it would name the registry); skipped when every pinned version is
+# already there.
+NPM_TOOLS="$DEPS/npm-tools"
+npm_tools_current() {
+    node -e '
+        const fs = require("fs"), path = require("path");
+        const [pkg, dir] = process.argv.slice(1);
+        for (const [name, want] of Object.entries(JSON.parse(fs.readFileSync(pkg)).dependencies)) {
+            const f = path.join(dir, "node_modules", name, "package.json");
+            if (!fs.existsSync(f) || JSON.parse(fs.readFileSync(f)).version !== want) process.exit(1);
+        }' tests/tools/package.json "$NPM_TOOLS"
+}
+npm_tools() {
+    if npm_tools_current; then
+        echo "npm tools already installed in $NPM_TOOLS"
+        return 0
+    fi
+    mkdir -p "$NPM_TOOLS"
+    cp tests/tools/package.json "$NPM_TOOLS/package.json"
+    npm install --prefix "$NPM_TOOLS" --no-package-lock --no-audit --no-fund
+    npm_tools_current
+}
+
 plan_deps() { deps; }
 plan_build() { deps; build; }
 plan_serve() { deps; build; step "migrate (.bastion/)" migrate_state; }
-plan_test() { deps; build; step "test fixtures → build/test/" build_fixtures; test_servers; }
+plan_test() {
+    deps; build
+    step "test fixtures → build/test/" build_fixtures
+    step "npm test tools (tests/tools/package.json) → .deps/npm-tools" npm_tools
+    test_servers
+}
 plan_bench() { deps; build; }
 plan_fuzz() { deps; build; }
 

@@ -30,8 +30,9 @@ bastion_rc bastion_param_or_problem(bastion_ctx *cx, const bastion_field *rule,
     return BASTION_OK;
 }
 
-/* see input.h */
-bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root)
+/* The body checks, for a form (`event` false: a \u0000 is 422, VAL1) or a
+ * provider's event (true: 400, HOOK4). */
+static bastion_rc json_body(bastion_ctx *cx, bool event, cJSON **root)
 {
     *root = NULL;
     bastion_str ct = bastion_header_get(cx, "content-type");
@@ -51,13 +52,18 @@ bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root)
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is nested too deeply.");
     case BASTION_JSON_SYNTAX:
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body is not valid JSON.");
-    case BASTION_JSON_NUL:
+    case BASTION_JSON_NUL: {
         /* valid JSON, but no field may hold it (VAL3); the checker names the
          * member, which cJSON's C strings would lose */
-        return bastion_field_problem(
-            cx, nul.pointer,
-            nul.in_name ? "must not have a member name with the NUL character (\\u0000)"
-                        : "must not contain the NUL character (\\u0000)");
+        const char *detail = nul.in_name
+                                 ? "must not have a member name with the NUL character (\\u0000)"
+                                 : "must not contain the NUL character (\\u0000)";
+        if (!event)
+            return bastion_field_problem(cx, nul.pointer, detail);
+        cJSON *errors = cJSON_CreateArray();
+        bastion_error_add(errors, nul.pointer, detail);
+        return bastion_event_errors_or_problem(cx, errors);
+    }
     case BASTION_JSON_OK: break;
     }
     cJSON *tree = cJSON_ParseWithLength(cx->body.ptr, cx->body.len);
@@ -67,6 +73,42 @@ bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root)
         return bastion_problem(cx, BASTION_E_MALFORMED_JSON, "The body must be a JSON object.");
     *root = tree;
     return BASTION_OK;
+}
+
+/* see input.h */
+bastion_rc bastion_json_body_or_problem(bastion_ctx *cx, cJSON **root)
+{
+    return json_body(cx, false, root);
+}
+
+/* see input.h */
+bastion_rc bastion_event_body_or_problem(bastion_ctx *cx, cJSON **root)
+{
+    return json_body(cx, true, root);
+}
+
+/* see input.h */
+size_t bastion_event_fields(const cJSON *obj, const char *pointer, const bastion_field *fields,
+                            size_t n, bastion_field_value *out, cJSON *errors)
+{
+    cJSON *inner = cJSON_CreateArray();
+    if (cJSON_IsObject(obj))
+        bastion__validate_open(obj, fields, n, out, inner);
+    else {
+        memset(out, 0, n * sizeof *out);
+        bastion_error_add(inner, "", "must be an object");
+    }
+    size_t added = (size_t)cJSON_GetArraySize(inner);
+    bastion_errors_move_under(errors, inner, pointer);
+    return added;
+}
+
+/* see input.h */
+bastion_rc bastion_event_errors_or_problem(bastion_ctx *cx, cJSON *errors)
+{
+    if (cJSON_GetArraySize(errors) == 0)
+        return BASTION_OK;
+    return bastion_problem_ex(cx, BASTION_E_BAD_REQUEST, "The event is malformed.", errors, 0);
 }
 
 /* see input.h */

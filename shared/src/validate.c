@@ -276,10 +276,14 @@ static const char *check_one(const bastion_field *f, const cJSON *item, bastion_
     return "has an unknown rule";
 }
 
+static size_t validate_members(const cJSON *obj, const bastion_field *fields, size_t n,
+                               bastion_field_value *out, cJSON *errors, bool open);
+
 /* An OBJECT rule: the member's own rules, their errors moved under its
- * pointer. Recursion is bounded by the rule tables, which are static. */
+ * pointer; `open` carries down (provider payloads are open at every level).
+ * Recursion is bounded by the rule tables, which are static. */
 static void check_object(const bastion_field *f, const cJSON *item, bastion_field_value *out,
-                         cJSON *errors)
+                         cJSON *errors, bool open)
 {
     if (!cJSON_IsObject(item)) {
         bastion__error_add_name(errors, f->name, "must be an object");
@@ -287,7 +291,7 @@ static void check_object(const bastion_field *f, const cJSON *item, bastion_fiel
     }
     bastion_field_value *values = bastion_alloc((f->n_fields + 1) * sizeof *values);
     cJSON *inner = cJSON_CreateArray();
-    if (bastion_validate(item, f->fields, f->n_fields, values, inner) > 0) {
+    if (validate_members(item, f->fields, f->n_fields, values, inner, open) > 0) {
         char prefix[160];
         name_pointer(f->name, prefix);
         bastion_errors_move_under(errors, inner, prefix);
@@ -296,16 +300,17 @@ static void check_object(const bastion_field *f, const cJSON *item, bastion_fiel
     *out = (bastion_field_value){.present = true, .object = values};
 }
 
-/* see validate.h */
-size_t bastion_validate(const cJSON *obj, const bastion_field *fields, size_t n,
-                        bastion_field_value *out, cJSON *errors)
+/* bastion_validate, and with `open` the same rules with members that no rule
+ * names ignored (bastion__validate_open). */
+static size_t validate_members(const cJSON *obj, const bastion_field *fields, size_t n,
+                               bastion_field_value *out, cJSON *errors, bool open)
 {
     size_t before = (size_t)cJSON_GetArraySize(errors);
     memset(out, 0, n * sizeof *out);
     const cJSON *item;
     cJSON_ArrayForEach(item, obj)
     {
-        bool known = false;
+        bool known = open;
         for (size_t i = 0; i < n && !known; i++)
             known = strcmp(fields[i].name, item->string) == 0;
         if (!known)
@@ -327,7 +332,7 @@ size_t bastion_validate(const cJSON *obj, const bastion_field *fields, size_t n,
             continue;
         }
         if (fields[i].type == BASTION_FIELD_OBJECT) {
-            check_object(&fields[i], it, &out[i], errors);
+            check_object(&fields[i], it, &out[i], errors, open);
             continue;
         }
         bastion_field_value v = {0};
@@ -340,6 +345,20 @@ size_t bastion_validate(const cJSON *obj, const bastion_field *fields, size_t n,
         }
     }
     return (size_t)cJSON_GetArraySize(errors) - before;
+}
+
+/* see validate.h */
+size_t bastion_validate(const cJSON *obj, const bastion_field *fields, size_t n,
+                        bastion_field_value *out, cJSON *errors)
+{
+    return validate_members(obj, fields, n, out, errors, false);
+}
+
+/* see validate_internal.h */
+size_t bastion__validate_open(const cJSON *obj, const bastion_field *fields, size_t n,
+                              bastion_field_value *out, cJSON *errors)
+{
+    return validate_members(obj, fields, n, out, errors, true);
 }
 
 /* see validate.h */

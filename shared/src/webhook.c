@@ -7,6 +7,9 @@
 
 #include "bastion/crypto.h"
 #include "bastion/encoding.h"
+#include "bastion/host.h"
+#include "bastion/list.h"
+#include "bastion/log.h"
 #include "bastion/webhook.h"
 
 #define MAC_LEN            BASTION_SHA256_LEN
@@ -324,6 +327,30 @@ static bastion_rc webhook_problem(bastion_ctx *cx, bastion_webhook_rc rc, const 
     snprintf(detail, sizeof detail, "%s webhook rejected (%s): %s.", provider, header,
              bastion_webhook_rc_text(rc));
     return bastion_problem(cx, BASTION_E_UNAUTHORIZED, detail);
+}
+
+/* see webhook.h */
+bastion_rc bastion_webhook_secrets_or_problem(bastion_ctx *cx, const char *var,
+                                              bastion_str secrets[BASTION_WEBHOOK_MAX_SECRETS],
+                                              size_t *n)
+{
+    bastion_str rest = bastion_config(var), member;
+    *n = 0;
+    while (rest.ptr && bastion_list_next(&rest, &member)) {
+        if (*n == BASTION_WEBHOOK_MAX_SECRETS) {
+            *n = 0;
+            break; /* more than can be tried: refuse the list, not its tail */
+        }
+        secrets[(*n)++] = member;
+    }
+    if (*n > 0)
+        return BASTION_OK;
+    bastion_header f[] = {{BASTION_LIT("variable"), bastion_cstr(var)}};
+    bastion_log_safe(BASTION_LOG_ERROR, "webhook secrets not configured", f, BASTION_COUNTOF(f));
+    char detail[160];
+    snprintf(detail, sizeof detail, "Variable %s must hold 1 to %d comma-separated secrets.", var,
+             BASTION_WEBHOOK_MAX_SECRETS);
+    return bastion_problem(cx, BASTION_E_MISCONFIGURED, detail);
 }
 
 static int64_t now_s(void)

@@ -33,6 +33,25 @@ static bool id_ok(bastion_str id)
     return true;
 }
 
+/* HOOK6: while the claim is held, budgets end before the reserve (see
+ * BASTION_WEBHOOK_RESERVE_MS): a budget equal to the time left would let a
+ * hung store run into the host's deadline, which unwinds the request with
+ * the claim still taken. */
+static void hold_reserve(bastion_ctx *cx, bastion_webhook_event *ev)
+{
+    ev->deadline_ms = cx->deadline_ms;
+    cx->deadline_ms = ev->deadline_ms > BASTION_WEBHOOK_RESERVE_MS
+                          ? ev->deadline_ms - BASTION_WEBHOOK_RESERVE_MS
+                          : 0;
+}
+
+/* Gives the request `left_ms` short of its own deadline; 0: all of it. */
+static void restore_deadline(bastion_ctx *cx, const bastion_webhook_event *ev, uint64_t left_ms)
+{
+    if (ev->deadline_ms)
+        cx->deadline_ms = ev->deadline_ms > left_ms ? ev->deadline_ms - left_ms : 0;
+}
+
 static void respond_duplicate(bastion_ctx *cx)
 {
     cJSON *extra = cJSON_CreateObject();
@@ -70,6 +89,7 @@ bastion_rc bastion_webhook_event_begin_or_problem(bastion_ctx *cx, const char *k
         respond_duplicate(cx);
         return BASTION_ANSWERED;
     }
+    hold_reserve(cx, ev);
     /* The ledger: a new row, or another attempt at one not yet processed.
      * No row comes back when it was processed already (the kv forgot). */
     int64_t now = (int64_t)bastion_now_ms();
@@ -86,6 +106,7 @@ bastion_rc bastion_webhook_event_begin_or_problem(bastion_ctx *cx, const char *k
         p, BASTION_COUNTOF(p), &rows);
     if (hrc != BASTION_HOST_OK) {
         rc = bastion_host_fail_or_problem(cx, hrc, "webhook ledger write");
+        restore_deadline(cx, ev, 0);
         bastion_dedup_release(cx, &ev->claim);
         return rc;
     }
@@ -117,6 +138,7 @@ bastion_sql_stmt bastion_webhook_event_done_stmt(const bastion_webhook_event *ev
 /* see webhook_event.h */
 void bastion_webhook_event_done(bastion_ctx *cx, bastion_webhook_event *ev, bool marked)
 {
+    restore_deadline(cx, ev, 0); /* the effect is in: all the time left is the mark's */
     if (!marked) {
         bastion_sql_value p[3];
         bastion_sql_stmt st = bastion_webhook_event_done_stmt(ev, p);
@@ -137,6 +159,7 @@ void bastion_webhook_event_fail(bastion_ctx *cx, bastion_webhook_event *ev, cons
     if (ev->finished)
         return;
     ev->finished = true;
+    restore_deadline(cx, ev, BASTION_WEBHOOK_RELEASE_MS);
     bastion_sql_value p[] = {BASTION_SQL_STR(ev->provider), BASTION_SQL_STR(ev->id),
                              BASTION_SQL_STR(bastion_log_mask(bastion_cstr(error))),
                              BASTION_SQL_INT((int64_t)bastion_now_ms())};
@@ -147,6 +170,7 @@ void bastion_webhook_event_fail(bastion_ctx *cx, bastion_webhook_event *ev, cons
                           "status = 'processing'",
                           p, BASTION_COUNTOF(p), &rows) != BASTION_HOST_OK)
         log_ledger(ev, "webhook failure not recorded in the ledger");
+    restore_deadline(cx, ev, 0);
     bastion_dedup_release(cx, &ev->claim);
 }
 

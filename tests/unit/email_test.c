@@ -1,7 +1,8 @@
 /*
- * Unit tests for shared/src/email.c: the REL4 answer shapes. (Sending,
+ * Unit tests for shared/src/email.c: the REL4 answer shapes, and the CONC5
+ * transaction of a several-statement change with its outbox row. (Sending,
  * the outbox and the breaker are proven over HTTP against a fake provider:
- * tests/functions/test_{bookings,appointments,permits}.py test_REL4_*.)
+ * tests/functions/test_{bookings,appointments,permits,stripe_webhook}.py.)
  */
 #include "../../shared/src/email.c"
 
@@ -43,11 +44,141 @@ static void test_REL4_admin_action_fields(void **state)
                         "email provider answered 500");
 }
 
+/* --- bastion_email_with_changes_or_problem (CONC5) --- */
+
+static const bastion_email MAIL = {.kind = "order-paid",
+                                   .to = BASTION_LIT("ann@example.com"),
+                                   .subject = BASTION_LIT("Paid"),
+                                   .text = BASTION_LIT("Thanks.")};
+static const bastion_email_sender SENDER = {"orders", "webhooks"};
+static const bastion_sql_value P1[] = {BASTION_SQL_INT(1)};
+static const bastion_sql_value P2[] = {BASTION_SQL_INT(2), BASTION_SQL_INT(3)};
+
+/* A transaction whose third result is the outbox row's RETURNING id 41. */
+static void script_committed(void)
+{
+    fake_reset();
+    static bastion_str id_col[] = {BASTION_LIT("id")};
+    static bastion_sql_value id_val[1];
+    static __typeof__(*fake.rows.rows.ptr) id_row[1];
+    static cabi_rows results[3];
+    memset(results, 0, sizeof results);
+    id_val[0] = BASTION_SQL_INT(41);
+    id_row[0].ptr = id_val;
+    id_row[0].len = 1;
+    results[0].changes = 1;
+    results[1].changes = 1;
+    results[2].columns.ptr = id_col;
+    results[2].columns.len = 1;
+    results[2].rows.ptr = id_row;
+    results[2].rows.len = 1;
+    results[2].changes = 1;
+    fake.rows_list = results;
+    fake.n_rows_list = 3;
+}
+
+static bastion_rc run_changes(bastion_ctx *cx, size_t n, const char *conflict_detail,
+                              bastion_email_result *sent)
+{
+    const bastion_sql_stmt changes[] = {
+        BASTION_SQL_CHANGE_ONE("UPDATE orders SET status = 'paid' WHERE id = $1", P1),
+        BASTION_SQL_CHANGE_ONE("INSERT INTO order_payments VALUES ($1, $2)", P2),
+    };
+    unit_ctx(cx);
+    return bastion_email_with_changes_or_problem(cx, &SENDER, changes, n, &MAIL, conflict_detail,
+                                                 sent);
+}
+
+/* CONC5: every change statement and the outbox row go to the host as one
+ * transaction, in order, before any send; the outbox id comes from the
+ * last statement's RETURNING. */
+static void test_CONC5_changes_and_outbox_row_are_one_transaction(void **state)
+{
+    (void)state;
+    script_committed();
+    bastion_ctx cx;
+    bastion_email_result sent;
+    assert_int_equal(run_changes(&cx, 2, "gone", &sent), BASTION_OK);
+    assert_int_equal(fake_count(FAKE_SQL_TRANSACTION), 1);
+    const fake_call *tx = &fake.calls[0];
+    assert_int_equal(tx->fn, FAKE_SQL_TRANSACTION);
+    assert_string_equal(tx->store, "orders");
+    assert_int_equal(tx->n_stmts, 3);
+    assert_true(unit_str_is(tx->stmts[0].sql, "UPDATE orders SET status = 'paid' WHERE id = $1"));
+    assert_ptr_equal(tx->stmts[0].params.ptr, P1);
+    assert_true(unit_str_is(tx->stmts[1].sql, "INSERT INTO order_payments VALUES ($1, $2)"));
+    assert_int_equal(tx->stmts[1].params.len, 2);
+    assert_true(tx->stmts[1].has_expect);
+    assert_true(unit_contains(tx->stmts[2].sql, "INSERT INTO email_failures"));
+    /* not configured here: the send fails and the queued row 41 keeps the error */
+    assert_false(sent.sent);
+    assert_int_equal(sent.outbox_id, 41);
+    const fake_call *kept = fake_last();
+    assert_int_equal(kept->fn, FAKE_SQL_QUERY);
+    assert_non_null(strstr(kept->key, "UPDATE email_failures SET error"));
+    assert_int_equal(kept->params[2].v.i, 41);
+    assert_false(cx.responded);
+}
+
+/* CONC5: a lost guard of any change is the caller's 409; the outbox row's
+ * own guard, and a lost guard with no conflict detail, are 500. */
+static void test_CONC5_lost_guard_of_any_change_is_409(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t statement;
+        const char *detail;
+        int status;
+        const char *slug;
+    } CASES[] = {
+        {1, "The order is not pending.", 409, "conflict"},
+        {2, "The order is not pending.", 409, "conflict"},
+        {3, "The order is not pending.", 500, "internal"},
+        {1, NULL, 500, "internal"},
+    };
+    for (size_t i = 0; i < BASTION_COUNTOF(CASES); i++) {
+        script_committed();
+        fake.error_tag = 6;
+        fake.guard_statement = CASES[i].statement;
+        bastion_ctx cx;
+        bastion_email_result sent;
+        assert_int_not_equal(run_changes(&cx, 2, CASES[i].detail, &sent), BASTION_OK);
+        cJSON *p = unit_assert_problem(&cx, CASES[i].status, CASES[i].slug);
+        if (CASES[i].status == 409)
+            assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(p, "detail")),
+                                CASES[i].detail);
+        assert_int_equal(fake.n_calls, 1); /* nothing sent, nothing else written */
+        assert_int_equal(bastion_sql_guard_failed(), CASES[i].statement);
+    }
+}
+
+/* No statements, or more than fit, is the caller's bug: 500, nothing run. */
+static void test_CONC5_change_count_is_bounded(void **state)
+{
+    (void)state;
+    script_committed();
+    bastion_ctx cx;
+    bastion_email_result sent;
+    assert_int_equal(run_changes(&cx, 0, NULL, &sent), BASTION_E_INTERNAL);
+    cJSON_Delete(unit_assert_problem(&cx, 500, "internal"));
+    bastion_sql_stmt many[BASTION_EMAIL_MAX_CHANGES + 1];
+    for (size_t i = 0; i < BASTION_COUNTOF(many); i++)
+        many[i] = (bastion_sql_stmt){.sql = "UPDATE t SET x = 1"};
+    unit_ctx(&cx);
+    assert_int_equal(bastion_email_with_changes_or_problem(
+                         &cx, &SENDER, many, BASTION_COUNTOF(many), &MAIL, NULL, &sent),
+                     BASTION_E_INTERNAL);
+    assert_int_equal(fake.n_calls, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_REL4_requested_answer),
         cmocka_unit_test(test_REL4_admin_action_fields),
+        cmocka_unit_test(test_CONC5_changes_and_outbox_row_are_one_transaction),
+        cmocka_unit_test(test_CONC5_lost_guard_of_any_change_is_409),
+        cmocka_unit_test(test_CONC5_change_count_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,7 +83,7 @@ static void set_value(fake_call *c, const char *v, size_t n)
 /* Fills `err` from the script; true when this call is scripted to fail. */
 static bool scripted_error(cabi_error *err)
 {
-    if (fake.error_tag < 0)
+    if (fake.error_tag < 0 || (fake.error_on_call && fake.error_on_call != fake.n_calls))
         return false;
     err->tag = (uint8_t)fake.error_tag;
     /* case 0 (timeout) has no payload; case 6 (guard) a statement index */

@@ -75,6 +75,7 @@ struct fake_host {
 
     /* script */
     int error_tag;            /* -1: succeed; 0..6: fail with that error case */
+    size_t error_on_call;     /* with error_tag: 0 every call fails, N only the Nth in calls[] */
     const char *error_msg;    /* payload of cases 1..5 */
     uint32_t guard_statement; /* payload of case 6, guard */
     bool get_some;            /* kv.get: option is some */

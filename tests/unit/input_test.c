@@ -3,7 +3,8 @@
  * bastion_parse_json_or_problem (415; 400 for anything RFC 8259 or RFC 3629
  * refuses, depth 32; 422 with every failed rule in errors[]; a \u0000 blamed
  * on its member), bastion_query_or_problem and bastion_param_or_problem (a
- * decoded NUL is refused before any rule sees a C string).
+ * decoded NUL is refused before any rule sees a C string); and the event
+ * door for provider payloads (HOOK4: open rules, 400).
  */
 #include "../../shared/src/input.c"
 
@@ -684,6 +685,131 @@ static void test_VAL1_collect_then_one_422(void **state)
     assert_int_equal(cJSON_GetArraySize(errors), 0);
 }
 
+/* --- provider events (HOOK4) --- */
+
+static const bastion_field EV_META[] = {
+    {.name = "order_id",
+     .type = BASTION_FIELD_SLUG,
+     .flags = BASTION_REQUIRED,
+     .min = 1,
+     .max = 64},
+};
+static const bastion_field EV_OBJECT[] = {
+    {.name = "metadata",
+     .type = BASTION_FIELD_OBJECT,
+     .flags = BASTION_REQUIRED,
+     .fields = EV_META,
+     .n_fields = BASTION_COUNTOF(EV_META)},
+};
+static const bastion_field EV_DATA[] = {
+    {.name = "object",
+     .type = BASTION_FIELD_OBJECT,
+     .flags = BASTION_REQUIRED,
+     .fields = EV_OBJECT,
+     .n_fields = BASTION_COUNTOF(EV_OBJECT)},
+};
+static const bastion_field EVENT[] = {
+    {.name = "id", .type = BASTION_FIELD_STRING, .flags = BASTION_REQUIRED, .min = 1, .max = 255},
+    {.name = "created", .type = BASTION_FIELD_INTEGER, .flags = BASTION_REQUIRED, .max = 1 << 30},
+    {.name = "data",
+     .type = BASTION_FIELD_OBJECT,
+     .flags = BASTION_REQUIRED,
+     .fields = EV_DATA,
+     .n_fields = BASTION_COUNTOF(EV_DATA)},
+};
+
+static cJSON *tree(const char *json)
+{
+    cJSON *t = cJSON_Parse(json);
+    assert_non_null(t);
+    return t;
+}
+
+/* Provider payloads are open: members no rule names are ignored at every
+ * level, where a form's rules refuse them (VAL1). */
+static void test_HOOK4_event_rules_ignore_unnamed_members_at_every_level(void **state)
+{
+    (void)state;
+    cJSON *ev = tree("{\"id\":\"evt_1\",\"created\":5,\"livemode\":false,\"data\":{\"object\":"
+                     "{\"x\":1,\"metadata\":{\"order_id\":\"ord_1\",\"kind\":\"order\"}},"
+                     "\"previous_attributes\":{}}}");
+    bastion_field_value in[BASTION_COUNTOF(EVENT)];
+    cJSON *errors = cJSON_CreateArray();
+    assert_int_equal(bastion_event_fields(ev, "", EVENT, BASTION_COUNTOF(EVENT), in, errors), 0);
+    assert_true(in[0].present && unit_str_is(in[0].str, "evt_1"));
+    assert_int_equal(in[1].integer, 5);
+    const bastion_field_value *meta = &in[2].object[0].object[0];
+    assert_true(unit_str_is(meta->object[0].str, "ord_1"));
+    /* the same tree as a form: every unnamed member is an error */
+    assert_true(bastion_validate(ev, EVENT, BASTION_COUNTOF(EVENT), in, errors) >= 4);
+}
+
+/* HOOK4: the errors point into the event and answer 400, never 422. */
+static void test_HOOK4_event_errors_point_into_the_event_and_are_400(void **state)
+{
+    (void)state;
+    cJSON *ev = tree("{\"id\":7,\"created\":5,\"created\":6,\"data\":{\"object\":"
+                     "{\"metadata\":{\"kind\":\"order\"}}}}");
+    bastion_field_value in[BASTION_COUNTOF(EVENT)];
+    cJSON *errors = cJSON_CreateArray();
+    assert_int_equal(bastion_event_fields(ev, "", EVENT, BASTION_COUNTOF(EVENT), in, errors), 3);
+    assert_string_equal(unit_error_for(errors, "/id"), "must be a string");
+    assert_string_equal(unit_error_for(errors, "/created"), "appears more than once");
+    assert_string_equal(unit_error_for(errors, "/data/object/metadata/order_id"), "is required");
+    /* a part of the event checked on its own: its pointer prefixes the errors */
+    const cJSON *object = cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "data"), "object");
+    bastion_field_value obj[BASTION_COUNTOF(EV_OBJECT)];
+    assert_int_equal(bastion_event_fields(object, "/data/object", EV_OBJECT,
+                                          BASTION_COUNTOF(EV_OBJECT), obj, errors),
+                     1);
+    assert_int_equal(bastion_event_fields(NULL, "/data/object/items", EV_OBJECT,
+                                          BASTION_COUNTOF(EV_OBJECT), obj, errors),
+                     1);
+    assert_string_equal(unit_error_for(errors, "/data/object/items"), "must be an object");
+    bastion_ctx cx;
+    unit_ctx(&cx);
+    assert_int_equal(bastion_event_errors_or_problem(&cx, errors), BASTION_E_BAD_REQUEST);
+    cJSON *p = unit_assert_problem(&cx, 400, "bad-request");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "errors")), 5);
+    unit_ctx(&cx);
+    assert_int_equal(bastion_event_errors_or_problem(&cx, cJSON_CreateArray()), BASTION_OK);
+    assert_false(cx.responded);
+}
+
+/* HOOK4: the event's body door is the form's, but a \u0000 is a 400 too. */
+static void test_HOOK4_event_body_failures_are_400(void **state)
+{
+    (void)state;
+    static const bastion_header ct[] = {
+        {BASTION_LIT("content-type"), BASTION_LIT("application/json; charset=utf-8")},
+    };
+    bastion_ctx cx;
+    cJSON *root;
+    unit_ctx(&cx);
+    cx.headers = ct;
+    cx.n_headers = BASTION_COUNTOF(ct);
+    cx.body = BASTION_LIT("{\"data\":{\"object\":{\"email\":\"a\\u0000b\"}}}");
+    assert_int_equal(bastion_event_body_or_problem(&cx, &root), BASTION_E_BAD_REQUEST);
+    cJSON *p = unit_assert_problem(&cx, 400, "bad-request");
+    assert_non_null(unit_error_for(cJSON_GetObjectItem(p, "errors"), "/data/object/email"));
+    assert_null(root);
+    unit_ctx(&cx);
+    cx.headers = ct;
+    cx.n_headers = BASTION_COUNTOF(ct);
+    cx.body = BASTION_LIT("[1]");
+    assert_int_equal(bastion_event_body_or_problem(&cx, &root), BASTION_E_MALFORMED_JSON);
+    cJSON_Delete(unit_assert_problem(&cx, 400, "malformed-json"));
+    unit_ctx(&cx);
+    cx.headers = ct;
+    cx.n_headers = BASTION_COUNTOF(ct);
+    cx.body = BASTION_LIT("{\"id\":\"evt_1\"}");
+    assert_int_equal(bastion_event_body_or_problem(&cx, &root), BASTION_OK);
+    assert_true(cJSON_IsObject(root));
+    unit_ctx(&cx);
+    cx.body = BASTION_LIT("{}");
+    assert_int_equal(bastion_event_body_or_problem(&cx, &root), BASTION_E_UNSUPPORTED_MEDIA);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -708,6 +834,9 @@ int main(void)
         cmocka_unit_test(test_VAL1_rfc8259_numbers_accepted),
         cmocka_unit_test(test_VAL1_param_rule_applied),
         cmocka_unit_test(test_VAL1_collect_then_one_422),
+        cmocka_unit_test(test_HOOK4_event_rules_ignore_unnamed_members_at_every_level),
+        cmocka_unit_test(test_HOOK4_event_errors_point_into_the_event_and_are_400),
+        cmocka_unit_test(test_HOOK4_event_body_failures_are_400),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

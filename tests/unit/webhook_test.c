@@ -27,6 +27,7 @@
  */
 #include "../../shared/src/webhook.c"
 
+#include "fake_host.h"
 #include "unit.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -931,9 +932,60 @@ static void test_webhook_standard_or_problem(void **state)
     assert_detail(&cx, 500, "misconfigured", "secret", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", NULL);
 }
 
+/* ---- the secrets variable (HOOK1 rotation, REL8) ---- */
+
+static bastion_rc secrets_from(const char *value, bastion_str *secrets, size_t *n, bastion_ctx *cx)
+{
+    fake_reset();
+    fake.config_names[0] = value ? "stripe_webhook_secrets" : NULL; /* NULL: unset */
+    fake.config_values[0] = value;
+    unit_ctx(cx);
+    return bastion_webhook_secrets_or_problem(cx, "stripe_webhook_secrets", secrets, n);
+}
+
+static void test_HOOK1_secrets_variable_is_a_comma_list(void **state)
+{
+    (void)state;
+    bastion_str sec[BASTION_WEBHOOK_MAX_SECRETS];
+    size_t n;
+    bastion_ctx cx;
+    assert_int_equal(secrets_from(" " ST_SECRET_OLD " ,, " ST_SECRET "\t", sec, &n, &cx),
+                     BASTION_OK);
+    assert_int_equal(n, 2);
+    assert_true(unit_str_is(sec[0], ST_SECRET_OLD));
+    assert_true(unit_str_is(sec[1], ST_SECRET));
+    assert_false(cx.responded);
+    /* the parsed list verifies a delivery signed with either secret */
+    assert_int_equal(bastion_webhook_stripe(S("t=1700000000,v1=" ST_SIG), S(ST_BODY), sec, n, ST_T,
+                                            BASTION_WEBHOOK_TOLERANCE_S),
+                     BASTION_WEBHOOK_OK);
+    assert_int_equal(secrets_from("a,b,c,d,e,f,g,h", sec, &n, &cx), BASTION_OK);
+    assert_int_equal(n, BASTION_WEBHOOK_MAX_SECRETS);
+}
+
+/* REL8: unset, empty and too many secrets are a 500 naming the variable. */
+static void test_HOOK1_secrets_variable_misconfigured_is_500(void **state)
+{
+    (void)state;
+    static const char *const BAD[] = {NULL, "", " , ,", "a,b,c,d,e,f,g,h,i"};
+    for (size_t i = 0; i < BASTION_COUNTOF(BAD); i++) {
+        bastion_str sec[BASTION_WEBHOOK_MAX_SECRETS];
+        size_t n = 99;
+        bastion_ctx cx;
+        assert_int_equal(secrets_from(BAD[i], sec, &n, &cx), BASTION_E_MISCONFIGURED);
+        assert_int_equal(n, 0);
+        cJSON *p = unit_assert_problem(&cx, 500, "misconfigured");
+        assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(p, "detail")),
+                               "stripe_webhook_secrets"));
+        assert_false(unit_contains(cx.resp_body, "a,b"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_HOOK1_secrets_variable_is_a_comma_list),
+        cmocka_unit_test(test_HOOK1_secrets_variable_misconfigured_is_500),
         cmocka_unit_test(test_HOOK1_stripe_constructed_vector),
         cmocka_unit_test(test_HOOK1_stripe_raw_body_bytes),
         cmocka_unit_test(test_HOOK1_stripe_no_header),

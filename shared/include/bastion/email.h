@@ -65,6 +65,23 @@ bastion_rc bastion_email_with_change_or_problem(bastion_ctx *cx, const bastion_e
                                                 const bastion_email *m, const char *conflict_detail,
                                                 bastion_email_result *sent);
 
+/*
+ * bastion_email_with_change_or_problem for a change that takes several
+ * statements (a status change and the row that records it):
+ * changes[0..n) and the outbox row in one transaction (CONC5), then the
+ * awaited delivery (REL4). A lost guard of any change writes 409 with
+ * `conflict_detail` (NULL: 500) and bastion_sql_guard_failed() says which;
+ * the outbox row's own guard is ours, a 500. 1 <= n <=
+ * BASTION_EMAIL_MAX_CHANGES (else 500, nothing run). `changes` and their
+ * params are borrowed for the call.
+ */
+#define BASTION_EMAIL_MAX_CHANGES 7
+bastion_rc bastion_email_with_changes_or_problem(bastion_ctx *cx, const bastion_email_sender *s,
+                                                 const bastion_sql_stmt *changes, size_t n,
+                                                 const bastion_email *m,
+                                                 const char *conflict_detail,
+                                                 bastion_email_result *sent);
+
 /* Sends now; on failure inserts the outbox row with the error. */
 void bastion_email_send(bastion_ctx *cx, const bastion_email_sender *s, const bastion_email *m,
                         bastion_email_result *out);

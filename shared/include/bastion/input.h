@@ -77,4 +77,42 @@ bastion_rc bastion_parse_json_collect_or_problem(bastion_ctx *cx, const bastion_
  * otherwise the 422 problem carrying them (consumed) and its code. */
 bastion_rc bastion_errors_or_problem(bastion_ctx *cx, cJSON *errors);
 
+/*
+ * --- provider events (HOOK4) ---
+ *
+ * A webhook's body is an event the provider built, not a form a user fills
+ * in, and provider payloads are open: Stripe and Shopify add members
+ * whenever they like (REQUIREMENTS.md, "Clarifications"). So an event's
+ * rules check the members they name, with their types, and ignore every
+ * other member at every level; a duplicate member is still refused. And a
+ * malformed event is 400 (HOOK4), never 422: nobody will correct a field.
+ * Call these after the signature is verified (webhook.h), never before.
+ *
+ *     cJSON *root, *errors = cJSON_CreateArray();
+ *     if (bastion_event_body_or_problem(cx, &root)) return;
+ *     bastion_event_fields(root, "", envelope, n, in, errors);
+ *     if (bastion_event_errors_or_problem(cx, errors)) return;
+ */
+
+/* bastion_json_body_or_problem for an event: the same checks, and every
+ * failure but the 415 is a 400 (a \u0000 too, with errors[] naming its
+ * member). On BASTION_OK *root is the parsed object (arena memory). */
+bastion_rc bastion_event_body_or_problem(bastion_ctx *cx, cJSON **root);
+
+/*
+ * Runs `fields` over `obj` (a member of the event tree; NULL or a value that
+ * is not an object is one "must be an object" error at `pointer`) with
+ * unnamed members ignored, and appends each error to `errors` under
+ * `pointer`, the RFC 6901 pointer of `obj` in the event ("" for the event
+ * itself, "/data/object" for Stripe's object). Fills out[0..n) as
+ * bastion_validate does (validate.h) and returns the number of errors added.
+ * `pointer` and `fields` are borrowed for the call.
+ */
+size_t bastion_event_fields(const cJSON *obj, const char *pointer, const bastion_field *fields,
+                            size_t n, bastion_field_value *out, cJSON *errors);
+
+/* BASTION_OK when `errors` is empty; otherwise the 400 problem "The event
+ * is malformed." carrying them (consumed), and its code. */
+bastion_rc bastion_event_errors_or_problem(bastion_ctx *cx, cJSON *errors);
+
 #endif

@@ -6,7 +6,8 @@
  * is over the exact bytes received, and a body that fails it is an
  * unauthenticated request, not a malformed event.
  *
- * Memory: nothing allocates; every working buffer is on the stack and
+ * Memory: nothing allocates (but the problems the _or_problem functions
+ * write, in the request arena); every working buffer is on the stack and
  * bounded by BASTION_WEBHOOK_MAX_SECRETS and BASTION_WEBHOOK_MAX_SIGNATURES.
  * All arguments are borrowed for the duration of the call only; nothing is
  * retained, so there is no context and no release function.
@@ -121,6 +122,20 @@ bastion_webhook_rc bastion_webhook_standard(bastion_str id,        /* webhook-id
                                             bastion_str body,
                                             const bastion_str *secrets, /* "whsec_…" */
                                             size_t n_secrets, int64_t now_s, uint32_t tolerance_s);
+
+/*
+ * The endpoint's secrets, from the configuration variable `var` (granted to
+ * the function): a comma list (list.h: spaces around members and empty
+ * members ignored) of 1..BASTION_WEBHOOK_MAX_SECRETS secrets, so that during
+ * a rotation it holds the old and the new one ("whsec_old, whsec_new").
+ * Unset, empty, or more than the maximum → 500 BASTION_E_MISCONFIGURED
+ * naming the variable, never a value (REL8). On BASTION_OK secrets[0..*n)
+ * are sub-slices of the variable's value, which lives as long as the
+ * instance.
+ */
+bastion_rc bastion_webhook_secrets_or_problem(bastion_ctx *cx, const char *var,
+                                              bastion_str secrets[BASTION_WEBHOOK_MAX_SECRETS],
+                                              size_t *n);
 
 /*
  * The same checks on the request in `cx` (its lower-case headers and raw

@@ -35,22 +35,37 @@
 #define BASTION_WEBHOOK_CLAIM_TTL_S 120u   /* a claim in flight: past any webhook deadline */
 #define BASTION_WEBHOOK_KEEP_S      86400u /* HOOK3: a processed event is remembered 24 h */
 #define BASTION_WEBHOOK_ID_MAX      255
+/* HOOK3, HOOK6: from the claim until done or fail, every store call's budget
+ * ends this much before the request's deadline, so a store that hangs until
+ * its budget runs out still leaves time to record the failure and give the
+ * claim back (the last BASTION_WEBHOOK_RELEASE_MS of it are the release's). */
+#define BASTION_WEBHOOK_RESERVE_MS 1000u
+#define BASTION_WEBHOOK_RELEASE_MS 250u
 
 typedef struct {
     const char *db;
     bastion_str provider, id;
     bastion_dedup claim;
-    int64_t attempts; /* this delivery's attempt number in the ledger */
-    bool finished;    /* done or failed has run */
+    int64_t attempts;     /* this delivery's attempt number in the ledger */
+    bool finished;        /* done or failed has run */
+    uint64_t deadline_ms; /* the request's own deadline, held back until done or fail */
 } bastion_webhook_event;
 
 /*
- * Claims the event and records the attempt in the ledger. BASTION_OK: this
- * request processes the event. BASTION_ANSWERED: a duplicate (claimed by
- * another delivery now, or processed before), 200 already written, nothing
- * to do. Otherwise a problem is written: 400 for an id outside
- * 1..BASTION_WEBHOOK_ID_MAX printable ASCII, 503/504 when a store fails (the
- * claim is released, so the provider's retry can run).
+ * Claims the event and records the attempt in the ledger.
+ *
+ * BASTION_OK: this request processes the event. Until done or fail,
+ * cx->deadline_ms is BASTION_WEBHOOK_RESERVE_MS earlier than the host's, so
+ * the caller MUST end with one of them: a store that hangs then times out
+ * while there is still time to release the claim, instead of running into
+ * the host's deadline, which unwinds the request with the claim held (every
+ * retry within BASTION_WEBHOOK_CLAIM_TTL_S would then be a "duplicate").
+ *
+ * BASTION_ANSWERED: a duplicate (claimed by another delivery now, or
+ * processed before), 200 already written, nothing to do. Otherwise a problem
+ * is written: 400 for an id outside 1..BASTION_WEBHOOK_ID_MAX printable
+ * ASCII, 503/504 when a store fails (the claim is released, so the
+ * provider's retry can run).
  */
 bastion_rc bastion_webhook_event_begin_or_problem(bastion_ctx *cx, const char *kv, const char *db,
                                                   const char *provider, bastion_str id,
@@ -62,16 +77,19 @@ bastion_rc bastion_webhook_event_begin_or_problem(bastion_ctx *cx, const char *k
 bastion_sql_stmt bastion_webhook_event_done_stmt(const bastion_webhook_event *ev,
                                                  bastion_sql_value params[3]);
 
-/* After the side effects committed: marks the ledger row (unless `marked`,
- * when the caller's transaction already ran the done statement) and keeps
- * the kv claim for 24 h. Store failures are logged only: the effect has
- * happened, and the ledger or the claim still stops a replay. */
+/* After the side effects committed: restores the request's deadline, marks
+ * the ledger row (unless `marked`, when the caller's transaction already ran
+ * the done statement) and keeps the kv claim for 24 h. Store failures are
+ * logged only: the effect has happened, and the ledger or the claim still
+ * stops a replay. */
 void bastion_webhook_event_done(bastion_ctx *cx, bastion_webhook_event *ev, bool marked);
 
 /* Processing failed: records `error` (masked like a log line) and the
- * failed status in the ledger, then releases the claim so the provider's
- * retry can succeed. The caller writes the 5xx problem. Safe to call once
- * the event is done (then a no-op). */
+ * failed status in the ledger, within the reserve but its last
+ * BASTION_WEBHOOK_RELEASE_MS, then releases the claim so the provider's retry
+ * can succeed, and restores the request's deadline. The caller writes the
+ * 5xx problem (before or after). Safe to call once the event is done (then a
+ * no-op). */
 void bastion_webhook_event_fail(bastion_ctx *cx, bastion_webhook_event *ev, const char *error);
 
 /* 200 {"received":true} plus `extra`'s members (may be NULL). */
