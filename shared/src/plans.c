@@ -11,8 +11,8 @@
 #include "bastion/plans.h"
 #include "bastion/rows.h"
 
-const char *const BASTION_FEATURE_NAMES[BASTION_FEATURE__COUNT + 1] = {"assessments",
-                                                                        "ai_matching", NULL};
+const char *const BASTION_FEATURE_NAMES[BASTION_FEATURE__COUNT + 1] = {"assessments", "ai_matching",
+                                                                       NULL};
 
 /* Every number of every plan, here and nowhere else. */
 static const bastion_plan PLANS[] = {
@@ -58,8 +58,8 @@ static const bastion_plan *plan_for_price(bastion_str price, bool *bad)
         if (!eq)
             continue;
         bastion_str id = bastion_trim_ows((bastion_str){item.ptr, (size_t)(eq - item.ptr)});
-        bastion_str name = bastion_trim_ows(
-            (bastion_str){eq + 1, item.len - (size_t)(eq - item.ptr) - 1});
+        bastion_str name =
+            bastion_trim_ows((bastion_str){eq + 1, item.len - (size_t)(eq - item.ptr) - 1});
         if (!bastion_str_eq(id, price))
             continue;
         const bastion_plan *p = bastion_plan_named(name);
@@ -88,12 +88,13 @@ bastion_rc bastion_tenant_plan_or_problem(bastion_ctx *cx, bastion_str tenant,
     out->has_period_end = true;
     bastion_sql_value p[] = {BASTION_SQL_STR(tenant)};
     bastion_rows rows;
-    if (bastion_sql_query_or_problem(cx, "billing",
-                                     "SELECT stripe_subscription_id, status, price_id, "
-                                     "current_period_end, cancel_at_period_end FROM subscriptions "
-                                     "WHERE tenant = $1 ORDER BY event_created DESC, updated_at DESC "
-                                     "LIMIT 1",
-                                     p, BASTION_COUNTOF(p), &rows, "subscription read"))
+    if (bastion_sql_query_or_problem(
+            cx, "billing",
+            "SELECT stripe_subscription_id, status, price_id, "
+            "current_period_end, cancel_at_period_end FROM subscriptions "
+            "WHERE tenant = $1 ORDER BY event_created DESC, updated_at DESC "
+            "LIMIT 1",
+            p, BASTION_COUNTOF(p), &rows, "subscription read"))
         return BASTION_E_INTERNAL;
     if (rows.n_rows == 0)
         return BASTION_OK;

@@ -38,10 +38,10 @@ const bastion_plan *bastion_plan_named(bastion_str name);
 
 typedef struct {
     const bastion_plan *plan;
-    bastion_str status;             /* the subscription's status, or "none" */
-    bastion_str subscription_id;    /* .ptr NULL without a subscription */
-    int64_t period_end_ms;          /* the current period's end (exclusive) */
-    bool has_period_end;            /* false only for a subscription without one */
+    bastion_str status;          /* the subscription's status, or "none" */
+    bastion_str subscription_id; /* .ptr NULL without a subscription */
+    int64_t period_end_ms;       /* the current period's end (exclusive) */
+    bool has_period_end;         /* false only for a subscription without one */
     bool cancel_at_period_end;
 } bastion_tenant_plan;
 
