@@ -45,9 +45,12 @@ typedef struct {
     bool cancel_at_period_end;
 } bastion_tenant_plan;
 
-/* Reads the tenant's newest subscription from database "billing" (the
- * function must be granted it) and decides its plan and period as above.
- * 5xx on store failures, 500 when billing_plan_prices names an unknown plan. */
+/* Reads the tenant's newest subscription from database "billing" (the function
+ * must be granted it) and decides its plan and period as above. 5xx on store
+ * failures; 500 misconfigured (REL8) when any member of billing_plan_prices
+ * is not "<price id>=<plan>" naming a plan of the table, whatever the
+ * tenant's own price, and with no subscription too. Strings in *out live in
+ * the request arena. */
 bastion_rc bastion_tenant_plan_or_problem(bastion_ctx *cx, bastion_str tenant,
                                           bastion_tenant_plan *out);
 
