@@ -75,6 +75,8 @@ static bastion_rc price_plan_or_problem(bastion_ctx *cx, const bastion_str *pric
     return BASTION_OK;
 }
 
+/* The statuses in which a subscription pays for its plan, once for C and SQL. */
+#define PAYING_SQL "'active', 'trialing', 'past_due'"
 static bool paying(bastion_str status)
 {
     return bastion_str_eq(status, BASTION_LIT("active")) ||
@@ -92,12 +94,16 @@ bastion_rc bastion_tenant_plan_or_problem(bastion_ctx *cx, bastion_str tenant,
     out->status = BASTION_LIT("none");
     out->period_end_ms = month_end_ms(now);
     out->has_period_end = true;
-    bastion_sql_value p[] = {BASTION_SQL_STR(tenant)};
+    /* A paying subscription in its period wins over any other, however new:
+     * a tenant that moved to a new subscription, whose old one's deletion
+     * event came later, still has the plan it pays for. */
+    bastion_sql_value p[] = {BASTION_SQL_STR(tenant), BASTION_SQL_INT(now)};
     bastion_rows rows;
     bastion_rc rc = bastion_sql_query_or_problem(
         cx, "billing",
         "SELECT stripe_subscription_id, status, price_id, current_period_end, "
         "cancel_at_period_end FROM subscriptions WHERE tenant = $1 ORDER BY "
+        "CASE WHEN status IN (" PAYING_SQL ") AND current_period_end > $2 THEN 0 ELSE 1 END, "
         "event_created DESC, updated_at DESC LIMIT 1",
         p, BASTION_COUNTOF(p), &rows, "subscription read");
     if (rc)

@@ -7,7 +7,8 @@
  * plan ("price_123=pro,price_456=team"), gives that plan for its billing
  * period (up to current_period_end). Anything else — no subscription, a
  * canceled or unpaid one, an unmapped price — is "free", whose period is
- * the calendar month in UTC.
+ * the calendar month in UTC. Of several subscriptions, one paying within its
+ * period wins, then the newest (event_created, then updated_at).
  *
  * Usage is counted per (tenant, feature, period) in kv, increment-first as
  * rate limits are (CONC2): of N concurrent uses at the limit exactly the
@@ -45,7 +46,7 @@ typedef struct {
     bool cancel_at_period_end;
 } bastion_tenant_plan;
 
-/* Reads the tenant's newest subscription from database "billing" (the function
+/* Reads the tenant's subscription from database "billing" (the function
  * must be granted it) and decides its plan and period as above. 5xx on store
  * failures; 500 misconfigured (REL8) when any member of billing_plan_prices
  * is not "<price id>=<plan>" naming a plan of the table, whatever the
