@@ -11,6 +11,11 @@
 #include "bastion/plans.h"
 #include "bastion/rows.h"
 
+const char *const BASTION_FEATURE_STORES[BASTION_FEATURE__COUNT] = {
+    [BASTION_FEATURE_ASSESSMENTS] = "assessments",
+    [BASTION_FEATURE_AI_MATCHING] = "jobs",
+};
+
 const char *const BASTION_FEATURE_NAMES[BASTION_FEATURE__COUNT + 1] = {"assessments", "ai_matching",
                                                                        NULL};
 
@@ -124,6 +129,8 @@ bastion_rc bastion_tenant_plan_or_problem(bastion_ctx *cx, bastion_str tenant,
     out->subscription_id = id;
     out->status = status;
     out->cancel_at_period_end = cancel;
+    out->has_subscription_period_end = has_end;
+    out->subscription_period_end_ms = has_end ? end : 0;
     if ((rc = price_plan_or_problem(cx, has_price ? &price : NULL, &plan)))
         return rc;
     if (plan && paying(status) && (!has_end || end > now)) {

@@ -29,6 +29,15 @@ typedef enum {
 /* "assessments", "ai_matching", NULL: for BASTION_FIELD_ENUM rules. */
 extern const char *const BASTION_FEATURE_NAMES[BASTION_FEATURE__COUNT + 1];
 
+/*
+ * The kv store each feature's uses are counted in: the store of the function
+ * that counts them (assessments: the assessments function; ai_matching: the
+ * jobs function's matching runs: a contract for that function, not built
+ * yet). Stores are namespaces, so a function that reads a feature's usage
+ * (billing) is granted that store too; the name is agreed here, once.
+ */
+extern const char *const BASTION_FEATURE_STORES[BASTION_FEATURE__COUNT];
+
 typedef struct {
     const char *name;
     uint32_t limits[BASTION_FEATURE__COUNT];
@@ -44,6 +53,10 @@ typedef struct {
     int64_t period_end_ms;       /* the current period's end (exclusive) */
     bool has_period_end;         /* false only for a subscription without one */
     bool cancel_at_period_end;
+    /* The subscription's own current_period_end, paying or not (for display;
+     * the plan's period is period_end_ms above). */
+    int64_t subscription_period_end_ms;
+    bool has_subscription_period_end;
 } bastion_tenant_plan;
 
 /* Reads the tenant's subscription from database "billing" (the function
