@@ -55,6 +55,7 @@ TEST_VARS = {
     "BASTION_VAR_permit_token_secret": "test-permit-secret-0123456789abcdef0123456789",
     "BASTION_VAR_stripe_webhook_secrets": "whsec_test_current_0123456789abcdef",
     "BASTION_VAR_shopify_api_secret": "shpss_test_0123456789abcdef",
+    "BASTION_VAR_payments_api_key": "sk_test_0123456789abcdef",
 }
 
 
