@@ -135,6 +135,7 @@ static void cancel(bastion_ctx *cx)
         return;
     }
     const bastion_form_field form[] = {{"cancel_at_period_end", BASTION_LIT("true")}};
+    /* bastion_sprintf's text is NUL-terminated (core.h): a C string for the path */
     bastion_str path = bastion_sprintf("/v1/subscriptions/" BASTION_STR_FMT, BASTION_STR_ARG(id));
     cJSON *sub;
     if (bastion_payments_post_or_problem(cx, KV, path.ptr, form, BASTION_COUNTOF(form), &sub))
@@ -153,7 +154,7 @@ static void cancel(bastion_ctx *cx)
                                p);
     bastion_rows rows;
     if (bastion_sql_change_or_problem(cx, DB, &change, &rows, BASTION_E_CONFLICT,
-                                      "The subscription changed while it was being cancelled.",
+                                      "The subscription changed while it was being canceled.",
                                       "subscription cancel"))
         return;
     cJSON *body = cJSON_CreateObject();
