@@ -134,9 +134,10 @@ def tenant():
     return "t-" + uuid.uuid4().hex[:10]
 
 
-def subscribe(srv, tenant, status="active", price="price_pro", cancel=0):
-    """A subscription as stripe-webhook stores it (its customer mapped first); its id."""
-    now = int(time.time() * 1000)
+def subscribe(srv, tenant, status="active", price="price_pro", cancel=0, age_s=0):
+    """A subscription as stripe-webhook stores it (its customer mapped first), its last
+    event age_s seconds old; its id."""
+    now = int(time.time() * 1000) - age_s * 1000
     cus, sub = "cus_" + uuid.uuid4().hex[:14], "sub_" + uuid.uuid4().hex[:14]
     srv.sql("billing", "INSERT INTO stripe_customers (stripe_customer_id, tenant, created_at) "
             "VALUES (?, ?, ?)", (cus, tenant, now))
@@ -231,6 +232,17 @@ def test_REL8_billing_plan_prices_maps_prices_to_plans(srv, status, price, plan)
     assert (body["status"], body["plan"]) == (status, plan)
     assert body["current_period_end"] == PERIOD_END  # the subscription's, paying or not
     assert body["usage"]["assessments_limit"] == {"free": 5, "pro": 100, "team": 1000}[plan]
+
+
+def test_AUTH5_a_paying_subscription_wins_over_a_newer_ended_one(srv, payments):
+    """A tenant moved to a new subscription; the old one's deletion event came later."""
+    t = tenant()
+    new = subscribe(srv, t, status="active", price="price_team", age_s=60)
+    old = subscribe(srv, t, status="canceled", price="price_pro", age_s=0)
+    assert srv.get(SUB, headers=user(t)).json()["plan"] == "team"
+    assert cancel(srv, with_csrf(srv, admin(t))).status == 200
+    assert payments.calls()[-1]["path"] == f"/v1/subscriptions/{new}"
+    assert (row(srv, new), row(srv, old)) == (("active", 1), ("canceled", 0))
 
 
 def test_REL8_a_price_map_naming_no_plan_is_500(fresh):
