@@ -56,6 +56,7 @@ TEST_VARS = {
     "BASTION_VAR_assessment_token_secret": "test-assessment-secret-0123456789abcdef012345",
     "BASTION_VAR_stripe_webhook_secrets": "whsec_test_current_0123456789abcdef",
     "BASTION_VAR_shopify_api_secret": "shpss_test_0123456789abcdef",
+    "BASTION_VAR_payments_api_key": "sk_test_0123456789abcdef",
 }
 
 

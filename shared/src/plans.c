@@ -11,6 +11,11 @@
 #include "bastion/plans.h"
 #include "bastion/rows.h"
 
+const char *const BASTION_FEATURE_STORES[BASTION_FEATURE__COUNT] = {
+    [BASTION_FEATURE_ASSESSMENTS] = "assessments",
+    [BASTION_FEATURE_AI_MATCHING] = "jobs",
+};
+
 const char *const BASTION_FEATURE_NAMES[BASTION_FEATURE__COUNT + 1] = {"assessments", "ai_matching",
                                                                        NULL};
 
@@ -46,29 +51,37 @@ static int64_t month_end_ms(int64_t now_ms)
     return bastion_days_from_civil(y, m, 1) * BASTION_MS_PER_DAY;
 }
 
-/* billing_plan_prices maps `price` to a plan: NULL when unmapped; *bad when
- * the mapping names a plan that does not exist. */
-static const bastion_plan *plan_for_price(bastion_str price, bool *bad)
+/*
+ * REL8: billing_plan_prices ("price_123=pro, price_456=team") is checked
+ * whole on every read, whatever the tenant's price: a member that is not
+ * "<price id>=<plan>" with a plan of the table is a 500 for every tenant at
+ * once, never a silent "free" for some and a 500 for others. *plan is the
+ * plan mapped to `price` (NULL when `price` is NULL or unmapped).
+ */
+static bastion_rc price_plan_or_problem(bastion_ctx *cx, const bastion_str *price,
+                                        const bastion_plan **plan)
 {
-    *bad = false;
-    bastion_str map = bastion_config("billing_plan_prices");
-    bastion_str rest = map, item;
+    *plan = NULL;
+    bastion_str rest = bastion_config("billing_plan_prices"), item;
     while (bastion_list_next(&rest, &item)) {
         const char *eq = memchr(item.ptr, '=', item.len);
-        if (!eq)
-            continue;
-        bastion_str id = bastion_trim_ows((bastion_str){item.ptr, (size_t)(eq - item.ptr)});
-        bastion_str name =
-            bastion_trim_ows((bastion_str){eq + 1, item.len - (size_t)(eq - item.ptr) - 1});
-        if (!bastion_str_eq(id, price))
-            continue;
-        const bastion_plan *p = bastion_plan_named(name);
-        *bad = p == NULL;
-        return p;
+        size_t at = eq ? (size_t)(eq - item.ptr) : 0;
+        bastion_str id = bastion_trim_ows((bastion_str){item.ptr, at});
+        const bastion_plan *p =
+            eq ? bastion_plan_named(bastion_trim_ows((bastion_str){eq + 1, item.len - at - 1}))
+               : NULL;
+        if (!id.len || !p)
+            return bastion_problem(cx, BASTION_E_MISCONFIGURED,
+                                   "Variable billing_plan_prices must be price_id=plan pairs, "
+                                   "each naming a plan that exists.");
+        if (price && !*plan && bastion_str_eq(id, *price))
+            *plan = p;
     }
-    return NULL;
+    return BASTION_OK;
 }
 
+/* The statuses in which a subscription pays for its plan, once for C and SQL. */
+#define PAYING_SQL "'active', 'trialing', 'past_due'"
 static bool paying(bastion_str status)
 {
     return bastion_str_eq(status, BASTION_LIT("active")) ||
@@ -86,18 +99,23 @@ bastion_rc bastion_tenant_plan_or_problem(bastion_ctx *cx, bastion_str tenant,
     out->status = BASTION_LIT("none");
     out->period_end_ms = month_end_ms(now);
     out->has_period_end = true;
-    bastion_sql_value p[] = {BASTION_SQL_STR(tenant)};
+    /* A paying subscription in its period wins over any other, however new:
+     * a tenant that moved to a new subscription, whose old one's deletion
+     * event came later, still has the plan it pays for. */
+    bastion_sql_value p[] = {BASTION_SQL_STR(tenant), BASTION_SQL_INT(now)};
     bastion_rows rows;
-    if (bastion_sql_query_or_problem(
-            cx, "billing",
-            "SELECT stripe_subscription_id, status, price_id, "
-            "current_period_end, cancel_at_period_end FROM subscriptions "
-            "WHERE tenant = $1 ORDER BY event_created DESC, updated_at DESC "
-            "LIMIT 1",
-            p, BASTION_COUNTOF(p), &rows, "subscription read"))
-        return BASTION_E_INTERNAL;
+    bastion_rc rc = bastion_sql_query_or_problem(
+        cx, "billing",
+        "SELECT stripe_subscription_id, status, price_id, current_period_end, "
+        "cancel_at_period_end FROM subscriptions WHERE tenant = $1 ORDER BY "
+        "CASE WHEN status IN (" PAYING_SQL ") AND current_period_end > $2 THEN 0 ELSE 1 END, "
+        "event_created DESC, updated_at DESC LIMIT 1",
+        p, BASTION_COUNTOF(p), &rows, "subscription read");
+    if (rc)
+        return rc;
+    const bastion_plan *plan;
     if (rows.n_rows == 0)
-        return BASTION_OK;
+        return price_plan_or_problem(cx, NULL, &plan); /* REL8 holds without one too */
     bastion_row row = bastion_row_at(&rows, 0);
     bastion_str id = bastion_row_text(&row, 0);
     bastion_str status = bastion_row_text(&row, 1);
@@ -106,16 +124,15 @@ bastion_rc bastion_tenant_plan_or_problem(bastion_ctx *cx, bastion_str tenant,
     int64_t end;
     bool has_end = bastion_row_int_opt(&row, 3, &end);
     bool cancel = bastion_row_bool(&row, 4);
-    if (bastion_row_or_problem(cx, &row, "subscription read"))
-        return BASTION_E_INTERNAL;
+    if ((rc = bastion_row_or_problem(cx, &row, "subscription read")))
+        return rc;
     out->subscription_id = id;
     out->status = status;
     out->cancel_at_period_end = cancel;
-    bool bad = false;
-    const bastion_plan *plan = has_price ? plan_for_price(price, &bad) : NULL;
-    if (bad)
-        return bastion_problem(cx, BASTION_E_MISCONFIGURED,
-                               "Variable billing_plan_prices names a plan that does not exist.");
+    out->has_subscription_period_end = has_end;
+    out->subscription_period_end_ms = has_end ? end : 0;
+    if ((rc = price_plan_or_problem(cx, has_price ? &price : NULL, &plan)))
+        return rc;
     if (plan && paying(status) && (!has_end || end > now)) {
         out->plan = plan;
         out->has_period_end = has_end;

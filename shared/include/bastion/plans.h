@@ -7,7 +7,8 @@
  * plan ("price_123=pro,price_456=team"), gives that plan for its billing
  * period (up to current_period_end). Anything else — no subscription, a
  * canceled or unpaid one, an unmapped price — is "free", whose period is
- * the calendar month in UTC.
+ * the calendar month in UTC. Of several subscriptions, one paying within its
+ * period wins, then the newest (event_created, then updated_at).
  *
  * Usage is counted per (tenant, feature, period) in kv, increment-first as
  * rate limits are (CONC2): of N concurrent uses at the limit exactly the
@@ -28,6 +29,15 @@ typedef enum {
 /* "assessments", "ai_matching", NULL: for BASTION_FIELD_ENUM rules. */
 extern const char *const BASTION_FEATURE_NAMES[BASTION_FEATURE__COUNT + 1];
 
+/*
+ * The kv store each feature's uses are counted in: the store of the function
+ * that counts them (assessments: the assessments function; ai_matching: the
+ * jobs function's matching runs: a contract for that function, not built
+ * yet). Stores are namespaces, so a function that reads a feature's usage
+ * (billing) is granted that store too; the name is agreed here, once.
+ */
+extern const char *const BASTION_FEATURE_STORES[BASTION_FEATURE__COUNT];
+
 typedef struct {
     const char *name;
     uint32_t limits[BASTION_FEATURE__COUNT];
@@ -43,11 +53,18 @@ typedef struct {
     int64_t period_end_ms;       /* the current period's end (exclusive) */
     bool has_period_end;         /* false only for a subscription without one */
     bool cancel_at_period_end;
+    /* The subscription's own current_period_end, paying or not (for display;
+     * the plan's period is period_end_ms above). */
+    int64_t subscription_period_end_ms;
+    bool has_subscription_period_end;
 } bastion_tenant_plan;
 
-/* Reads the tenant's newest subscription from database "billing" (the
- * function must be granted it) and decides its plan and period as above.
- * 5xx on store failures, 500 when billing_plan_prices names an unknown plan. */
+/* Reads the tenant's subscription from database "billing" (the function
+ * must be granted it) and decides its plan and period as above. 5xx on store
+ * failures; 500 misconfigured (REL8) when any member of billing_plan_prices
+ * is not "<price id>=<plan>" naming a plan of the table, whatever the
+ * tenant's own price, and with no subscription too. Strings in *out live in
+ * the request arena. */
 bastion_rc bastion_tenant_plan_or_problem(bastion_ctx *cx, bastion_str tenant,
                                           bastion_tenant_plan *out);
 
