@@ -72,12 +72,7 @@ static bool plate_normalise(bastion_str s)
  * 500 naming the variable, never its value (REL8). */
 static bastion_rc key_or_problem(bastion_ctx *cx, bastion_token_key *key)
 {
-    bastion_str master = bastion_config("permit_token_secret");
-    if (!master.ptr || bastion_token_key_init(key, master.ptr, master.len, BASTION_LIT(PURPOSE)) !=
-                           BASTION_TOKEN_OK)
-        return bastion_problem(cx, BASTION_E_MISCONFIGURED,
-                               "Variable permit_token_secret must be at least 32 bytes.");
-    return BASTION_OK;
+    return bastion_token_key_or_problem(cx, "permit_token_secret", BASTION_LIT(PURPOSE), key);
 }
 
 /*
