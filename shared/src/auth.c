@@ -12,6 +12,7 @@
 #include "bastion/session.h"
 #include "bastion/crypto.h"
 #include "bastion/encoding.h"
+#include "core_internal.h"
 #include "jwt_internal.h"
 
 /* ------------------------------------------------------------ mechanism */
@@ -38,10 +39,19 @@ static bool bearer_token(bastion_str h, bastion_str *token)
  * when the request had no bearer credentials at all. */
 static bastion_rc unauthorized(bastion_ctx *cx, bool presented, const char *detail)
 {
+    if (presented)
+        return bastion__invalid_token(cx, detail);
+    bastion_problem(cx, BASTION_E_UNAUTHORIZED, detail);
+    bastion_set_header(cx, BASTION_LIT("www-authenticate"), BASTION_LIT("Bearer"));
+    return BASTION_E_UNAUTHORIZED;
+}
+
+/* see core_internal.h */
+bastion_rc bastion__invalid_token(bastion_ctx *cx, const char *detail)
+{
     bastion_problem(cx, BASTION_E_UNAUTHORIZED, detail);
     bastion_set_header(cx, BASTION_LIT("www-authenticate"),
-                       presented ? BASTION_LIT("Bearer error=\"invalid_token\"")
-                                 : BASTION_LIT("Bearer"));
+                       BASTION_LIT("Bearer error=\"invalid_token\""));
     return BASTION_E_UNAUTHORIZED;
 }
 

@@ -33,4 +33,13 @@ bool bastion__arena_contains(const void *p);
  * pointer bastion_alloc returned becomes invalid — every cJSON value too. */
 void bastion__arena_reset(void);
 
+/*
+ * auth.c. A 401 for a presented bearer credential that is not valid (a token
+ * that fails, was revoked, or a link token): `detail` and the RFC 6750 §3.1
+ * challenge "Bearer error="invalid_token"" (RFC 9110 §15.5.2: a 401 carries
+ * one). Returns BASTION_E_UNAUTHORIZED. The one place that spells it.
+ */
+#include "bastion/problem.h"
+bastion_rc bastion__invalid_token(bastion_ctx *cx, const char *detail);
+
 #endif

@@ -9,6 +9,7 @@
 #include "bastion/host.h"
 #include "bastion/http.h"
 #include "bastion/session.h"
+#include "core_internal.h"
 
 #define CSRF_BYTES 32
 
@@ -31,19 +32,12 @@ static bastion_str deny_key(const bastion_jwt_claims *c)
     return bastion_sprintf("deny:" BASTION_STR_FMT, BASTION_STR_ARG(c->jti));
 }
 
-static bastion_rc no_session(bastion_ctx *cx, const char *detail)
-{
-    bastion_problem(cx, BASTION_E_UNAUTHORIZED, detail);
-    bastion_set_header(cx, BASTION_LIT("www-authenticate"),
-                       BASTION_LIT("Bearer error=\"invalid_token\""));
-    return BASTION_E_UNAUTHORIZED;
-}
-
 static bastion_rc jti_or_problem(bastion_ctx *cx, const bastion_jwt_claims *c)
 {
     return bastion_session_jti_ok(c->jti)
                ? BASTION_OK
-               : no_session(cx, "The token has no usable jti, so it cannot be revoked.");
+               : bastion__invalid_token(cx,
+                                        "The token has no usable jti, so it cannot be revoked.");
 }
 
 /* see session.h */
@@ -58,7 +52,7 @@ bastion_rc bastion_session_check_or_problem(bastion_ctx *cx, const bastion_jwt_c
     if (rc != BASTION_HOST_OK)
         return bastion_host_fail_or_problem(cx, rc, "session denylist read");
     if (found)
-        return no_session(cx, "The token has been revoked.");
+        return bastion__invalid_token(cx, "The token has been revoked.");
     return BASTION_OK;
 }
 

@@ -9,6 +9,7 @@
 #include "bastion/host.h"
 #include "bastion/http.h"
 #include "bastion/token.h"
+#include "core_internal.h"
 
 #define VERSION         0x01
 #define FIXED_LEN       (1 + 8 + BASTION_TOKEN_NONCE_LEN) /* version, expiry, nonce */
@@ -173,11 +174,7 @@ bastion_rc bastion_token_check_or_problem(bastion_ctx *cx, const bastion_token_k
     if (rc == BASTION_TOKEN_E_EXPIRED)
         return bastion_problem(cx, BASTION_E_GONE, "link expired");
     if (rc != BASTION_TOKEN_OK) {
-        bastion_problem(cx, BASTION_E_UNAUTHORIZED, "link token invalid");
-        /* RFC 9110 §15.5.2: a 401 carries a challenge */
-        bastion_set_header(cx, BASTION_LIT("www-authenticate"),
-                           BASTION_LIT("Bearer error=\"invalid_token\""));
-        return BASTION_E_UNAUTHORIZED;
+        return bastion__invalid_token(cx, "link token invalid");
     }
     return BASTION_OK;
 }
