@@ -250,6 +250,8 @@ const char *host_problem_title(uint16_t status);
 
 struct host_counters {
     uint32_t kv, sql, http;
+    uint32_t
+        memory_pages; /* the instance's linear memory at its end: its peak (it never shrinks) */
     uint64_t instance_us, log_dropped;
 };
 

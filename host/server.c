@@ -446,7 +446,7 @@ static void mask(const char *v, char *out, size_t n)
 static void access_log(struct pending *p, const char *method, unsigned status,
                        const struct host_counters *c)
 {
-    char nums[7][24];
+    char nums[8][24];
     snprintf(nums[0], 24, "%u", status);
     snprintf(nums[1], 24, "%llu", (unsigned long long)((host_now_ns() - p->head_ns) / 1000));
     snprintf(nums[2], 24, "%llu", (unsigned long long)(c ? c->instance_us : 0));
@@ -454,12 +454,17 @@ static void access_log(struct pending *p, const char *method, unsigned status,
     snprintf(nums[4], 24, "%u", c ? c->sql : 0);
     snprintf(nums[5], 24, "%u", c ? c->http : 0);
     snprintf(nums[6], 24, "%llu", (unsigned long long)(c ? c->log_dropped : 0));
-    const char *kv[2 * (9 + MAX_LOGGED_PARAMS)] = {
-        "type",     "access", "method",      method,  "route",       p->route ? p->route->path : "",
-        "status",   nums[0],  "duration_us", nums[1], "instance_us", nums[2],
-        "kv_calls", nums[3],  "sql_calls",   nums[4], "http_calls",  nums[5],
+    snprintf(nums[7], 24, "%u", c ? c->memory_pages : 0);
+    const char *kv[2 * (10 + MAX_LOGGED_PARAMS)] = {
+        "type",         "access",      "method",
+        method,         "route",       p->route ? p->route->path : "",
+        "status",       nums[0],       "duration_us",
+        nums[1],        "instance_us", nums[2],
+        "kv_calls",     nums[3],       "sql_calls",
+        nums[4],        "http_calls",  nums[5],
+        "memory_pages", nums[7],
     };
-    size_t n = 9;
+    size_t n = 10;
     if (c && c->log_dropped) {
         kv[2 * n] = "log_dropped_bytes";
         kv[2 * n + 1] = nums[6];

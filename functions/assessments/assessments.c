@@ -138,13 +138,6 @@ enum { S_SENT, S_SUBMITTED, S_EXPIRED, S_ALL };
 
 /* --- shared pieces --- */
 
-static void add_time(cJSON *obj, const char *name, int64_t ms)
-{
-    char buf[BASTION_RFC3339_BUF];
-    bastion_format_rfc3339(ms, buf);
-    cJSON_AddStringToObject(obj, name, buf);
-}
-
 /* "/<list>/<i>/<member>": the RFC 6901 pointer of a member of an element */
 static char *pointer(const char *list, size_t i, const char *member)
 {
@@ -280,7 +273,7 @@ static void create_assessment(bastion_ctx *cx)
     cJSON_AddStringToObject(body, "id", id);
     cJSON_AddStringToObject(body, "title", bastion_str_dup(in[A_TITLE].str));
     cJSON_AddNumberToObject(body, "questions", (double)n);
-    add_time(body, "created_at", now);
+    bastion_json_add_time(body, "created_at", now);
     bastion_respond_json(cx, 201, body);
 }
 
@@ -322,7 +315,7 @@ static void list_assessments(bastion_ctx *cx)
         cJSON_AddStringToObject(a, "id", bastion_str_dup(ids[r]));
         cJSON_AddStringToObject(a, "title", bastion_str_dup(title));
         cJSON_AddNumberToObject(a, "questions", (double)n);
-        add_time(a, "created_at", keys[r]);
+        bastion_json_add_time(a, "created_at", keys[r]);
         cJSON_AddItemToArray(items, a);
     }
     bastion_page_respond(cx, &pg, items, keys, ids);
@@ -476,7 +469,7 @@ static void invite(bastion_ctx *cx)
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "id", id);
     cJSON_AddStringToObject(body, "status", "sent");
-    add_time(body, "expires_at", now + LINK_TTL_S * INT64_C(1000));
+    bastion_json_add_time(body, "expires_at", now + LINK_TTL_S * INT64_C(1000));
     bastion_email_result_json(body, &sent);
     bastion_respond_json(cx, 201, body);
 }
@@ -516,10 +509,10 @@ static cJSON *invitation_json_or_null(bastion_ctx *cx, const bastion_rows *rows,
     cJSON_AddStringToObject(o, "candidate_email", bastion_str_dup(email));
     cJSON_AddStringToObject(o, "candidate_name", bastion_str_dup(name));
     cJSON_AddStringToObject(o, "status", bastion_str_dup(status));
-    add_time(o, "expires_at", expires);
-    add_time(o, "created_at", *key);
+    bastion_json_add_time(o, "expires_at", expires);
+    bastion_json_add_time(o, "created_at", *key);
     if (has_submitted)
-        add_time(o, "submitted_at", submitted);
+        bastion_json_add_time(o, "submitted_at", submitted);
     else
         cJSON_AddNullToObject(o, "submitted_at");
     if (has_score)
@@ -688,7 +681,7 @@ static void take_view(bastion_ctx *cx)
     cJSON_AddStringToObject(body, "invitation_id", bastion_str_dup(iv.id));
     cJSON_AddStringToObject(body, "title", bastion_str_dup(iv.title));
     cJSON_AddStringToObject(body, "candidate_name", bastion_str_dup(iv.name));
-    add_time(body, "expires_at", iv.expires);
+    bastion_json_add_time(body, "expires_at", iv.expires);
     cJSON *qs = cJSON_AddArrayToObject(body, "questions");
     for (size_t i = 0; i < iv.n_questions; i++) { /* never the answer key */
         cJSON *q = cJSON_CreateObject();

@@ -97,13 +97,6 @@ static const char *start_error(int64_t start, int package, int64_t now)
 
 static const char *const STATUSES[] = {"pending", "confirmed", "completed", "cancelled", NULL};
 
-static void add_time(cJSON *obj, const char *name, int64_t ms)
-{
-    char buf[BASTION_RFC3339_BUF];
-    bastion_format_rfc3339(ms, buf);
-    cJSON_AddStringToObject(obj, name, buf);
-}
-
 /* A booking as a response shows it: no customer data (DATA3). */
 typedef struct {
     bastion_str id, tier, package, status;
@@ -117,8 +110,8 @@ static cJSON *booking_json(const booking *bk, bool with_email_sent)
     cJSON_AddStringToObject(b, "id", bastion_str_dup(bk->id));
     cJSON_AddStringToObject(b, "tier", bastion_str_dup(bk->tier));
     cJSON_AddStringToObject(b, "package", bastion_str_dup(bk->package));
-    add_time(b, "start", bk->start);
-    add_time(b, "end", bk->end);
+    bastion_json_add_time(b, "start", bk->start);
+    bastion_json_add_time(b, "end", bk->end);
     cJSON_AddNumberToObject(b, "price_cents", (double)bk->price);
     cJSON_AddStringToObject(b, "status", bastion_str_dup(bk->status));
     if (with_email_sent)
@@ -393,8 +386,8 @@ static void availability(bastion_ctx *cx)
         if (!open)
             continue;
         cJSON *slot = cJSON_CreateObject();
-        add_time(slot, "start", start);
-        add_time(slot, "end", end);
+        bastion_json_add_time(slot, "start", start);
+        bastion_json_add_time(slot, "end", end);
         cJSON_AddItemToArray(slots, slot);
     }
     bastion_respond_json(cx, 200, body);
@@ -437,8 +430,8 @@ static void unavailable(bastion_ctx *cx)
     cJSON *list = cJSON_AddArrayToObject(body, "intervals");
     for (size_t r = 0; r < n_busy; r++) {
         cJSON *iv = cJSON_CreateObject();
-        add_time(iv, "start", busy[r].start);
-        add_time(iv, "end", busy[r].end + GAP_MS);
+        bastion_json_add_time(iv, "start", busy[r].start);
+        bastion_json_add_time(iv, "end", busy[r].end + GAP_MS);
         cJSON_AddItemToArray(list, iv);
     }
     bastion_respond_json(cx, 200, body);

@@ -42,3 +42,17 @@ CREATE TABLE IF NOT EXISTS contacts (
 -- Listing a tenant's contacts in pages (DATA4: a cursor on created_at, id);
 -- the upsert goes by UNIQUE (tenant, phone).
 CREATE INDEX IF NOT EXISTS contacts_tenant_created ON contacts (tenant, created_at, id);
+
+-- A contact's tags one per row, beside the JSON array that contacts.tags
+-- shows: a tag's contacts are found by index (GET /api/contacts?tag=, a
+-- campaign's audience), never by parsing JSON. Whoever writes a contact's
+-- tags replaces its rows here in the same transaction (core contacts.h).
+-- created_at is the contact's, so a tag's list pages in the contacts' order.
+CREATE TABLE IF NOT EXISTS contact_tags (
+    tenant     TEXT    NOT NULL,
+    tag        TEXT    NOT NULL CHECK (length(tag) BETWEEN 1 AND 255),
+    contact_id TEXT    NOT NULL REFERENCES contacts (id),
+    created_at BIGINT  NOT NULL,
+    PRIMARY KEY (contact_id, tag)
+);
+CREATE INDEX IF NOT EXISTS contact_tags_list ON contact_tags (tenant, tag, created_at, contact_id);

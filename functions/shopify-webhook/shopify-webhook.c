@@ -43,8 +43,6 @@
 #define SHOP_LABEL_MAX 63  /* a DNS label (RFC 1035 §2.3.4) */
 #define WEBHOOK_ID_MAX 128 /* with the shop, the ledger id stays within its 255 */
 #define TOPIC_MAX      255
-#define TAG_MAX        255 /* Shopify's limits: characters per tag, tags per resource */
-#define TAGS_MAX       250
 
 /* --- the tenant --- */
 
@@ -103,26 +101,31 @@ typedef struct {
     bastion_str shop, event_id, topic;
 } delivery;
 
+/* The most statements an event's effect takes: a contact and its tag rows. */
+#define EFFECT_MAX 3
+
 /*
- * HOOK3: claims the event, runs `effect` (NULL: nothing to change) in one
- * transaction with the ledger's done mark, and answers 200 with `extra`'s
- * members. A lost guard (the tenant was uninstalled meanwhile) is the
- * tenant check's 401; any other failure is recorded and answered 5xx, so
- * Shopify retries.
+ * HOOK3: claims the event, runs `effect[0..n)` (n 0: nothing to change) in
+ * one transaction with the ledger's done mark, and answers 200 with
+ * `extra`'s members. A lost guard (the tenant was uninstalled meanwhile) is
+ * the tenant check's 401; any other failure is recorded and answered 5xx,
+ * so Shopify retries.
  */
-static void process(bastion_ctx *cx, const delivery *d, const bastion_sql_stmt *effect,
+static void process(bastion_ctx *cx, const delivery *d, const bastion_sql_stmt *effect, size_t n,
                     const char *what, cJSON *extra)
 {
     bastion_webhook_event ev;
     if (bastion_webhook_event_begin_or_problem(cx, KV, DB, PROVIDER, d->event_id, d->topic, &ev))
         return;
-    if (!effect) {
+    if (n == 0) {
         bastion_webhook_event_done(cx, &ev, false);
     } else {
         bastion_sql_value done_p[3];
-        bastion_sql_stmt stmts[] = {*effect, bastion_webhook_event_done_stmt(&ev, done_p)};
-        bastion_rows out[BASTION_COUNTOF(stmts)];
-        bastion_host_rc hrc = bastion_sql_transaction(cx, DB, stmts, BASTION_COUNTOF(stmts), out);
+        bastion_sql_stmt stmts[EFFECT_MAX + 1];
+        memcpy(stmts, effect, n * sizeof *effect);
+        stmts[n] = bastion_webhook_event_done_stmt(&ev, done_p);
+        bastion_rows out[EFFECT_MAX + 1];
+        bastion_host_rc hrc = bastion_sql_transaction(cx, DB, stmts, n + 1, out);
         if (hrc != BASTION_HOST_OK) {
             /* the problem first: it logs the host's text, which fail's own calls replace */
             if (hrc == BASTION_HOST_GUARD)
@@ -228,35 +231,21 @@ typedef struct {
     bastion_str phone; /* E.164; NULL: no contact */
     bastion_str email; /* lower-cased */
     bastion_str first_name;
-    bastion_str tags; /* JSON array text */
-    int consent;      /* 1 subscribed, 0 another state, -1 not said */
+    bool has_tags; /* the event says which tags (perhaps none) */
+    bastion_tags tags;
+    int consent; /* 1 subscribed, 0 another state, -1 not said */
 } contact;
 
-/* Shopify's tags are one comma list ("vip, wholesale"); a contact's are a
- * JSON array of the trimmed, non-empty, distinct tags in their order.
- * NULL, or the detail for the tags member. */
-static const char *tags_json(bastion_str list, bastion_str *out)
+/* Shopify's tags are one comma list ("vip, wholesale"); a contact's are the
+ * trimmed, non-empty, distinct tags in their order (contacts.h). NULL, or
+ * the detail for the tags member. */
+static const char *tags_from_list(bastion_str list, bastion_tags *out)
 {
-    bastion_str tags[TAGS_MAX], rest = list, t;
-    size_t n = 0;
-    cJSON *arr = cJSON_CreateArray();
-    while (bastion_list_next(&rest, &t)) {
-        size_t chars = 0;
-        for (size_t i = 0; i < t.len; i++)
-            chars += ((unsigned char)t.ptr[i] & 0xC0) != 0x80; /* valid UTF-8 (validate.h) */
-        if (chars > TAG_MAX)
-            return "has a tag longer than 255 characters";
-        bool seen = false;
-        for (size_t i = 0; i < n && !seen; i++)
-            seen = bastion_str_eq(tags[i], t);
-        if (seen)
-            continue;
-        if (n == TAGS_MAX)
-            return "has more than 250 tags";
-        tags[n++] = t;
-        cJSON_AddItemToArray(arr, cJSON_CreateString(bastion_str_dup(t)));
-    }
-    *out = bastion_cstr(cJSON_PrintUnformatted(arr));
+    bastion_str rest = list, t;
+    const char *why;
+    while (bastion_list_next(&rest, &t))
+        if ((why = bastion_tags_add(out, t)))
+            return why;
     return NULL;
 }
 
@@ -275,7 +264,8 @@ static void contact_from(const bastion_field_value *cust, const char *at, bastio
     if (cust[C_FIRST_NAME].present && cust[C_FIRST_NAME].str.len)
         c->first_name = cust[C_FIRST_NAME].str;
     const char *why;
-    if (cust[C_TAGS].present && (why = tags_json(cust[C_TAGS].str, &c->tags)))
+    c->has_tags = cust[C_TAGS].present;
+    if (c->has_tags && (why = tags_from_list(cust[C_TAGS].str, &c->tags)))
         bastion_error_add(errors, bastion_str_dup(bastion_sprintf("%s/tags", at)), why);
     if (cust[C_SMS].present)
         c->consent = bastion_str_eq(cust[C_SMS].object[0].str, BASTION_LIT("subscribed"));
@@ -296,7 +286,7 @@ static void upsert_contact(bastion_ctx *cx, const delivery *d, const contact *c)
     cJSON *extra = cJSON_CreateObject();
     if (!c->phone.ptr) {
         cJSON_AddStringToObject(extra, "skipped", "no phone");
-        process(cx, d, NULL, NULL, extra);
+        process(cx, d, NULL, 0, NULL, extra);
         return;
     }
     char id[37];
@@ -311,10 +301,11 @@ static void upsert_contact(bastion_ctx *cx, const delivery *d, const contact *c)
         str_or_null(c->email),
         str_or_null(c->first_name),
         c->consent < 0 ? BASTION_SQL_NULLV : BASTION_SQL_INT(c->consent),
-        str_or_null(c->tags),
+        c->has_tags ? BASTION_SQL_STR(bastion_tags_json(&c->tags)) : BASTION_SQL_NULLV,
         BASTION_SQL_INT((int64_t)bastion_now_ms()),
     };
-    bastion_sql_stmt st = BASTION_SQL_CHANGE_ONE(
+    bastion_sql_stmt st[3];
+    st[0] = BASTION_SQL_CHANGE_ONE(
         "INSERT INTO contacts (id, tenant, phone, email, first_name, opted_in, tags, "
         "created_at, updated_at) "
         "SELECT $1, $2, $3, CAST($4 AS TEXT), CAST($5 AS TEXT), "
@@ -327,7 +318,10 @@ static void upsert_contact(bastion_ctx *cx, const delivery *d, const contact *c)
         "tags = COALESCE(CAST($7 AS TEXT), contacts.tags), updated_at = excluded.updated_at "
         "WHERE contacts.tenant = $2",
         p);
-    process(cx, d, &st, "contact upsert", extra);
+    size_t n = 1; /* tags the event does not name stay as they were */
+    if (c->has_tags)
+        n += bastion_contact_tags_stmts(d->shop, c->phone, &c->tags, &st[1]);
+    process(cx, d, st, n, "contact upsert", extra);
 }
 
 static void on_customer(bastion_ctx *cx, const delivery *d, cJSON *root)
@@ -388,11 +382,12 @@ static void on_uninstalled(bastion_ctx *cx, const delivery *d, cJSON *root)
         return;
     }
     bastion_sql_value p[] = {BASTION_SQL_STR(d->shop), BASTION_SQL_INT((int64_t)bastion_now_ms())};
-    bastion_sql_stmt st = BASTION_SQL_CHANGE_ONE(
-        "UPDATE tenants SET status = 'uninstalled', uninstalled_at = $2, updated_at = $2 "
-        "WHERE shop_domain = $1 AND status = 'installed'",
-        p);
-    process(cx, d, &st, "tenant uninstall", cJSON_CreateObject());
+    const bastion_sql_stmt st[] = {
+        BASTION_SQL_CHANGE_ONE("UPDATE tenants SET status = 'uninstalled', uninstalled_at = $2, "
+                               "updated_at = $2 WHERE shop_domain = $1 AND status = 'installed'",
+                               p),
+    };
+    process(cx, d, st, BASTION_COUNTOF(st), "tenant uninstall", cJSON_CreateObject());
 }
 
 /* --- POST /api/webhooks/shopify --- */

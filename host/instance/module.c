@@ -275,6 +275,7 @@ void host_invoke(struct host_env *env, struct host_function *fn, const struct ho
     int trap = host_rt_run(run_request, &run, run.call.deadline_ns, fn->memory_mb * 16);
     host_call_release(&run.call); /* whatever a trap unwound past */
     free(run.call.owned);
+    run.call.counters.memory_pages = run.call.mem ? run.call.mem->pages : 0;
     d->free(inst_buf);
     run.call.counters.instance_us = (host_now_ns() - t0) / 1000;
     if (counters)

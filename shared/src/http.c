@@ -3,6 +3,7 @@
  */
 #include <string.h>
 
+#include "bastion/calendar.h"
 #include "bastion/http.h"
 
 /* see http.h */
@@ -47,4 +48,14 @@ void bastion_respond_json(bastion_ctx *cx, uint16_t status, const cJSON *body)
     /* cJSON's output is arena memory (core.h): it is the response body itself,
      * with no copy and nothing to free */
     respond_arena(cx, status, BASTION_LIT("application/json"), bastion_cstr(text));
+}
+
+/* see http.h */
+void bastion_json_add_time(cJSON *obj, const char *name, int64_t epoch_ms)
+{
+    char buf[BASTION_RFC3339_BUF];
+    if (bastion_format_rfc3339(epoch_ms, buf))
+        cJSON_AddStringToObject(obj, name, buf);
+    else
+        cJSON_AddNullToObject(obj, name);
 }

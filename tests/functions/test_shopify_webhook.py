@@ -81,10 +81,18 @@ def customer(phone="+14155550100", **over):
 
 
 def contacts(srv, shop):
+    """The shop's contacts; each one's contact_tags rows are checked to be its
+    tags (the index a campaign's audience reads), under its created_at."""
     rows = srv.sql(DB, "SELECT id, phone, email, first_name, opted_in, tags, created_at "
                        "FROM contacts WHERE tenant = ? ORDER BY phone", (shop,))
-    return [dict(zip(("id", "phone", "email", "first_name", "opted_in", "tags", "created_at"),
-                     r), tags=json.loads(r[5])) for r in rows]
+    out = [dict(zip(("id", "phone", "email", "first_name", "opted_in", "tags", "created_at"),
+                    r), tags=json.loads(r[5])) for r in rows]
+    for c in out:
+        tag_rows = srv.sql(DB, "SELECT tag, created_at FROM contact_tags "
+                               "WHERE tenant = ? AND contact_id = ?", (shop, c["id"]))
+        assert sorted(t for t, _ in tag_rows) == sorted(c["tags"]), (c, tag_rows)
+        assert all(at == c["created_at"] for _, at in tag_rows), (c, tag_rows)
+    return out
 
 
 def ledger(srv, shop, webhook_id):

@@ -111,6 +111,7 @@ def test_OBS2_access_log_line_per_request(fixtures):
     assert a["route"] == "/counter" and a["status"] == "200" and a["fn"] == "counter"
     for k in ("duration_us", "instance_us", "kv_calls", "sql_calls", "http_calls"):
         assert int(a[k]) >= 0
+    assert int(a["memory_pages"]) >= 1  # the instance's peak linear memory, in 64 KiB pages
 
 
 def test_invoke_prints_status_headers_body():

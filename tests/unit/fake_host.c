@@ -181,7 +181,11 @@ void cabi_sql_query(const char *db, size_t db_len, const char *sql, size_t sql_l
                     cabi_ret_rows *ret)
 {
     fake_call *c = record(FAKE_SQL_QUERY, db, db_len, sql, sql_len, timeout_ms);
-    c->params = params;
+    if (n_params)
+        memcpy(c->params_kept, params,
+               (n_params < FAKE_PARAMS_KEPT ? n_params : FAKE_PARAMS_KEPT) * sizeof *params);
+    c->params = c->params_kept;
+    c->params_from = params;
     c->n_params = n_params;
     memset(ret, 0xA5, sizeof *ret);
     ret->is_err = scripted_error(FAKE_SQL_QUERY, &ret->u.err);

@@ -36,9 +36,10 @@ enum fake_fn {
     FAKE_HTTP_SEND,
 };
 
-#define FAKE_MAX_CALLS  64
-#define FAKE_FN_BIT(fn) (1u << (fn))
-#define FAKE_MAX_LOGS   16
+#define FAKE_MAX_CALLS   64
+#define FAKE_FN_BIT(fn)  (1u << (fn))
+#define FAKE_MAX_LOGS    16
+#define FAKE_PARAMS_KEPT 16
 
 typedef struct {
     enum fake_fn fn;
@@ -53,7 +54,12 @@ typedef struct {
     int64_t delta;
     uint64_t ttl_ms;
     uint32_t timeout_ms;
-    const bastion_sql_value *params; /* borrowed from the caller */
+    /* sql.query: a copy of the first FAKE_PARAMS_KEPT parameters (their text
+     * still borrowed), since callers' arrays live on frames that are gone by
+     * the time a test looks */
+    const bastion_sql_value *params;
+    bastion_sql_value params_kept[FAKE_PARAMS_KEPT];
+    const bastion_sql_value *params_from; /* the caller's array itself */
     size_t n_params;
     const cabi_statement *stmts; /* borrowed from the caller */
     size_t n_stmts;

@@ -386,7 +386,7 @@ static void test_REL1_sql_query_rows(void **state)
     const fake_call *c = &fake.calls[0];
     assert_string_equal(c->store, "main");
     assert_string_equal(c->key, "SELECT id, email FROM users WHERE name = $1 LIMIT $2");
-    assert_ptr_equal(c->params, params);
+    assert_ptr_equal(c->params_from, params); /* passed through, not copied */
     assert_int_equal(c->n_params, 2);
     assert_int_equal(out.n_columns, 2);
     assert_true(unit_str_is(out.columns[1], "email"));

@@ -113,6 +113,18 @@ static void test_http_respond_json_borrows(void **state)
     assert_true(bastion__arena_contains(cx.resp_body.ptr));
 }
 
+static void test_DATA2_json_time_is_utc_rfc3339_or_null(void **state)
+{
+    (void)state;
+    bastion_ctx cx;
+    unit_ctx(&cx);
+    cJSON *o = cJSON_CreateObject();
+    bastion_json_add_time(o, "at", INT64_C(1715342400123));
+    bastion_json_add_time(o, "never", BASTION_TIME_MIN_MS - 1); /* before year 0000 */
+    char *text = cJSON_PrintUnformatted(o);
+    assert_string_equal(text, "{\"at\":\"2024-05-10T12:00:00.123Z\",\"never\":null}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +135,7 @@ int main(void)
         cmocka_unit_test(test_http_respond_keeps_earlier_headers),
         cmocka_unit_test(test_http_respond_json),
         cmocka_unit_test(test_http_respond_json_borrows),
+        cmocka_unit_test(test_DATA2_json_time_is_utc_rfc3339_or_null),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }

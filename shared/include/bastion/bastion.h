@@ -20,6 +20,7 @@
 #include "payments.h"
 #include "page.h"
 #include "plans.h"
+#include "contacts.h"
 #include "jwt.h"
 #include "jwt_key.h"
 #include "token.h"

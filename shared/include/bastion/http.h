@@ -39,4 +39,9 @@ void bastion_respond_json(bastion_ctx *cx, uint16_t status, const cJSON *body);
  * content_type.ptr NULL sends none (a 204 has no content). */
 void bastion_respond(bastion_ctx *cx, uint16_t status, bastion_str content_type, bastion_str body);
 
+/* Adds member `name` to `obj`: the instant epoch_ms (UTC epoch ms, DATA2)
+ * as calendar.h's canonical "YYYY-MM-DDTHH:MM:SS.sssZ", or null when it is
+ * outside the four-digit years. */
+void bastion_json_add_time(cJSON *obj, const char *name, int64_t epoch_ms);
+
 #endif
