@@ -15,7 +15,8 @@
  *   customers/create, customers/update  the customer → a contact
  *   orders/create                       the order's customer (else the order's
  *                                       phone and email) → a contact
- *   app/uninstalled                     the tenant becomes uninstalled
+ *   app/uninstalled                     the tenant becomes uninstalled; its campaigns not
+ *                                       yet sent are cancelled and their credits released
  *   anything else                       200 {"received":true,"ignored":true}
  *
  * Contacts are keyed by (tenant, phone): a customer without a phone is
@@ -101,8 +102,8 @@ typedef struct {
     bastion_str shop, event_id, topic;
 } delivery;
 
-/* The most statements an event's effect takes: a contact and its tag rows. */
-#define EFFECT_MAX 3
+/* The most statements an event's effect takes: the uninstall's four. */
+#define EFFECT_MAX 4
 
 /*
  * HOOK3: claims the event, runs `effect[0..n)` (n 0: nothing to change) in
@@ -381,12 +382,29 @@ static void on_uninstalled(bastion_ctx *cx, const delivery *d, cJSON *root)
                         "The event names another shop than X-Shopify-Shop-Domain.");
         return;
     }
+    /* The tenant, and with it what the campaigns function holds for it:
+     * campaigns not yet sent are cancelled, their queued recipients failed
+     * and their credits released, all with the ledger's mark. */
     bastion_sql_value p[] = {BASTION_SQL_STR(d->shop), BASTION_SQL_INT((int64_t)bastion_now_ms())};
     const bastion_sql_stmt st[] = {
         BASTION_SQL_CHANGE_ONE("UPDATE tenants SET status = 'uninstalled', uninstalled_at = $2, "
                                "updated_at = $2 WHERE shop_domain = $1 AND status = 'installed'",
                                p),
+        {.sql = "UPDATE credit_reservations SET status = 'released', updated_at = $2 "
+                "WHERE tenant = $1 AND status = 'active'",
+         .params = p,
+         .n_params = BASTION_COUNTOF(p)},
+        {.sql = "UPDATE campaign_recipients SET status = 'failed', error = 'campaign cancelled', "
+                "updated_at = $2 WHERE status = 'queued' AND campaign_id IN (SELECT id FROM "
+                "campaigns WHERE tenant = $1 AND status IN ('draft', 'sending'))",
+         .params = p,
+         .n_params = BASTION_COUNTOF(p)},
+        {.sql = "UPDATE campaigns SET status = 'cancelled', cancelled_at = $2, updated_at = $2 "
+                "WHERE tenant = $1 AND status IN ('draft', 'sending')",
+         .params = p,
+         .n_params = BASTION_COUNTOF(p)},
     };
+    _Static_assert(BASTION_COUNTOF(st) <= EFFECT_MAX, "EFFECT_MAX holds the uninstall");
     process(cx, d, st, BASTION_COUNTOF(st), "tenant uninstall", cJSON_CreateObject());
 }
 

@@ -87,20 +87,37 @@ bastion_rc bastion_event_body_or_problem(bastion_ctx *cx, cJSON **root)
     return json_body(cx, true, root);
 }
 
-/* see input.h */
-size_t bastion_event_fields(const cJSON *obj, const char *pointer, const bastion_field *fields,
-                            size_t n, bastion_field_value *out, cJSON *errors)
+/* The rules over one object of a tree, its errors under `pointer`; `open`
+ * ignores members the rules do not name (events), else they are errors. */
+static size_t fields_under(const cJSON *obj, const char *pointer, const bastion_field *fields,
+                           size_t n, bastion_field_value *out, cJSON *errors, bool open)
 {
     cJSON *inner = cJSON_CreateArray();
-    if (cJSON_IsObject(obj))
-        bastion__validate_open(obj, fields, n, out, inner);
-    else {
+    if (!cJSON_IsObject(obj)) {
         memset(out, 0, n * sizeof *out);
         bastion_error_add(inner, "", "must be an object");
+    } else if (open) {
+        bastion__validate_open(obj, fields, n, out, inner);
+    } else {
+        bastion_validate(obj, fields, n, out, inner);
     }
     size_t added = (size_t)cJSON_GetArraySize(inner);
     bastion_errors_move_under(errors, inner, pointer);
     return added;
+}
+
+/* see input.h */
+size_t bastion_event_fields(const cJSON *obj, const char *pointer, const bastion_field *fields,
+                            size_t n, bastion_field_value *out, cJSON *errors)
+{
+    return fields_under(obj, pointer, fields, n, out, errors, true);
+}
+
+/* see input.h */
+size_t bastion_item_fields(const cJSON *obj, const char *pointer, const bastion_field *fields,
+                           size_t n, bastion_field_value *out, cJSON *errors)
+{
+    return fields_under(obj, pointer, fields, n, out, errors, false);
 }
 
 /* see input.h */

@@ -73,6 +73,17 @@ bastion_rc bastion_parse_json_or_problem(bastion_ctx *cx, const bastion_field *f
 bastion_rc bastion_parse_json_collect_or_problem(bastion_ctx *cx, const bastion_field *fields,
                                                  size_t n, bastion_field_value *out, cJSON *errors);
 
+/*
+ * For a batch whose items are accepted or rejected one by one (POST
+ * /api/contacts): the strict rules of bastion_validate over one item `obj`
+ * (unknown members are errors; not an object is one "must be an object"),
+ * each error appended to `errors` under `pointer`, the item's RFC 6901
+ * pointer in the body ("/contacts/3"). Fills out[0..n) and returns the
+ * number of errors added.
+ */
+size_t bastion_item_fields(const cJSON *obj, const char *pointer, const bastion_field *fields,
+                           size_t n, bastion_field_value *out, cJSON *errors);
+
 /* BASTION_OK when `errors` (a cJSON array of {pointer, detail}) is empty;
  * otherwise the 422 problem carrying them (consumed) and its code. */
 bastion_rc bastion_errors_or_problem(bastion_ctx *cx, cJSON *errors);
