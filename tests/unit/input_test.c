@@ -776,6 +776,30 @@ static void test_HOOK4_event_errors_point_into_the_event_and_are_400(void **stat
     assert_false(cx.responded);
 }
 
+/* VAL1 for one item of a batch: the strict rules (an unknown member is an
+ * error, unlike an event's), errors under the item's own pointer. */
+static void test_VAL1_batch_item_rules_are_strict_under_the_items_pointer(void **state)
+{
+    (void)state;
+    static const bastion_field ITEM[] = {
+        {.name = "phone", .type = BASTION_FIELD_PHONE, .flags = BASTION_REQUIRED},
+        {.name = "opted_in", .type = BASTION_FIELD_BOOL, .flags = BASTION_REQUIRED},
+    };
+    bastion_field_value in[BASTION_COUNTOF(ITEM)];
+    cJSON *errors = cJSON_CreateArray();
+    cJSON *ok = tree("{\"phone\":\"+14155550100\",\"opted_in\":true}");
+    assert_int_equal(bastion_item_fields(ok, "/contacts/0", ITEM, 2, in, errors), 0);
+    assert_true(unit_str_is(in[0].str, "+14155550100") && in[1].boolean);
+    cJSON *bad = tree("{\"phone\":\"415\",\"extra\":1}");
+    assert_int_equal(bastion_item_fields(bad, "/contacts/3", ITEM, 2, in, errors), 3);
+    assert_non_null(unit_error_for(errors, "/contacts/3/phone"));
+    assert_string_equal(unit_error_for(errors, "/contacts/3/opted_in"), "is required");
+    assert_non_null(unit_error_for(errors, "/contacts/3/extra"));
+    assert_int_equal(bastion_item_fields(tree("[1]"), "/contacts/4", ITEM, 2, in, errors), 1);
+    assert_string_equal(unit_error_for(errors, "/contacts/4"), "must be an object");
+    assert_false(in[0].present);
+}
+
 /* HOOK4: the event's body door is the form's, but a \u0000 is a 400 too. */
 static void test_HOOK4_event_body_failures_are_400(void **state)
 {
@@ -836,6 +860,7 @@ int main(void)
         cmocka_unit_test(test_VAL1_collect_then_one_422),
         cmocka_unit_test(test_HOOK4_event_rules_ignore_unnamed_members_at_every_level),
         cmocka_unit_test(test_HOOK4_event_errors_point_into_the_event_and_are_400),
+        cmocka_unit_test(test_VAL1_batch_item_rules_are_strict_under_the_items_pointer),
         cmocka_unit_test(test_HOOK4_event_body_failures_are_400),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
