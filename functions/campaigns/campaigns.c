@@ -36,7 +36,7 @@
 #define DB "shop"
 #define KV "campaigns" /* idempotency records, tenant writes, the payments breaker */
 
-#define CONTACTS_MAX      1000
+#define CONTACTS_MAX       1000
 #define RESERVATION_TTL_MS INT64_C(86400000) /* 24 h */
 
 /* Credit packs: credits and their price, the one table of them. */
@@ -186,10 +186,10 @@ static void import_contacts(bastion_ctx *cx)
     cJSON_ArrayForEach(m, root)
     {
         if (strcmp(m->string, "contacts") != 0 || list) {
-            bastion_field_problem(
-                cx, bastion_str_dup(bastion_sprintf("/%s", m->string)),
-                list && strcmp(m->string, "contacts") == 0 ? "appears more than once"
-                                                           : "is not a known field");
+            bastion_field_problem(cx, bastion_str_dup(bastion_sprintf("/%s", m->string)),
+                                  list && strcmp(m->string, "contacts") == 0
+                                      ? "appears more than once"
+                                      : "is not a known field");
             return;
         }
         list = m;
@@ -241,10 +241,10 @@ static void import_contacts(bastion_ctx *cx)
             updated += out[first[k] + 1].changes;
         }
     }
-    bastion_header f[] = {{BASTION_LIT("inserted"), bastion_u64_str(inserted)},
-                          {BASTION_LIT("updated"), bastion_u64_str(updated)},
-                          {BASTION_LIT("rejected"),
-                           bastion_u64_str((uint64_t)cJSON_GetArraySize(rejected))}};
+    bastion_header f[] = {
+        {BASTION_LIT("inserted"), bastion_u64_str(inserted)},
+        {BASTION_LIT("updated"), bastion_u64_str(updated)},
+        {BASTION_LIT("rejected"), bastion_u64_str((uint64_t)cJSON_GetArraySize(rejected))}};
     bastion_log_safe(BASTION_LOG_INFO, "contacts imported", f, BASTION_COUNTOF(f));
     cJSON *body = cJSON_CreateObject();
     cJSON_AddNumberToObject(body, "inserted", (double)inserted);
@@ -279,10 +279,10 @@ static void list_contacts(bastion_ctx *cx)
     const char *sql =
         in[0].present
             ? "SELECT " CONTACT_COLS " FROM contact_tags t JOIN contacts c ON c.id = t.contact_id "
-              "WHERE t.tenant = $1 AND t.tag = $6 AND " AFTER("t.created_at", "t.contact_id")
-              " ORDER BY t.created_at, t.contact_id LIMIT $5"
-            : "SELECT " CONTACT_COLS " FROM contacts c WHERE c.tenant = $1 AND "
-              AFTER("c.created_at", "c.id") " ORDER BY c.created_at, c.id LIMIT $5";
+              "WHERE t.tenant = $1 AND t.tag = $6 AND " AFTER(
+                  "t.created_at", "t.contact_id") " ORDER BY t.created_at, t.contact_id LIMIT $5"
+            : "SELECT " CONTACT_COLS " FROM contacts c WHERE c.tenant = $1 AND " AFTER(
+                  "c.created_at", "c.id") " ORDER BY c.created_at, c.id LIMIT $5";
     bastion_rows rows;
     if (bastion_sql_query_or_problem(cx, DB, sql, p, BASTION_COUNTOF(p), &rows, "contact list"))
         return;
@@ -440,10 +440,9 @@ static void create_campaign(bastion_ctx *cx)
     }
     bastion_rows rows;
     bastion_sql_value q[] = {BASTION_SQL_STR(bastion_cstr(id)), BASTION_SQL_STR(who.tenant)};
-    if (bastion_sql_query_or_problem(cx, DB,
-                                     "SELECT " CAMPAIGN_COLS
-                                     " FROM campaigns WHERE id = $1 AND tenant = $2",
-                                     q, BASTION_COUNTOF(q), &rows, "campaign read"))
+    if (bastion_sql_query_or_problem(
+            cx, DB, "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE id = $1 AND tenant = $2", q,
+            BASTION_COUNTOF(q), &rows, "campaign read"))
         return;
     int64_t key;
     bastion_str row_id;
@@ -453,8 +452,7 @@ static void create_campaign(bastion_ctx *cx)
             bastion_problem(cx, BASTION_E_INTERNAL, "The campaign could not be read back.");
         return;
     }
-    bastion_set_header(cx, BASTION_LIT("location"),
-                       bastion_sprintf("/api/campaigns/%s", id));
+    bastion_set_header(cx, BASTION_LIT("location"), bastion_sprintf("/api/campaigns/%s", id));
     respond_private(cx, 201, o);
 }
 
@@ -470,11 +468,11 @@ static void list_campaigns(bastion_ctx *cx)
     bastion_page_params(&pg, &p[1]);
     p[4] = BASTION_SQL_INT(bastion_page_fetch(&pg));
     bastion_rows rows;
-    if (bastion_sql_query_or_problem(cx, DB,
-                                     "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE tenant = $1 "
-                                     "AND " AFTER("created_at", "id")
-                                     " ORDER BY created_at, id LIMIT $5",
-                                     p, BASTION_COUNTOF(p), &rows, "campaign list"))
+    if (bastion_sql_query_or_problem(
+            cx, DB,
+            "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE tenant = $1 "
+            "AND " AFTER("created_at", "id") " ORDER BY created_at, id LIMIT $5",
+            p, BASTION_COUNTOF(p), &rows, "campaign list"))
         return;
     page_rows pr = page_rows_new(rows.n_rows);
     for (size_t r = 0; r < rows.n_rows; r++) {
@@ -531,7 +529,8 @@ static const char *const RECIPIENTS_SQL[] = {
 
 /* What a tenant's credits are: $1 tenant, $2 now. */
 #define CREDITS_SELECT                                                                             \
-    "SELECT CAST(COALESCE((SELECT balance FROM credit_accounts WHERE tenant = $1), 0) AS BIGINT), " \
+    "SELECT CAST(COALESCE((SELECT balance FROM credit_accounts WHERE tenant = $1), 0) AS "         \
+    "BIGINT), "                                                                                    \
     "CAST(COALESCE((SELECT SUM(credits) FROM credit_reservations WHERE tenant = $1 "               \
     "AND status = 'active' AND expires_at > $2), 0) AS BIGINT)"
 
@@ -568,8 +567,7 @@ static void insufficient(bastion_ctx *cx, bastion_str tenant, const char *id, ba
                   "WHERE t.tenant = $1 AND t.tag = $2 AND c.opted_in = 1"
                 : "SELECT COUNT(*) FROM contacts WHERE tenant = $1 AND opted_in = 1";
     if (credits_or_problem(cx, tenant, now, &c) ||
-        bastion_sql_query_or_problem(cx, DB, count, p, BASTION_COUNTOF(p), &rows,
-                                     "audience count"))
+        bastion_sql_query_or_problem(cx, DB, count, p, BASTION_COUNTOF(p), &rows, "audience count"))
         return;
     int64_t needed = 0;
     if (rows.n_rows == 1) {
@@ -646,7 +644,9 @@ static void enqueue_campaign(bastion_ctx *cx, const bastion_jwt_claims *who)
     if (hrc == BASTION_HOST_GUARD) {
         switch (bastion_sql_guard_failed() - 1) {
         case G_TENANT: not_installed(cx); return;
-        case G_DRAFT: bastion_problem(cx, BASTION_E_CONFLICT, "The campaign is not a draft."); return;
+        case G_DRAFT:
+            bastion_problem(cx, BASTION_E_CONFLICT, "The campaign is not a draft.");
+            return;
         case G_COUNT:
             bastion_field_problem(cx, "", "The campaign's audience has no opted-in contacts.");
             return;
@@ -669,17 +669,24 @@ static void enqueue_campaign(bastion_ctx *cx, const bastion_jwt_claims *who)
     respond_private(cx, 202, body);
 }
 
-static void enqueue(bastion_ctx *cx)
+/* A financial operation (CONC4): the tenant, its write (CONC2), then `op`
+ * under a required Idempotency-Key scoped to the tenant. */
+static void idempotent(bastion_ctx *cx, void (*op)(bastion_ctx *cx, const bastion_jwt_claims *who))
 {
     bastion_jwt_claims who;
     if (bastion_auth_tenant_or_problem(cx, &who) ||
         bastion_tenant_writes_or_problem(cx, KV, who.tenant))
         return;
-    bastion_idem idem; /* CONC4: required */
+    bastion_idem idem;
     if (bastion_idempotency_begin_or_problem(cx, KV, who.tenant, true, &idem))
         return;
-    enqueue_campaign(cx, &who);
+    op(cx, &who);
     bastion_idempotency_finish(cx, &idem);
+}
+
+static void enqueue(bastion_ctx *cx)
+{
+    idempotent(cx, enqueue_campaign);
 }
 
 /* --- GET /api/campaigns/{id}/recipients --- */
@@ -688,8 +695,8 @@ static const char *const RECIPIENT_STATUSES[] = {"queued", "sent", "failed", NUL
 
 #define LIST_RECIPIENTS(where)                                                                     \
     "SELECT contact_id, phone, status, error, created_at FROM campaign_recipients "                \
-    "WHERE campaign_id = $1 AND tenant = $6 AND " where AFTER("created_at", "contact_id")          \
-    " ORDER BY created_at, contact_id LIMIT $5"
+    "WHERE campaign_id = $1 AND tenant = $6 AND " where AFTER(                                     \
+        "created_at", "contact_id") " ORDER BY created_at, contact_id LIMIT $5"
 
 static void list_recipients(bastion_ctx *cx)
 {
@@ -700,14 +707,16 @@ static void list_recipients(bastion_ctx *cx)
     bastion_field_value in[BASTION_COUNTOF(fields)];
     char id[37];
     bastion_rows found;
-    if (bastion_auth_tenant_or_problem(cx, &who) || campaign_or_problem(cx, who.tenant, id, &found) ||
+    if (bastion_auth_tenant_or_problem(cx, &who) ||
+        campaign_or_problem(cx, who.tenant, id, &found) ||
         bastion_query_or_problem(cx, fields, BASTION_COUNTOF(fields), in))
         return;
     bastion_str status = in[0].present ? in[0].str : BASTION_LIT("");
     bastion_page pg;
     if (bastion_page_or_problem(
-            cx, scope("recipients", who.tenant, bastion_sprintf("%s\n" BASTION_STR_FMT, id,
-                                                                 BASTION_STR_ARG(status))),
+            cx,
+            scope("recipients", who.tenant,
+                  bastion_sprintf("%s\n" BASTION_STR_FMT, id, BASTION_STR_ARG(status))),
             &pg))
         return;
     bastion_sql_value p[7] = {BASTION_SQL_STR(bastion_cstr(id))};
@@ -715,8 +724,7 @@ static void list_recipients(bastion_ctx *cx)
     p[4] = BASTION_SQL_INT(bastion_page_fetch(&pg));
     p[5] = BASTION_SQL_STR(who.tenant);
     p[6] = BASTION_SQL_STR(status);
-    const char *sql = in[0].present ? LIST_RECIPIENTS("status = $7 AND ")
-                                    : LIST_RECIPIENTS("");
+    const char *sql = in[0].present ? LIST_RECIPIENTS("status = $7 AND ") : LIST_RECIPIENTS("");
     bastion_rows rows;
     if (bastion_sql_query_or_problem(cx, DB, sql, p, BASTION_COUNTOF(p), &rows, "recipient list"))
         return;
@@ -807,9 +815,9 @@ static void purchase_pack(bastion_ctx *cx, const bastion_jwt_claims *who)
     }
     int64_t now = (int64_t)bastion_now_ms();
     bastion_sql_value guard[] = {BASTION_SQL_STR(who->tenant)};
-    bastion_sql_value p[] = {BASTION_SQL_STR(bastion_cstr(id)),    BASTION_SQL_STR(who->tenant),
+    bastion_sql_value p[] = {BASTION_SQL_STR(bastion_cstr(id)),       BASTION_SQL_STR(who->tenant),
                              BASTION_SQL_STR(bastion_cstr(pk->name)), BASTION_SQL_INT(pk->credits),
-                             BASTION_SQL_INT(pk->amount_cents),     BASTION_SQL_INT(now)};
+                             BASTION_SQL_INT(pk->amount_cents),       BASTION_SQL_INT(now)};
     const bastion_sql_stmt st[] = {
         BASTION_SQL_CHANGE_ONE(TENANT_GUARD, guard),
         BASTION_SQL_CHANGE_ONE(
@@ -866,10 +874,11 @@ static void purchase_pack(bastion_ctx *cx, const bastion_jwt_claims *who)
                              BASTION_SQL_STR(bastion_cstr(sid)), BASTION_SQL_STR(bastion_cstr(url)),
                              BASTION_SQL_INT((int64_t)bastion_now_ms())};
     bastion_rows rows;
-    if (bastion_sql_query(cx, DB,
-                          "UPDATE credit_purchases SET checkout_session_id = $3, checkout_url = $4, "
-                          "updated_at = $5 WHERE id = $1 AND tenant = $2",
-                          s, BASTION_COUNTOF(s), &rows) != BASTION_HOST_OK) {
+    if (bastion_sql_query(
+            cx, DB,
+            "UPDATE credit_purchases SET checkout_session_id = $3, checkout_url = $4, "
+            "updated_at = $5 WHERE id = $1 AND tenant = $2",
+            s, BASTION_COUNTOF(s), &rows) != BASTION_HOST_OK) {
         /* the session exists and its metadata names the purchase: the webhook still completes it */
         bastion_header f[] = {{BASTION_LIT("purchase"), bastion_cstr(id)},
                               {BASTION_LIT("detail"), bastion_host_error_text()}};
@@ -890,15 +899,7 @@ static void purchase_pack(bastion_ctx *cx, const bastion_jwt_claims *who)
 
 static void purchase(bastion_ctx *cx)
 {
-    bastion_jwt_claims who;
-    if (bastion_auth_tenant_or_problem(cx, &who) ||
-        bastion_tenant_writes_or_problem(cx, KV, who.tenant))
-        return;
-    bastion_idem idem; /* CONC4: required */
-    if (bastion_idempotency_begin_or_problem(cx, KV, who.tenant, true, &idem))
-        return;
-    purchase_pack(cx, &who);
-    bastion_idempotency_finish(cx, &idem);
+    idempotent(cx, purchase_pack);
 }
 
 static const bastion_route routes[] = {
