@@ -61,6 +61,30 @@ static bastion_rc not_installed(bastion_ctx *cx)
     return bastion_problem(cx, BASTION_E_FORBIDDEN, "The app is not installed for this shop.");
 }
 
+/*
+ * A write for the tenant: st[0] becomes TENANT_GUARD (the caller leaves it
+ * free), then st[1..n) run with it in one transaction. BASTION_OK with
+ * out[0..n) filled; a lost guard is 403 not installed, any other failure
+ * is logged under `what` and answered as bastion_host_fail_or_problem does.
+ */
+static bastion_rc tenant_write_or_problem(bastion_ctx *cx, bastion_str tenant, bastion_sql_stmt *st,
+                                          size_t n, bastion_rows *out, const char *what)
+{
+    bastion_sql_value *guard = bastion_alloc(sizeof *guard);
+    *guard = BASTION_SQL_STR(tenant);
+    st[0] = (bastion_sql_stmt){.sql = TENANT_GUARD,
+                               .params = guard,
+                               .n_params = 1,
+                               .has_expect = true,
+                               .expect_changes = 1};
+    bastion_host_rc hrc = bastion_sql_transaction(cx, DB, st, n, out);
+    if (hrc == BASTION_HOST_GUARD && bastion_sql_guard_failed() == 1)
+        return not_installed(cx);
+    if (hrc != BASTION_HOST_OK)
+        return bastion_host_fail_or_problem(cx, hrc, what);
+    return BASTION_OK;
+}
+
 /* A list's cursor scope: its name, the tenant and what narrows it (page.h). */
 static bastion_str scope(const char *list, bastion_str tenant, bastion_str narrow)
 {
@@ -205,9 +229,7 @@ static void import_contacts(bastion_ctx *cx)
     size_t n_accepted = 0;
     bastion_sql_stmt *st = bastion_alloc((1 + (size_t)n * STMTS_PER_CONTACT) * sizeof *st);
     size_t *first = bastion_alloc((size_t)n * sizeof *first); /* each one's insert statement */
-    bastion_sql_value tenant_p[] = {BASTION_SQL_STR(who.tenant)};
-    st[0] = BASTION_SQL_CHANGE_ONE(TENANT_GUARD, tenant_p);
-    size_t n_st = 1;
+    size_t n_st = 1;                                          /* st[0]: the tenant's guard */
     int64_t now = (int64_t)bastion_now_ms();
     for (int i = 0; i < n; i++) {
         bastion_field_value *in = bastion_alloc(N_K * sizeof *in);
@@ -227,15 +249,8 @@ static void import_contacts(bastion_ctx *cx)
     uint64_t inserted = 0, updated = 0;
     if (n_accepted) {
         bastion_rows *out = bastion_alloc(n_st * sizeof *out);
-        bastion_host_rc hrc = bastion_sql_transaction(cx, DB, st, n_st, out);
-        if (hrc == BASTION_HOST_GUARD) {
-            not_installed(cx);
+        if (tenant_write_or_problem(cx, who.tenant, st, n_st, out, "contact import"))
             return;
-        }
-        if (hrc != BASTION_HOST_OK) {
-            bastion_host_fail_or_problem(cx, hrc, "contact import");
-            return;
-        }
         for (size_t k = 0; k < n_accepted; k++) {
             inserted += out[first[k]].changes;
             updated += out[first[k] + 1].changes;
@@ -412,7 +427,6 @@ static void create_campaign(bastion_ctx *cx)
         return;
     }
     int64_t now = (int64_t)bastion_now_ms();
-    bastion_sql_value guard[] = {BASTION_SQL_STR(who.tenant)};
     bastion_sql_value p[] = {
         BASTION_SQL_STR(bastion_cstr(id)),
         BASTION_SQL_STR(who.tenant),
@@ -421,23 +435,16 @@ static void create_campaign(bastion_ctx *cx)
         aud[1].present ? BASTION_SQL_STR(aud[1].str) : BASTION_SQL_NULLV,
         BASTION_SQL_INT(now),
     };
-    const bastion_sql_stmt st[] = {
-        BASTION_SQL_CHANGE_ONE(TENANT_GUARD, guard),
+    bastion_sql_stmt st[] = {
+        {0}, /* the tenant's guard */
         BASTION_SQL_CHANGE_ONE("INSERT INTO campaigns (id, tenant, name, message, audience_tag, "
                                "status, recipients, created_at, updated_at) VALUES ($1, $2, $3, "
                                "$4, CAST($5 AS TEXT), 'draft', 0, $6, $6)",
                                p),
     };
     bastion_rows out[BASTION_COUNTOF(st)];
-    bastion_host_rc hrc = bastion_sql_transaction(cx, DB, st, BASTION_COUNTOF(st), out);
-    if (hrc == BASTION_HOST_GUARD) {
-        not_installed(cx);
+    if (tenant_write_or_problem(cx, who.tenant, st, BASTION_COUNTOF(st), out, "campaign insert"))
         return;
-    }
-    if (hrc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, hrc, "campaign insert");
-        return;
-    }
     bastion_rows rows;
     bastion_sql_value q[] = {BASTION_SQL_STR(bastion_cstr(id)), BASTION_SQL_STR(who.tenant)};
     if (bastion_sql_query_or_problem(
@@ -814,12 +821,11 @@ static void purchase_pack(bastion_ctx *cx, const bastion_jwt_claims *who)
         return;
     }
     int64_t now = (int64_t)bastion_now_ms();
-    bastion_sql_value guard[] = {BASTION_SQL_STR(who->tenant)};
     bastion_sql_value p[] = {BASTION_SQL_STR(bastion_cstr(id)),       BASTION_SQL_STR(who->tenant),
                              BASTION_SQL_STR(bastion_cstr(pk->name)), BASTION_SQL_INT(pk->credits),
                              BASTION_SQL_INT(pk->amount_cents),       BASTION_SQL_INT(now)};
-    const bastion_sql_stmt st[] = {
-        BASTION_SQL_CHANGE_ONE(TENANT_GUARD, guard),
+    bastion_sql_stmt st[] = {
+        {0}, /* the tenant's guard */
         BASTION_SQL_CHANGE_ONE(
             "INSERT INTO credit_purchases (id, tenant, pack, credits, amount_cents, currency, "
             "status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, '" CURRENCY
@@ -827,15 +833,8 @@ static void purchase_pack(bastion_ctx *cx, const bastion_jwt_claims *who)
             p),
     };
     bastion_rows out[BASTION_COUNTOF(st)];
-    bastion_host_rc hrc = bastion_sql_transaction(cx, DB, st, BASTION_COUNTOF(st), out);
-    if (hrc == BASTION_HOST_GUARD) {
-        not_installed(cx);
+    if (tenant_write_or_problem(cx, who->tenant, st, BASTION_COUNTOF(st), out, "purchase insert"))
         return;
-    }
-    if (hrc != BASTION_HOST_OK) {
-        bastion_host_fail_or_problem(cx, hrc, "purchase insert");
-        return;
-    }
 
     /* the checkout session; stripe-webhook completes the purchase by its metadata */
     const bastion_form_field form[] = {
