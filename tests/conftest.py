@@ -9,10 +9,12 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -91,9 +93,10 @@ def user_headers(sub="user-1"):
     return bearer(mint_jwt(role="user", sub=sub))
 
 
-class FakeEmail:
-    """A fake email provider on loopback: POST /emails. Tests switch its mode
-    between 'accept', 'fail' (500) and 'hang', and read what it received."""
+class FakeProvider:
+    """A fake HTTP API on loopback: every POST is recorded (path, headers with lower-case
+    names, raw body) and answered by answer(path, raw, mode) -> (status, JSON value), except
+    in mode 'hang', where it never answers. Tests switch `mode` and read calls()."""
 
     def __init__(self):
         fake = self
@@ -103,21 +106,21 @@ class FakeEmail:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 with fake.lock:
-                    fake.received.append({"path": self.path, "headers": dict(self.headers),
-                                          "json": json.loads(body or b"null")})
+                    fake.received.append(fake.record(self.path, {k.lower(): v for k, v in
+                                                                 self.headers.items()}, raw))
                     mode = fake.mode
                 if mode == "hang":
                     time.sleep(30)
                     return
-                status, out = (500, b'{"error":"down"}') if mode == "fail" else \
-                    (200, json.dumps({"id": f"em_{len(fake.received)}"}).encode())
+                status, out = fake.answer(self.path, raw, mode)
+                body = json.dumps(out).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(out)
+                self.wfile.write(body)
 
             def log_message(self, *a):
                 pass
@@ -128,12 +131,93 @@ class FakeEmail:
         self.base = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def record(self, path, headers, raw):
+        return {"path": path, "headers": headers, "body": raw}
+
+    def answer(self, path, raw, mode):
+        raise NotImplementedError
+
+    def calls(self):
+        with self.lock:
+            return list(self.received)
+
+    def close(self):
+        self.server.shutdown()
+
+
+class FakeEmail(FakeProvider):
+    """The email provider: POST /emails. Modes 'accept', 'fail' (500) and 'hang'."""
+
+    def record(self, path, headers, raw):
+        return dict(super().record(path, headers, raw), json=json.loads(raw or "null"))
+
+    def answer(self, path, raw, mode):
+        if mode == "fail":
+            return 500, {"error": "down"}
+        return 200, {"id": f"em_{len(self.received)}"}
+
     def sent_to(self, address):
         with self.lock:
             return [r["json"] for r in self.received if r["json"] and r["json"].get("to") == address]
 
-    def close(self):
-        self.server.shutdown()
+
+class FakePayments(FakeProvider):
+    """A Stripe-compatible payment API, form-encoded: POST /v1/subscriptions/{id} (the
+    subscription with the form applied) and POST /v1/checkout/sessions (a new session with
+    its url). Modes: 'accept', 'refuse' (402 card_error), 'fail' (500), 'hang',
+    'unconfirmed' (200 without the change asked for)."""
+
+    PERIOD_END_S = 4102444800  # 2100-01-01T00:00:00Z, every subscription's period end
+
+    def record(self, path, headers, raw):
+        return dict(super().record(path, headers, raw), form=dict(urllib.parse.parse_qsl(raw)))
+
+    def answer(self, path, raw, mode):
+        if mode == "refuse":
+            return 402, {"error": {"type": "card_error", "message": "declined"}}
+        if mode == "fail":
+            return 500, {"error": {"type": "api_error"}}
+        form = dict(urllib.parse.parse_qsl(raw))
+        if path == "/v1/checkout/sessions":
+            sid = "cs_test_" + uuid.uuid4().hex
+            return 200, {"id": sid, "object": "checkout.session", "mode": form.get("mode"),
+                         "url": f"https://checkout.example/c/pay/{sid}"}
+        return 200, {"id": path.rsplit("/", 1)[-1], "object": "subscription",
+                     "status": "active", "customer": "cus_fake",
+                     "current_period_end": self.PERIOD_END_S,
+                     "cancel_at_period_end": mode == "accept" and
+                     form.get("cancel_at_period_end") == "true"}
+
+
+class held_lock:
+    """BEGIN EXCLUSIVE on one of the server's SQLite databases, from another process'
+    connection, until the block ends (at most `hold_s`). The files are WAL: the server's
+    reads go on, its writes wait (for their budget) until the lock is gone."""
+
+    def __init__(self, srv, db, hold_s=12):
+        self.path = os.path.join(srv.state, "sql", db + ".sqlite")
+        self.hold_s = hold_s
+        self.locked, self.done = threading.Event(), threading.Event()
+
+    def _hold(self):
+        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            conn.execute("BEGIN EXCLUSIVE")
+            self.locked.set()
+            self.done.wait(self.hold_s)
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._hold, daemon=True)
+        self.thread.start()
+        assert self.locked.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join(15)
 
 
 # --- store backends ------------------------------------------------------

@@ -18,8 +18,9 @@
  * claim released, so Stripe's retry succeeds once it exists. HOOK6: a store
  * failure is recorded too and answered 503/504 within the 10 s deadline.
  *
- * checkout.session.completed with metadata.kind "order" (any other kind is
- * ignored) pays metadata.order_id, and answers {"received", "outcome", …}:
+ * checkout.session.completed with metadata.kind "order" pays
+ * metadata.order_id, with "credits" completes a credit purchase (below); any
+ * other kind is ignored. An order's answer is {"received", "outcome", …}:
  *   "paid"         it was pending: the guarded pending → paid UPDATE, the
  *                  order_payments row and the confirmation's outbox row commit
  *                  in one transaction on db orders (CONC5), then the email is
@@ -33,6 +34,18 @@
  *                  processed with a warning in the log. No retry can change
  *                  it, so a 5xx would only make Stripe retry for three days;
  *                  what to do with the money is a person's decision.
+ * metadata.kind "credits" completes metadata.purchase_id (campaigns' credit
+ * purchases, db shop) for metadata.tenant:
+ *   "credited"     it was pending (or failed: the payment API's answer was
+ *                  lost, the customer paid anyway): the guarded
+ *                  pending|failed → completed UPDATE and balance += credits
+ *                  commit in one transaction (CONC5); of any number of
+ *                  deliveries, or of events naming one purchase, one credits.
+ *   "already_completed"  completed before: nothing changes.
+ *   "mismatch"     the session's amount, currency or tenant is not the
+ *                  purchase's: nothing credited, recorded as processed with
+ *                  a warning (a person decides; a retry cannot change it).
+ * A purchase not known is HOOK5's 500, as an unknown order is.
  * customer.subscription.created|updated|deleted upserts the subscription for
  * its customer's tenant together with the ledger's mark (one transaction on
  * db billing). An event older (`created`) than the stored state changes
@@ -47,6 +60,7 @@
 #define KV       "webhooks" /* event claims and the email breaker */
 #define BILLING  "billing"  /* the ledger, customers, subscriptions */
 #define ORDERS   "orders"   /* orders, order_payments, their email outbox */
+#define SHOP     "shop"     /* campaigns' credit purchases and the tenants' credits */
 #define PROVIDER "stripe"
 
 #define MAX_CENTS  INT64_C(9007199254740991) /* 2^53 - 1, the schema's bound */
@@ -144,19 +158,26 @@ static const bastion_field ORDER_META[] = {
 static const bastion_field DETAILS[] = {
     {.name = "email", .type = BASTION_FIELD_EMAIL, .min = 3, .max = 254},
 };
+/* What every kind of completed Checkout Session carries. */
+#define SESSION_ID_RULE                                                                            \
+    {.name = "id", .type = BASTION_FIELD_SLUG, .flags = BASTION_REQUIRED, .min = 4, .max = 255}
+#define SESSION_AMOUNT_RULE                                                                        \
+    {.name = "amount_total",                                                                       \
+     .type = BASTION_FIELD_INTEGER,                                                                \
+     .flags = BASTION_REQUIRED,                                                                    \
+     .max = MAX_CENTS}
+#define SESSION_CURRENCY_RULE                                                                      \
+    {.name = "currency",                                                                           \
+     .type = BASTION_FIELD_STRING,                                                                 \
+     .flags = BASTION_REQUIRED,                                                                    \
+     .min = 3,                                                                                     \
+     .max = 3}
+
 enum { C_ID, C_AMOUNT, C_CURRENCY, C_DETAILS, C_EMAIL, C_META, N_CHECKOUT };
 static const bastion_field CHECKOUT_RULES[N_CHECKOUT] = {
-    [C_ID] =
-        {.name = "id", .type = BASTION_FIELD_SLUG, .flags = BASTION_REQUIRED, .min = 4, .max = 255},
-    [C_AMOUNT] = {.name = "amount_total",
-                  .type = BASTION_FIELD_INTEGER,
-                  .flags = BASTION_REQUIRED,
-                  .max = MAX_CENTS},
-    [C_CURRENCY] = {.name = "currency",
-                    .type = BASTION_FIELD_STRING,
-                    .flags = BASTION_REQUIRED,
-                    .min = 3,
-                    .max = 3},
+    [C_ID] = SESSION_ID_RULE,
+    [C_AMOUNT] = SESSION_AMOUNT_RULE,
+    [C_CURRENCY] = SESSION_CURRENCY_RULE,
     [C_DETAILS] = {.name = "customer_details",
                    .type = BASTION_FIELD_OBJECT,
                    .fields = DETAILS,
@@ -206,24 +227,20 @@ static bastion_rc order_or_problem(bastion_ctx *cx, bastion_str id, bool *found,
     return bastion_row_or_problem(cx, &row, "order lookup");
 }
 
-static void checkout_completed(bastion_ctx *cx, const stripe_event *e)
+/* A Checkout Session's own checks, for every kind. */
+static void session_errors(cJSON *errors, const bastion_field_value *id,
+                           const bastion_field_value *currency)
 {
-    cJSON *errors = cJSON_CreateArray();
-    bastion_field_value kind[BASTION_COUNTOF(KIND_RULES)];
-    bastion_event_fields(e->object, "/data/object", KIND_RULES, BASTION_COUNTOF(KIND_RULES), kind,
-                         errors);
-    if (bastion_event_errors_or_problem(cx, errors))
-        return;
-    if (!kind[0].present || !kind[0].object[0].present ||
-        !bastion_str_eq(kind[0].object[0].str, BASTION_LIT("order"))) {
-        bastion_webhook_respond_ignored(cx); /* another kind of checkout: not ours */
-        return;
-    }
+    id_error(errors, id, "cs_", "/data/object/id");
+    if (currency->present && !currency_normalise(currency->str))
+        bastion_error_add(errors, "/data/object/currency", "must be three letters (ISO 4217)");
+}
+
+static void order_paid(bastion_ctx *cx, const stripe_event *e, cJSON *errors)
+{
     bastion_field_value in[N_CHECKOUT];
     bastion_event_fields(e->object, "/data/object", CHECKOUT_RULES, N_CHECKOUT, in, errors);
-    id_error(errors, &in[C_ID], "cs_", "/data/object/id");
-    if (in[C_CURRENCY].present && !currency_normalise(in[C_CURRENCY].str))
-        bastion_error_add(errors, "/data/object/currency", "must be three letters (ISO 4217)");
+    session_errors(errors, &in[C_ID], &in[C_CURRENCY]);
     const bastion_field_value *email = in[C_DETAILS].present && in[C_DETAILS].object[0].present
                                            ? &in[C_DETAILS].object[0]
                                            : &in[C_EMAIL];
@@ -297,6 +314,182 @@ static void checkout_completed(bastion_ctx *cx, const stripe_event *e)
                              {BASTION_LIT("email_sent"), bastion_bool_str(sent.sent)}};
     bastion_log_safe(BASTION_LOG_INFO, "order paid", paid, BASTION_COUNTOF(paid));
     respond_outcome(cx, "paid", &sent);
+}
+
+/* --- checkout.session.completed, kind "credits": a credit purchase paid --- */
+
+static const bastion_field CREDITS_META[] = {
+    {.name = "purchase_id", .type = BASTION_FIELD_UUID, .flags = BASTION_REQUIRED},
+    /* the tenant claim as campaigns sent it; compared, never trusted alone */
+    {.name = "tenant",
+     .type = BASTION_FIELD_STRING,
+     .flags = BASTION_REQUIRED | BASTION_NO_TRIM,
+     .min = 1,
+     .max = 77},
+};
+enum { K_ID, K_AMOUNT, K_CURRENCY, K_META, N_CREDITS };
+static const bastion_field CREDITS_RULES[N_CREDITS] = {
+    [K_ID] = SESSION_ID_RULE,
+    [K_AMOUNT] = SESSION_AMOUNT_RULE,
+    [K_CURRENCY] = SESSION_CURRENCY_RULE,
+    [K_META] = {.name = "metadata",
+                .type = BASTION_FIELD_OBJECT,
+                .flags = BASTION_REQUIRED,
+                .fields = CREDITS_META,
+                .n_fields = BASTION_COUNTOF(CREDITS_META)},
+};
+
+/* The purchase as the payment finds it; `session` is NULL when the payment
+ * API's answer never arrived. */
+typedef struct {
+    bastion_str tenant, status, currency, session;
+    int64_t credits, amount_cents;
+} purchase_state;
+
+static bastion_rc purchase_or_problem(bastion_ctx *cx, bastion_str id, bool *found,
+                                      purchase_state *p)
+{
+    bastion_sql_value q[] = {BASTION_SQL_STR(id)};
+    bastion_rows rows;
+    bastion_rc rc = bastion_sql_query_or_problem(
+        cx, SHOP,
+        "SELECT tenant, status, currency, checkout_session_id, credits, amount_cents "
+        "FROM credit_purchases WHERE id = $1",
+        q, BASTION_COUNTOF(q), &rows, "purchase lookup");
+    *found = rc == BASTION_OK && rows.n_rows > 0;
+    if (!*found)
+        return rc;
+    bastion_row row = bastion_row_at(&rows, 0);
+    p->tenant = bastion_row_text(&row, 0);
+    p->status = bastion_row_text(&row, 1);
+    p->currency = bastion_row_text(&row, 2);
+    bastion_row_text_opt(&row, 3, &p->session);
+    p->credits = bastion_row_int(&row, 4);
+    p->amount_cents = bastion_row_int(&row, 5);
+    return bastion_row_or_problem(cx, &row, "purchase lookup");
+}
+
+/* Why this session cannot complete the purchase, or NULL when it can. */
+static const char *purchase_mismatch(const purchase_state *p, bastion_str tenant,
+                                     bastion_str session, const bastion_field_value *in)
+{
+    if (!bastion_str_eq(p->tenant, tenant))
+        return "tenant";
+    if (p->session.ptr && !bastion_str_eq(p->session, session))
+        return "checkout session";
+    if (in[K_AMOUNT].integer != p->amount_cents)
+        return "amount";
+    if (!bastion_str_eq_ci(p->currency, in[K_CURRENCY].str)) /* shop keeps Stripe's lower case */
+        return "currency";
+    return NULL;
+}
+
+static void respond_credits(bastion_ctx *cx, const char *outcome, bastion_str id)
+{
+    cJSON *extra = cJSON_CreateObject();
+    cJSON_AddStringToObject(extra, "outcome", outcome);
+    cJSON_AddStringToObject(extra, "purchase_id", bastion_str_dup(id));
+    bastion_webhook_respond_received(cx, extra);
+}
+
+static void credits_paid(bastion_ctx *cx, const stripe_event *e, cJSON *errors)
+{
+    bastion_field_value in[N_CREDITS];
+    bastion_event_fields(e->object, "/data/object", CREDITS_RULES, N_CREDITS, in, errors);
+    session_errors(errors, &in[K_ID], &in[K_CURRENCY]);
+    if (bastion_event_errors_or_problem(cx, errors))
+        return;
+    bastion_str id = in[K_META].object[0].str, tenant = in[K_META].object[1].str,
+                session = in[K_ID].str;
+
+    bastion_webhook_event ev;
+    if (bastion_webhook_event_begin_or_problem(cx, KV, BILLING, PROVIDER, e->id, e->type, &ev))
+        return;
+    bool found;
+    purchase_state p;
+    if (purchase_or_problem(cx, id, &found, &p)) {
+        failed(cx, &ev, "purchase lookup failed");
+        return;
+    }
+    if (!found) { /* HOOK5 */
+        bastion_problem(cx, BASTION_E_UNRESOLVED,
+                        "The credit purchase this payment is for is not known (yet); retry later.");
+        failed(cx, &ev, "unknown purchase");
+        return;
+    }
+    if (bastion_str_eq(p.status, BASTION_LIT("completed"))) {
+        bastion_webhook_event_done(cx, &ev, false);
+        respond_credits(cx, "already_completed", id);
+        return;
+    }
+    const char *differs = purchase_mismatch(&p, tenant, session, in);
+    if (differs) {
+        bastion_header f[] = {{BASTION_LIT("purchase"), id},
+                              {BASTION_LIT("differs"), bastion_cstr(differs)}};
+        bastion_log_safe(BASTION_LOG_WARN, "checkout completed does not match its purchase", f,
+                         BASTION_COUNTOF(f));
+        bastion_webhook_event_done(cx, &ev, false);
+        respond_credits(cx, "mismatch", id);
+        return;
+    }
+
+    /* CONC5: the purchase completed and its credits added, or neither. The
+     * guard decides a race with another event completing the same purchase. */
+    int64_t now = (int64_t)bastion_now_ms();
+    bastion_sql_value done[] = {BASTION_SQL_STR(id), BASTION_SQL_STR(session),
+                                BASTION_SQL_INT(now)};
+    bastion_sql_value add[] = {BASTION_SQL_STR(p.tenant), BASTION_SQL_INT(p.credits),
+                               BASTION_SQL_INT(now)};
+    const bastion_sql_stmt st[] = {
+        BASTION_SQL_CHANGE_ONE("UPDATE credit_purchases SET status = 'completed', "
+                               "checkout_session_id = $2, error = NULL, completed_at = $3, "
+                               "updated_at = $3 WHERE id = $1 AND status IN ('pending', 'failed')",
+                               done),
+        BASTION_SQL_CHANGE_ONE("INSERT INTO credit_accounts (tenant, balance, updated_at) "
+                               "VALUES ($1, $2, $3) ON CONFLICT (tenant) DO UPDATE SET "
+                               "balance = credit_accounts.balance + excluded.balance, "
+                               "updated_at = excluded.updated_at",
+                               add),
+    };
+    bastion_rows out[BASTION_COUNTOF(st)];
+    bastion_host_rc hrc = bastion_sql_transaction(cx, SHOP, st, BASTION_COUNTOF(st), out);
+    if (hrc == BASTION_HOST_GUARD && bastion_sql_guard_failed() == 1) {
+        /* another event completed it between the read and this write */
+        bastion_webhook_event_done(cx, &ev, false);
+        respond_credits(cx, "already_completed", id);
+        return;
+    }
+    if (hrc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, hrc, "credits purchase completion");
+        failed(cx, &ev, "credits not added");
+        return;
+    }
+    bastion_webhook_event_done(cx, &ev, false); /* the ledger is in billing, the effect in shop */
+    char n[24];
+    snprintf(n, sizeof n, "%lld", (long long)p.credits);
+    bastion_header f[] = {{BASTION_LIT("purchase"), id},
+                          {BASTION_LIT("tenant"), p.tenant},
+                          {BASTION_LIT("credits"), bastion_cstr(n)}};
+    bastion_log_safe(BASTION_LOG_INFO, "credits purchased", f, BASTION_COUNTOF(f));
+    respond_credits(cx, "credited", id);
+}
+
+static void checkout_completed(bastion_ctx *cx, const stripe_event *e)
+{
+    cJSON *errors = cJSON_CreateArray();
+    bastion_field_value kind[BASTION_COUNTOF(KIND_RULES)];
+    bastion_event_fields(e->object, "/data/object", KIND_RULES, BASTION_COUNTOF(KIND_RULES), kind,
+                         errors);
+    if (bastion_event_errors_or_problem(cx, errors))
+        return;
+    bastion_str k =
+        kind[0].present && kind[0].object[0].present ? kind[0].object[0].str : BASTION_STR_NULL;
+    if (bastion_str_eq(k, BASTION_LIT("order")))
+        order_paid(cx, e, errors);
+    else if (bastion_str_eq(k, BASTION_LIT("credits")))
+        credits_paid(cx, e, errors);
+    else
+        bastion_webhook_respond_ignored(cx); /* another kind of checkout: not ours */
 }
 
 /* --- customer.subscription.*: a tenant's subscription state --- */

@@ -1,6 +1,6 @@
 """billing over real HTTP (REL2, REL3, AUTH4, AUTH5, AUTH1, CONC2, VAL1, REL8, ERR1).
 
-The payment API is a fake on loopback (FakePayments below: it records every request and
+The payment API is a fake on loopback (conftest's FakePayments: it records every request and
 answers like Stripe's POST /v1/subscriptions/{id}, or refuses, fails or hangs, as a test
 says). Subscriptions are rows in billing.subscriptions as stripe-webhook writes them,
 inserted directly. Plan usage is counted by the function that counts (assessments, kv
@@ -10,19 +10,17 @@ plans.c keeps it, so they prove billing reads the counting function's store.
 Tests that make the provider fail or hang, or change a variable, get a fresh server, so
 the payments breaker and the write limit stay theirs.
 """
-import http.server
 import json
 import os
 import re
 import sqlite3
 import threading
 import time
-import urllib.parse
 import uuid
 
 import pytest
 
-from conftest import (BUILD, SQLITE, TEST_VARS, Server, assert_problem, bearer, migrate, mint_jwt,
+from conftest import (BUILD, SQLITE, TEST_VARS, FakePayments, Server, assert_problem, bearer, migrate, mint_jwt,
                       redis_command)
 
 KEY = TEST_VARS["BASTION_VAR_payments_api_key"]
@@ -31,60 +29,6 @@ PERIOD_END_MS = 4102444800123  # 2100-01-01T00:00:00.123Z
 PERIOD_END = "2100-01-01T00:00:00.123Z"
 DEADLINE_S = 10  # manifest.toml: [functions.billing] timeout_ms = 10000
 SUB, CANCEL, VERIFY = "/api/billing/subscription", "/api/billing/cancel", "/api/billing/verify"
-
-
-class FakePayments:
-    """A fake Stripe-compatible payment API: POST /v1/subscriptions/{id}. Modes: 'accept'
-    (200, the subscription object with the form applied), 'refuse' (402 card_error),
-    'fail' (500), 'hang' (never answers), 'unconfirmed' (200 without the change)."""
-
-    def __init__(self):
-        fake = self
-        self.mode = "accept"
-        self.received = []
-        self.lock = threading.Lock()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with fake.lock:
-                    fake.received.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                                          "body": raw.decode()})
-                    mode = fake.mode
-                if mode == "hang":
-                    time.sleep(30)
-                    return
-                form = dict(urllib.parse.parse_qsl(raw.decode()))
-                sub = {"id": self.path.rsplit("/", 1)[-1], "object": "subscription",
-                       "status": "active", "customer": "cus_fake",
-                       "current_period_end": PERIOD_END_MS // 1000,
-                       "cancel_at_period_end": mode == "accept" and
-                       form.get("cancel_at_period_end") == "true"}
-                status, out = {
-                    "refuse": (402, {"error": {"type": "card_error", "message": "declined"}}),
-                    "fail": (500, {"error": {"type": "api_error"}}),
-                }.get(mode, (200, sub))
-                body = json.dumps(out).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def calls(self):
-        with self.lock:
-            return list(self.received)
-
-    def close(self):
-        self.server.shutdown()
 
 
 # --- servers -----------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """shopify-webhook over real HTTP (HOOK2, HOOK3, HOOK4, AUTH5, AUTH1, REL8, ERR1).
 
-Signatures are computed here, independently of the core: the standard
-base64 of HMAC-SHA256(shopify_api_secret, raw body bytes). Every test works
+Signatures are computed independently of the core (tests/shopify_events.py). Every test works
 on shops of its own (a random <name>.myshopify.com), so tests sharing the
 module's server never see each other's rows.
 """
@@ -16,11 +15,10 @@ import uuid
 
 import pytest
 
-from conftest import (BUILD, SQLITE, TEST_VARS, Server, admin_headers, assert_problem,
+from conftest import (BUILD, SQLITE, Server, admin_headers, assert_problem,
                       failing_trigger, migrate, sql_trigger, user_headers)
+from shopify_events import HOOK, SECRET, deliver, sign
 
-SECRET = TEST_VARS["BASTION_VAR_shopify_api_secret"]
-HOOK = "/api/webhooks/shopify"
 TENANTS = "/api/admin/tenants"
 DB = "shop"
 
@@ -32,31 +30,8 @@ def srv(bundle):
 
 # --- helpers -------------------------------------------------------------------
 
-def sign(raw, secret=SECRET):
-    return base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
-
-
 def new_shop():
     return f"s{uuid.uuid4().hex[:12]}.myshopify.com"
-
-
-def deliver(srv, shop, topic, payload, webhook_id=None, raw=None, sig=None, secret=SECRET,
-            drop=(), **extra_headers):
-    """One Shopify delivery: `payload` as JSON (or `raw` bytes), signed unless
-    `sig` is given; headers in `drop` are left out."""
-    body = raw if raw is not None else json.dumps(payload).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": topic,
-        "X-Shopify-Hmac-Sha256": sig if sig is not None else sign(body, secret),
-        "X-Shopify-Shop-Domain": shop,
-        "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
-        "X-Shopify-API-Version": "2024-07",
-        **extra_headers,
-    }
-    for name in drop:
-        headers.pop(name)
-    return srv.post(HOOK, body=body, headers=headers)
 
 
 def install(srv, shop):

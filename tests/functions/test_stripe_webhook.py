@@ -1,10 +1,6 @@
 """stripe-webhook over real HTTP (HOOK1, HOOK3-HOOK6, REL4, CONC5, AUTH1, VAL1, ERR1).
 
-Every Stripe-Signature here comes from Stripe's own npm library
-(stripe.webhooks.generateTestHeaderString, tests/tools/stripe_sign.mjs, the
-version pinned in tests/tools/package.json and installed by ./build.sh test
-into .deps/npm-tools), so the tests never share this project's reading of
-the signature scheme. Signing runs in batches: one node start per test.
+Every Stripe-Signature here comes from Stripe's own npm library (tests/stripe_events.py).
 
 Tests that make the email provider fail or hang, change the secrets or lock
 a database get a fresh server (and a fresh fake), so the email breaker and
@@ -14,7 +10,6 @@ import json
 import os
 import re
 import sqlite3
-import subprocess
 import tempfile
 import threading
 import time
@@ -22,14 +17,12 @@ import uuid
 
 import pytest
 
-from conftest import (BUILD, ROOT, SQLITE, TEST_VARS, FakeEmail, Server, admin_headers,
+from conftest import (BUILD, SQLITE, FakeEmail, Server, admin_headers, held_lock,
                       assert_problem, failing_trigger, migrate, redis_command, user_headers)
+from stripe_events import (HOOK, SECRET, body_of, deliver, deliver_all, event, post, sign,
+                           uid)
 
-SECRET = TEST_VARS["BASTION_VAR_stripe_webhook_secrets"]
 OLD_SECRET = "whsec_test_previous_fedcba9876543210"
-NPM_TOOLS = os.path.join(ROOT, ".deps", "npm-tools")
-SIGN = os.path.join(ROOT, "tests", "tools", "stripe_sign.mjs")
-HOOK = "/api/webhooks/stripe"
 CUSTOMERS = "/api/admin/billing/customers"
 DEADLINE_S = 10  # manifest.toml: timeout_ms = 10000 (HOOK6)
 
@@ -68,44 +61,7 @@ def fresh():
     fake.close()
 
 
-# --- Stripe's signatures -----------------------------------------------------------------------
-
-def sign(*items):
-    """Stripe-Signature values for (body, secret, timestamp) items, in order, from one run
-    of Stripe's library."""
-    reqs = [{"payload": b, "secret": s, "timestamp": t} for b, s, t in items]
-    out = subprocess.run(["node", SIGN, NPM_TOOLS], input=json.dumps(reqs), capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    headers = json.loads(out.stdout)
-    assert len(headers) == len(items) and all(h.startswith("t=") for h in headers), headers
-    return headers
-
-
-def body_of(event):
-    return event if isinstance(event, str) else json.dumps(event, separators=(",", ":"))
-
-
-def post(srv, body, signature, timeout=30):
-    headers = {"Content-Type": "application/json; charset=utf-8"}
-    if signature is not None:
-        headers["Stripe-Signature"] = signature
-    return srv.post(HOOK, body=body, headers=headers, timeout=timeout)
-
-
-def deliver(srv, event, secret=SECRET, age_s=0):
-    body = body_of(event)
-    [sig] = sign((body, secret, int(time.time()) - age_s))
-    return post(srv, body, sig)
-
-
-def deliver_all(srv, events):
-    """Delivers each event in turn (one signing run); their responses."""
-    bodies = [body_of(e) for e in events]
-    now = int(time.time())
-    sigs = sign(*[(b, SECRET, now) for b in bodies])
-    return [post(srv, b, s) for b, s in zip(bodies, sigs)]
-
+# --- answers -------------------------------------------------------------------------------------
 
 def received(r, **extra):
     assert r.status == 200, r
@@ -114,17 +70,6 @@ def received(r, **extra):
 
 
 # --- events, as Stripe sends them (with members the handler never reads) -----------------------
-
-def uid(prefix):
-    return prefix + uuid.uuid4().hex[:20]
-
-
-def event(type_, obj, created=None, event_id=None):
-    return {"id": event_id or uid("evt_"), "object": "event", "api_version": "2024-06-20",
-            "created": created or int(time.time()), "livemode": False, "pending_webhooks": 1,
-            "request": {"id": None, "idempotency_key": None}, "type": type_,
-            "data": {"object": obj}}
-
 
 def checkout(order_id, email=None, amount=4500, currency="eur", session=None, kind="order"):
     return {"id": session or uid("cs_test_"), "object": "checkout.session",
@@ -657,36 +602,6 @@ def test_REL4_HOOK6_provider_hanging_still_answers_within_the_deadline(fresh):
 
 
 # --- HOOK6: a locked store -------------------------------------------------------------------------
-
-class held_lock:
-    """BEGIN EXCLUSIVE on one of the server's SQLite databases, from another process'
-    connection, until the block ends (at most `hold_s`)."""
-
-    def __init__(self, srv, db, hold_s=12):
-        self.path = os.path.join(srv.state, "sql", db + ".sqlite")
-        self.hold_s = hold_s
-        self.locked, self.done = threading.Event(), threading.Event()
-
-    def _hold(self):
-        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            conn.execute("BEGIN EXCLUSIVE")
-            self.locked.set()
-            self.done.wait(self.hold_s)
-            conn.execute("ROLLBACK")
-        finally:
-            conn.close()
-
-    def __enter__(self):
-        self.thread = threading.Thread(target=self._hold, daemon=True)
-        self.thread.start()
-        assert self.locked.wait(10)
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        self.thread.join(15)
-
 
 @pytest.mark.sqlite_only
 @pytest.mark.parametrize("db", ["billing", "orders"])
