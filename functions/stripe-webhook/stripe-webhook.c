@@ -127,6 +127,19 @@ static void failed(bastion_ctx *cx, bastion_webhook_event *ev, const char *what)
     bastion_webhook_event_fail(cx, ev, why);
 }
 
+/* HOOK5: what the event names (`what`: "order", …) is not known, perhaps not
+ * yet: 500 unresolved-reference, which Stripe retries, recorded and the claim
+ * given back so that the retry can succeed once it exists. */
+static void unresolved(bastion_ctx *cx, bastion_webhook_event *ev, const char *what)
+{
+    char detail[96], why[48];
+    snprintf(detail, sizeof detail, "The %s this event is for is not known (yet); retry later.",
+             what);
+    snprintf(why, sizeof why, "unknown %s", what);
+    bastion_problem(cx, BASTION_E_UNRESOLVED, detail);
+    failed(cx, ev, why);
+}
+
 static void respond_outcome(bastion_ctx *cx, const char *outcome, const bastion_email_result *r)
 {
     cJSON *extra = cJSON_CreateObject();
@@ -209,19 +222,31 @@ typedef struct {
     bastion_str status, paid_by;
 } order_state;
 
-static bastion_rc order_or_problem(bastion_ctx *cx, bastion_str id, bool *found, order_state *o)
+/* The one row `sql` finds for $1 = id, in *row (reading *rows), and whether
+ * there is one; a store failure is answered (logged under `what`). */
+static bastion_rc row_by_id_or_problem(bastion_ctx *cx, const char *db, const char *sql,
+                                       bastion_str id, const char *what, bastion_rows *rows,
+                                       bastion_row *row, bool *found)
 {
     bastion_sql_value p[] = {BASTION_SQL_STR(id)};
+    bastion_rc rc = bastion_sql_query_or_problem(cx, db, sql, p, BASTION_COUNTOF(p), rows, what);
+    *found = rc == BASTION_OK && rows->n_rows > 0;
+    if (*found)
+        *row = bastion_row_at(rows, 0);
+    return rc;
+}
+
+static bastion_rc order_or_problem(bastion_ctx *cx, bastion_str id, bool *found, order_state *o)
+{
     bastion_rows rows;
-    bastion_rc rc = bastion_sql_query_or_problem(
-        cx, ORDERS,
-        "SELECT o.status, p.checkout_session_id FROM orders o "
-        "LEFT JOIN order_payments p ON p.order_id = o.id WHERE o.id = $1",
-        p, BASTION_COUNTOF(p), &rows, "order lookup");
-    *found = rc == BASTION_OK && rows.n_rows > 0;
+    bastion_row row;
+    bastion_rc rc =
+        row_by_id_or_problem(cx, ORDERS,
+                             "SELECT o.status, p.checkout_session_id FROM orders o "
+                             "LEFT JOIN order_payments p ON p.order_id = o.id WHERE o.id = $1",
+                             id, "order lookup", &rows, &row, found);
     if (!*found)
         return rc;
-    bastion_row row = bastion_row_at(&rows, 0);
     o->status = bastion_row_text(&row, 0);
     bastion_row_text_opt(&row, 1, &o->paid_by);
     return bastion_row_or_problem(cx, &row, "order lookup");
@@ -260,10 +285,8 @@ static void order_paid(bastion_ctx *cx, const stripe_event *e, cJSON *errors)
         failed(cx, &ev, "order lookup failed");
         return;
     }
-    if (!found) { /* HOOK5 */
-        bastion_problem(cx, BASTION_E_UNRESOLVED,
-                        "The order this payment is for is not known (yet); retry later.");
-        failed(cx, &ev, "unknown order");
+    if (!found) {
+        unresolved(cx, &ev, "order");
         return;
     }
     if (!bastion_str_eq(o.status, BASTION_LIT("pending"))) {
@@ -349,17 +372,15 @@ typedef struct {
 static bastion_rc purchase_or_problem(bastion_ctx *cx, bastion_str id, bool *found,
                                       purchase_state *p)
 {
-    bastion_sql_value q[] = {BASTION_SQL_STR(id)};
     bastion_rows rows;
-    bastion_rc rc = bastion_sql_query_or_problem(
+    bastion_row row;
+    bastion_rc rc = row_by_id_or_problem(
         cx, SHOP,
         "SELECT tenant, status, currency, checkout_session_id, credits, amount_cents "
         "FROM credit_purchases WHERE id = $1",
-        q, BASTION_COUNTOF(q), &rows, "purchase lookup");
-    *found = rc == BASTION_OK && rows.n_rows > 0;
+        id, "purchase lookup", &rows, &row, found);
     if (!*found)
         return rc;
-    bastion_row row = bastion_row_at(&rows, 0);
     p->tenant = bastion_row_text(&row, 0);
     p->status = bastion_row_text(&row, 1);
     p->currency = bastion_row_text(&row, 2);
@@ -411,10 +432,8 @@ static void credits_paid(bastion_ctx *cx, const stripe_event *e, cJSON *errors)
         failed(cx, &ev, "purchase lookup failed");
         return;
     }
-    if (!found) { /* HOOK5 */
-        bastion_problem(cx, BASTION_E_UNRESOLVED,
-                        "The credit purchase this payment is for is not known (yet); retry later.");
-        failed(cx, &ev, "unknown purchase");
+    if (!found) {
+        unresolved(cx, &ev, "credit purchase");
         return;
     }
     if (bastion_str_eq(p.status, BASTION_LIT("completed"))) {
@@ -591,10 +610,8 @@ static void subscription_changed(bastion_ctx *cx, const stripe_event *e)
         failed(cx, &ev, "customer lookup failed");
         return;
     }
-    if (rows.n_rows == 0) { /* HOOK5 */
-        bastion_problem(cx, BASTION_E_UNRESOLVED,
-                        "The customer of this subscription is not known (yet); retry later.");
-        failed(cx, &ev, "unknown customer");
+    if (rows.n_rows == 0) {
+        unresolved(cx, &ev, "customer");
         return;
     }
     bastion_row row = bastion_row_at(&rows, 0);

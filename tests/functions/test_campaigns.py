@@ -79,6 +79,15 @@ def phones(n, start=0):
     return [f"+1415555{i:04d}" for i in range(start, start + n)]
 
 
+def ready_tenant(srv, n_contacts, credits):
+    """A new installed tenant with n opted-in contacts and a balance; it and its headers."""
+    t = shop(srv)
+    h = user(t)
+    import_contacts(srv, h, [{"phone": p, "opted_in": True} for p in phones(n_contacts)])
+    give_credits(srv, t, credits)
+    return t, h
+
+
 def test_AUTH5_contacts_import_counts_and_rejects_per_item(srv):
     t = shop(srv)
     h = user(t)
@@ -130,10 +139,7 @@ def test_CONC5_enqueue_is_one_transaction_with_recipients_and_reservation(srv):
 
 
 def test_CONC5_a_failing_statement_leaves_nothing(srv):
-    t = shop(srv)
-    h = user(t)
-    import_contacts(srv, h, [{"phone": p, "opted_in": True} for p in phones(3)])
-    give_credits(srv, t, 10)
+    t, h = ready_tenant(srv, 3, 10)
     cid = campaign(srv, h)
     with failing_trigger(srv, DB, "credit_reservations", "INSERT"):
         r = srv.post(f"/api/campaigns/{cid}/enqueue", headers=idem(h))
@@ -144,10 +150,7 @@ def test_CONC5_a_failing_statement_leaves_nothing(srv):
 
 
 def test_CONC5_concurrent_enqueues_one_wins(srv):
-    t = shop(srv)
-    h = user(t)
-    import_contacts(srv, h, [{"phone": p, "opted_in": True} for p in phones(4)])
-    give_credits(srv, t, 100)
+    t, h = ready_tenant(srv, 4, 100)
     cid = campaign(srv, h)
     out = []
 
@@ -461,10 +464,7 @@ def test_AUTH5_writes_need_the_app_installed(srv, method, path, body):
 # --- enqueue (CONC4, CONC5) ----------------------------------------------------------------------
 
 def test_CONC4_enqueue_needs_a_key_and_a_key_is_for_one_request(srv):
-    t = shop(srv)
-    h = user(t)
-    import_contacts(srv, h, [{"phone": p, "opted_in": True} for p in phones(2)])
-    give_credits(srv, t, 10)
+    t, h = ready_tenant(srv, 2, 10)
     one, two = campaign(srv, h), campaign(srv, h)
     assert_problem(srv.post(f"/api/campaigns/{one}/enqueue", headers=h), 400)
     key = str(uuid.uuid4())
@@ -482,10 +482,7 @@ def test_CONC4_enqueue_needs_a_key_and_a_key_is_for_one_request(srv):
 
 
 def test_CONC4_20_concurrent_enqueues_with_one_key_enqueue_once(srv):
-    t = shop(srv)
-    h = user(t)
-    import_contacts(srv, h, [{"phone": p, "opted_in": True} for p in phones(30)])
-    give_credits(srv, t, 1000)
+    t, h = ready_tenant(srv, 30, 1000)
     cid = campaign(srv, h)
     hk = idem(h)
     out = race(20, lambda i: srv.post(f"/api/campaigns/{cid}/enqueue", headers=hk))
@@ -603,10 +600,7 @@ def test_DATA4_cursor_walk_over_250_visits_each_once_with_inserts_between(srv):
 
 @pytest.mark.parametrize("path", ["/api/contacts", "/api/campaigns", "/api/campaigns/{id}/recipients"])
 def test_DATA4_limit_range_default_and_tampered_cursor(srv, path):
-    t = shop(srv)
-    h = user(t)
-    import_contacts(srv, h, [{"phone": p, "opted_in": True} for p in phones(25)])
-    give_credits(srv, t, 100)
+    t, h = ready_tenant(srv, 25, 100)
     cids = [campaign(srv, h) for _ in range(21)]
     assert srv.post(f"/api/campaigns/{cids[0]}/enqueue", headers=idem(h)).status == 202
     path = path.replace("{id}", cids[0])
@@ -767,10 +761,7 @@ def test_CONC2_tenant_writes_per_minute_on_every_write_route(fresh):
 # --- app/uninstalled (shopify-webhook) -----------------------------------------------------------
 
 def test_CONC5_uninstall_cancels_campaigns_and_releases_reservations(srv):
-    t = shop(srv)
-    h = user(t)
-    import_contacts(srv, h, [{"phone": p, "opted_in": True} for p in phones(4)])
-    give_credits(srv, t, 10)
+    t, h = ready_tenant(srv, 4, 10)
     draft, sending = campaign(srv, h), campaign(srv, h)
     assert srv.post(f"/api/campaigns/{sending}/enqueue", headers=idem(h)).status == 202
     other = shop(srv)  # another tenant's campaign is left alone
