@@ -65,10 +65,13 @@ struct host_route {
     struct host_function *fn;
 };
 
+/* A [[cron]] job (cron.c runs it). */
 struct host_cron {
     char *name;
     struct host_function *fn;
-    uint32_t every_s;
+    uint32_t every_s, jitter_s; /* runs every every_s + [0, jitter_s] seconds */
+    uint32_t timeout_ms;        /* its deadline, and how long its lease lives */
+    _Atomic uint64_t runs, skipped, failed;
 };
 
 /* [server] limits (SAFE1, SAFE3); defaults and meaning in docs/SECURITY.md. */
@@ -220,7 +223,8 @@ void host_json_escape(FILE *f, const char *s, size_t len);
 
 /* --- requests ----------------------------------------------------------- */
 struct host_request {
-    int trigger; /* 0 http, 1 cron */
+    int trigger;         /* 0 http, 1 cron */
+    uint32_t timeout_ms; /* the deadline after arrival; 0: the function's timeout_ms */
     const char *method, *path, *query, *route;
     char **params;
     size_t n_params; /* name, value, name, value… */

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cron.h"
 #include "host.h"
 #include "rt/rt.h"
 #include "server.h"
@@ -20,12 +21,13 @@ static const char USAGE[] =
     "  bastion invoke  FUNCTION --method M --path P [--query Q] [--header 'k: v']...\n"
     "                  [--body B | --body-file F] [--state DIR] [--manifest FILE] [--dev]\n"
     "                  [--runtime-config FILE] [--trusted]\n"
+    "  bastion invoke  --cron JOB [--state DIR] [--manifest FILE] [--runtime-config FILE]\n"
     "  bastion migrate [--state DIR] [--manifest FILE] [--allow-changed]\n"
     "                  [--runtime-config FILE]\n";
 
 struct opts {
     const char *listen, *state, *manifest, *env_file, *runtime_config;
-    const char *method, *path, *query, *body, *body_file, *function;
+    const char *method, *path, *query, *body, *body_file, *function, *cron;
     const char *headers[64];
     size_t n_headers;
     int dev, allow_changed, trusted;
@@ -63,6 +65,7 @@ static int parse(int argc, char **argv, struct opts *o)
         OPT("--query", query)
         OPT("--body", body)
         OPT("--body-file", body_file)
+        OPT("--cron", cron)
 #undef OPT
         if (strcmp(a, "--header") == 0) {
             if (!v)
@@ -210,8 +213,58 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+static void print_response(const struct host_response *resp)
+{
+    printf("%u\n", resp->status);
+    for (size_t i = 0; i < resp->n_headers; i++)
+        printf("%s: %s\n", resp->headers[i].name, resp->headers[i].value);
+    printf("\n");
+    fwrite(resp->body, 1, resp->body_len, stdout);
+    if (resp->body_len && resp->body[resp->body_len - 1] != '\n')
+        printf("\n");
+}
+
+/* One run of a [[cron]] job, under its lease like the scheduled runs (the
+ * "cron run" line goes to stderr with the other logs). Prints the answer as
+ * invoke does, or "skipped" when another run holds the lease. Exit 0 for a
+ * 2xx answer, 1 for any other or a lease failure, 3 skipped. */
+static int cmd_invoke_cron(struct opts *o)
+{
+    struct host_manifest m;
+    struct host_state st;
+    if (setup(o, &m, &st, 0) != 0)
+        return 2;
+    struct host_cron *job = NULL;
+    for (size_t i = 0; i < m.n_crons; i++)
+        if (strcmp(m.crons[i].name, o->cron) == 0)
+            job = &m.crons[i];
+    if (!job) {
+        fprintf(stderr, "invoke: no cron job '%s' in %s\n", o->cron, o->manifest);
+        return 2;
+    }
+    if (host_module_load(job->fn, stderr) != 0)
+        return 2;
+    struct host_env env = {&m, &st};
+    struct host_cron_result r;
+    host_cron_run(&env, job, HOST_CRON_HERE, &r);
+    int rc = 3;
+    if (r.outcome == HOST_CRON_SKIPPED) {
+        printf("skipped\n");
+    } else {
+        print_response(&r.resp);
+        rc = r.outcome == HOST_CRON_RAN && r.resp.status >= 200 && r.resp.status < 300 ? 0 : 1;
+    }
+    host_cron_result_free(&r);
+    host_thread_done();
+    host_manifest_free(&m);
+    host_state_close(&st);
+    return rc;
+}
+
 static int cmd_invoke(struct opts *o)
 {
+    if (o->cron)
+        return cmd_invoke_cron(o);
     if (!o->function || !o->path) {
         fprintf(stderr, "invoke needs FUNCTION and --path\n%s", USAGE);
         return 2;
@@ -296,13 +349,7 @@ static int cmd_invoke(struct opts *o)
     struct host_response resp;
     struct host_counters counters;
     host_invoke(&env, fn, &req, &resp, &counters);
-    printf("%u\n", resp.status);
-    for (size_t i = 0; i < resp.n_headers; i++)
-        printf("%s: %s\n", resp.headers[i].name, resp.headers[i].value);
-    printf("\n");
-    fwrite(resp.body, 1, resp.body_len, stdout);
-    if (resp.body_len && resp.body[resp.body_len - 1] != '\n')
-        printf("\n");
+    print_response(&resp);
     host_response_free(&resp);
     host_params_free(req.params, req.n_params);
     for (size_t i = 0; i < n_headers; i++) {

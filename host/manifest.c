@@ -171,11 +171,21 @@ int host_manifest_load(struct host_manifest *m, const char *path, const char *bu
     i = 0;
     cJSON_ArrayForEach(v, crons)
     {
-        m->crons[i].name = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItem(v, "name")));
-        m->crons[i].fn =
-            host_manifest_fn(m, cJSON_GetStringValue(cJSON_GetObjectItem(v, "function")));
-        m->crons[i].every_s = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(v, "every_s"));
-        i++;
+        struct host_cron *c = &m->crons[i++];
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(v, "name"));
+        c->name = xstrdup(name ? name : "");
+        c->fn = host_manifest_fn(m, cJSON_GetStringValue(cJSON_GetObjectItem(v, "function")));
+        c->every_s = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(v, "every_s"));
+        c->jitter_s = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(v, "jitter_s"));
+        c->timeout_ms = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(v, "timeout_ms"));
+        if (!c->fn || !name || !*name || c->every_s == 0) {
+            fprintf(errs, "%s: cron job '%s' needs a name, a known function and every_s\n", path,
+                    c->name);
+            cJSON_Delete(root);
+            return -1;
+        }
+        if (!c->timeout_ms)
+            c->timeout_ms = c->fn->timeout_ms;
     }
     m->trusted_proxies = str_list(cJSON_GetObjectItem(root, "trusted_proxies"), &m->n_trusted);
     read_limits(&m->limits, cJSON_GetObjectItem(root, "limits"));

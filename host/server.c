@@ -26,6 +26,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "cron.h"
 #include "exec.h"
 #include "host.h"
 #include "rt/rt.h"
@@ -717,36 +718,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 
 /* --- cron ---------------------------------------------------------------- */
 
+/* One thread per job: it sleeps out the interval, then runs the job on the
+ * pool and waits for it, so a job never overlaps itself on this host; the
+ * lease (cron.c) keeps other hosts and `bastion invoke --cron` out. */
 static void *cron_loop(void *arg)
 {
     struct host_cron *job = arg;
-    uint64_t next = host_now_ns() + (uint64_t)job->every_s * 1000000000ull;
+    uint64_t next = host_now_ns() + host_cron_interval_ns(job);
     while (!atomic_load(&stopping)) {
         usleep(100000);
         if (host_now_ns() < next)
             continue;
-        /* One run at a time per job: this thread is the job's only runner,
-         * and it waits for the run (on the execution pool) to finish. */
-        struct pending p = {0};
-        struct host_request *req = &p.req;
-        req->trigger = 1;
-        req->method = "POST";
-        req->path = job->name;
-        req->query = "";
-        req->route = "";
-        req->client_ip = "";
-        host_request_id(req->request_id);
-        req->arrival_ns = p.head_ns = host_now_ns();
-        struct host_job j = {.env = g_env, .fn = job->fn, .req = req};
-        j.deadline_ns = req->arrival_ns + (uint64_t)job->fn->timeout_ms * 1000000ull;
-        enum host_exec_refusal why = host_exec_run(&j);
-        if (why != HOST_EXEC_QUEUED)
-            host_exec_overloaded(&j.resp, why);
-        struct host_route cron_route = {.path = "", .fn = job->fn};
-        p.route = &cron_route;
-        access_log(&p, "CRON", j.resp.status, &j.counters);
-        host_response_free(&j.resp);
-        next = host_now_ns() + (uint64_t)job->every_s * 1000000000ull;
+        struct host_cron_result r;
+        host_cron_run(g_env, job, HOST_CRON_ON_POOL, &r);
+        host_cron_result_free(&r);
+        next = host_now_ns() + host_cron_interval_ns(job);
     }
     return NULL;
 }

@@ -269,7 +269,8 @@ void host_invoke(struct host_env *env, struct host_function *fn, const struct ho
     run.call.fn = fn;
     run.call.req = req;
     run.call.instance = inst_buf;
-    run.call.deadline_ns = req->arrival_ns + (uint64_t)fn->timeout_ms * 1000000ull;
+    uint32_t timeout_ms = req->timeout_ms ? req->timeout_ms : fn->timeout_ms;
+    run.call.deadline_ns = req->arrival_ns + (uint64_t)timeout_ms * 1000000ull;
     run.resp = resp;
     uint64_t t0 = host_now_ns();
     int trap = host_rt_run(run_request, &run, run.call.deadline_ns, fn->memory_mb * 16);

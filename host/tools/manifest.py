@@ -176,15 +176,30 @@ def convert(path, root, build, doc):
              f"one of the functions {sorted(fns_out)}")
         routes_out.append({"path": r["path"], "function": r["function"]})
 
-    cron_out = []
+    cron_out, cron_names = [], set()
     for i, c in enumerate(doc.get("cron", [])):
         key = f"cron[{i}]"
         want(isinstance(c, dict), path, key, "a table")
+        for k in c:
+            want(k in ("name", "function", "every_s", "jitter_s", "timeout_ms"), path,
+                 f"{key}.{k}", "one of name, function, every_s, jitter_s, timeout_ms")
         want(c.get("function") in fns_out, path, f"{key}.function", "a declared function")
-        want(isinstance(c.get("every_s"), int) and c["every_s"] >= 1, path, f"{key}.every_s",
-             "an integer ≥ 1 (seconds)")
-        cron_out.append({"name": c.get("name", c["function"]), "function": c["function"],
-                         "every_s": c["every_s"]})
+        name = c.get("name", c["function"])
+        want(isinstance(name, str) and NAME.match(name), path, f"{key}.name",
+             "a name of [a-z0-9-]")
+        want(name not in cron_names, path, f"{key}.name", "a job name not used twice")
+        cron_names.add(name)
+        want(isinstance(c.get("every_s"), int) and 1 <= c["every_s"] <= 86400 * 7, path,
+             f"{key}.every_s", "an integer 1..604800 (seconds)")
+        jitter = c.get("jitter_s", 0)
+        want(isinstance(jitter, int) and 0 <= jitter <= c["every_s"], path, f"{key}.jitter_s",
+             "an integer 0..every_s (seconds)")
+        # the job's deadline; its lease in kv lives as long (one run at a time)
+        timeout = c.get("timeout_ms", fns_out[c["function"]]["timeout_ms"])
+        want(isinstance(timeout, int) and 1 <= timeout <= 300000, path, f"{key}.timeout_ms",
+             "an integer 1..300000")
+        cron_out.append({"name": name, "function": c["function"], "every_s": c["every_s"],
+                         "jitter_s": jitter, "timeout_ms": timeout})
 
     return {"functions": fns_out, "routes": routes_out, "vars": vars_out, "cron": cron_out,
             "trusted_proxies": trusted, "limits": limits, "root": root}

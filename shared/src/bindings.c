@@ -34,10 +34,21 @@ static void dispatch(bastion_ctx *cx)
     char allow[128];
     size_t allow_len = 0;
     bool route_known = false;
+    /* a job's run is dispatched on its name, only to a "CRON" entry; no
+     * HTTP request ever reaches one */
+    bool cron = cx->trigger == BASTION_TRIGGER_CRON;
+    bastion_str want = cron ? cx->path : cx->route;
     for (size_t i = 0; i < bastion_app_n_routes; i++) {
         const bastion_route *r = &bastion_app_routes[i];
-        if (!bastion_str_eq(cx->route, bastion_cstr(r->route)))
+        if (cron != (strcmp(r->method, BASTION_CRON_METHOD) == 0) ||
+            !bastion_str_eq(want, bastion_cstr(r->route)))
             continue;
+        if (cron) {
+            r->fn(cx);
+            if (!cx->responded)
+                bastion_problem(cx, BASTION_E_INTERNAL, "The job sent no response.");
+            return;
+        }
         route_known = true;
         if (bastion_str_eq(cx->method, bastion_cstr(r->method))) {
             r->fn(cx);
@@ -56,7 +67,9 @@ static void dispatch(bastion_ctx *cx)
         }
     }
     if (!route_known) {
-        bastion_problem(cx, BASTION_E_NOT_FOUND, "This function has no such route.");
+        bastion_problem(cx, BASTION_E_NOT_FOUND,
+                        cron ? "This function has no such job."
+                             : "This function has no such route.");
         return;
     }
     bastion_problem(cx, BASTION_E_METHOD_NOT_ALLOWED, "This route does not accept that method.");

@@ -11,15 +11,22 @@
 typedef void (*bastion_handler_fn)(bastion_ctx *cx);
 
 typedef struct {
-    const char *method; /* "GET", "POST", … */
-    const char *route;  /* the manifest pattern, e.g. "/api/waitlist/{product_id}/count" */
+    const char *method; /* "GET", "POST", … or BASTION_CRON_METHOD */
+    const char *route;  /* the manifest pattern, e.g. "/api/waitlist/{product_id}/count",
+                           or for a job its [[cron]] name */
     bastion_handler_fn fn;
 } bastion_route;
+
+/* The method of a [[cron]] job's entry: {BASTION_CRON_METHOD, "reminders", run}. */
+#define BASTION_CRON_METHOD "CRON"
 
 /*
  * Declares the module's routes; the core's handle export dispatches on the
  * request's route + method: an unknown route gets 404, a known route with
- * another method 405 with `Allow`. Use once per module.
+ * another method 405 with `Allow`. A run of a [[cron]] job (trigger cron)
+ * goes to the BASTION_CRON_METHOD entry of its name, and only there; its
+ * answer is a JSON object of counts ({"scanned", "sent", …}), which the
+ * runner logs. Use once per module.
  */
 #define BASTION_ROUTES(table)                                                                      \
     const bastion_route *const bastion_app_routes = (table);                                       \
