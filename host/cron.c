@@ -19,10 +19,10 @@
 #include "exec.h"
 #include "rt/rt.h"
 
-#define LEASE_MARGIN_MS 1000u
-#define LEASE_BUDGET_MS 1000u /* each kv call of the lease */
+#define LEASE_MARGIN_MS   1000u
+#define LEASE_BUDGET_MS   1000u /* each kv call of the lease */
 #define MAX_RESULT_FIELDS 16
-#define MAX_RESULT_VALUE 200
+#define MAX_RESULT_VALUE  200
 
 static size_t lease_key(const struct host_cron *job, char *key, size_t cap)
 {
@@ -121,8 +121,11 @@ static void log_not_run(const struct host_cron *job, const struct host_cron_resu
     snprintf(skipped, sizeof skipped, "%llu", (unsigned long long)atomic_load(&job->skipped));
     int held = r->outcome == HOST_CRON_SKIPPED;
     const char *kv[] = {
-        "type",          "cron",  "job",    job->name, "outcome", held ? "skipped" : "no_lease",
-        "skipped_total", skipped, "reason", held ? "another run holds the lease" : r->lease_error,
+        "type",          "cron",
+        "job",           job->name,
+        "outcome",       held ? "skipped" : "no_lease",
+        "skipped_total", skipped,
+        "reason",        held ? "another run holds the lease" : r->lease_error,
     };
     const char *msg = held ? "cron skipped" : "cron lease failed";
     host_log_line(held ? "info" : "error", job->fn->name, r->request_id, msg, strlen(msg), kv, NULL,
@@ -146,7 +149,8 @@ void host_cron_run(struct host_env *env, struct host_cron *job, enum host_cron_e
     host_request_id(req.request_id);
     memcpy(out->request_id, req.request_id, sizeof out->request_id);
     char key[96], val[160];
-    size_t klen = lease_key(job, key, sizeof key), vlen = lease_value(req.request_id, val, sizeof val);
+    size_t klen = lease_key(job, key, sizeof key),
+           vlen = lease_value(req.request_id, val, sizeof val);
     struct host_err err = {0};
     int added = 0;
     if (host_kv_add(env->state, HOST_CRON_STORE, key, klen, val, vlen,
