@@ -17,7 +17,7 @@
 static const char USAGE[] =
     "usage:\n"
     "  bastion serve   [--listen ADDR:PORT] [--state DIR] [--manifest FILE] [--dev]\n"
-    "                  [--workers N] [--env-file FILE] [--runtime-config FILE]\n"
+    "                  [--workers N] [--env-file FILE] [--runtime-config FILE] [--no-cron]\n"
     "  bastion invoke  FUNCTION --method M --path P [--query Q] [--header 'k: v']...\n"
     "                  [--body B | --body-file F] [--state DIR] [--manifest FILE] [--dev]\n"
     "                  [--runtime-config FILE] [--trusted]\n"
@@ -30,7 +30,7 @@ struct opts {
     const char *method, *path, *query, *body, *body_file, *function, *cron;
     const char *headers[64];
     size_t n_headers;
-    int dev, allow_changed, trusted;
+    int dev, allow_changed, trusted, no_cron;
     unsigned workers;
 };
 
@@ -99,6 +99,10 @@ static int parse(int argc, char **argv, struct opts *o)
         }
         if (strcmp(a, "--trusted") == 0) {
             o->trusted = 1;
+            continue;
+        }
+        if (strcmp(a, "--no-cron") == 0) {
+            o->no_cron = 1;
             continue;
         }
         if (a[0] != '-' && !o->function) {
@@ -179,7 +183,11 @@ static int cmd_serve(struct opts *o)
         return 2;
     }
     struct host_env env = {&m, &st};
+    size_t n_crons = m.n_crons;
+    if (o->no_cron) /* this host answers requests only; jobs run elsewhere */
+        m.n_crons = 0;
     int rc = host_serve(&env, addr, (uint16_t)port, o->workers);
+    m.n_crons = n_crons;
     host_manifest_free(&m);
     host_state_close(&st);
     return rc;

@@ -59,6 +59,7 @@ TEST_VARS = {
     "BASTION_VAR_stripe_webhook_secrets": "whsec_test_current_0123456789abcdef",
     "BASTION_VAR_shopify_api_secret": "shpss_test_0123456789abcdef",
     "BASTION_VAR_payments_api_key": "sk_test_0123456789abcdef",
+    "BASTION_VAR_sms_api_key": "sms_test_0123456789abcdef",
 }
 
 
@@ -107,14 +108,14 @@ class FakeProvider:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                headers = {k.lower(): v for k, v in self.headers.items()}
                 with fake.lock:
-                    fake.received.append(fake.record(self.path, {k.lower(): v for k, v in
-                                                                 self.headers.items()}, raw))
+                    fake.received.append(fake.record(self.path, headers, raw))
                     mode = fake.mode
                 if mode == "hang":
                     time.sleep(30)
                     return
-                status, out = fake.answer(self.path, raw, mode)
+                status, out = fake.answer(self.path, raw, mode, headers)
                 body = json.dumps(out).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -134,7 +135,7 @@ class FakeProvider:
     def record(self, path, headers, raw):
         return {"path": path, "headers": headers, "body": raw}
 
-    def answer(self, path, raw, mode):
+    def answer(self, path, raw, mode, headers):
         raise NotImplementedError
 
     def calls(self):
@@ -151,7 +152,7 @@ class FakeEmail(FakeProvider):
     def record(self, path, headers, raw):
         return dict(super().record(path, headers, raw), json=json.loads(raw or "null"))
 
-    def answer(self, path, raw, mode):
+    def answer(self, path, raw, mode, headers):
         if mode == "fail":
             return 500, {"error": "down"}
         return 200, {"id": f"em_{len(self.received)}"}
@@ -172,7 +173,7 @@ class FakePayments(FakeProvider):
     def record(self, path, headers, raw):
         return dict(super().record(path, headers, raw), form=dict(urllib.parse.parse_qsl(raw)))
 
-    def answer(self, path, raw, mode):
+    def answer(self, path, raw, mode, headers):
         if mode == "refuse":
             return 402, {"error": {"type": "card_error", "message": "declined"}}
         if mode == "fail":
@@ -187,6 +188,40 @@ class FakePayments(FakeProvider):
                      "current_period_end": self.PERIOD_END_S,
                      "cancel_at_period_end": mode == "accept" and
                      form.get("cancel_at_period_end") == "true"}
+
+
+class FakeSMS(FakeProvider):
+    """An SMS provider: POST /messages {"to","from","body"} with Idempotency-Key. Modes:
+    'accept', 'refuse' (400), 'fail' (500), 'hang'; `fail_one_in` = N fails the messages
+    whose number's digit sum is a multiple of N (deterministic, about 1 in N). A key seen
+    before answers its first message's id again and is no new message (as Stripe-style
+    APIs do), so messages() is what a phone would have received."""
+
+    fail_one_in = 0
+
+    def __init__(self):
+        self.delivered = {}
+        super().__init__()
+
+    def record(self, path, headers, raw):
+        return dict(super().record(path, headers, raw), json=json.loads(raw or "null"))
+
+    def answer(self, path, raw, mode, headers):
+        msg = json.loads(raw or "null") or {}
+        if mode == "refuse":
+            return 400, {"error": {"message": "invalid number"}}
+        digits = sum(int(c) for c in str(msg.get("to", "")) if c.isdigit())
+        if mode == "fail" or (self.fail_one_in and digits % self.fail_one_in == 0):
+            return 500, {"error": {"message": "carrier down"}}
+        key = headers.get("idempotency-key")
+        with self.lock:
+            if key not in self.delivered:
+                self.delivered[key] = dict(msg, id=f"sm_{len(self.delivered) + 1}")
+            return 200, {"id": self.delivered[key]["id"], "status": "queued"}
+
+    def messages(self):
+        with self.lock:
+            return list(self.delivered.values())
 
 
 class held_lock:
@@ -295,7 +330,8 @@ def runtime_config(backend, directory, kv_prefix=None, pg_url=None):
 
 
 class Server:
-    def __init__(self, manifest, env=None, workers=4, state=None, runtime_config=None):
+    def __init__(self, manifest, env=None, workers=4, state=None, runtime_config=None,
+                 cron=False):
         self.manifest = manifest
         self.state = state or tempfile.mkdtemp(prefix="bastion-test-")
         self.port = free_port()
@@ -307,6 +343,9 @@ class Server:
         self.runtime_config = runtime_config
         self.backend = SQLITE if runtime_config is None else REMOTE
         self.proc = None
+        # [[cron]] jobs run only where a test asks for them (serve --no-cron otherwise), so
+        # no job changes a test's rows behind its back
+        self.cron = cron
 
     def store_args(self):
         """--state, --manifest and --runtime-config, for serve and migrate."""
@@ -321,7 +360,8 @@ class Server:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [BASTION, "serve", "--listen", f"127.0.0.1:{self.port}", *self.store_args(),
-             "--workers", str(self.workers), "--env-file", os.path.join(self.state, "no.env")],
+             "--workers", str(self.workers), "--env-file", os.path.join(self.state, "no.env"),
+             *([] if self.cron else ["--no-cron"])],
             stdout=self.log, stderr=self.log, env=self.env, cwd=ROOT)
         deadline = time.time() + 15
         while time.time() < deadline:

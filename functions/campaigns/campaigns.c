@@ -365,7 +365,8 @@ static const bastion_field campaign_fields[N_M] = {
 };
 
 #define CAMPAIGN_COLS                                                                              \
-    "id, name, message, audience_tag, status, recipients, created_at, enqueued_at, cancelled_at"
+    "id, name, message, audience_tag, status, recipients, created_at, enqueued_at, cancelled_at, " \
+    "completed_at"
 
 static cJSON *campaign_json_or_null(bastion_ctx *cx, const bastion_rows *rows, size_t r,
                                     int64_t *key, bastion_str *id)
@@ -377,10 +378,11 @@ static cJSON *campaign_json_or_null(bastion_ctx *cx, const bastion_rows *rows, s
     bastion_str tag;
     bool has_tag = bastion_row_text_opt(&row, 3, &tag);
     bastion_str status = bastion_row_text(&row, 4);
-    int64_t recipients = bastion_row_int(&row, 5), enqueued = 0, cancelled = 0;
+    int64_t recipients = bastion_row_int(&row, 5), enqueued = 0, cancelled = 0, completed = 0;
     *key = bastion_row_int(&row, 6);
     bool has_enqueued = bastion_row_int_opt(&row, 7, &enqueued);
     bool has_cancelled = bastion_row_int_opt(&row, 8, &cancelled);
+    bool has_completed = bastion_row_int_opt(&row, 9, &completed);
     if (bastion_row_or_problem(cx, &row, "campaign read"))
         return NULL;
     cJSON *o = cJSON_CreateObject();
@@ -401,6 +403,8 @@ static cJSON *campaign_json_or_null(bastion_ctx *cx, const bastion_rows *rows, s
         cJSON_AddNullToObject(o, "enqueued_at");
     if (has_cancelled)
         bastion_json_add_time(o, "cancelled_at", cancelled);
+    if (has_completed) /* sent, or failed by the reconcile job */
+        bastion_json_add_time(o, "completed_at", completed);
     return o;
 }
 
@@ -538,7 +542,7 @@ static const char *const RECIPIENTS_SQL[] = {
 #define CREDITS_SELECT                                                                             \
     "SELECT CAST(COALESCE((SELECT balance FROM credit_accounts WHERE tenant = $1), 0) AS "         \
     "BIGINT), "                                                                                    \
-    "CAST(COALESCE((SELECT SUM(credits) FROM credit_reservations WHERE tenant = $1 "               \
+    "CAST(COALESCE((SELECT SUM(credits - consumed) FROM credit_reservations WHERE tenant = $1 "    \
     "AND status = 'active' AND expires_at > $2), 0) AS BIGINT)"
 
 typedef struct {
@@ -625,10 +629,10 @@ static void enqueue_campaign(bastion_ctx *cx, const bastion_jwt_claims *who)
     enum { G_TENANT, G_DRAFT, G_RECIPIENTS, G_COUNT, G_CREDITS, N_G };
     const bastion_sql_stmt st[N_G] = {
         [G_TENANT] = BASTION_SQL_CHANGE_ONE(TENANT_GUARD, guard),
-        [G_DRAFT] = BASTION_SQL_CHANGE_ONE(
-            "UPDATE campaigns SET status = 'sending', enqueued_at = $3, updated_at = $3 "
-            "WHERE id = $1 AND tenant = $2 AND status = 'draft'",
-            c),
+        [G_DRAFT] = BASTION_SQL_CHANGE_ONE("UPDATE campaigns SET status = 'sending', enqueued_at = "
+                                           "$3, progress_at = $3, updated_at = $3 "
+                                           "WHERE id = $1 AND tenant = $2 AND status = 'draft'",
+                                           c),
         [G_RECIPIENTS] = {.sql = RECIPIENTS_SQL[tag.len > 0], .params = c, .n_params = 4},
         /* zero recipients is the guard's 422 */
         [G_COUNT] = BASTION_SQL_CHANGE_ONE(
@@ -642,7 +646,7 @@ static void enqueue_campaign(bastion_ctx *cx, const bastion_jwt_claims *who)
             "expires_at, created_at, updated_at) SELECT $1, $2, c.id, c.recipients, 'active', $4, "
             "$5, $5 FROM campaigns c WHERE c.id = $3 AND c.tenant = $2 AND "
             "COALESCE((SELECT balance FROM credit_accounts WHERE tenant = $2), 0) - "
-            "COALESCE((SELECT SUM(credits) FROM credit_reservations WHERE tenant = $2 "
+            "COALESCE((SELECT SUM(credits - consumed) FROM credit_reservations WHERE tenant = $2 "
             "AND status = 'active' AND expires_at > $5), 0) >= c.recipients",
             res),
     };

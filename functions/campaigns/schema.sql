@@ -9,9 +9,12 @@
 -- UTC epoch ms (DATA2) in BIGINT. Every row names its tenant (AUTH5).
 
 -- A campaign: draft until enqueued (one guarded transaction with its
--- recipients and its credit reservation, CONC5), then sending; the sender
--- job marks it sent; app/uninstalled cancels drafts and sending ones.
--- audience_tag NULL is every opted-in contact.
+-- recipients and its credit reservation, CONC5), then sending; the
+-- campaign-sender job marks it sent once no recipient is queued (failed:
+-- the reconcile job gave up on it); app/uninstalled cancels drafts and
+-- sending ones. audience_tag NULL is every opted-in contact. progress_at is
+-- the last time a recipient was marked (or the enqueue): what the reconcile
+-- job reads as "stuck".
 CREATE TABLE IF NOT EXISTS campaigns (
     id           TEXT    NOT NULL PRIMARY KEY CHECK (length(id) = 36),
     tenant       TEXT    NOT NULL CHECK (length(tenant) BETWEEN 15 AND 77),
@@ -19,22 +22,32 @@ CREATE TABLE IF NOT EXISTS campaigns (
     message      TEXT    NOT NULL CHECK (length(message) BETWEEN 1 AND 640),
     audience_tag TEXT             CHECK (audience_tag IS NULL
                                          OR length(audience_tag) BETWEEN 1 AND 255),
-    status       TEXT    NOT NULL CHECK (status IN ('draft', 'sending', 'sent', 'cancelled')),
+    status       TEXT    NOT NULL CHECK (status IN ('draft', 'sending', 'sent', 'failed',
+                                                        'cancelled')),
     recipients   BIGINT  NOT NULL DEFAULT 0 CHECK (recipients >= 0),
     created_at   BIGINT  NOT NULL,
     updated_at   BIGINT  NOT NULL,
     enqueued_at  BIGINT,
     cancelled_at BIGINT,
+    progress_at  BIGINT,
+    completed_at BIGINT,
+    reconciled   BIGINT  NOT NULL DEFAULT 0 CHECK (reconciled >= 0),
     CHECK ((status = 'draft') = (enqueued_at IS NULL) OR status = 'cancelled'),
-    CHECK ((status = 'cancelled') = (cancelled_at IS NOT NULL))
+    CHECK ((status = 'cancelled') = (cancelled_at IS NOT NULL)),
+    CHECK ((status IN ('sent', 'failed')) = (completed_at IS NOT NULL))
 );
 -- GET /api/campaigns (DATA4: keyset on created_at, id)
 CREATE INDEX IF NOT EXISTS campaigns_tenant_created ON campaigns (tenant, created_at, id);
 -- app/uninstalled: a tenant's campaigns still draft or sending
 CREATE INDEX IF NOT EXISTS campaigns_tenant_status ON campaigns (tenant, status);
+-- campaign-sender and reconcile: the campaigns sending, oldest first
+CREATE INDEX IF NOT EXISTS campaigns_status_enqueued ON campaigns (status, enqueued_at, id);
 
 -- One row per contact a campaign goes to, written by the enqueue's
 -- INSERT ... SELECT (never through the module), the phone as it was then.
+-- campaign-sender claims queued rows in batches (lease_id until lease_until:
+-- a run that dies leaves them to expire) and marks each sent (provider_id)
+-- or failed (error) in the transaction that debits its credit.
 CREATE TABLE IF NOT EXISTS campaign_recipients (
     campaign_id TEXT    NOT NULL REFERENCES campaigns (id),
     contact_id  TEXT    NOT NULL CHECK (length(contact_id) = 36),
@@ -42,9 +55,16 @@ CREATE TABLE IF NOT EXISTS campaign_recipients (
     phone       TEXT    NOT NULL CHECK (length(phone) BETWEEN 9 AND 16 AND phone LIKE '+%'),
     status      TEXT    NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
     error       TEXT             CHECK (error IS NULL OR length(error) BETWEEN 1 AND 500),
+    lease_id    TEXT             CHECK (lease_id IS NULL OR length(lease_id) = 36),
+    lease_until BIGINT,
+    provider_id TEXT             CHECK (provider_id IS NULL
+                                        OR length(provider_id) BETWEEN 1 AND 255),
+    sent_at     BIGINT,
     created_at  BIGINT  NOT NULL,
     updated_at  BIGINT  NOT NULL,
-    PRIMARY KEY (campaign_id, contact_id)
+    PRIMARY KEY (campaign_id, contact_id),
+    CHECK ((lease_id IS NULL) = (lease_until IS NULL)),
+    CHECK ((status = 'sent') = (sent_at IS NOT NULL))
 );
 -- GET /api/campaigns/{id}/recipients[?status=] (DATA4: keyset on created_at, contact_id)
 CREATE INDEX IF NOT EXISTS campaign_recipients_list
@@ -63,12 +83,15 @@ CREATE TABLE IF NOT EXISTS credit_accounts (
 -- Credits held for a campaign from its enqueue until it is sent (consumed)
 -- or cancelled (released); an active one past expires_at (24 h) no longer
 -- holds anything. One per campaign. The enqueue inserts it only when
--- balance - active reservations >= credits.
+-- balance - active reservations >= credits. `consumed` counts the messages
+-- sent: each debits the balance and the reservation together, so an active
+-- reservation holds credits - consumed.
 CREATE TABLE IF NOT EXISTS credit_reservations (
     id          TEXT    NOT NULL PRIMARY KEY CHECK (length(id) = 36),
     tenant      TEXT    NOT NULL CHECK (length(tenant) BETWEEN 15 AND 77),
     campaign_id TEXT    NOT NULL UNIQUE REFERENCES campaigns (id),
     credits     BIGINT  NOT NULL CHECK (credits > 0),
+    consumed    BIGINT  NOT NULL DEFAULT 0 CHECK (consumed BETWEEN 0 AND credits),
     status      TEXT    NOT NULL CHECK (status IN ('active', 'consumed', 'released')),
     expires_at  BIGINT  NOT NULL,
     created_at  BIGINT  NOT NULL,

@@ -150,7 +150,7 @@ def test_request_record_every_field(rt, method):
 def test_request_record_cron_trigger():
     def cron(doc):
         doc["cron"] = [{"name": "rt-tick", "function": FN, "every_s": 1}]
-    srv = Server(fixture_manifest_with(cron)).start()
+    srv = Server(fixture_manifest_with(cron), cron=True).start()
     try:
         deadline = time.time() + 10
         line = None

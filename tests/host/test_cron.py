@@ -165,7 +165,8 @@ def test_REL6_a_run_past_its_timeout_is_unwound(tmp_path):
 # --- on schedule ---------------------------------------------------------------------------------
 
 def serve(manifest, state, slow_ms=1000):
-    return Server(manifest, state=state, env={"BASTION_VAR_ticker_slow_ms": str(slow_ms)}).start()
+    return Server(manifest, state=state, env={"BASTION_VAR_ticker_slow_ms": str(slow_ms)},
+                  cron=True).start()
 
 
 def test_REL6_jobs_run_on_schedule(tmp_path):

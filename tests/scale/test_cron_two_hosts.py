@@ -16,7 +16,8 @@ def test_REL6_two_hosts_on_one_redis_never_run_a_job_twice_at_once(tmp_path):
     manifest = jobs(tmp_path, {"name": "slow", "function": "ticker", "every_s": 1})
     config = runtime_config(REMOTE, str(tmp_path), pg_url=pg_database())
     hosts = [Server(manifest, env={"BASTION_VAR_ticker_slow_ms": "1500"},
-                    state=tempfile.mkdtemp(prefix=f"bastion-cron-{n}-"), runtime_config=config)
+                    state=tempfile.mkdtemp(prefix=f"bastion-cron-{n}-"), runtime_config=config,
+                    cron=True)
              for n in "ab"]
     for h in hosts:
         h.start()
