@@ -121,10 +121,11 @@ static void mark(bastion_ctx *cx, bastion_str campaign, bastion_str tenant, bast
 #define OURS "WHERE campaign_id = $1 AND contact_id = $2 AND lease_id = $3 AND status = 'queued'"
     const bastion_sql_stmt st[] = {
         BASTION_SQL_CHANGE_ONE(
-            sent ? "UPDATE campaign_recipients SET status = 'sent', provider_id = $5, sent_at = $4, "
-                   "lease_id = NULL, lease_until = NULL, updated_at = $4 " OURS
-                 : "UPDATE campaign_recipients SET status = 'failed', error = $5, "
-                   "lease_id = NULL, lease_until = NULL, updated_at = $4 " OURS,
+            sent
+                ? "UPDATE campaign_recipients SET status = 'sent', provider_id = $5, sent_at = $4, "
+                  "lease_id = NULL, lease_until = NULL, updated_at = $4 " OURS
+                : "UPDATE campaign_recipients SET status = 'failed', error = $5, "
+                  "lease_id = NULL, lease_until = NULL, updated_at = $4 " OURS,
             row),
         BASTION_SQL_CHANGE_ONE("UPDATE campaigns SET progress_at = $3 WHERE id = $1 AND "
                                "tenant = $2 AND status = 'sending'",

@@ -39,8 +39,8 @@ bastion_sms_result bastion_sms_send(bastion_ctx *cx, const char *kv_store, basti
         __builtin_trap();
     bastion_str url = bastion_sprintf(BASTION_STR_FMT "/messages", BASTION_STR_ARG(base));
     bastion_header h[] = {
-        {BASTION_LIT("authorization"), bastion_sprintf("Bearer " BASTION_STR_FMT,
-                                                       BASTION_STR_ARG(key))},
+        {BASTION_LIT("authorization"),
+         bastion_sprintf("Bearer " BASTION_STR_FMT, BASTION_STR_ARG(key))},
         {BASTION_LIT("content-type"), BASTION_LIT("application/json")},
         {BASTION_LIT("idempotency-key"), idempotency_key},
     };
@@ -58,11 +58,11 @@ bastion_sms_result bastion_sms_send(bastion_ctx *cx, const char *kv_store, basti
         return failed(BASTION_SMS_FAILED,
                       bastion_sprintf("SMS provider answered %u", (unsigned)r.status).ptr);
     if (r.status >= 300)
-        return failed(BASTION_SMS_REFUSED,
-                      bastion_sprintf("SMS provider refused the message (%u)", (unsigned)r.status)
-                          .ptr);
-    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-        cJSON_ParseWithLength(r.body.ptr, r.body.len), "id"));
+        return failed(
+            BASTION_SMS_REFUSED,
+            bastion_sprintf("SMS provider refused the message (%u)", (unsigned)r.status).ptr);
+    const char *id = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(cJSON_ParseWithLength(r.body.ptr, r.body.len), "id"));
     bastion_str sid = bastion_cstr(id);
     if (!id || sid.len == 0 || sid.len > ID_MAX)
         return failed(BASTION_SMS_FAILED, "SMS provider's answer had no message id");
