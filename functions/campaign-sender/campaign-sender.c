@@ -249,11 +249,15 @@ static void run(bastion_ctx *cx)
 {
     tally t = {0};
     bastion_rows campaigns;
-    bastion_sql_value p[] = {BASTION_SQL_INT(CAMPAIGNS_PER_RUN)};
-    if (bastion_sql_query_or_problem(cx, DB,
-                                     "SELECT id, tenant, message FROM campaigns WHERE status = "
-                                     "'sending' ORDER BY enqueued_at, id LIMIT $1",
-                                     p, BASTION_COUNTOF(p), &campaigns, "campaigns read"))
+    /* only what an active reservation still covers (reconcile fails the rest) */
+    bastion_sql_value p[] = {BASTION_SQL_INT(CAMPAIGNS_PER_RUN),
+                             BASTION_SQL_INT((int64_t)bastion_now_ms())};
+    if (bastion_sql_query_or_problem(
+            cx, DB,
+            "SELECT c.id, c.tenant, c.message FROM campaigns c WHERE c.status = 'sending' AND "
+            "EXISTS (SELECT 1 FROM credit_reservations r WHERE r.campaign_id = c.id AND "
+            "r.status = 'active' AND r.expires_at > $2) ORDER BY c.enqueued_at, c.id LIMIT $1",
+            p, BASTION_COUNTOF(p), &campaigns, "campaigns read"))
         return; /* loud: a 5xx answer, the runner's error line */
     for (size_t i = 0; i < campaigns.n_rows && !t.stopped; i++) {
         bastion_row row = bastion_row_at(&campaigns, i);

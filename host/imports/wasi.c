@@ -29,6 +29,8 @@ uint32_t host_import_wasi_clock_time_get(struct host_call *c, uint32_t id, uint6
     }
     clock_gettime(clk, &ts);
     uint64_t ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    if (id == 0) /* the modules' wall clock (rt.h) */
+        ns = (uint64_t)((int64_t)ns + host_guest_clock_offset_ms() * 1000000);
     GUEST_STORE(c, out, uint64_t, &ns); /* timestamp: u64 */
     return WASI_ESUCCESS;
 }

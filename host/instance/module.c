@@ -123,7 +123,7 @@ static uint32_t write_request(struct host_call *c, const struct host_request *q)
     r.request_id = put_str(c, q->request_id);
     uint64_t left_ms =
         c->deadline_ns > host_now_ns() ? (c->deadline_ns - host_now_ns()) / 1000000 : 0;
-    r.deadline_ms = host_wall_ms() + left_ms;
+    r.deadline_ms = host_guest_wall_ms() + left_ms;
     GUEST_STORE(c, p, abi_request, &r);
     return p;
 }

@@ -84,6 +84,38 @@ uint64_t host_wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
 }
 
+static int64_t guest_clock_offset_ms; /* set once, before any other thread */
+
+int64_t host_guest_clock_offset_ms(void)
+{
+    return guest_clock_offset_ms;
+}
+
+uint64_t host_guest_wall_ms(void)
+{
+    return (uint64_t)((int64_t)host_wall_ms() + guest_clock_offset_ms);
+}
+
+/* BASTION_TEST_CLOCK_OFFSET_MS: a signed integer of ms, at most ±10 years. */
+static void read_clock_offset(void)
+{
+    const char *v = getenv("BASTION_TEST_CLOCK_OFFSET_MS");
+    if (!v || !*v)
+        return;
+    char *end;
+    errno = 0;
+    long long ms = strtoll(v, &end, 10);
+    if (errno || *end || ms > 315576000000LL || ms < -315576000000LL) {
+        fprintf(stderr, "BASTION_TEST_CLOCK_OFFSET_MS=%s is not an offset in ms; ignored\n", v);
+        return;
+    }
+    guest_clock_offset_ms = ms;
+    fprintf(stderr,
+            "{\"level\":\"warn\",\"msg\":\"the modules' clock is moved by "
+            "BASTION_TEST_CLOCK_OFFSET_MS (tests only)\",\"offset_ms\":\"%lld\"}\n",
+            ms);
+}
+
 /* --- signals ----------------------------------------------------------- */
 
 static struct sigaction prev_segv, prev_bus;
@@ -141,6 +173,7 @@ static int swap_possible = 1;
 
 void host_rt_global_init(void)
 {
+    read_clock_offset();
     struct sigaction sa = {0};
     sa.sa_sigaction = on_fault;
     /* SA_NODEFER: siglongjmp out of the handler leaves the mask unchanged, so

@@ -66,5 +66,15 @@ int host_rt_expired(void);
 
 uint64_t host_now_ns(void);  /* CLOCK_MONOTONIC */
 uint64_t host_wall_ms(void); /* CLOCK_REALTIME, Unix epoch ms */
+/*
+ * The wall clock modules see (WASI's realtime clock, a request's deadline_ms):
+ * host_wall_ms() plus BASTION_TEST_CLOCK_OFFSET_MS from the host's own
+ * environment, read once by host_rt_global_init. Tests move a job's "now"
+ * forward with it (e.g. a campaign without progress for 15 min); no request
+ * can set it, and the host logs a warning at start when it is set. The
+ * stores' TTLs keep the real clock.
+ */
+int64_t host_guest_clock_offset_ms(void);
+uint64_t host_guest_wall_ms(void);
 
 #endif
