@@ -268,14 +268,13 @@ static void run(bastion_ctx *cx)
         t.campaigns++;
         send_campaign(cx, id, tenant, message, &t);
     }
+    const bastion_count counts[] = {
+        {"campaigns", t.campaigns},   {"claimed", t.claimed},     {"sent", t.sent},
+        {"failed", t.failed},         {"completed", t.completed}, {"released", t.released},
+        {"unrecorded", t.unrecorded},
+    };
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "campaigns", (double)t.campaigns);
-    cJSON_AddNumberToObject(o, "claimed", (double)t.claimed);
-    cJSON_AddNumberToObject(o, "sent", (double)t.sent);
-    cJSON_AddNumberToObject(o, "failed", (double)t.failed);
-    cJSON_AddNumberToObject(o, "completed", (double)t.completed);
-    cJSON_AddNumberToObject(o, "released", (double)t.released);
-    cJSON_AddNumberToObject(o, "unrecorded", (double)t.unrecorded);
+    bastion_json_add_counts(o, counts, BASTION_COUNTOF(counts));
     if (t.stopped)
         cJSON_AddStringToObject(o, "stopped", t.stopped);
     else

@@ -187,12 +187,12 @@ static void run(bastion_ctx *cx)
         expired_reservations(cx, now, &t);
     if (!t.broken)
         purge_ledgers(cx, now, &t);
+    const bastion_count counts[] = {
+        {"stuck", t.stuck},     {"recovered", t.recovered}, {"failed", t.failed},
+        {"expired", t.expired}, {"purged", t.purged},
+    };
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "stuck", (double)t.stuck);
-    cJSON_AddNumberToObject(o, "recovered", (double)t.recovered);
-    cJSON_AddNumberToObject(o, "failed", (double)t.failed);
-    cJSON_AddNumberToObject(o, "expired", (double)t.expired);
-    cJSON_AddNumberToObject(o, "purged", (double)t.purged);
+    bastion_json_add_counts(o, counts, BASTION_COUNTOF(counts));
     bastion_respond_json(cx, t.broken ? 503 : 200, o);
 }
 

@@ -59,3 +59,10 @@ void bastion_json_add_time(cJSON *obj, const char *name, int64_t epoch_ms)
     else
         cJSON_AddNullToObject(obj, name);
 }
+
+/* see http.h */
+void bastion_json_add_counts(cJSON *obj, const bastion_count *counts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddNumberToObject(obj, counts[i].name, (double)counts[i].value);
+}

@@ -5,78 +5,29 @@ with `bastion invoke --cron campaign-sender` against the server's stores (SQLite
 Redis + PostgreSQL), as an operator would run it. The SMS provider is conftest's FakeSMS,
 which keeps one message per Idempotency-Key: its messages() are what phones received.
 """
-import json
-import os
-import subprocess
 import threading
 import uuid
 
 import pytest
 
-from conftest import BASTION, BUILD, ROOT, FakeSMS, Server, bearer, migrate, mint_jwt
+from campaign_jobs import enqueued, run_cron, sms_server, statuses
 
 DB = "shop"
 JOB = "campaign-sender"
 
 
 @pytest.fixture
-def sms():
-    fake = FakeSMS()
-    yield fake
-    fake.close()
+def srv():
+    with sms_server() as s:
+        yield s
 
 
-@pytest.fixture
-def srv(sms):
-    manifest = os.path.join(BUILD, "manifest.json")
-    s = Server(manifest, env={"BASTION_VAR_sms_api_base": sms.base,
-                              "BASTION_VAR_tenant_writes_per_minute": "1000"})
-    s.sms = sms
-    migrate(manifest, s.state)
-    s.start()
-    yield s
-    assert s.stop() == 0
-
-
-def run_job(srv, timeout=120):
-    """One run of the job on the server's stores: (exit code, answer or None, log lines)."""
-    p = subprocess.run([BASTION, "invoke", "--cron", JOB, *srv.store_args()],
-                       capture_output=True, text=True, cwd=ROOT, env=srv.env, timeout=timeout)
-    lines = []
-    for line in p.stderr.splitlines():
-        try:
-            lines.append(json.loads(line))
-        except ValueError:
-            pass
-    body = json.loads(p.stdout.split("\n\n", 1)[1]) if "\n\n" in p.stdout else None
-    return p.returncode, body, lines
-
-
-def enqueued(srv, n, credits=None, message="Spring sale: 20% off today"):
-    """A tenant with n opted-in contacts and a campaign to all of them, enqueued; (tenant,
-    headers, campaign id)."""
-    t = f"s{uuid.uuid4().hex[:12]}.myshopify.com"
-    r = srv.post("/api/admin/tenants", {"shop_domain": t}, headers=bearer(mint_jwt(role="admin")))
-    assert r.status == 201, r
-    h = bearer(mint_jwt(sub="u-1", tenant=t))
-    for start in range(0, n, 1000):
-        batch = [{"phone": f"+1415{i:07d}", "opted_in": True}
-                 for i in range(start, min(n, start + 1000))]
-        assert srv.post("/api/contacts", {"contacts": batch}, headers=h).status == 200
-    srv.sql(DB, "INSERT INTO credit_accounts (tenant, balance, updated_at) VALUES (?, ?, 0)",
-            (t, n if credits is None else credits))
-    r = srv.post("/api/campaigns", {"name": "Spring", "message": message,
-                                    "audience": {"all": True}}, headers=h)
-    assert r.status == 201, r
-    cid = r.json()["id"]
-    r = srv.post(f"/api/campaigns/{cid}/enqueue", headers=dict(h, **{"Idempotency-Key": "k1"}))
-    assert r.status == 202, r
-    return t, h, cid
+def run_job(srv):
+    return run_cron(srv, JOB)
 
 
 def recipients(srv, cid):
-    return {tuple(r) for r in srv.sql(DB, "SELECT status, COUNT(*) FROM campaign_recipients "
-                                          "WHERE campaign_id = ? GROUP BY status", (cid,))}
+    return set(statuses(srv, cid).items())
 
 
 def one(srv, query, params=()):

@@ -5,14 +5,11 @@ BASTION_TEST_CLOCK_OFFSET_MS moves the modules' wall clock (rt.h) forward, so a 
 enqueued now has made no progress for 16 minutes. A sender killed mid-batch is its rows
 still leased and the campaign's progress_at where it stopped.
 """
-import json
-import os
-import subprocess
 import uuid
 
 import pytest
 
-from conftest import BASTION, BUILD, ROOT, FakeSMS, Server, bearer, migrate, mint_jwt
+from campaign_jobs import enqueued, run_cron, sms_server, statuses
 
 DB = "shop"
 MIN = 60000
@@ -20,39 +17,14 @@ MIN = 60000
 
 @pytest.fixture
 def srv():
-    sms = FakeSMS()
-    manifest = os.path.join(BUILD, "manifest.json")
-    s = Server(manifest, env={"BASTION_VAR_sms_api_base": sms.base,
-                              "BASTION_VAR_tenant_writes_per_minute": "1000"})
-    s.sms = sms
-    migrate(manifest, s.state)
-    s.start()
-    yield s
-    assert s.stop() == 0
-    sms.close()
+    with sms_server() as s:
+        yield s
 
 
 def job(srv, name, later_ms=0):
-    env = dict(srv.env, BASTION_TEST_CLOCK_OFFSET_MS=str(later_ms))
-    p = subprocess.run([BASTION, "invoke", "--cron", name, *srv.store_args()], capture_output=True,
-                       text=True, cwd=ROOT, env=env, timeout=120)
-    assert "\n\n" in p.stdout, p.stderr
-    return p.returncode, json.loads(p.stdout.split("\n\n", 1)[1])
-
-
-def enqueued(srv, n):
-    t = f"s{uuid.uuid4().hex[:12]}.myshopify.com"
-    assert srv.post("/api/admin/tenants", {"shop_domain": t},
-                    headers=bearer(mint_jwt(role="admin"))).status == 201
-    h = bearer(mint_jwt(sub="u-1", tenant=t))
-    batch = [{"phone": f"+1415{i:07d}", "opted_in": True} for i in range(n)]
-    assert srv.post("/api/contacts", {"contacts": batch}, headers=h).status == 200
-    srv.sql(DB, "INSERT INTO credit_accounts (tenant, balance, updated_at) VALUES (?, ?, 0)", (t, n))
-    cid = srv.post("/api/campaigns", {"name": "n", "message": "m", "audience": {"all": True}},
-                   headers=h).json()["id"]
-    r = srv.post(f"/api/campaigns/{cid}/enqueue", headers=dict(h, **{"Idempotency-Key": "k"}))
-    assert r.status == 202, r
-    return t, h, cid
+    rc, body, lines = run_cron(srv, name, later_ms)
+    assert body is not None, lines
+    return rc, body
 
 
 def killed_mid_batch(srv, cid, leased):
@@ -61,11 +33,6 @@ def killed_mid_batch(srv, cid, leased):
                 "AND contact_id IN (SELECT contact_id FROM campaign_recipients WHERE campaign_id = ? "
                 "ORDER BY contact_id LIMIT ?)",
             (str(uuid.uuid4()), 10 ** 13, cid, cid, leased))
-
-
-def statuses(srv, cid):
-    return {s: n for s, n in srv.sql(DB, "SELECT status, COUNT(*) FROM campaign_recipients WHERE "
-                                         "campaign_id = ? GROUP BY status", (cid,))}
 
 
 def test_REL7_a_campaign_stuck_by_a_killed_sender_is_recovered(srv):

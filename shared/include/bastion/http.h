@@ -51,4 +51,11 @@ void bastion_respond(bastion_ctx *cx, uint16_t status, bastion_str content_type,
  * outside the four-digit years. */
 void bastion_json_add_time(cJSON *obj, const char *name, int64_t epoch_ms);
 
+/* A [[cron]] job's answer is its counts: {name: value, …} in order. */
+typedef struct {
+    const char *name;
+    uint64_t value;
+} bastion_count;
+void bastion_json_add_counts(cJSON *obj, const bastion_count *counts, size_t n);
+
 #endif
