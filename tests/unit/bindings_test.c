@@ -9,8 +9,15 @@
 
 /* --- a module's route table --- */
 
-static int calls_get, calls_post, calls_silent;
+static int calls_get, calls_post, calls_silent, calls_job;
 static bastion_ctx *seen;
+
+static void nightly(bastion_ctx *cx)
+{
+    calls_job++;
+    seen = cx;
+    bastion_respond(cx, 200, BASTION_LIT("application/json"), BASTION_LIT("{\"done\":1}"));
+}
 
 static void item_get(bastion_ctx *cx)
 {
@@ -51,16 +58,20 @@ static void lists(bastion_ctx *cx)
 }
 
 static const bastion_route ROUTES[] = {
-    {"GET", "/api/items/{id}", item_get},    {"POST", "/api/items/{id}", item_post},
-    {"DELETE", "/api/items/{id}", item_get}, {"GET", "/api/silent", silent},
-    {"POST", "/api/fails", fails},           {"GET", "/api/lists", lists},
+    {"GET", "/api/items/{id}", item_get},
+    {"POST", "/api/items/{id}", item_post},
+    {"DELETE", "/api/items/{id}", item_get},
+    {"GET", "/api/silent", silent},
+    {"POST", "/api/fails", fails},
+    {"GET", "/api/lists", lists},
+    {BASTION_CRON_METHOD, "nightly", nightly},
 };
 BASTION_ROUTES(ROUTES);
 
 static int setup(void **state)
 {
     (void)state;
-    calls_get = calls_post = calls_silent = 0;
+    calls_get = calls_post = calls_silent = calls_job = 0;
     seen = NULL;
     fake_reset();
     return 0;
@@ -140,11 +151,10 @@ static void test_bindings_request_reaches_handler_intact(void **state)
 {
     (void)state;
     cabi_request req = request("GET", "/api/items/{id}");
-    req.trigger = 1;
     bastion__handle(&req);
     assert_non_null(seen);
     assert_ptr_equal(seen, bastion__current);
-    assert_int_equal(seen->trigger, BASTION_TRIGGER_CRON);
+    assert_int_equal(seen->trigger, BASTION_TRIGGER_HTTP);
     assert_true(unit_str_is(seen->method, "GET"));
     assert_true(unit_str_is(seen->path, "/api/items/42"));
     assert_true(unit_str_is(seen->route, "/api/items/{id}"));
@@ -157,6 +167,33 @@ static void test_bindings_request_reaches_handler_intact(void **state)
     assert_int_equal(seen->deadline_ms, req.deadline_ms);
     uint32_t left = bastion_remaining_ms(seen);
     assert_true(left > 14000 && left <= 15000);
+}
+
+/* A [[cron]] run (trigger cron, path = the job's name, route "") reaches its
+ * CRON entry and nothing else; no HTTP request reaches a CRON entry. */
+static void test_bindings_cron_run_reaches_its_job_only(void **state)
+{
+    (void)state;
+    cabi_request req = request("POST", "");
+    req.trigger = 1;
+    req.path = BASTION_LIT("nightly");
+    cabi_response *resp = bastion__handle(&req);
+    assert_int_equal(resp->status, 200);
+    assert_int_equal(calls_job, 1);
+    assert_int_equal(seen->trigger, BASTION_TRIGGER_CRON);
+    /* a run naming no job, or an HTTP route, is 404 */
+    req.path = BASTION_LIT("weekly");
+    cJSON_Delete(resp_problem(bastion__handle(&req), 404, "not-found"));
+    req = request("GET", "/api/items/{id}");
+    req.trigger = 1;
+    cJSON_Delete(resp_problem(bastion__handle(&req), 404, "not-found"));
+    assert_int_equal(calls_get, 0);
+    /* HTTP with the job's name as route, with or without its method */
+    req = request(BASTION_CRON_METHOD, "nightly");
+    cJSON_Delete(resp_problem(bastion__handle(&req), 404, "not-found"));
+    req = request("POST", "nightly");
+    cJSON_Delete(resp_problem(bastion__handle(&req), 404, "not-found"));
+    assert_int_equal(calls_job, 1);
 }
 
 static void test_bindings_other_method_is_405_with_allow(void **state)
@@ -310,6 +347,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_bindings_known_route_and_method_calls_handler, setup),
         cmocka_unit_test_setup(test_bindings_request_reaches_handler_intact, setup),
+        cmocka_unit_test_setup(test_bindings_cron_run_reaches_its_job_only, setup),
         cmocka_unit_test_setup(test_bindings_other_method_is_405_with_allow, setup),
         cmocka_unit_test_setup(test_bindings_unknown_route_is_404, setup),
         cmocka_unit_test_setup(test_bindings_handler_without_response_is_500, setup),
