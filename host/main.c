@@ -246,12 +246,13 @@ static int cmd_invoke_cron(struct opts *o)
     for (size_t i = 0; i < m.n_crons; i++)
         if (strcmp(m.crons[i].name, o->cron) == 0)
             job = &m.crons[i];
-    if (!job) {
-        fprintf(stderr, "invoke: no cron job '%s' in %s\n", o->cron, o->manifest);
+    if (!job || host_module_load(job->fn, stderr) != 0) {
+        if (!job)
+            fprintf(stderr, "invoke: no cron job '%s' in %s\n", o->cron, o->manifest);
+        host_manifest_free(&m);
+        host_state_close(&st);
         return 2;
     }
-    if (host_module_load(job->fn, stderr) != 0)
-        return 2;
     struct host_env env = {&m, &st};
     struct host_cron_result r;
     host_cron_run(&env, job, HOST_CRON_HERE, &r);

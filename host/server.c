@@ -734,6 +734,7 @@ static void *cron_loop(void *arg)
         host_cron_result_free(&r);
         next = host_now_ns() + host_cron_interval_ns(job);
     }
+    host_store_thread_close(); /* the lease's kv connection, this thread's own */
     return NULL;
 }
 

@@ -1,12 +1,10 @@
 """The bundle with a fake SMS provider, enqueued campaigns and runs of their [[cron]]
 jobs, for the campaign-sender and reconcile tests (tests/functions, tests/scale)."""
-import json
 import os
-import subprocess
 import uuid
 from contextlib import contextmanager
 
-from conftest import BASTION, BUILD, ROOT, FakeSMS, Server, bearer, migrate, mint_jwt
+from conftest import BUILD, FakeSMS, Server, bearer, migrate, mint_jwt, run_cron  # noqa: F401
 
 DB = "shop"
 
@@ -26,22 +24,6 @@ def sms_server():
     finally:
         assert s.stop() == 0
         sms.close()
-
-
-def run_cron(srv, name, later_ms=0, timeout=120):
-    """`bastion invoke --cron NAME` on the server's stores, its clock `later_ms` ahead (the
-    host's test clock): (exit code, answer or None, log lines)."""
-    env = dict(srv.env, BASTION_TEST_CLOCK_OFFSET_MS=str(later_ms))
-    p = subprocess.run([BASTION, "invoke", "--cron", name, *srv.store_args()],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout)
-    lines = []
-    for line in p.stderr.splitlines():
-        try:
-            lines.append(json.loads(line))
-        except ValueError:
-            pass
-    body = json.loads(p.stdout.split("\n\n", 1)[1]) if "\n\n" in p.stdout else None
-    return p.returncode, body, lines
 
 
 def enqueued(srv, n, credits=None, message="Spring sale: 20% off today"):

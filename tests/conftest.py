@@ -438,6 +438,22 @@ class Server:
         return self.request("POST", path, body=body, **kw)
 
 
+def run_cron(srv, name, later_ms=0, timeout=120):
+    """`bastion invoke --cron NAME` on the server's stores, its clock `later_ms` ahead (the
+    host's test clock): (exit code, answer or None, log lines)."""
+    env = dict(srv.env, BASTION_TEST_CLOCK_OFFSET_MS=str(later_ms))
+    p = subprocess.run([BASTION, "invoke", "--cron", name, *srv.store_args()],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout)
+    lines = []
+    for line in p.stderr.splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            pass
+    body = json.loads(p.stdout.split("\n\n", 1)[1]) if "\n\n" in p.stdout else None
+    return p.returncode, body, lines
+
+
 def default_runtime_config(state):
     return runtime_config(BACKEND, state)
 

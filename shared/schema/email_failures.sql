@@ -1,5 +1,6 @@
 -- The email outbox (REL4, REL5): a send that failed, with its error, for the
--- email-retry job. shared/src/email.c writes it; every function that sends
+-- email-retry job (functions/email-retry), which resends it with growing
+-- waits and gives up after the third attempt. shared/src/email.c writes it; every function that sends
 -- email brings it into its schema.sql with an include line (see README).
 CREATE TABLE IF NOT EXISTS email_failures (
 -- bastion:dialect sqlite
@@ -14,8 +15,17 @@ CREATE TABLE IF NOT EXISTS email_failures (
     body            TEXT    NOT NULL,
     error           TEXT,
     attempts        BIGINT  NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-    status          TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'failed')),
+    status          TEXT    NOT NULL DEFAULT 'pending'
+                            CHECK (status IN ('pending', 'sent', 'failed')),
     next_attempt_at BIGINT  NOT NULL,
-    created_at      BIGINT  NOT NULL
+    created_at      BIGINT  NOT NULL,
+    -- the email-retry job: its claim on the row, when it went, and the one
+    -- admin alert of a failed email (claimed with the status, guarded)
+    lease_id        TEXT,
+    lease_until     BIGINT,
+    sent_at         BIGINT,
+    alerted_at      BIGINT,
+    CHECK ((lease_id IS NULL) = (lease_until IS NULL)),
+    CHECK ((status = 'sent') = (sent_at IS NOT NULL))
 );
 CREATE INDEX IF NOT EXISTS email_failures_due ON email_failures (status, next_attempt_at);

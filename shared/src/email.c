@@ -26,7 +26,20 @@ static void log_email(const bastion_email *m, const char *what, const char *erro
 }
 
 /* One attempt at the provider. Returns NULL when accepted, else the reason. */
-static const char *attempt(bastion_ctx *cx, const bastion_email_sender *s, const bastion_email *m)
+static const char *attempt(bastion_ctx *cx, const bastion_email_sender *s, const bastion_email *m,
+                           bool *circuit_open);
+
+/* see email.h */
+bastion_email_attempt_result bastion_email_attempt(bastion_ctx *cx, const bastion_email_sender *s,
+                                                   const bastion_email *m)
+{
+    bastion_email_attempt_result r = {0};
+    r.error = attempt(cx, s, m, &r.circuit_open);
+    return r;
+}
+
+static const char *attempt(bastion_ctx *cx, const bastion_email_sender *s, const bastion_email *m,
+                           bool *circuit_open)
 {
     bastion_str base = bastion_config("email_api_base");
     bastion_str key = bastion_config("email_api_key");
@@ -38,8 +51,11 @@ static const char *attempt(bastion_ctx *cx, const bastion_email_sender *s, const
     b.store = s->kv_store;
     bastion_breaker_ticket ticket;
     uint64_t retry_ms;
-    if (!bastion_breaker_allow(cx, &b, &ticket, &retry_ms))
+    if (!bastion_breaker_allow(cx, &b, &ticket, &retry_ms)) {
+        if (circuit_open)
+            *circuit_open = true;
         return "email provider circuit open";
+    }
 
     size_t ul = base.len + sizeof "/emails";
     char *url = bastion_alloc(ul);
@@ -121,7 +137,7 @@ static void record_failure(bastion_ctx *cx, const bastion_email_sender *s, int64
 void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s, int64_t outbox_id,
                                   const bastion_email *m, bastion_email_result *out)
 {
-    const char *error = attempt(cx, s, m);
+    const char *error = attempt(cx, s, m, NULL);
     out->sent = error == NULL;
     out->error = error;
     out->outbox_id = error ? outbox_id : 0;
@@ -185,7 +201,7 @@ bastion_rc bastion_email_with_change_or_problem(bastion_ctx *cx, const bastion_e
 void bastion_email_send(bastion_ctx *cx, const bastion_email_sender *s, const bastion_email *m,
                         bastion_email_result *out)
 {
-    const char *error = attempt(cx, s, m);
+    const char *error = attempt(cx, s, m, NULL);
     out->sent = error == NULL;
     out->error = error;
     out->outbox_id = 0;

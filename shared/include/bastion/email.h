@@ -48,6 +48,16 @@ typedef struct {
 void bastion_email_queue_stmt(bastion_sql_stmt *st, bastion_sql_value params[5],
                               const bastion_email *m);
 
+/* One send, nothing recorded: for the email-retry job, which keeps its
+ * own rows. error NULL when sent; circuit_open when the breaker stopped it
+ * without a call. */
+typedef struct {
+    const char *error;
+    bool circuit_open;
+} bastion_email_attempt_result;
+bastion_email_attempt_result bastion_email_attempt(bastion_ctx *cx, const bastion_email_sender *s,
+                                                   const bastion_email *m);
+
 /* Sends a queued row now; on success deletes it, on failure records the
  * error, attempts = 1 and the next attempt time on it. */
 void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s, int64_t outbox_id,
