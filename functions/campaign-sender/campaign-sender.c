@@ -65,25 +65,20 @@ static bool claim(bastion_ctx *cx, bastion_str campaign, const char *lease, bast
                              BASTION_SQL_INT(BATCH)};
     bastion_sql_value q[] = {BASTION_SQL_STR(campaign), BASTION_SQL_STR(bastion_cstr(lease))};
 #define FREE "status = 'queued' AND (lease_until IS NULL OR lease_until < $4)"
-    const bastion_sql_stmt st[] = {
-        {.sql = "UPDATE campaign_recipients SET lease_id = $2, lease_until = $3, updated_at = $4 "
-                "WHERE campaign_id = $1 AND " FREE " AND contact_id IN (SELECT contact_id FROM "
-                "campaign_recipients WHERE campaign_id = $1 AND " FREE
-                " ORDER BY created_at, contact_id LIMIT $5)",
-         .params = p,
-         .n_params = BASTION_COUNTOF(p)},
-        {.sql = "SELECT contact_id, phone FROM campaign_recipients WHERE campaign_id = $1 AND "
-                "lease_id = $2 AND status = 'queued' ORDER BY created_at, contact_id",
-         .params = q,
-         .n_params = BASTION_COUNTOF(q)},
-    };
-#undef FREE
-    bastion_rows out[BASTION_COUNTOF(st)];
-    if (bastion_sql_transaction(cx, DB, st, BASTION_COUNTOF(st), out) != BASTION_HOST_OK) {
+    if (bastion_sql_claim(
+            cx, DB,
+            "UPDATE campaign_recipients SET lease_id = $2, lease_until = $3, "
+            "updated_at = $4 WHERE campaign_id = $1 AND " FREE " AND contact_id IN "
+            "(SELECT contact_id FROM campaign_recipients WHERE campaign_id = $1 AND " FREE
+            " ORDER BY created_at, contact_id LIMIT $5)",
+            p, BASTION_COUNTOF(p),
+            "SELECT contact_id, phone FROM campaign_recipients WHERE campaign_id = $1 "
+            "AND lease_id = $2 AND status = 'queued' ORDER BY created_at, contact_id",
+            q, BASTION_COUNTOF(q), rows) != BASTION_HOST_OK) {
         log_fail("recipients not claimed", campaign);
         return false;
     }
-    *rows = out[1];
+#undef FREE
     return true;
 }
 

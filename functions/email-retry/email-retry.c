@@ -74,24 +74,20 @@ static bool claim(bastion_ctx *cx, const char *db, const char *lease, bastion_ro
 #define DUE                                                                                        \
     "status = 'pending' AND next_attempt_at <= $3 AND attempts < $4 AND "                          \
     "(lease_until IS NULL OR lease_until < $3)"
-    const bastion_sql_stmt st[] = {
-        {.sql = "UPDATE email_failures SET lease_id = $1, lease_until = $2 WHERE " DUE
-                " AND id IN (SELECT id FROM email_failures WHERE " DUE
-                " ORDER BY next_attempt_at, id LIMIT $5)",
-         .params = p,
-         .n_params = BASTION_COUNTOF(p)},
-        {.sql = "SELECT id, attempts, kind, recipient, subject, body FROM email_failures "
-                "WHERE lease_id = $1 AND status = 'pending' ORDER BY next_attempt_at, id",
-         .params = q,
-         .n_params = BASTION_COUNTOF(q)},
-    };
+    bastion_host_rc rc = bastion_sql_claim(
+        cx, db,
+        "UPDATE email_failures SET lease_id = $1, lease_until = $2 WHERE " DUE
+        " AND id IN (SELECT id FROM email_failures WHERE " DUE " ORDER BY next_attempt_at, id "
+        "LIMIT $5)",
+        p, BASTION_COUNTOF(p),
+        "SELECT id, attempts, kind, recipient, subject, body FROM email_failures "
+        "WHERE lease_id = $1 AND status = 'pending' ORDER BY next_attempt_at, id",
+        q, BASTION_COUNTOF(q), rows);
 #undef DUE
-    bastion_rows out[BASTION_COUNTOF(st)];
-    if (bastion_sql_transaction(cx, db, st, BASTION_COUNTOF(st), out) != BASTION_HOST_OK) {
+    if (rc != BASTION_HOST_OK) {
         log_store("outbox rows not claimed", db);
         return false;
     }
-    *rows = out[1];
     return true;
 }
 

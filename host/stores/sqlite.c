@@ -56,6 +56,18 @@ static int on_progress(void *arg)
     return 0;
 }
 
+/* The connection's settings, then the file's schema (NULL: none). */
+static int init_conn(sqlite3 *db, const char *schema, char **msg)
+{
+    int rc = sqlite3_exec(db,
+                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                          "PRAGMA foreign_keys=ON;",
+                          NULL, NULL, msg);
+    if (rc == SQLITE_OK && schema)
+        rc = sqlite3_exec(db, schema, NULL, NULL, msg);
+    return rc;
+}
+
 /* Settings no statement can change back, on every connection (SAFE4):
  * DEFENSIVE forbids what corrupts a file (writable_schema, journal_mode=OFF,
  * shadow-table writes), an untrusted schema runs no function or virtual
@@ -220,11 +232,18 @@ static struct conn *open_conn(const char *path, const char *schema, struct host_
     sqlite3_busy_handler(db, on_busy, c);
     sqlite3_progress_handler(db, 1000, on_progress, c);
     char *msg = NULL;
-    if (sqlite3_exec(db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                     "PRAGMA foreign_keys=ON;",
-                     NULL, NULL, &msg) != SQLITE_OK ||
-        (schema && sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK)) {
+    int rc;
+    /* Another process opening or writing the same file can make these
+     * statements fail with SQLITE_BUSY without calling the busy handler (a
+     * read lock that cannot be upgraded, WAL recovery): they are idempotent,
+     * so they are tried again until the connection's own deadline. */
+    while ((rc = init_conn(db, schema, &msg)) != SQLITE_OK && (rc & 0xff) == SQLITE_BUSY &&
+           host_now_ns() < c->deadline_ns) {
+        sqlite3_free(msg);
+        msg = NULL;
+        usleep(1000);
+    }
+    if (rc != SQLITE_OK) {
         host_fail(err, HOST_E_UNAVAILABLE, "init %s: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         sqlite3_close(db);

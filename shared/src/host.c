@@ -335,3 +335,20 @@ void bastion_log(bastion_log_level level, const char *msg, const bastion_header 
 {
     cabi_log_write((uint32_t)level, msg, strlen(msg), fields, n);
 }
+
+/* see host.h */
+bastion_host_rc bastion_sql_claim(bastion_ctx *cx, const char *db, const char *mark_sql,
+                                  const bastion_sql_value *mark, size_t n_mark,
+                                  const char *read_sql, const bastion_sql_value *read,
+                                  size_t n_read, bastion_rows *out)
+{
+    const bastion_sql_stmt st[] = {
+        {.sql = mark_sql, .params = mark, .n_params = n_mark},
+        {.sql = read_sql, .params = read, .n_params = n_read},
+    };
+    bastion_rows rows[2];
+    bastion_host_rc rc = bastion_sql_transaction(cx, db, st, 2, rows);
+    if (rc == BASTION_HOST_OK)
+        *out = rows[1];
+    return rc;
+}

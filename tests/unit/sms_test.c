@@ -9,28 +9,7 @@
 #include "fake_host.h"
 #include "unit.h"
 
-#include "fake_kv.h"
-#define bastion_breaker_allow            model_breaker_allow
-#define bastion_breaker_allow_or_problem model_breaker_allow_or_problem
-#define bastion_breaker_record           model_breaker_record
-#include "../../shared/src/breaker.c"
-
-/* http-out headers as sent (the fake keeps pointers into the caller's frame). */
-static struct {
-    char text[512];
-} spy;
-static bastion_host_rc spy_http_send(bastion_ctx *cx, const char *method, const char *url,
-                                     const bastion_header *h, size_t n, bastion_str body,
-                                     bastion_http_response *out)
-{
-    size_t o = 0;
-    spy.text[0] = 0;
-    for (size_t i = 0; i < n && o < sizeof spy.text; i++)
-        o += (size_t)snprintf(spy.text + o, sizeof spy.text - o,
-                              BASTION_STR_FMT ": " BASTION_STR_FMT "\n", BASTION_STR_ARG(h[i].name),
-                              BASTION_STR_ARG(h[i].value));
-    return bastion_http_send(cx, method, url, h, n, body, out);
-}
+#include "fake_provider.h"
 #define bastion_http_send spy_http_send
 #include "../../shared/src/sms.c"
 #undef bastion_now_ms
@@ -51,14 +30,6 @@ static int setup(void **state)
     fake.config_names[2] = "sms_from";
     fake.config_values[2] = FROM;
     return 0;
-}
-
-static void provider_answers(uint16_t status, const char *body)
-{
-    fake.error_tag = -1;
-    fake.http_response.status = status;
-    fake.http_response.body.ptr = (uint8_t *)body;
-    fake.http_response.body.len = strlen(body);
 }
 
 static bastion_sms_result send(bastion_ctx *cx)

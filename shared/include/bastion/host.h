@@ -156,6 +156,18 @@ bastion_rc bastion_sql_change_or_problem(bastion_ctx *cx, const char *db,
                                          const char *what);
 
 /*
+ * A job's batch claim (campaign-sender, email-retry): `mark` puts this run's
+ * lease on due rows (an UPDATE … WHERE <due> AND key IN (SELECT … LIMIT n))
+ * and `read` selects the rows under that lease, in one transaction, so the
+ * batch is exactly what this run holds. BASTION_HOST_OK with the read's rows
+ * in *out (arena memory).
+ */
+bastion_host_rc bastion_sql_claim(bastion_ctx *cx, const char *db, const char *mark_sql,
+                                  const bastion_sql_value *mark, size_t n_mark,
+                                  const char *read_sql, const bastion_sql_value *read,
+                                  size_t n_read, bastion_rows *out);
+
+/*
  * After bastion_sql_transaction returned BASTION_HOST_GUARD: the 1-based
  * index of the statement whose expect_changes guard did not hold (the WIT's
  * guard(u32) case); 0 after any other result. A handler tells "lost the
