@@ -43,11 +43,6 @@ typedef struct {
     const char *stopped; /* NULL, "deadline", "breaker", "misconfigured", "store" */
 } tally;
 
-static bool time_left(const bastion_ctx *cx)
-{
-    return bastion_now_ms() + RESERVE_MS < cx->deadline_ms;
-}
-
 static void log_fail(const char *what, bastion_str campaign)
 {
     bastion_header f[] = {{BASTION_LIT("campaign"), campaign},
@@ -201,7 +196,7 @@ static void send_campaign(bastion_ctx *cx, bastion_str id, bastion_str tenant, b
                           tally *t)
 {
     while (!t->stopped) {
-        if (!time_left(cx)) {
+        if (bastion_remaining_ms(cx) <= RESERVE_MS) {
             t->stopped = "deadline";
             return;
         }
@@ -217,7 +212,7 @@ static void send_campaign(bastion_ctx *cx, bastion_str id, bastion_str tenant, b
             break;
         t->claimed += rows.n_rows;
         for (size_t i = 0; i < rows.n_rows && !t->stopped; i++) {
-            if (!time_left(cx)) {
+            if (bastion_remaining_ms(cx) <= RESERVE_MS) {
                 t->stopped = "deadline";
                 break;
             }

@@ -180,16 +180,11 @@ static void record(bastion_ctx *cx, const char *db, const char *lease, const out
     }
 }
 
-static bool time_left(const bastion_ctx *cx)
-{
-    return bastion_now_ms() + RESERVE_MS < cx->deadline_ms;
-}
-
 static void retry_outbox(bastion_ctx *cx, const char *db, tally *t)
 {
     const bastion_email_sender s = {db, KV};
     while (!t->stopped) {
-        if (!time_left(cx)) {
+        if (bastion_remaining_ms(cx) <= RESERVE_MS) {
             t->stopped = "deadline";
             return;
         }
@@ -204,7 +199,7 @@ static void retry_outbox(bastion_ctx *cx, const char *db, tally *t)
         if (rows.n_rows == 0)
             return;
         for (size_t i = 0; i < rows.n_rows && !t->stopped; i++) {
-            if (!time_left(cx)) {
+            if (bastion_remaining_ms(cx) <= RESERVE_MS) {
                 t->stopped = "deadline";
                 break;
             }
@@ -220,9 +215,8 @@ static void retry_outbox(bastion_ctx *cx, const char *db, tally *t)
             if (bastion_row_or_problem(cx, &row, "outbox read"))
                 return;
             t->scanned++;
-            char kind[64];
-            snprintf(kind, sizeof kind, BASTION_STR_FMT, BASTION_STR_ARG(r.kind));
-            bastion_email m = {.kind = kind, .to = r.to, .subject = r.subject, .text = r.body};
+            bastion_email m = {
+                .kind = bastion_str_dup(r.kind), .to = r.to, .subject = r.subject, .text = r.body};
             bastion_email_attempt_result a = bastion_email_attempt(cx, &s, &m);
             if (a.circuit_open) {
                 t->stopped = "breaker";
