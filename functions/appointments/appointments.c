@@ -1,15 +1,20 @@
 /*
- * Appointments: a customer requests one, an admin may cancel it.
+ * Appointments: a customer requests one, an admin confirms a time or
+ * cancels it.
  *
  *   POST /api/appointments                        {"service", "preferred_start", "name",
  *                                                  "email", "phone"?, "notes"?}
+ *   POST /api/admin/appointments/{id}/confirm     admin bearer token, {"start"}
  *   POST /api/admin/appointments/{id}/cancel      admin bearer token, no body
  *
- * REL4: the admin's notification and the customer's cancellation email are
- * awaited before the response; a failed send stays in email_failures and the
- * response says so. CONC5: every state change commits in one transaction with
- * its outbox row, so an appointment never exists (or is cancelled) without its
- * email being either sent or queued. CONC2: per-IP and per-email limits.
+ * A confirmed start is what the reminders job (functions/reminders, REL6)
+ * reminds the customer of, 24 h and 1 h ahead.
+ *
+ * REL4: the admin's notification and the customer's confirmation and
+ * cancellation emails are awaited before the response; a failed send stays in email_failures and
+ * the response says so. CONC5: every state change commits in one transaction with its outbox row,
+ * so an appointment never exists (or is cancelled) without its email being either sent or queued.
+ * CONC2: per-IP and per-email limits.
  */
 #include <bastion/bastion.h>
 
@@ -52,6 +57,19 @@ static const bastion_field request_fields[N_FIELDS] = {
     [F_NOTES] = {.name = "notes", .type = BASTION_FIELD_STRING, .max = 1000},
 };
 
+enum { C_START, N_CONFIRM_FIELDS };
+static const bastion_field confirm_fields[N_CONFIRM_FIELDS] = {
+    [C_START] = {.name = "start", .type = BASTION_FIELD_TIMESTAMP, .flags = BASTION_REQUIRED},
+};
+
+/* A start in the future and within the horizon, else the 422 on `pointer`. */
+static bastion_rc start_or_problem(bastion_ctx *cx, int64_t start, int64_t now, const char *pointer)
+{
+    if (start > now && start <= now + HORIZON_MS)
+        return BASTION_OK;
+    return bastion_field_problem(cx, pointer, "must be in the future and at most a year ahead");
+}
+
 /* --- handlers --- */
 
 static void request_appointment(bastion_ctx *cx)
@@ -66,11 +84,8 @@ static void request_appointment(bastion_ctx *cx)
     if (bastion_parse_json_or_problem(cx, request_fields, N_FIELDS, in))
         return;
     int64_t now = (int64_t)bastion_now_ms();
-    if (in[F_START].integer <= now || in[F_START].integer > now + HORIZON_MS) {
-        bastion_field_problem(cx, "/preferred_start",
-                              "must be in the future and at most a year ahead");
+    if (start_or_problem(cx, in[F_START].integer, now, "/preferred_start"))
         return;
-    }
     if (bastion_rate_limit_or_problem(cx, &PER_EMAIL, in[F_EMAIL].str, &rl))
         return;
 
@@ -126,48 +141,133 @@ static void request_appointment(bastion_ctx *cx)
     bastion_email_respond_requested(cx, bastion_cstr(id), "requested", &sent);
 }
 
+/* The appointment an admin route names, as its handlers need it. */
+typedef struct {
+    char id[37];
+    bastion_str email, service, status;
+    int64_t start; /* the confirmed start, else the preferred one */
+} appointment;
+
+/* AUTH1: the admin's token before anything else, then the appointment in
+ * the path; 401/403/404 written otherwise. */
+static bastion_rc admin_lookup_or_problem(bastion_ctx *cx, bastion_jwt_claims *admin,
+                                          appointment *a)
+{
+    bastion_rc rc = bastion_auth_admin_or_problem(cx, admin);
+    if (rc)
+        return rc;
+    if (!bastion_uuid_parse(bastion_param(cx, "id"), a->id))
+        return bastion_problem(cx, BASTION_E_NOT_FOUND, "No such appointment.");
+    bastion_sql_value key[] = {BASTION_SQL_STR(bastion_cstr(a->id))};
+    bastion_rows found;
+    rc = bastion_sql_query_or_problem(cx, DB,
+                                      "SELECT email, service, COALESCE(confirmed_start, "
+                                      "preferred_start), status FROM appointments WHERE id = $1",
+                                      key, BASTION_COUNTOF(key), &found, "appointment lookup");
+    if (rc)
+        return rc;
+    if (found.n_rows == 0)
+        return bastion_problem(cx, BASTION_E_NOT_FOUND, "No such appointment.");
+    bastion_row row = bastion_row_at(&found, 0);
+    a->email = bastion_row_text(&row, 0);
+    a->service = bastion_row_text(&row, 1);
+    a->start = bastion_row_int(&row, 2);
+    a->status = bastion_row_text(&row, 3);
+    return bastion_row_or_problem(cx, &row, "appointment lookup");
+}
+
+/* The answer to an admin's change: {"status", "start", "email_sent", "email_error"}. */
+static void respond_changed(bastion_ctx *cx, const char *status, int64_t start,
+                            const bastion_email_result *sent)
+{
+    char at[BASTION_RFC3339_BUF];
+    bastion_format_rfc3339(start, at);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "status", status);
+    cJSON_AddStringToObject(body, "start", at);
+    bastion_email_result_json(body, sent);
+    bastion_respond_json(cx, 200, body);
+}
+
+static void log_changed(const char *what, const appointment *a, bastion_str admin,
+                        const bastion_email_result *sent)
+{
+    bastion_header f[] = {
+        {BASTION_LIT("appointment"), bastion_cstr(a->id)},
+        {BASTION_LIT("admin"), admin},
+        {BASTION_LIT("email_sent"), bastion_bool_str(sent->sent)},
+    };
+    bastion_log_safe(BASTION_LOG_INFO, what, f, BASTION_COUNTOF(f));
+}
+
+static void confirm(bastion_ctx *cx)
+{
+    bastion_jwt_claims admin;
+    appointment a;
+    if (admin_lookup_or_problem(cx, &admin, &a))
+        return;
+    bastion_field_value in[N_CONFIRM_FIELDS];
+    if (bastion_parse_json_or_problem(cx, confirm_fields, N_CONFIRM_FIELDS, in))
+        return;
+    int64_t now = (int64_t)bastion_now_ms();
+    int64_t start = in[C_START].integer;
+    if (start_or_problem(cx, start, now, "/start"))
+        return;
+    static const char *const NOT_REQUESTED = "The appointment is not awaiting confirmation.";
+    if (!bastion_str_eq(a.status, BASTION_LIT("requested"))) {
+        bastion_problem(cx, BASTION_E_CONFLICT, NOT_REQUESTED);
+        return;
+    }
+    char at[BASTION_RFC3339_BUF];
+    bastion_format_rfc3339(start, at);
+    bastion_email m = {
+        .kind = "appointment-confirmed",
+        .to = a.email,
+        .subject = BASTION_LIT("Your appointment is confirmed"),
+        .text = bastion_sprintf("Your " BASTION_STR_FMT " appointment is confirmed for %s (UTC)."
+                                "\n\nReference: %s\n",
+                                BASTION_STR_ARG(a.service), at, a.id),
+    };
+    /* CONC5: the guarded change and the outbox row commit together; the
+     * guard decides a race between two admins (the loser gets 409). */
+    bastion_sql_value upd[] = {
+        BASTION_SQL_STR(bastion_cstr(a.id)),
+        BASTION_SQL_INT(start),
+        BASTION_SQL_STR(admin.sub),
+        BASTION_SQL_INT(now),
+    };
+    bastion_sql_stmt change = BASTION_SQL_CHANGE_ONE(
+        "UPDATE appointments SET status = 'confirmed', confirmed_start = $2, confirmed_by = $3, "
+        "updated_at = $4 WHERE id = $1 AND status = 'requested'",
+        upd);
+    bastion_email_result sent;
+    if (bastion_email_with_change_or_problem(cx, &MAIL, &change, &m, NOT_REQUESTED, &sent))
+        return;
+    log_changed("appointment confirmed", &a, admin.sub, &sent);
+    respond_changed(cx, "confirmed", start, &sent);
+}
+
 static void cancel(bastion_ctx *cx)
 {
-    /* AUTH1: the token before anything else; this route never reads a body. */
+    /* this route never reads a body */
     bastion_jwt_claims admin;
-    if (bastion_auth_admin_or_problem(cx, &admin))
+    appointment a;
+    if (admin_lookup_or_problem(cx, &admin, &a))
         return;
-    char id[37];
-    if (!bastion_uuid_parse(bastion_param(cx, "id"), id)) {
-        bastion_problem(cx, BASTION_E_NOT_FOUND, "No such appointment.");
-        return;
-    }
-    bastion_sql_value key[] = {BASTION_SQL_STR(bastion_cstr(id))};
-    bastion_rows found;
-    if (bastion_sql_query_or_problem(
-            cx, DB,
-            "SELECT email, service, preferred_start, status FROM appointments WHERE id = $1", key,
-            BASTION_COUNTOF(key), &found, "appointment lookup"))
-        return;
-    if (found.n_rows == 0) {
-        bastion_problem(cx, BASTION_E_NOT_FOUND, "No such appointment.");
-        return;
-    }
-    bastion_row row = bastion_row_at(&found, 0);
-    bastion_str email = bastion_row_text(&row, 0);
-    bastion_str service = bastion_row_text(&row, 1);
-    int64_t preferred_start = bastion_row_int(&row, 2);
-    bastion_str status = bastion_row_text(&row, 3);
-    if (bastion_row_or_problem(cx, &row, "appointment lookup"))
-        return;
-    if (bastion_str_eq(status, BASTION_LIT("cancelled"))) {
-        bastion_problem(cx, BASTION_E_CONFLICT, "The appointment is already cancelled.");
+    static const char *const CANCELLED = "The appointment is already cancelled.";
+    if (bastion_str_eq(a.status, BASTION_LIT("cancelled"))) {
+        bastion_problem(cx, BASTION_E_CONFLICT, CANCELLED);
         return;
     }
     char start[BASTION_RFC3339_BUF];
-    bastion_format_rfc3339(preferred_start, start);
+    bastion_format_rfc3339(a.start, start);
     bastion_email m = {
         .kind = "appointment-cancelled",
-        .to = email,
+        .to = a.email,
         .subject = BASTION_LIT("Your appointment has been cancelled"),
-        .text = bastion_sprintf("Your " BASTION_STR_FMT " appointment requested for %s has been "
+        .text = bastion_sprintf("Your " BASTION_STR_FMT " appointment for %s has been "
                                 "cancelled.\n\nReference: %s\n",
-                                BASTION_STR_ARG(service), start, id),
+                                BASTION_STR_ARG(a.service), start, a.id),
     };
 
     /* CONC5: the guarded status change and the outbox row commit together.
@@ -175,7 +275,7 @@ static void cancel(bastion_ctx *cx)
      * the loser changes no row, the whole transaction rolls back, 409. */
     int64_t now = (int64_t)bastion_now_ms();
     bastion_sql_value upd[] = {
-        key[0],
+        BASTION_SQL_STR(bastion_cstr(a.id)),
         BASTION_SQL_INT(now),
         BASTION_SQL_STR(admin.sub),
     };
@@ -184,24 +284,15 @@ static void cancel(bastion_ctx *cx)
         "WHERE id = $1 AND status IN ('requested', 'confirmed')",
         upd);
     bastion_email_result sent;
-    if (bastion_email_with_change_or_problem(cx, &MAIL, &change, &m,
-                                             "The appointment is already cancelled.", &sent))
+    if (bastion_email_with_change_or_problem(cx, &MAIL, &change, &m, CANCELLED, &sent))
         return;
-    bastion_header f[] = {
-        {BASTION_LIT("appointment"), bastion_cstr(id)},
-        {BASTION_LIT("admin"), admin.sub},
-        {BASTION_LIT("email_sent"), bastion_bool_str(sent.sent)},
-    };
-    bastion_log_safe(BASTION_LOG_INFO, "appointment cancelled", f, BASTION_COUNTOF(f));
-
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "status", "cancelled");
-    bastion_email_result_json(body, &sent);
-    bastion_respond_json(cx, 200, body);
+    log_changed("appointment cancelled", &a, admin.sub, &sent);
+    respond_changed(cx, "cancelled", a.start, &sent);
 }
 
 static const bastion_route routes[] = {
     {"POST", "/api/appointments", request_appointment},
+    {"POST", "/api/admin/appointments/{id}/confirm", confirm},
     {"POST", "/api/admin/appointments/{id}/cancel", cancel},
 };
 BASTION_ROUTES(routes);

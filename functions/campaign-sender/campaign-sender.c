@@ -263,15 +263,9 @@ static void run(bastion_ctx *cx)
         {"failed", t.failed},         {"completed", t.completed}, {"released", t.released},
         {"unrecorded", t.unrecorded},
     };
-    cJSON *o = cJSON_CreateObject();
-    bastion_json_add_counts(o, counts, BASTION_COUNTOF(counts));
-    if (t.stopped)
-        cJSON_AddStringToObject(o, "stopped", t.stopped);
-    else
-        cJSON_AddNullToObject(o, "stopped");
     /* a store failure or a misconfiguration is the job failing: loud */
     bool broken = t.stopped && (!strcmp(t.stopped, "store") || !strcmp(t.stopped, "misconfigured"));
-    bastion_respond_json(cx, broken ? 503 : 200, o);
+    bastion_job_respond(cx, counts, BASTION_COUNTOF(counts), t.stopped, broken);
 }
 
 static const bastion_route routes[] = {

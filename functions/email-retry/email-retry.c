@@ -238,14 +238,8 @@ static void run(bastion_ctx *cx)
         {"scanned", t.scanned},   {"sent", t.sent},     {"failed", t.failed},
         {"retrying", t.retrying}, {"alerts", t.alerts},
     };
-    cJSON *o = cJSON_CreateObject();
-    bastion_json_add_counts(o, counts, BASTION_COUNTOF(counts));
-    if (t.stopped)
-        cJSON_AddStringToObject(o, "stopped", t.stopped);
-    else
-        cJSON_AddNullToObject(o, "stopped");
     bool broken = t.stopped && !strcmp(t.stopped, "store");
-    bastion_respond_json(cx, broken ? 503 : 200, o);
+    bastion_job_respond(cx, counts, BASTION_COUNTOF(counts), t.stopped, broken);
 }
 
 static const bastion_route routes[] = {

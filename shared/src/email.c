@@ -159,33 +159,45 @@ void bastion_email_deliver_queued(bastion_ctx *cx, const bastion_email_sender *s
 }
 
 /* see email.h */
-bastion_rc bastion_email_with_changes_or_problem(bastion_ctx *cx, const bastion_email_sender *s,
-                                                 const bastion_sql_stmt *changes, size_t n,
-                                                 const bastion_email *m,
-                                                 const char *conflict_detail,
-                                                 bastion_email_result *sent)
+bastion_host_rc bastion_email_with_changes(bastion_ctx *cx, const bastion_email_sender *s,
+                                           const bastion_sql_stmt *changes, size_t n,
+                                           const bastion_email *m, bastion_email_result *sent)
 {
     if (n == 0 || n > BASTION_EMAIL_MAX_CHANGES)
-        return bastion_problem(cx, BASTION_E_INTERNAL, "The change could not be made.");
+        return BASTION_HOST_INTERNAL;
     bastion_sql_value outbox[5];
     bastion_sql_stmt st[BASTION_EMAIL_MAX_CHANGES + 1];
     memcpy(st, changes, n * sizeof *st);
     bastion_email_queue_stmt(&st[n], outbox, m);
     bastion_rows out[BASTION_EMAIL_MAX_CHANGES + 1];
     bastion_host_rc rc = bastion_sql_transaction(cx, s->db, st, n + 1, out);
-    size_t guard = bastion_sql_guard_failed(); /* 1-based; n + 1 is the outbox row */
-    if (rc == BASTION_HOST_GUARD && guard >= 1 && guard <= n && conflict_detail)
-        return bastion_problem(cx, BASTION_E_CONFLICT, conflict_detail);
-    if (rc == BASTION_HOST_GUARD)
-        rc = BASTION_HOST_INTERNAL; /* the outbox row's own guard: ours, not a 409 */
+    if (rc == BASTION_HOST_GUARD && bastion_sql_guard_failed() > n)
+        rc = BASTION_HOST_INTERNAL; /* the outbox row's own guard: ours, not a lost race */
     if (rc != BASTION_HOST_OK)
-        return bastion_host_fail_or_problem(cx, rc, m->kind);
+        return rc;
     bastion_row id = bastion_row_at(&out[n], 0); /* the RETURNING id */
     int64_t outbox_id = bastion_row_int(&id, 0);
-    if (bastion_row_or_problem(cx, &id, m->kind))
-        return BASTION_E_INTERNAL;
+    if (id.failed)
+        return BASTION_HOST_INTERNAL;
     bastion_email_deliver_queued(cx, s, outbox_id, m, sent);
-    return BASTION_OK;
+    return BASTION_HOST_OK;
+}
+
+/* see email.h */
+bastion_rc bastion_email_with_changes_or_problem(bastion_ctx *cx, const bastion_email_sender *s,
+                                                 const bastion_sql_stmt *changes, size_t n,
+                                                 const bastion_email *m,
+                                                 const char *conflict_detail,
+                                                 bastion_email_result *sent)
+{
+    bastion_host_rc rc = bastion_email_with_changes(cx, s, changes, n, m, sent);
+    if (rc == BASTION_HOST_OK)
+        return BASTION_OK;
+    if (rc == BASTION_HOST_GUARD && conflict_detail)
+        return bastion_problem(cx, BASTION_E_CONFLICT, conflict_detail);
+    /* a lost guard with no conflict to report is not the client's doing */
+    return bastion_host_fail_or_problem(cx, rc == BASTION_HOST_GUARD ? BASTION_HOST_INTERNAL : rc,
+                                        m->kind);
 }
 
 /* see email.h */

@@ -66,3 +66,16 @@ void bastion_json_add_counts(cJSON *obj, const bastion_count *counts, size_t n)
     for (size_t i = 0; i < n; i++)
         cJSON_AddNumberToObject(obj, counts[i].name, (double)counts[i].value);
 }
+
+/* see http.h */
+void bastion_job_respond(bastion_ctx *cx, const bastion_count *counts, size_t n,
+                         const char *stopped, bool failed)
+{
+    cJSON *o = cJSON_CreateObject();
+    bastion_json_add_counts(o, counts, n);
+    if (stopped)
+        cJSON_AddStringToObject(o, "stopped", stopped);
+    else
+        cJSON_AddNullToObject(o, "stopped");
+    bastion_respond_json(cx, failed ? 503 : 200, o);
+}

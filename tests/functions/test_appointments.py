@@ -79,6 +79,18 @@ def cancel(srv, appt_id, headers=None):
                     headers=admin_headers() if headers is None else headers)
 
 
+def confirm(srv, appt_id, start=None, headers=None):
+    return srv.post(f"/api/admin/appointments/{appt_id}/confirm",
+                    {"start": start or future(days=4)},
+                    headers=admin_headers() if headers is None else headers)
+
+
+def utc(rfc3339):
+    """The instant as the bundle writes it back: UTC, milliseconds, Z."""
+    t = datetime.fromisoformat(rfc3339).astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
 def created(srv, **over):
     b = body(**over)
     r = request(srv, b)
@@ -234,7 +246,8 @@ def test_REL4_cancel_emails_the_customer_and_reports_it(srv):
     appt_id, b = created(srv)
     r = cancel(srv, appt_id)
     assert r.status == 200, r
-    assert r.json() == {"status": "cancelled", "email_sent": True, "email_error": None}
+    assert r.json() == {"status": "cancelled", "start": utc(b["preferred_start"]),
+                        "email_sent": True, "email_error": None}
     mails = srv.email.sent_to(b["email"])
     assert len(mails) == 1 and appt_id in mails[0]["text"]
     assert row(srv, appt_id)[6:] == ("cancelled", "admin-1")
@@ -291,6 +304,89 @@ def test_AUTH1_cancel_needs_an_admin_token_before_the_body(srv):
     assert cancel(srv, appt_id).status == 200
 
 
+# --- confirming ---------------------------------------------------------------
+
+def confirmed_row(srv, appt_id):
+    return srv.sql("appointments", "SELECT status, confirmed_start, confirmed_by FROM "
+                   "appointments WHERE id = ?", (appt_id,))[0]
+
+
+def test_REL4_confirm_sets_the_start_and_emails_the_customer(srv):
+    appt_id, b = created(srv)
+    start = future(days=5, offset="+02:00")
+    r = confirm(srv, appt_id, start)
+    assert r.status == 200, r
+    assert r.json() == {"status": "confirmed", "start": utc(start), "email_sent": True,
+                        "email_error": None}
+    status, at, by = confirmed_row(srv, appt_id)
+    expect_ms = int(datetime.fromisoformat(start).timestamp() * 1000)
+    assert (status, at, by) == ("confirmed", expect_ms, "admin-1")
+    [m] = srv.email.sent_to(b["email"])
+    assert m["subject"] == "Your appointment is confirmed"
+    assert appt_id in m["text"] and utc(start) in m["text"] and "fitting" in m["text"]
+    # a confirmed appointment may still be cancelled, and its email names the confirmed time
+    r = cancel(srv, appt_id)
+    assert r.status == 200 and r.json()["start"] == utc(start), r
+    assert confirmed_row(srv, appt_id) == ("cancelled", expect_ms, "admin-1")
+
+
+def test_CONC5_confirm_is_guarded_requested_to_confirmed(srv):
+    appt_id, b = created(srv)
+    assert confirm(srv, appt_id).status == 200
+    assert_problem(confirm(srv, appt_id), 409, "conflict")
+    other, b2 = created(srv)
+    assert cancel(srv, other).status == 200
+    assert_problem(confirm(srv, other), 409, "conflict")
+    assert confirmed_row(srv, other)[:2] == ("cancelled", None)
+    assert len(srv.email.sent_to(b["email"])) == 1
+    assert len(srv.email.sent_to(b2["email"])) == 1  # the cancellation only
+
+
+def test_CONC5_concurrent_confirms_one_wins(srv):
+    appt_id, b = created(srv)
+    out = []
+    barrier = threading.Barrier(8)
+
+    def go(i):
+        barrier.wait()
+        out.append(confirm(srv, appt_id, future(days=4 + i)))
+    ts = [threading.Thread(target=go, args=(i,)) for i in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert sorted(r.status for r in out) == [200] + [409] * 7
+    [winner] = [r for r in out if r.status == 200]
+    expect_ms = int(datetime.fromisoformat(winner.json()["start"].replace("Z", "+00:00"))
+                    .timestamp() * 1000)
+    assert confirmed_row(srv, appt_id)[1] == expect_ms
+    assert len(srv.email.sent_to(b["email"])) == 1
+
+
+def test_VAL1_confirm_start_must_be_a_future_rfc3339_time(srv):
+    appt_id, _ = created(srv)
+    past = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for bad in ({}, {"start": "tomorrow"}, {"start": 1767225600000}, {"start": past},
+                {"start": future(days=400)}, {"start": future(), "extra": 1}):
+        r = srv.post(f"/api/admin/appointments/{appt_id}/confirm", bad, headers=admin_headers())
+        assert_problem(r, 422)
+        p = r.json()
+        assert p["errors"] and p["errors"][0]["pointer"] in ("/start", "/extra", ""), p
+    r = srv.post(f"/api/admin/appointments/{appt_id}/confirm", "{not json",
+                 headers={"Content-Type": "application/json", **admin_headers()})
+    assert_problem(r, 400)
+    assert confirmed_row(srv, appt_id) == ("requested", None, None)
+
+
+def test_AUTH1_confirm_needs_an_admin_token_and_a_real_id(srv):
+    appt_id, _ = created(srv)
+    assert_problem(confirm(srv, appt_id, headers={}), 401, "auth")
+    assert_problem(confirm(srv, appt_id, headers=user_headers()), 403, "auth")
+    assert_problem(confirm(srv, uuid.uuid4()), 404)
+    assert_problem(confirm(srv, "not-a-uuid"), 404)
+    assert confirmed_row(srv, appt_id) == ("requested", None, None)
+
+
 # --- atomicity (CONC5) --------------------------------------------------------
 
 def test_CONC5_cancel_rolls_back_when_the_outbox_write_fails(srv):
@@ -334,8 +430,8 @@ def test_REL4_provider_down_request_and_cancel_succeed_with_outbox(fresh):
     r = cancel(fresh, appt_id)
     assert time.time() - t0 < 10
     assert r.status == 200, r
-    assert r.json() == {"status": "cancelled", "email_sent": False,
-                        "email_error": "email provider answered 500"}
+    assert r.json() == {"status": "cancelled", "start": utc(b["preferred_start"]),
+                        "email_sent": False, "email_error": "email provider answered 500"}
     assert row(fresh, appt_id)[6] == "cancelled"
     [queued] = outbox(fresh, "appointment-cancelled")
     assert queued[0] == b["email"] and appt_id in queued[2]

@@ -93,6 +93,17 @@ bastion_rc bastion_email_with_changes_or_problem(bastion_ctx *cx, const bastion_
                                                  const char *conflict_detail,
                                                  bastion_email_result *sent);
 
+/*
+ * The same for a job, which answers no client: BASTION_HOST_OK when the
+ * changes and the outbox row committed and `m` was then delivered or kept
+ * (*sent says which); BASTION_HOST_GUARD when a change's guard did not hold
+ * (bastion_sql_guard_failed() says which); any other failure as the store
+ * reported it. Nothing is committed and nothing sent unless BASTION_HOST_OK.
+ */
+bastion_host_rc bastion_email_with_changes(bastion_ctx *cx, const bastion_email_sender *s,
+                                           const bastion_sql_stmt *changes, size_t n,
+                                           const bastion_email *m, bastion_email_result *sent);
+
 /* Sends now; on failure inserts the outbox row with the error. */
 void bastion_email_send(bastion_ctx *cx, const bastion_email_sender *s, const bastion_email *m,
                         bastion_email_result *out);

@@ -58,4 +58,10 @@ typedef struct {
 } bastion_count;
 void bastion_json_add_counts(cJSON *obj, const bastion_count *counts, size_t n);
 
+/* A batch job's whole answer: its counts and "stopped" (why the run ended
+ * early, or null when it finished), 200, or 503 when `failed` (a store
+ * failure: the runner's error line). */
+void bastion_job_respond(bastion_ctx *cx, const bastion_count *counts, size_t n,
+                         const char *stopped, bool failed);
+
 #endif
