@@ -454,6 +454,25 @@ def run_cron(srv, name, later_ms=0, timeout=120):
     return p.returncode, body, lines
 
 
+def lease_free_twin(srv, tmp_path):
+    """Another host (not started: for run_cron) on `srv`'s databases whose kv, and so whose
+    [[cron]] leases, are its own, as when a job's lease is lost: on SQLite a state directory
+    sharing srv's sql files, on PostgreSQL the same database under another Redis prefix.
+    What keeps two runs of a job apart is then the job's own claims."""
+    state = str(tmp_path / "twin")
+    os.makedirs(state)
+    if srv.backend == SQLITE:
+        os.symlink(os.path.join(srv.state, "sql"), os.path.join(state, "sql"))
+        config = None
+    else:
+        config = runtime_config(REMOTE, state, pg_url=srv.pg_url())
+    twin = Server(srv.manifest, env={k: v for k, v in srv.env.items()
+                                       if k.startswith("BASTION_") and k not in TEST_VARS},
+                  state=state, runtime_config=config)
+    twin.email = getattr(srv, "email", None)
+    return twin
+
+
 def default_runtime_config(state):
     return runtime_config(BACKEND, state)
 

@@ -33,7 +33,7 @@
 #define ALERT_KIND   "admin-alert"
 
 /* Every database whose schema.sql includes shared/schema/email_failures.sql. */
-static const char *const OUTBOXES[] = {"appointments", "auth",   "bookings",
+static const char *const OUTBOXES[] = {"appointments", "auth",   "bookings", "carts",
                                        "hiring",       "orders", "permits"};
 
 typedef struct {

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from conftest import (BUILD, REMOTE, SQLITE, FakeEmail, Server, admin_headers, migrate,
-                      run_cron, runtime_config)
+from conftest import (BUILD, FakeEmail, Server, admin_headers, lease_free_twin, migrate,
+                      run_cron)
 
 MIN = 60000
 HOUR = 60 * MIN
@@ -121,24 +121,9 @@ def test_REL6_a_claimed_reminder_is_never_sent_again(srv):
     assert srv.email.sent_to(a) == [] and len(srv.email.sent_to(b)) == 1
 
 
-def second_host(srv, tmp_path):
-    """Another host on the same databases whose kv (and so whose job lease) is its own, as
-    when a lease is lost: on SQLite a state directory sharing the first one's sql files, on
-    PostgreSQL the same database with another Redis prefix."""
-    state = str(tmp_path / "b")
-    os.makedirs(state)
-    if srv.backend == SQLITE:
-        os.symlink(os.path.join(srv.state, "sql"), os.path.join(state, "sql"))
-        config = None
-    else:
-        config = runtime_config(REMOTE, state, pg_url=srv.pg_url())
-    return Server(manifest(), env={"BASTION_VAR_email_api_base": srv.email.base}, state=state,
-                  runtime_config=config)
-
-
 def test_REL6_two_processes_at_once_send_each_reminder_once(srv, tmp_path):
     to = confirmed(srv, 10 * HOUR, n=40)
-    hosts = [srv, second_host(srv, tmp_path)]
+    hosts = [srv, lease_free_twin(srv, tmp_path)]
     out = [None, None]
     barrier = threading.Barrier(2)
 
