@@ -54,8 +54,9 @@ static const bastion_email_sender SENDER = {"orders", "webhooks"};
 static const bastion_sql_value P1[] = {BASTION_SQL_INT(1)};
 static const bastion_sql_value P2[] = {BASTION_SQL_INT(2), BASTION_SQL_INT(3)};
 
-/* A transaction whose third result is the outbox row's RETURNING id 41. */
-static void script_committed(void)
+/* A transaction of n changes whose last result, the outbox row's, is its
+ * RETURNING id 41. */
+static void script_committed_n(size_t n)
 {
     fake_reset();
     static bastion_str id_col[] = {BASTION_LIT("id")};
@@ -66,15 +67,20 @@ static void script_committed(void)
     id_val[0] = BASTION_SQL_INT(41);
     id_row[0].ptr = id_val;
     id_row[0].len = 1;
-    results[0].changes = 1;
-    results[1].changes = 1;
-    results[2].columns.ptr = id_col;
-    results[2].columns.len = 1;
-    results[2].rows.ptr = id_row;
-    results[2].rows.len = 1;
-    results[2].changes = 1;
+    for (size_t i = 0; i < n; i++)
+        results[i].changes = 1;
+    results[n].columns.ptr = id_col;
+    results[n].columns.len = 1;
+    results[n].rows.ptr = id_row;
+    results[n].rows.len = 1;
+    results[n].changes = 1;
     fake.rows_list = results;
-    fake.n_rows_list = 3;
+    fake.n_rows_list = n + 1;
+}
+
+static void script_committed(void)
+{
+    script_committed_n(2);
 }
 
 static bastion_rc run_changes(bastion_ctx *cx, size_t n, const char *conflict_detail,
@@ -171,6 +177,43 @@ static void test_CONC5_change_count_is_bounded(void **state)
     assert_int_equal(fake.n_calls, 0);
 }
 
+/* REL6: the jobs' variant writes no response: a lost guard of a change is
+ * BASTION_HOST_GUARD (the claim another run holds), the outbox row's own
+ * guard is internal, and nothing is sent either way. */
+static void test_REL6_job_variant_reports_without_responding(void **state)
+{
+    (void)state;
+    const bastion_sql_stmt claim[] = {BASTION_SQL_CHANGE_ONE(
+        "INSERT INTO appointment_reminders VALUES ($1) ON CONFLICT DO NOTHING", P1)};
+    static const struct {
+        uint32_t statement;
+        bastion_host_rc rc;
+    } CASES[] = {{1, BASTION_HOST_GUARD}, {2, BASTION_HOST_INTERNAL}};
+    for (size_t i = 0; i < BASTION_COUNTOF(CASES); i++) {
+        script_committed_n(1);
+        fake.error_tag = 6;
+        fake.guard_statement = CASES[i].statement;
+        bastion_ctx cx;
+        unit_ctx(&cx);
+        bastion_email_result sent;
+        assert_int_equal(bastion_email_with_changes(&cx, &SENDER, claim, 1, &MAIL, &sent),
+                         CASES[i].rc);
+        assert_false(cx.responded);
+        assert_int_equal(fake.n_calls, 1);
+    }
+    script_committed_n(1);
+    bastion_ctx cx;
+    unit_ctx(&cx);
+    bastion_email_result sent;
+    assert_int_equal(bastion_email_with_changes(&cx, &SENDER, claim, 1, &MAIL, &sent),
+                     BASTION_HOST_OK);
+    assert_int_equal(sent.outbox_id, 41); /* not configured: kept in the outbox */
+    assert_int_equal(fake.calls[0].n_stmts, 2);
+    assert_false(cx.responded);
+    assert_int_equal(bastion_email_with_changes(&cx, &SENDER, claim, 0, &MAIL, &sent),
+                     BASTION_HOST_INTERNAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_CONC5_changes_and_outbox_row_are_one_transaction),
         cmocka_unit_test(test_CONC5_lost_guard_of_any_change_is_409),
         cmocka_unit_test(test_CONC5_change_count_is_bounded),
+        cmocka_unit_test(test_REL6_job_variant_reports_without_responding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
