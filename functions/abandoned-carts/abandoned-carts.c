@@ -38,7 +38,8 @@
 static const bastion_email_sender MAIL = {DB, KV};
 
 typedef struct {
-    uint64_t scanned, sent, queued, skipped, errors;
+    uint64_t scanned, errors;
+    bastion_email_tally mail;
     const char *stopped; /* NULL, "deadline", "store" */
 } tally;
 
@@ -108,16 +109,8 @@ static void remind(bastion_ctx *cx, const cart *c, tally *t)
         "INSERT INTO cart_reminders (cart_id, seq, claimed_at) VALUES ($1, $2, $3) "
         "ON CONFLICT (cart_id, seq) DO NOTHING",
         p);
-    bastion_email_result sent;
-    bastion_host_rc rc = bastion_email_with_changes(cx, &MAIL, &claim, 1, &m, &sent);
-    if (rc == BASTION_HOST_GUARD)
-        t->skipped++; /* another run claimed it first */
-    else if (rc != BASTION_HOST_OK)
+    if (bastion_email_claimed(cx, &MAIL, &claim, &m, &t->mail) != BASTION_HOST_OK)
         cart_error(t, "cart reminder not recorded; not sent", c->id);
-    else if (sent.sent)
-        t->sent++;
-    else
-        t->queued++;
 }
 
 static void run(bastion_ctx *cx)
@@ -153,10 +146,8 @@ static void run(bastion_ctx *cx)
         if (rows.n_rows == 0)
             break;
         for (size_t i = 0; i < rows.n_rows && !t.stopped; i++) {
-            if (bastion_remaining_ms(cx) <= RESERVE_MS) {
-                t.stopped = "deadline";
+            if (bastion_job_out_of_time(cx, RESERVE_MS, &t.stopped))
                 break;
-            }
             bastion_row row = bastion_row_at(&rows, i);
             cart c = {
                 .id = bastion_row_text(&row, 0),
@@ -175,8 +166,8 @@ static void run(bastion_ctx *cx)
         }
     }
     const bastion_count counts[] = {
-        {"scanned", t.scanned}, {"sent", t.sent},     {"queued", t.queued},
-        {"skipped", t.skipped}, {"errors", t.errors},
+        {"scanned", t.scanned},      {"sent", t.mail.sent}, {"queued", t.mail.queued},
+        {"skipped", t.mail.skipped}, {"errors", t.errors},
     };
     bool failed = t.errors > 0 || (t.stopped && !strcmp(t.stopped, "store"));
     bastion_job_respond(cx, counts, BASTION_COUNTOF(counts), t.stopped, failed);

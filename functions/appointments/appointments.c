@@ -189,6 +189,23 @@ static void respond_changed(bastion_ctx *cx, const char *status, int64_t start,
     bastion_respond_json(cx, 200, body);
 }
 
+/* The customer's email about `a`: "Your <service> appointment <what>
+ * <start> (UTC)." and the reference. */
+static bastion_email customer_email(const char *kind, const char *subject, const appointment *a,
+                                    const char *what, int64_t start)
+{
+    char at[BASTION_RFC3339_BUF];
+    bastion_format_rfc3339(start, at);
+    return (bastion_email){
+        .kind = kind,
+        .to = a->email,
+        .subject = bastion_cstr(subject),
+        .text = bastion_sprintf("Your " BASTION_STR_FMT " appointment %s %s (UTC).\n\n"
+                                "Reference: %s\n",
+                                BASTION_STR_ARG(a->service), what, at, a->id),
+    };
+}
+
 static void log_changed(const char *what, const appointment *a, bastion_str admin,
                         const bastion_email_result *sent)
 {
@@ -218,16 +235,8 @@ static void confirm(bastion_ctx *cx)
         bastion_problem(cx, BASTION_E_CONFLICT, NOT_REQUESTED);
         return;
     }
-    char at[BASTION_RFC3339_BUF];
-    bastion_format_rfc3339(start, at);
-    bastion_email m = {
-        .kind = "appointment-confirmed",
-        .to = a.email,
-        .subject = BASTION_LIT("Your appointment is confirmed"),
-        .text = bastion_sprintf("Your " BASTION_STR_FMT " appointment is confirmed for %s (UTC)."
-                                "\n\nReference: %s\n",
-                                BASTION_STR_ARG(a.service), at, a.id),
-    };
+    bastion_email m = customer_email("appointment-confirmed", "Your appointment is confirmed", &a,
+                                     "is confirmed for", start);
     /* CONC5: the guarded change and the outbox row commit together; the
      * guard decides a race between two admins (the loser gets 409). */
     bastion_sql_value upd[] = {
@@ -259,16 +268,8 @@ static void cancel(bastion_ctx *cx)
         bastion_problem(cx, BASTION_E_CONFLICT, CANCELLED);
         return;
     }
-    char start[BASTION_RFC3339_BUF];
-    bastion_format_rfc3339(a.start, start);
-    bastion_email m = {
-        .kind = "appointment-cancelled",
-        .to = a.email,
-        .subject = BASTION_LIT("Your appointment has been cancelled"),
-        .text = bastion_sprintf("Your " BASTION_STR_FMT " appointment for %s has been "
-                                "cancelled.\n\nReference: %s\n",
-                                BASTION_STR_ARG(a.service), start, a.id),
-    };
+    bastion_email m = customer_email("appointment-cancelled", "Your appointment has been cancelled",
+                                     &a, "has been cancelled; it was for", a.start);
 
     /* CONC5: the guarded status change and the outbox row commit together.
      * The guard, not the SELECT above, decides a race between two admins:

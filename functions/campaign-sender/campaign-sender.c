@@ -196,10 +196,8 @@ static void send_campaign(bastion_ctx *cx, bastion_str id, bastion_str tenant, b
                           tally *t)
 {
     while (!t->stopped) {
-        if (bastion_remaining_ms(cx) <= RESERVE_MS) {
-            t->stopped = "deadline";
+        if (bastion_job_out_of_time(cx, RESERVE_MS, &t->stopped))
             return;
-        }
         char lease[37];
         if (bastion_uuid_v4(lease) != 0)
             __builtin_trap();
@@ -212,10 +210,8 @@ static void send_campaign(bastion_ctx *cx, bastion_str id, bastion_str tenant, b
             break;
         t->claimed += rows.n_rows;
         for (size_t i = 0; i < rows.n_rows && !t->stopped; i++) {
-            if (bastion_remaining_ms(cx) <= RESERVE_MS) {
-                t->stopped = "deadline";
+            if (bastion_job_out_of_time(cx, RESERVE_MS, &t->stopped))
                 break;
-            }
             bastion_row row = bastion_row_at(&rows, i);
             bastion_str contact = bastion_row_text(&row, 0), phone = bastion_row_text(&row, 1);
             if (bastion_row_or_problem(cx, &row, "recipient read"))

@@ -184,10 +184,8 @@ static void retry_outbox(bastion_ctx *cx, const char *db, tally *t)
 {
     const bastion_email_sender s = {db, KV};
     while (!t->stopped) {
-        if (bastion_remaining_ms(cx) <= RESERVE_MS) {
-            t->stopped = "deadline";
+        if (bastion_job_out_of_time(cx, RESERVE_MS, &t->stopped))
             return;
-        }
         char lease[37];
         if (bastion_uuid_v4(lease) != 0)
             __builtin_trap();
@@ -199,10 +197,8 @@ static void retry_outbox(bastion_ctx *cx, const char *db, tally *t)
         if (rows.n_rows == 0)
             return;
         for (size_t i = 0; i < rows.n_rows && !t->stopped; i++) {
-            if (bastion_remaining_ms(cx) <= RESERVE_MS) {
-                t->stopped = "deadline";
+            if (bastion_job_out_of_time(cx, RESERVE_MS, &t->stopped))
                 break;
-            }
             bastion_row row = bastion_row_at(&rows, i);
             outbox_row r = {
                 .id = bastion_row_int(&row, 0),

@@ -47,7 +47,8 @@ static const reminder_kind KINDS[] = {
 static const bastion_email_sender MAIL = {DB, KV};
 
 typedef struct {
-    uint64_t scanned, sent, queued, skipped;
+    uint64_t scanned;
+    bastion_email_tally mail;
     const char *stopped; /* NULL, "deadline", "store" */
 } tally;
 
@@ -79,16 +80,8 @@ static void remind(bastion_ctx *cx, const reminder_kind *k, bastion_str id, bast
         "INSERT INTO appointment_reminders (appointment_id, kind, start_at, claimed_at) "
         "VALUES ($1, $2, $3, $4) ON CONFLICT (appointment_id, kind) DO NOTHING",
         p);
-    bastion_email_result sent;
-    bastion_host_rc rc = bastion_email_with_changes(cx, &MAIL, &claim, 1, &m, &sent);
-    if (rc == BASTION_HOST_GUARD)
-        t->skipped++;
-    else if (rc != BASTION_HOST_OK)
+    if (bastion_email_claimed(cx, &MAIL, &claim, &m, &t->mail) != BASTION_HOST_OK)
         store_failed(t, "reminder not claimed", id);
-    else if (sent.sent)
-        t->sent++;
-    else
-        t->queued++;
 }
 
 static void remind_kind(bastion_ctx *cx, const reminder_kind *k, tally *t)
@@ -112,10 +105,8 @@ static void remind_kind(bastion_ctx *cx, const reminder_kind *k, tally *t)
         if (rows.n_rows == 0)
             return;
         for (size_t i = 0; i < rows.n_rows && !t->stopped; i++) {
-            if (bastion_remaining_ms(cx) <= RESERVE_MS) {
-                t->stopped = "deadline";
+            if (bastion_job_out_of_time(cx, RESERVE_MS, &t->stopped))
                 return;
-            }
             bastion_row row = bastion_row_at(&rows, i);
             bastion_str id = bastion_row_text(&row, 0);
             bastion_str to = bastion_row_text(&row, 1);
@@ -138,9 +129,9 @@ static void run(bastion_ctx *cx)
         remind_kind(cx, &KINDS[i], &t);
     const bastion_count counts[] = {
         {"scanned", t.scanned},
-        {"sent", t.sent},
-        {"queued", t.queued},
-        {"skipped", t.skipped},
+        {"sent", t.mail.sent},
+        {"queued", t.mail.queued},
+        {"skipped", t.mail.skipped},
     };
     bool broken = t.stopped && !strcmp(t.stopped, "store");
     bastion_job_respond(cx, counts, BASTION_COUNTOF(counts), t.stopped, broken);

@@ -184,6 +184,22 @@ bastion_host_rc bastion_email_with_changes(bastion_ctx *cx, const bastion_email_
 }
 
 /* see email.h */
+bastion_host_rc bastion_email_claimed(bastion_ctx *cx, const bastion_email_sender *s,
+                                      const bastion_sql_stmt *claim, const bastion_email *m,
+                                      bastion_email_tally *t)
+{
+    bastion_email_result sent;
+    bastion_host_rc rc = bastion_email_with_changes(cx, s, claim, 1, m, &sent);
+    if (rc == BASTION_HOST_GUARD)
+        t->skipped++;
+    else if (rc == BASTION_HOST_OK && sent.sent)
+        t->sent++;
+    else if (rc == BASTION_HOST_OK)
+        t->queued++;
+    return rc == BASTION_HOST_GUARD ? BASTION_HOST_OK : rc;
+}
+
+/* see email.h */
 bastion_rc bastion_email_with_changes_or_problem(bastion_ctx *cx, const bastion_email_sender *s,
                                                  const bastion_sql_stmt *changes, size_t n,
                                                  const bastion_email *m,

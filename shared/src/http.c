@@ -79,3 +79,12 @@ void bastion_job_respond(bastion_ctx *cx, const bastion_count *counts, size_t n,
         cJSON_AddNullToObject(o, "stopped");
     bastion_respond_json(cx, failed ? 503 : 200, o);
 }
+
+/* see http.h */
+bool bastion_job_out_of_time(const bastion_ctx *cx, uint32_t reserve_ms, const char **stopped)
+{
+    if (bastion_remaining_ms(cx) > reserve_ms)
+        return false;
+    *stopped = "deadline";
+    return true;
+}

@@ -214,6 +214,29 @@ static void test_REL6_job_variant_reports_without_responding(void **state)
                      BASTION_HOST_INTERNAL);
 }
 
+/* REL6: the claimed email counts its outcome: a lost claim is skipped (and
+ * no failure), a committed one is queued when the send fails. */
+static void test_REL6_claimed_email_counts_its_outcome(void **state)
+{
+    (void)state;
+    const bastion_sql_stmt claim[] = {BASTION_SQL_CHANGE_ONE(
+        "INSERT INTO cart_reminders VALUES ($1) ON CONFLICT DO NOTHING", P1)};
+    bastion_email_tally t = {0};
+    script_committed_n(1);
+    fake.error_tag = 6;
+    fake.guard_statement = 1;
+    bastion_ctx cx;
+    unit_ctx(&cx);
+    assert_int_equal(bastion_email_claimed(&cx, &SENDER, claim, &MAIL, &t), BASTION_HOST_OK);
+    assert_int_equal(t.skipped, 1);
+    script_committed_n(1);
+    unit_ctx(&cx);
+    assert_int_equal(bastion_email_claimed(&cx, &SENDER, claim, &MAIL, &t), BASTION_HOST_OK);
+    assert_int_equal(t.queued, 1); /* not configured here: the send fails */
+    assert_int_equal(t.sent, 0);
+    assert_false(cx.responded);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -223,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_CONC5_lost_guard_of_any_change_is_409),
         cmocka_unit_test(test_CONC5_change_count_is_bounded),
         cmocka_unit_test(test_REL6_job_variant_reports_without_responding),
+        cmocka_unit_test(test_REL6_claimed_email_counts_its_outcome),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,6 +104,22 @@ bastion_host_rc bastion_email_with_changes(bastion_ctx *cx, const bastion_email_
                                            const bastion_sql_stmt *changes, size_t n,
                                            const bastion_email *m, bastion_email_result *sent);
 
+/*
+ * A job's claimed email (REL6): `claim`, a guarded insert of the job's own
+ * row for this email (ON CONFLICT DO NOTHING, expect one change), and the
+ * outbox row in one transaction, then the send. Counts it in *t — sent;
+ * queued (claimed, the send failed: the outbox has it for email-retry); or
+ * skipped (the claim's guard did not hold: another run has it) — and
+ * returns BASTION_HOST_OK. Any other failure is returned with nothing
+ * counted, committed or sent.
+ */
+typedef struct {
+    uint64_t sent, queued, skipped;
+} bastion_email_tally;
+bastion_host_rc bastion_email_claimed(bastion_ctx *cx, const bastion_email_sender *s,
+                                      const bastion_sql_stmt *claim, const bastion_email *m,
+                                      bastion_email_tally *t);
+
 /* Sends now; on failure inserts the outbox row with the error. */
 void bastion_email_send(bastion_ctx *cx, const bastion_email_sender *s, const bastion_email *m,
                         bastion_email_result *out);

@@ -64,4 +64,9 @@ void bastion_json_add_counts(cJSON *obj, const bastion_count *counts, size_t n);
 void bastion_job_respond(bastion_ctx *cx, const bastion_count *counts, size_t n,
                          const char *stopped, bool failed);
 
+/* A batch job's check before each item: true, with *stopped = "deadline",
+ * when no more than reserve_ms (one item and its commit) remain of the
+ * run's deadline. */
+bool bastion_job_out_of_time(const bastion_ctx *cx, uint32_t reserve_ms, const char **stopped);
+
 #endif
