@@ -533,6 +533,20 @@ def serve_bundle(email, env=None, trusted_proxies=None):
     return srv.start()
 
 
+def serve_with_fake_email(env=None):
+    """For a fixture (`yield from`): a private, migrated server of the real bundle whose
+    email goes to its own FakeEmail (srv.email); both stopped after."""
+    fake = FakeEmail()
+    manifest = os.path.join(BUILD, "manifest.json")
+    srv = Server(manifest, env={"BASTION_VAR_email_api_base": fake.base, **(env or {})})
+    srv.email = fake
+    migrate(manifest, srv.state)
+    srv.start()
+    yield srv
+    assert srv.stop() == 0
+    fake.close()
+
+
 @pytest.fixture(scope="module")
 def email():
     """A fake email provider; the bundle fixture points email_api_base at it."""

@@ -6,13 +6,12 @@ Carts are made through PUT /api/carts/{id}; the job runs with
 `bastion invoke --cron abandoned-carts`, "later" on the host's test clock
 (BASTION_TEST_CLOCK_OFFSET_MS). The provider is conftest's FakeEmail.
 """
-import os
 import threading
 import uuid
 
 import pytest
 
-from conftest import BUILD, SQLITE, FakeEmail, Server, lease_free_twin, migrate, run_cron
+from conftest import SQLITE, lease_free_twin, run_cron, serve_with_fake_email
 
 MIN = 60000
 HOUR = 60 * MIN
@@ -22,15 +21,7 @@ JOB = "abandoned-carts"
 
 @pytest.fixture
 def srv():
-    fake = FakeEmail()
-    manifest = os.path.join(BUILD, "manifest.json")
-    s = Server(manifest, env={"BASTION_VAR_email_api_base": fake.base})
-    s.email = fake
-    migrate(manifest, s.state)
-    s.start()
-    yield s
-    assert s.stop() == 0
-    fake.close()
+    yield from serve_with_fake_email()
 
 
 def cart(srv, items=None):

@@ -5,14 +5,13 @@ Outbox rows are written as the core's email client leaves them after a failed se
 `bastion invoke --cron email-retry`, "later" on the host's test clock
 (BASTION_TEST_CLOCK_OFFSET_MS). The provider is conftest's FakeEmail.
 """
-import os
 import threading
 import time
 import uuid
 
 import pytest
 
-from conftest import BUILD, FakeEmail, Server, migrate, run_cron
+from conftest import run_cron, serve_with_fake_email
 
 MIN = 60000
 ADMIN = "ops@example.test"
@@ -21,16 +20,7 @@ JOB = "email-retry"
 
 @pytest.fixture
 def srv():
-    fake = FakeEmail()
-    manifest = os.path.join(BUILD, "manifest.json")
-    s = Server(manifest, env={"BASTION_VAR_email_api_base": fake.base,
-                              "BASTION_VAR_admin_alert_email": ADMIN})
-    s.email = fake
-    migrate(manifest, s.state)
-    s.start()
-    yield s
-    assert s.stop() == 0
-    fake.close()
+    yield from serve_with_fake_email({"BASTION_VAR_admin_alert_email": ADMIN})
 
 
 def now_ms():

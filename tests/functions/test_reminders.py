@@ -6,15 +6,13 @@ own tests in test_appointments.py, and one here end to end); the job runs with
 `bastion invoke --cron reminders`, "later" on the host's test clock
 (BASTION_TEST_CLOCK_OFFSET_MS). The provider is conftest's FakeEmail.
 """
-import os
 import threading
 import time
 import uuid
 
 import pytest
 
-from conftest import (BUILD, FakeEmail, Server, admin_headers, lease_free_twin, migrate,
-                      run_cron)
+from conftest import admin_headers, lease_free_twin, run_cron, serve_with_fake_email
 
 MIN = 60000
 HOUR = 60 * MIN
@@ -23,21 +21,9 @@ JOB = "reminders"
 ADMIN = "front-desk@example.test"
 
 
-def manifest():
-    return os.path.join(BUILD, "manifest.json")
-
-
 @pytest.fixture
 def srv():
-    fake = FakeEmail()
-    s = Server(manifest(), env={"BASTION_VAR_email_api_base": fake.base,
-                                "BASTION_VAR_admin_email": ADMIN})
-    s.email = fake
-    migrate(manifest(), s.state)
-    s.start()
-    yield s
-    assert s.stop() == 0
-    fake.close()
+    yield from serve_with_fake_email({"BASTION_VAR_admin_email": ADMIN})
 
 
 def now_ms():
