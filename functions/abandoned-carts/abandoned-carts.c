@@ -131,10 +131,10 @@ static void run(bastion_ctx *cx)
                               "FROM carts c WHERE c.status = 'open' AND c.lines > 0 "
                               "AND c.updated_at <= $1 "
                               "AND (c.updated_at > $2 OR (c.updated_at = $2 AND c.id > $3)) "
-                              "AND (SELECT COUNT(*) FROM cart_reminders r "
-                              "WHERE r.cart_id = c.id) < $4 "
+                              /* seq n exists only after 1..n-1: no row at
+                               * MAX_REMINDERS means fewer than that many */
                               "AND NOT EXISTS (SELECT 1 FROM cart_reminders r "
-                              "WHERE r.cart_id = c.id AND r.claimed_at > $5) "
+                              "WHERE r.cart_id = c.id AND (r.seq >= $4 OR r.claimed_at > $5)) "
                               "ORDER BY c.updated_at, c.id LIMIT $6",
                               p, BASTION_COUNTOF(p), &rows) != BASTION_HOST_OK) {
             t.stopped = "store";

@@ -34,14 +34,16 @@
 
 typedef struct {
     const char *kind;       /* appointment_reminders.kind */
+    const char *email;      /* the email's kind (logs, outbox) */
     int64_t from_ms, to_ms; /* the window: start in (now + from, now + to] */
     const char *subject;
 } reminder_kind;
 
 /* The nearer first: an hour's notice is the one that must not wait. */
 static const reminder_kind KINDS[] = {
-    {"1h", 0, HOUR_MS, "Reminder: your appointment is in an hour"},
-    {"24h", HOUR_MS, 24 * HOUR_MS, "Reminder: your appointment is tomorrow"},
+    {"1h", "appointment-reminder-1h", 0, HOUR_MS, "Reminder: your appointment is in an hour"},
+    {"24h", "appointment-reminder-24h", HOUR_MS, 24 * HOUR_MS,
+     "Reminder: your appointment is tomorrow"},
 };
 
 static const bastion_email_sender MAIL = {DB, KV};
@@ -67,7 +69,7 @@ static void remind(bastion_ctx *cx, const reminder_kind *k, bastion_str id, bast
     char at[BASTION_RFC3339_BUF];
     bastion_format_rfc3339(start, at);
     bastion_email m = {
-        .kind = strcmp(k->kind, "1h") ? "appointment-reminder-24h" : "appointment-reminder-1h",
+        .kind = k->email,
         .to = to,
         .subject = bastion_cstr(k->subject),
         .text = bastion_sprintf("Your " BASTION_STR_FMT " appointment starts at %s (UTC).\n\n"
