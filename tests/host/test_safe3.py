@@ -194,8 +194,13 @@ HOSTILE = [
     ("/hostile/config", {500, 504}),   # bastion_config_str forever
     ("/hostile/recurse", {500}),       # unbounded recursion, ~32 KiB native frames
     ("/hostile/spin", {504}),          # endless loop
-    ("/hostile/hog", {500}),           # allocate and touch until refused
+    # allocate and touch until refused: 500 alone (test_host's /hog), but 8 at
+    # once on 2 cores touch 8 × 16 MiB and the slowest can reach the 300 ms
+    # deadline first (seen once in CI: 1 of 160), so 504 is allowed here and
+    # MOSTLY_500 below still asks that the memory limit ended most of them
+    ("/hostile/hog", {500, 504}),
 ]
+MOSTLY_500 = {"/hostile/hog"}
 
 
 @pytest.mark.parametrize("route,expect", HOSTILE, ids=[r.rsplit("/", 1)[1] for r, _ in HOSTILE])
@@ -232,6 +237,10 @@ def test_SAFE3_hostile_module_ends_its_request_alone(server, route, expect):
     nt.join()
 
     failures += problems_in(hostile, expect, route)
+    if route in MOSTLY_500:
+        n500 = sum(1 for r, _, _ in hostile if r is not None and r.status == 500)
+        if n500 * 2 < len(hostile):
+            failures.append(f"{route}: only {n500} of {len(hostile)} ended at the memory limit")
     if len(hostile) < HOSTILE_REQUESTS:
         failures.append(f"stopped after {len(hostile)} of {HOSTILE_REQUESTS} {route} requests")
     slow = [(r.status if r else err, round(s, 2)) for r, err, s in normal
