@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "rt/module_desc.h"
+#include "rt/rt.h"
 
 /* --- errors: the WIT `error` variant, same case order ------------------ */
 typedef enum {
@@ -281,7 +282,8 @@ struct host_call {
     struct host_counters counters;
     struct host_owned *owned; /* released by host_call_release, or after a trap */
     size_t n_owned, cap_owned;
-    size_t log_bytes; /* guest log output so far (guest_log_bytes) */
+    size_t log_bytes;    /* guest log output so far (guest_log_bytes) */
+    struct host_rng rng; /* BASTION_TEST_RANDOM_SEED's stream (rt.h), when set */
 };
 
 /* The imports the host provides (host/imports/imports.c), and the

@@ -269,6 +269,7 @@ void host_invoke(struct host_env *env, struct host_function *fn, const struct ho
     run.call.fn = fn;
     run.call.req = req;
     run.call.instance = inst_buf;
+    host_rng_begin(&run.call.rng);
     uint32_t timeout_ms = req->timeout_ms ? req->timeout_ms : fn->timeout_ms;
     run.call.deadline_ns = req->arrival_ns + (uint64_t)timeout_ms * 1000000ull;
     run.resp = resp;

@@ -12,6 +12,8 @@
 #include "wasm-rt.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -85,35 +87,109 @@ uint64_t host_wall_ms(void)
 }
 
 static int64_t guest_clock_offset_ms; /* set once, before any other thread */
+static uint64_t guest_clock_fixed_ms; /* 0: the real clock */
+static uint64_t test_random_seed;
+static int test_random_on;
+static atomic_uint_fast64_t test_random_instances;
 
 int64_t host_guest_clock_offset_ms(void)
 {
     return guest_clock_offset_ms;
 }
 
-uint64_t host_guest_wall_ms(void)
+uint64_t host_guest_wall_ns(void)
 {
-    return (uint64_t)((int64_t)host_wall_ms() + guest_clock_offset_ms);
+    uint64_t ns;
+    if (guest_clock_fixed_ms) {
+        ns = guest_clock_fixed_ms * 1000000ull;
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    }
+    return (uint64_t)((int64_t)ns + guest_clock_offset_ms * 1000000);
 }
 
-/* BASTION_TEST_CLOCK_OFFSET_MS: a signed integer of ms, at most ±10 years. */
-static void read_clock_offset(void)
+uint64_t host_guest_wall_ms(void)
 {
-    const char *v = getenv("BASTION_TEST_CLOCK_OFFSET_MS");
+    return host_guest_wall_ns() / 1000000ull;
+}
+
+/* A test variable's integer in [lo, hi]: 1 (and a warning line saying `what`),
+ * 0 when unset, -1 (logged) when it is not such an integer. */
+static int read_test_int(const char *name, const char *what, long long lo, long long hi,
+                         long long *out)
+{
+    const char *v = getenv(name);
     if (!v || !*v)
-        return;
+        return 0;
     char *end;
     errno = 0;
-    long long ms = strtoll(v, &end, 10);
-    if (errno || *end || ms > 315576000000LL || ms < -315576000000LL) {
-        fprintf(stderr, "BASTION_TEST_CLOCK_OFFSET_MS=%s is not an offset in ms; ignored\n", v);
-        return;
+    long long n = strtoll(v, &end, 10);
+    if (errno || *end || n > hi || n < lo) {
+        fprintf(stderr, "%s=%s is not an integer in [%lld, %lld]; ignored\n", name, v, lo, hi);
+        return -1;
     }
-    guest_clock_offset_ms = ms;
+    *out = n;
     fprintf(stderr,
-            "{\"level\":\"warn\",\"msg\":\"the modules' clock is moved by "
-            "BASTION_TEST_CLOCK_OFFSET_MS (tests only)\",\"offset_ms\":\"%lld\"}\n",
-            ms);
+            "{\"level\":\"warn\",\"msg\":\"%s is set: the modules' %s (tests only)\","
+            "\"value\":\"%lld\"}\n",
+            name, what, n);
+    return 1;
+}
+
+/* BASTION_TEST_CLOCK_OFFSET_MS: at most ±10 years; BASTION_TEST_CLOCK_MS: a
+ * Unix time in ms in 2000–2100; BASTION_TEST_RANDOM_SEED: a non-negative
+ * integer. */
+static void read_test_settings(void)
+{
+    long long n;
+    if (read_test_int("BASTION_TEST_CLOCK_OFFSET_MS", "clock is moved", -315576000000LL,
+                      315576000000LL, &n) > 0)
+        guest_clock_offset_ms = n;
+    if (read_test_int("BASTION_TEST_CLOCK_MS", "clock stands still", 946684800000LL,
+                      4102444800000LL, &n) > 0)
+        guest_clock_fixed_ms = (uint64_t)n;
+    if (read_test_int("BASTION_TEST_RANDOM_SEED", "randomness is a fixed stream", 0, LLONG_MAX,
+                      &n) > 0) {
+        test_random_seed = (uint64_t)n;
+        test_random_on = 1;
+    }
+}
+
+/* splitmix64 (Steele, Lea, Flood 2014): one 64-bit step of the stream. */
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void host_rng_begin(struct host_rng *r)
+{
+    memset(r, 0, sizeof *r);
+    if (!test_random_on)
+        return;
+    uint64_t k = atomic_fetch_add(&test_random_instances, 1) + 1;
+    r->on = 1;
+    r->state = test_random_seed + k * 0xD1B54A32D192ED03ull;
+}
+
+int host_rng_fill(struct host_rng *r, uint8_t *p, size_t n)
+{
+    if (!r->on)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r->left == 0) {
+            r->word = splitmix64(&r->state);
+            r->left = 8;
+        }
+        p[i] = (uint8_t)r->word; /* little-endian: low byte first */
+        r->word >>= 8;
+        r->left--;
+    }
+    return 1;
 }
 
 /* --- signals ----------------------------------------------------------- */
@@ -173,7 +249,7 @@ static int swap_possible = 1;
 
 void host_rt_global_init(void)
 {
-    read_clock_offset();
+    read_test_settings();
     struct sigaction sa = {0};
     sa.sa_sigaction = on_fault;
     /* SA_NODEFER: siglongjmp out of the handler leaves the mask unchanged, so

@@ -8,6 +8,7 @@
 #ifndef HOST_RT_H
 #define HOST_RT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Trap codes: 0 = none, 1..8 = wasm_rt_trap_t, then the host's own. */
@@ -76,5 +77,23 @@ uint64_t host_wall_ms(void); /* CLOCK_REALTIME, Unix epoch ms */
  */
 int64_t host_guest_clock_offset_ms(void);
 uint64_t host_guest_wall_ms(void);
+uint64_t host_guest_wall_ns(void);
+/*
+ * Reproducible runs for the conformance tests (tests/conformance), from the
+ * host's own environment only, read once at start and logged as a warning:
+ * BASTION_TEST_CLOCK_MS stops the modules' wall clock at that Unix time (the
+ * offset above still applies), and BASTION_TEST_RANDOM_SEED=S replaces WASI
+ * random_get with a fixed stream: the k-th instance this process creates
+ * (k from 1) reads the bytes of splitmix64 seeded with S + k × 0xD1B54A32D192ED03,
+ * each output word low byte first. tests/wasmtime/host.py makes the same.
+ */
+struct host_rng {
+    uint64_t state, word;
+    unsigned left;
+    int on;
+};
+void host_rng_begin(struct host_rng *r);
+/* Fills p from the stream and returns 1, or returns 0 when no seed is set. */
+int host_rng_fill(struct host_rng *r, uint8_t *p, size_t n);
 
 #endif
