@@ -6,6 +6,8 @@
 #   ./build.sh test PATH...  the same set-up, then only the named pytest files
 #   ./build.sh serve     deps + build + migrate + serve on 127.0.0.1:8080 (--dev)
 #   ./build.sh bench     run the benchmarks, write bench/RESULTS.md
+#   ./build.sh wasmtime-invoke FUNCTION --method M --path P [--body B]
+#                        run one function once under Wasmtime (tests/wasmtime/host.py)
 #   ./build.sh format    rewrite the C files to .clang-format
 #   ./build.sh clean     remove build/ (keeps .deps/)
 set -euo pipefail
@@ -37,7 +39,7 @@ MEMCHECK_SIGNAL="${BASTION_MEMCHECK_SIGNAL:-1}"
 
 APT_PKGS=(clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libclang-rt-19-dev wabt
           libcjson-dev libbearssl-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
-          libhiredis-dev libpq-dev libcmocka-dev clang-format-19 python3 python3-pytest wrk dpkg-dev pkg-config
+          libhiredis-dev libpq-dev libcmocka-dev clang-format-19 python3 python3-pytest python3-venv wrk dpkg-dev pkg-config
           curl redis-server postgresql) # the last two: the test run's own servers (tests/servers.sh)
 
 # --- progress --------------------------------------------------------------
@@ -139,9 +141,31 @@ fetch_sources() {
     (cd "$DEPS/src" && dpkg-source -x cjson_*.dsc cjson && dpkg-source -x bearssl_*.dsc bearssl)
 }
 
+# The tests' PyPI tools (tests/tools/requirements.txt, exact versions:
+# wasmtime-py carries the Wasmtime engine) in a virtual environment under
+# .deps/python that also sees Debian's python3-pytest; every pytest layer
+# runs on its interpreter. Skipped when the installed set already matches.
+PY_ENV="$DEPS/python"
+PYTHON="$PY_ENV/bin/python"
+py_tools_current() {
+    [[ -x "$PYTHON" ]] && cmp -s tests/tools/requirements.txt "$PY_ENV/requirements.txt"
+}
+py_tools() {
+    if py_tools_current; then
+        echo "PyPI tools already installed in $PY_ENV"
+        return 0
+    fi
+    rm -rf "$PY_ENV"
+    /usr/bin/python3 -m venv --system-site-packages "$PY_ENV"
+    "$PYTHON" -m pip install --disable-pip-version-check -q -r tests/tools/requirements.txt
+    "$PYTHON" -c 'import wasmtime, wasmtime.component, pytest'
+    cp tests/tools/requirements.txt "$PY_ENV/requirements.txt"
+}
+
 deps() {
     step "Debian packages" install_pkgs
     step "cJSON + BearSSL Debian source packages" fetch_sources
+    step "PyPI test tools (tests/tools/requirements.txt) → .deps/python" py_tools
 }
 
 # --- build -----------------------------------------------------------------
@@ -327,6 +351,22 @@ npm_tools() {
     npm_tools_current
 }
 
+# Each function (and test fixture) as a component for Wasmtime: jco embeds
+# wit/bastion.wit and adapts WASI preview1 (tests/component/check.mjs --out).
+wasmtime_components() {
+    local out="$BUILD/wasmtime" f name todo=()
+    mkdir -p "$out"
+    for f in "$BUILD"/functions/*.wasm "$BUILD"/test/functions/*.wasm; do
+        [[ -e "$f" ]] || continue
+        name="$(basename "$f" .wasm)"
+        [[ "$name" == badimport ]] && continue # imports what the WIT lacks, on purpose
+        if stale "$out/$name.component.wasm" "$f" wit/bastion.wit; then todo+=("$f"); fi
+    done
+    [[ ${#todo[@]} == 0 ]] && { echo "components up to date"; return 0; }
+    node tests/component/check.mjs --jco "$NPM_TOOLS" --wit wit/bastion.wit --world endpoint \
+        --out "$out" "${todo[@]}"
+}
+
 plan_deps() { deps; }
 plan_build() { deps; build; }
 plan_serve() { deps; build; step "migrate (.bastion/)" migrate_state; }
@@ -334,7 +374,14 @@ plan_test() {
     deps; build
     step "test fixtures → build/test/" build_fixtures
     step "npm test tools (tests/tools/package.json) → .deps/npm-tools" npm_tools
+    step "components for Wasmtime → build/wasmtime/" wasmtime_components
     test_servers
+}
+plan_wasmtime-invoke() {
+    deps; build
+    step "migrate (.bastion/)" migrate_state
+    step "npm test tools (tests/tools/package.json) → .deps/npm-tools" npm_tools
+    step "components for Wasmtime → build/wasmtime/" wasmtime_components
 }
 plan_bench() { deps; build; }
 plan_fuzz() { deps; build; }
@@ -342,7 +389,7 @@ plan_fuzz() { deps; build; }
 cmd="${1:-build}"
 shift || true
 case "$cmd" in
-    deps|build|serve|test|bench|fuzz)
+    deps|build|serve|test|bench|fuzz|wasmtime-invoke)
         COUNTING=1; "plan_$cmd"; COUNTING=0
         "plan_$cmd"
         ;;
@@ -351,7 +398,7 @@ case "$cmd" in
         git ls-files '*.c' '*.h' | xargs clang-format-19 -i
         exit 0
         ;;
-    *) echo "usage: $0 [deps|build|test|serve|bench|fuzz|format|clean]" >&2; exit 2 ;;
+    *) echo "usage: $0 [deps|build|test|serve|bench|fuzz|wasmtime-invoke|format|clean]" >&2; exit 2 ;;
 esac
 case "$cmd" in
     serve)
@@ -368,5 +415,8 @@ case "$cmd" in
         exit "$rc"
         ;;
     bench) exec bash bench/run.sh "$@" ;;
+    wasmtime-invoke) # one function once under Wasmtime: FUNCTION --method M --path P [--body B]
+        exec "$PYTHON" tests/wasmtime/host.py invoke --state "$ROOT/.bastion" "$@"
+        ;;
     fuzz) exec bash tests/fuzz/run.sh "$@" ;;
 esac

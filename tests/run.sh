@@ -7,6 +7,8 @@ set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="$ROOT/build"
+# every pytest layer runs on the tests' virtual environment (./build.sh deps: .deps/python)
+PYTHON="${BASTION_PYTHON:-$ROOT/.deps/python/bin/python}"
 cd "$ROOT"
 PASSED=0
 FAILED=0
@@ -45,9 +47,9 @@ layer() {
 pytest_layer() { # pytest_layer NAME PATHS...
     local name="$1"; shift
     local xml="$OUT/$name.xml"
-    /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$xml" "$@"
+    "$PYTHON" -m pytest -q -p no:cacheprovider --junitxml="$xml" "$@"
     local rc=$?
-    /usr/bin/python3 - "$xml" "$name" <<'PY'
+    "$PYTHON" - "$xml" "$name" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
     root = ET.parse(sys.argv[1]).getroot()
@@ -63,18 +65,17 @@ PY
 }
 
 component_layer() {
-    bash tests/component/install.sh "$ROOT/.deps/jco" >/dev/null || { echo "component: 0 passed, 1 failed"; return 1; }
     local p=0 f=0 line
     while IFS= read -r line; do
         echo "$line"
         case "$line" in ok*) p=$((p + 1)) ;; FAIL*) f=$((f + 1)) ;; esac
-    done < <(node tests/component/check.mjs --jco "$ROOT/.deps/jco" --wit wit/bastion.wit \
+    done < <(node tests/component/check.mjs --jco "$ROOT/.deps/npm-tools" --wit wit/bastion.wit \
                  --world endpoint "$BUILD"/functions/*.wasm "$BUILD"/test/functions/probe.wasm \
                  "$BUILD"/test/functions/roundtrip.wasm 2>&1)
     while IFS= read -r line; do
         echo "$line"
         case "$line" in PASS*) p=$((p + 1)) ;; FAIL*) f=$((f + 1)) ;; esac
-    done < <(bash tests/component/run.sh "$ROOT/.deps/jco" "$BUILD/test/component" 2>&1)
+    done < <(bash tests/component/run.sh "$ROOT/.deps/npm-tools" "$BUILD/test/component" 2>&1)
     echo "component: $p passed, $f failed"
     [[ $f == 0 ]]
 }
@@ -120,6 +121,10 @@ ASAN_OPTIONS="allow_user_segv_handler=1:detect_leaks=1:exitcode=66:quarantine_si
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" BASTION_BIN="$BUILD/asan/bastion" \
     layer host-asan pytest_layer host-asan tests/host
 layer component component_layer
+# Wasmtime, the reference engine (tests/wasmtime/host.py): the fixtures' traps, the
+# core modules' imports, then every corpus request through both engines (tests/conformance).
+layer wasmtime pytest_layer wasmtime tests/wasmtime
+layer conformance pytest_layer conformance tests/conformance
 layer format format_layer
 layer fuzz bash tests/fuzz/run.sh
 

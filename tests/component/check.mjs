@@ -11,7 +11,7 @@
 //   node tests/component/check.mjs --jco JCO_DIR --wit wit/bastion.wit \
 //        --world endpoint [--out DIR] [--adapter FILE] [--verbose] file1.wasm ...
 //
-// JCO_DIR is the --prefix given to `npm install` (see install.sh).
+// JCO_DIR is the --prefix given to `npm install` (./build.sh: .deps/npm-tools, tests/tools/package.json).
 // Output: one line per file, `ok   <file> (component N bytes)` or
 // `FAIL <file>: <error message>`. Exit 0 when all pass, 1 when any fails,
 // 2 on usage/setup errors. --verbose prints the resolved jco paths to stderr.
@@ -98,7 +98,7 @@ function findFiles(root, name, maxDepth = 12) {
 const jcoRoot = resolve(opts.jco);
 const nm = join(jcoRoot, 'node_modules');
 if (!existsSync(join(nm, '@bytecodealliance', 'jco'))) {
-  setupError(`jco not installed: ${join(nm, '@bytecodealliance', 'jco')} does not exist (run tests/component/install.sh ${opts.jco})`);
+  setupError(`jco not installed: ${join(nm, '@bytecodealliance', 'jco')} does not exist (./build.sh test installs it into .deps/npm-tools)`);
 }
 
 function jcoVersion() {

@@ -3,7 +3,7 @@
 #   - fixtures/good_min.c   must PASS the check;
 #   - fixtures/bad_kv_get.c must be REJECTED (kv.get has no retptr), for that reason.
 # Usage: tests/component/run.sh JCO_DIR BUILD_DIR
-#   JCO_DIR: where tests/component/install.sh put jco. BUILD_DIR: scratch dir.
+#   JCO_DIR: the npm prefix holding jco (./build.sh: .deps/npm-tools, pinned in tests/tools/package.json). BUILD_DIR: scratch dir.
 # stdout: only `PASS component: <name>` / `FAIL component: <name>` lines.
 # Details of any failure go to stderr. Exit status is non-zero on any failure.
 set -u

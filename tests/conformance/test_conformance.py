@@ -164,6 +164,8 @@ def first_difference(a, b):
 
 def seed_state(state, doc):
     for db, statements in doc.get("state", {}).get("sql", {}).items():
+        if not re.fullmatch(r"[a-z0-9_-]+", db):
+            raise ValueError(f"state.sql: {db!r} is not a database name")
         conn = sqlite3.connect(os.path.join(state, "sql", db + ".sqlite"), isolation_level=None)
         try:
             conn.execute("PRAGMA foreign_keys=ON")
@@ -175,6 +177,7 @@ def seed_state(state, doc):
     if kv:
         conn = sqlite3.connect(os.path.join(state, "kv.sqlite"), isolation_level=None)
         try:
+            conn.executescript(wasmtime_host.KV_SCHEMA)  # the hosts make it on first use
             for e in kv:
                 exp = wasmtime_host.wall_ms() + e["ttl_ms"] if e.get("ttl_ms") else 0
                 conn.execute("INSERT INTO kv(store,key,value,expires_at) VALUES(?,?,?,?)",

@@ -71,6 +71,41 @@ PROBLEMS = {
     504: ("timeout", "Gateway Timeout", "transient", True),
 }
 MAX_TTL_MS = 1 << 62
+# host/stores/sqlite.c's KV_SCHEMA: one table for every kv store
+KV_SCHEMA = ("CREATE TABLE IF NOT EXISTS kv ("
+             " store TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,"
+             " expires_at INTEGER NOT NULL DEFAULT 0,"
+             " PRIMARY KEY (store, key)) WITHOUT ROWID;"
+             "CREATE INDEX IF NOT EXISTS kv_expiry ON kv (expires_at) WHERE expires_at <> 0;")
+
+
+# Wasmtime's trap codes by the names the native host logs (rt.c host_rt_trap_name)
+TRAP_NAMES = {
+    "MEMORY_OUT_OF_BOUNDS": "out-of-bounds memory access",
+    "INTEGER_OVERFLOW": "integer overflow",
+    "INTEGER_DIVISION_BY_ZERO": "integer divide by zero",
+    "BAD_CONVERSION_TO_INTEGER": "invalid conversion to integer",
+    "UNREACHABLE": "unreachable executed",
+    "INDIRECT_CALL_TO_NULL": "invalid call_indirect",
+    "BAD_SIGNATURE": "invalid call_indirect",
+    "TABLE_OUT_OF_BOUNDS": "invalid call_indirect",
+    "STACK_OVERFLOW": "call stack exhausted",
+    "INTERRUPT": "deadline exceeded",
+}
+
+
+def trap_name(e):
+    code = e.trap_code if isinstance(e, wasmtime.Trap) else None
+    if code is not None:
+        return TRAP_NAMES.get(code.name, code.name.lower())
+    text = str(e)
+    for needle, name in (("interrupt", "deadline exceeded"), ("unreachable", "unreachable executed"),
+                         ("out of bounds memory", "out-of-bounds memory access"),
+                         ("call stack exhausted", "call stack exhausted"),
+                         ("divide by zero", "integer divide by zero")):
+        if needle in text:
+            return name
+    return text.split("\n")[0]
 
 
 def rec(**fields):
@@ -243,9 +278,7 @@ class Stores:
             c.execute("PRAGMA foreign_keys=ON")
             c.execute("PRAGMA journal_mode=WAL")
             if name == "kv.sqlite":
-                c.execute("CREATE TABLE IF NOT EXISTS kv(store TEXT NOT NULL, key BLOB NOT NULL, "
-                          "value BLOB NOT NULL, expires_at INTEGER NOT NULL DEFAULT 0, "
-                          "PRIMARY KEY(store, key)) WITHOUT ROWID")
+                c.executescript(KV_SCHEMA)
             self.conns[name] = c
         return c
 
@@ -603,17 +636,18 @@ class ReferenceHost:
                 headers = [(h.name, h.value) for h in resp.headers]
                 body = bytes(resp.body)
             except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-                trap = getattr(e, "trap_code", None)
-                if trap == wasmtime.TrapCode.INTERRUPT or "interrupt" in str(e):
+                trap = trap_name(e)
+                if trap == "deadline exceeded":
                     outcome = "deadline"
                     self.call.logs.append({"level": "error", "fn": name,
                                            "msg": "deadline exceeded"})
                     status, headers, body = problem(
                         504, f"The function did not answer within {fn['timeout_ms']} ms.")
                 else:
-                    outcome = "trap: " + str(e).split("\n")[0]
+                    outcome = "trap: " + trap
                     self.call.logs.append({"level": "error", "fn": name,
-                                           "msg": "guest trapped", "trap": str(e)})
+                                           "msg": "guest trapped", "trap": trap,
+                                           "detail": str(e).split("\n")[0]})
                     status, headers, body = problem(
                         500, "The function failed while handling the request.")
             logs, self.call = self.call.logs, None
@@ -693,7 +727,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if k.lower() not in ("content-length", "connection", "date", "transfer-encoding"):
                 self.send_header(k, v)
         self.send_header("x-request-id", rid)
-        self.send_header("content-length", str(len(data)))
+        if status >= 200 and status not in (204, 304):  # RFC 9110 §8.6
+            self.send_header("content-length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
