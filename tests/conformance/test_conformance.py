@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 
@@ -26,7 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "wasmtime"))
 
-from conftest import AUTH_SECRET, BUILD, FakeEmail, Server, TEST_VARS, b64url, migrate  # noqa
+from conftest import (AUTH_SECRET, BASTION, BUILD, ROOT, FakeEmail, Server, TEST_VARS,  # noqa
+                      b64url, migrate)
 import host as wasmtime_host  # noqa: E402
 
 CORPUS_DIR = os.environ.get("BASTION_CONFORMANCE_DIR", HERE)
@@ -191,10 +193,10 @@ class Run:
 
     def __init__(self, path):
         self.doc = load(path)
-        manifest = os.path.join(BUILD, "manifest.json")
+        manifest = self.manifest = os.path.join(BUILD, "manifest.json")
         self.tmp = tempfile.mkdtemp(prefix="bastion-conformance-")
         native_state = os.path.join(self.tmp, "native")
-        wasm_state = os.path.join(self.tmp, "wasmtime")
+        wasm_state = self.wasm_state = os.path.join(self.tmp, "wasmtime")
         os.makedirs(native_state)
         migrate(manifest, native_state)
         shutil.copytree(native_state, wasm_state)
@@ -205,18 +207,40 @@ class Run:
                    **self.doc.get("env", {}))
         self.native = Server(manifest, env=dict(env, BASTION_VAR_email_api_base=self.fakes[0].base),
                              state=native_state, runtime_config=None).start()
-        self.host = wasmtime_host.ReferenceHost(
-            manifest, wasm_state, env=dict(os.environ, **TEST_VARS, **env,
-                                           BASTION_VAR_email_api_base=self.fakes[1].base))
+        wasm_env = dict(os.environ, **TEST_VARS, **env,
+                        BASTION_VAR_email_api_base=self.fakes[1].base)
+        self.host = wasmtime_host.ReferenceHost(manifest, wasm_state, env=wasm_env)
         self.wasm_srv, self.wasm_port = wasmtime_host.serve(self.host)
         self.results = {}
 
     def result(self, i):
         while len(self.results) <= i:
             n = len(self.results)
-            req = request_bytes(self.doc["requests"][n], n + 1)
+            r = self.doc["requests"][n]
+            if "cron" in r:
+                self.results[n] = (self.native_cron(r["cron"]), self.wasm_cron(r["cron"]))
+                continue
+            req = request_bytes(r, n + 1)
             self.results[n] = (send(self.native.port, *req), send(self.wasm_port, *req))
         return self.results[i]
+
+    # A job's run is a process of its own on both sides (`bastion invoke --cron`
+    # and a fresh reference host), so each counts its instances from 1.
+    def native_cron(self, job):
+        out = subprocess.run([BASTION, "invoke", "--cron", job, *self.native.store_args()],
+                             capture_output=True, cwd=ROOT, env=self.native.env, timeout=120)
+        head, _, body = out.stdout.partition(b"\n\n")
+        lines = head.decode().splitlines()
+        if not lines or not lines[0].isdigit():
+            raise RuntimeError(f"bastion invoke --cron {job}: exit {out.returncode}: "
+                               f"{out.stdout!r} {out.stderr.decode()[-2000:]}")
+        headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:]]
+        return int(lines[0]), headers, body[:-1] if body.endswith(b"\n") else body
+
+    def wasm_cron(self, job):
+        ref = wasmtime_host.ReferenceHost(self.manifest, self.wasm_state, env=self.host.env)
+        status, headers, body, logs, outcome = ref.cron(job)
+        return status, headers, body
 
     def close(self):
         self.native.stop()

@@ -197,6 +197,7 @@ class Manifest:
         self.functions = doc["functions"]
         self.routes = doc["routes"]
         self.limits = doc.get("limits", {})
+        self.crons = {c["name"]: c for c in doc.get("cron", [])}
         self.vars = {}
         for name, spec in doc.get("vars", {}).items():
             v = env.get("BASTION_VAR_" + name)
@@ -653,6 +654,15 @@ class ReferenceHost:
             logs, self.call = self.call.logs, None
             return status, headers, body, logs, outcome
 
+    def cron(self, job):
+        """One run of a [[cron]] job, with the request cron.c makes (no lease:
+        the reference host runs one request at a time)."""
+        j = self.manifest.crons[job]
+        req = rec(trigger="cron", method="POST", path=job, query="", route="", params=[],
+                  headers=[], body=b"", client_ip="", request_id=os.urandom(16).hex(),
+                  deadline_ms=0)
+        return self.invoke(j["function"], req, timeout_ms=j["timeout_ms"])
+
     # The front end's part: route, request record, the host's own refusals.
     def handle(self, method, target, headers, body, client_ip="127.0.0.1", request_id=None):
         path, _, query = target.partition("?")
@@ -756,13 +766,13 @@ def main(argv=None):
         p.add_argument("--state", default=os.path.join(ROOT, ".bastion-wasmtime"))
         p.add_argument("--components", default=os.path.join(BUILD, "wasmtime"))
     inv = sub.choices["invoke"]
-    inv.add_argument("function")
+    inv.add_argument("function", nargs="?", help="the function (or --cron JOB)")
     inv.add_argument("--method", default="GET")
-    inv.add_argument("--path", required=True, help="path and query, e.g. /api/x?y=1")
+    inv.add_argument("--path", help="path and query, e.g. /api/x?y=1")
     inv.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
     inv.add_argument("--body", default="")
     inv.add_argument("--body-file")
-    inv.add_argument("--cron", action="store_true", help="trigger = cron (a job's run)")
+    inv.add_argument("--cron", metavar="JOB", help="one run of a [[cron]] job instead")
     sub.choices["serve"].add_argument("--listen", default="127.0.0.1:8081")
     a = ap.parse_args(argv)
     host = ReferenceHost(a.manifest, a.state, components=a.components)
@@ -772,20 +782,14 @@ def main(argv=None):
         print(f"serving on http://{addr}:{port} under Wasmtime {wasmtime_version()}",
               file=sys.stderr)
         threading.Event().wait()
-    body = open(a.body_file, "rb").read() if a.body_file else a.body.encode()
-    headers = [tuple(s.strip() for s in h.split(":", 1)) for h in a.header]
-    if a.function not in host.manifest.functions:
-        sys.exit(f"no function '{a.function}' in {a.manifest}")
-    path, _, query = a.path.partition("?")
-    route = next((r for r in host.manifest.routes if r["function"] == a.function and
-                  host.manifest.route(path)[0] is r), None)
-    params = host.manifest.route(path)[1] if route else []
-    req = rec(trigger="cron" if a.cron else "http", method=a.method, path=path, query=query,
-                 route=route["path"] if route else "", params=params or [],
-                 headers=[rec(name=k.lower(), value=v) for k, v in headers],
-                 body=body, client_ip="127.0.0.1", request_id=os.urandom(16).hex(),
-                 deadline_ms=0)
-    status, hs, data, logs, outcome = host.invoke(a.function, req)
+    if a.cron:
+        if a.cron not in host.manifest.crons:
+            sys.exit(f"no cron job '{a.cron}' in {a.manifest}")
+        status, hs, data, logs, outcome = host.cron(a.cron)
+    else:
+        if a.function not in host.manifest.functions or not a.path:
+            sys.exit(f"invoke FUNCTION --path P: no function '{a.function}' in {a.manifest}")
+        status, hs, data, logs, outcome = invoke_once(host, a)
     for line in logs:
         print(json.dumps(line), file=sys.stderr)
     print(f"status: {status}")
@@ -794,7 +798,24 @@ def main(argv=None):
     print()
     sys.stdout.flush()
     sys.stdout.buffer.write(data + b"\n")
+    if a.cron:  # as `bastion invoke --cron`: 0 for a 2xx answer
+        return 0 if 200 <= status < 300 else 1
     return 0 if outcome is None else 1
+
+
+def invoke_once(host, a):
+    """The request `bastion invoke` makes from the command line's parts."""
+    body = open(a.body_file, "rb").read() if a.body_file else a.body.encode()
+    headers = [tuple(s.strip() for s in h.split(":", 1)) for h in a.header]
+    path, _, query = a.path.partition("?")
+    route, params = host.manifest.route(path)
+    if route is not None and route["function"] != a.function:
+        route, params = None, None
+    req = rec(trigger="http", method=a.method, path=path, query=query,
+              route=route["path"] if route else "", params=params or [],
+              headers=[rec(name=k.lower(), value=v) for k, v in headers], body=body,
+              client_ip="127.0.0.1", request_id=os.urandom(16).hex(), deadline_ms=0)
+    return host.invoke(a.function, req)
 
 
 def wasmtime_version():
