@@ -27,8 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "wasmtime"))
 
-from conftest import (AUTH_SECRET, BASTION, BUILD, ROOT, FakeEmail, Server, TEST_VARS,  # noqa
-                      b64url, migrate)
+from conftest import (AUTH_SECRET, BASTION, BUILD, ROOT, FakeEmail, FakePayments,  # noqa
+                      FakeSMS, Server, TEST_VARS, b64url, migrate)
 import host as wasmtime_host  # noqa: E402
 
 CORPUS_DIR = os.environ.get("BASTION_CONFORMANCE_DIR", HERE)
@@ -188,6 +188,23 @@ def seed_state(state, doc):
             conn.close()
 
 
+class Payments(FakePayments):
+    """FakePayments with checkout session ids counted, not random: both
+    engines' providers answer the same bytes."""
+
+    def answer(self, path, raw, mode, headers):
+        status, out = super().answer(path, raw, mode, headers)
+        if path == "/v1/checkout/sessions" and status == 200:
+            sid = f"cs_test_{len(self.received)}"
+            out.update(id=sid, url=f"https://checkout.example/c/pay/{sid}")
+        return status, out
+
+
+# each engine's own fake providers, by the variable that points a function at them
+PROVIDERS = {"email": ("email_api_base", FakeEmail), "payments": ("payments_api_base", Payments),
+             "sms": ("sms_api_base", FakeSMS)}
+
+
 class Run:
     """One corpus file through both engines, request by request, in order."""
 
@@ -202,13 +219,14 @@ class Run:
         shutil.copytree(native_state, wasm_state)
         seed_state(native_state, self.doc)
         seed_state(wasm_state, self.doc)
-        self.fakes = [FakeEmail(), FakeEmail()]
+        self.fakes = [{name: cls() for name, (_, cls) in PROVIDERS.items()} for _ in range(2)]
         env = dict(BASTION_TEST_CLOCK_MS=str(CLOCK_MS), BASTION_TEST_RANDOM_SEED=str(SEED),
                    **self.doc.get("env", {}))
-        self.native = Server(manifest, env=dict(env, BASTION_VAR_email_api_base=self.fakes[0].base),
-                             state=native_state, runtime_config=None).start()
-        wasm_env = dict(os.environ, **TEST_VARS, **env,
-                        BASTION_VAR_email_api_base=self.fakes[1].base)
+        bases = [{"BASTION_VAR_" + PROVIDERS[name][0]: fake.base for name, fake in f.items()}
+                 for f in self.fakes]
+        self.native = Server(manifest, env=dict(env, **bases[0]), state=native_state,
+                             runtime_config=None).start()
+        wasm_env = dict(os.environ, **TEST_VARS, **env, **bases[1])
         self.host = wasmtime_host.ReferenceHost(manifest, wasm_state, env=wasm_env)
         self.wasm_srv, self.wasm_port = wasmtime_host.serve(self.host)
         self.results = {}
@@ -217,6 +235,9 @@ class Run:
         while len(self.results) <= i:
             n = len(self.results)
             r = self.doc["requests"][n]
+            for name, mode in r.get("providers", {}).items():
+                for fakes in self.fakes:
+                    fakes[name].mode = mode
             if "cron" in r:
                 self.results[n] = (self.native_cron(r["cron"]), self.wasm_cron(r["cron"]))
                 continue
@@ -245,8 +266,9 @@ class Run:
     def close(self):
         self.native.stop()
         self.wasm_srv.shutdown()
-        for f in self.fakes:
-            f.close()
+        for fakes in self.fakes:
+            for f in fakes.values():
+                f.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
