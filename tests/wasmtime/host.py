@@ -326,9 +326,11 @@ class Stores:
         old = self.kv_read(c, store, key)
         cur = 0
         if old is not None:
-            if not re.fullmatch(rb"-?[0-9]{1,19}", old) or not -(1 << 63) <= int(old) < (1 << 63):
+            # store.c host_kv_parse_counter: strtoll over the whole value, < 24 bytes
+            m = re.fullmatch(rb"[ \t\n\v\f\r]*([+-]?[0-9]+)", old)
+            if len(old) >= 24 or not m or not -(1 << 63) <= int(m.group(1)) < (1 << 63):
                 raise KvInvalid("kv increment: value is not an integer")
-            cur = int(old)
+            cur = int(m.group(1))
         new = cur + delta
         if not -(1 << 63) <= new < (1 << 63):
             raise KvInvalid("kv increment: overflow")
@@ -740,7 +742,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if status >= 200 and status not in (204, 304):  # RFC 9110 §8.6
             self.send_header("content-length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do
 
