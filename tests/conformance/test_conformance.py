@@ -37,6 +37,8 @@ SEED = 20261203
 # Headers either host sets on its own, compared by neither
 UNCOMPARED = {"date", "x-request-id", "connection", "keep-alive"}
 HOST_HEADER = "localhost"
+# the headers of a function's outbound calls that are compared (the rest is the HTTP client's)
+COMPARED_OUTBOUND = {"authorization", "content-type", "idempotency-key"}
 
 
 def corpus_files():
@@ -230,6 +232,7 @@ class Run:
         self.host = wasmtime_host.ReferenceHost(manifest, wasm_state, env=wasm_env)
         self.wasm_srv, self.wasm_port = wasmtime_host.serve(self.host)
         self.results = {}
+        self.seen = {}
 
     def result(self, i):
         while len(self.results) <= i:
@@ -239,11 +242,26 @@ class Run:
                 for fakes in self.fakes:
                     fakes[name].mode = mode
             if "cron" in r:
-                self.results[n] = (self.native_cron(r["cron"]), self.wasm_cron(r["cron"]))
-                continue
-            req = request_bytes(r, n + 1)
-            self.results[n] = (send(self.native.port, *req), send(self.wasm_port, *req))
+                answers = (self.native_cron(r["cron"]), self.wasm_cron(r["cron"]))
+            else:
+                req = request_bytes(r, n + 1)
+                answers = (send(self.native.port, *req), send(self.wasm_port, *req))
+            self.results[n] = tuple(a + (self.outbound(side),) for side, a in enumerate(answers))
         return self.results[i]
+
+    def outbound(self, side):
+        """What this engine's functions sent its fake providers since the last
+        request, as bytes to compare: provider, path, the headers a function
+        chooses, body."""
+        out = []
+        for name, fake in sorted(self.fakes[side].items()):
+            calls = fake.calls()
+            seen = self.seen.get((side, name), 0)
+            self.seen[(side, name)] = len(calls)
+            for c in calls[seen:]:
+                hs = {k: v for k, v in sorted(c["headers"].items()) if k in COMPARED_OUTBOUND}
+                out.append(f"> {name} POST {c['path']} {json.dumps(hs)}\n{c['body']}\n")
+        return "".join(out).encode()
 
     # A job's run is a process of its own on both sides (`bastion invoke --cron`
     # and a fresh reference host), so each counts its instances from 1.
@@ -291,11 +309,12 @@ def test_conformance_same_answer(path, index):
             RUNS.pop(other).close()
         run = RUNS[path] = Run(path)
     native, wasm = run.result(index)
-    a, b = render(*normalise(*native)), render(*normalise(*wasm))
+    a = render(*normalise(*native[:3])) + b"\n" + native[3]
+    b = render(*normalise(*wasm[:3])) + b"\n" + wasm[3]
     if a != b:
         n = first_difference(a, b)
         name = run.doc["requests"][index]["name"]
-        pytest.fail(f"{os.path.basename(path)} request {index + 1} ({name}): the answers differ "
+        pytest.fail(f"{os.path.basename(path)} request {index + 1} ({name}): the answers (and the provider calls after them) differ "
                     f"at byte {n}:\n  bastion serve: {a[max(0, n - 60):n + 60]!r}\n"
                     f"  wasmtime:      {b[max(0, n - 60):n + 60]!r}", pytrace=False)
     expect = run.doc["requests"][index].get("expect")
