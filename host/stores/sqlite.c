@@ -253,6 +253,71 @@ static struct conn *open_conn(const char *path, const char *schema, struct host_
     return c;
 }
 
+static int blank_tail(const char *p, const char *end)
+{
+    for (; p < end; p++)
+        if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r' && *p != ';')
+            return 0;
+    return 1;
+}
+
+/* see sqlite.h */
+int sqlite_stmt(struct conn *c, const char *sql, size_t len, sqlite3_stmt **out, const char **tail)
+{
+    c->tick++;
+    for (int i = 0; i < STMT_CACHE; i++) {
+        struct cached_stmt *e = &c->cache[i];
+        if (e->s && e->len == len && e->guest == c->guest && memcmp(e->sql, sql, len) == 0) {
+            e->used = c->tick;
+            *out = e->s;
+            *tail = sql + len;
+            return SQLITE_OK;
+        }
+    }
+    int rc = sqlite3_prepare_v3(c->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, out, tail);
+    if (rc != SQLITE_OK || !*out || !blank_tail(*tail, sql + len))
+        return rc;
+    struct cached_stmt *victim = &c->cache[0];
+    for (int i = 1; i < STMT_CACHE && victim->s; i++)
+        if (!c->cache[i].s || c->cache[i].used < victim->used)
+            victim = &c->cache[i];
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return rc; /* not kept: sqlite_stmt_done finalizes it */
+    if (victim->s) {
+        sqlite3_finalize(victim->s);
+        free(victim->sql);
+    }
+    memcpy(copy, sql, len);
+    *victim = (struct cached_stmt){*out, copy, len, c->tick, c->guest};
+    return rc;
+}
+
+/* see sqlite.h */
+void sqlite_stmt_done(struct conn *c, sqlite3_stmt *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < STMT_CACHE; i++)
+        if (c->cache[i].s == s) {
+            sqlite3_reset(s);
+            sqlite3_clear_bindings(s);
+            return;
+        }
+    sqlite3_finalize(s);
+}
+
+/* see sqlite.h */
+void sqlite_stmt_forget(struct conn *c)
+{
+    for (int i = 0; i < STMT_CACHE; i++) {
+        if (c->cache[i].s)
+            sqlite3_finalize(c->cache[i].s);
+        free(c->cache[i].sql);
+        c->cache[i] = (struct cached_stmt){0};
+    }
+}
+
 /* see sqlite.h */
 int sqlite_store_open(struct host_store *s, FILE *errs)
 {
@@ -270,6 +335,7 @@ void sqlite_store_close(struct host_store *s)
 void sqlite_thread_close(void)
 {
     for (int i = 0; i < MAX_CONNS; i++) {
+        sqlite_stmt_forget(&conns[i]);
         if (conns[i].db)
             sqlite3_close(conns[i].db);
         conns[i].db = NULL;

@@ -25,15 +25,22 @@ static int64_t expiry(uint64_t ttl_ms)
     return ttl_ms ? (int64_t)(host_wall_ms() + (ttl_ms < MAX_TTL_MS ? ttl_ms : MAX_TTL_MS)) : 0;
 }
 
+/* One of this file's statements, from the connection's cache (sqlite.h). */
+static int kv_prepare(struct conn *c, const char *sql, sqlite3_stmt **s)
+{
+    const char *tail;
+    return sqlite_stmt(c, sql, strlen(sql), s, &tail);
+}
+
 /* Reads a live value inside the current transaction (or autocommit). */
 static int kv_read(struct conn *c, const char *store, const void *key, size_t klen, void **val,
                    size_t *vlen, int *found, struct host_err *err)
 {
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(c->db,
-                                "SELECT value FROM kv WHERE store=?1 AND key=?2 AND "
-                                "(expires_at=0 OR expires_at>?3)",
-                                -1, &s, NULL);
+    int rc = kv_prepare(c,
+                        "SELECT value FROM kv WHERE store=?1 AND key=?2 AND "
+                        "(expires_at=0 OR expires_at>?3)",
+                        &s);
     if (rc != SQLITE_OK)
         return sqlite_fail(c, rc, err, "kv read");
     sqlite3_bind_text(s, 1, store, -1, SQLITE_STATIC);
@@ -47,7 +54,7 @@ static int kv_read(struct conn *c, const char *store, const void *key, size_t kl
             size_t n = (size_t)sqlite3_column_bytes(s, 0);
             *val = malloc(n ? n : 1);
             if (!*val) {
-                sqlite3_finalize(s);
+                sqlite_stmt_done(c, s);
                 return host_fail(err, HOST_E_INTERNAL, "out of memory");
             }
             if (n)
@@ -58,10 +65,10 @@ static int kv_read(struct conn *c, const char *store, const void *key, size_t kl
     }
     if (rc != SQLITE_DONE) {
         int r = sqlite_fail(c, rc, err, "kv read");
-        sqlite3_finalize(s);
+        sqlite_stmt_done(c, s);
         return r;
     }
-    sqlite3_finalize(s);
+    sqlite_stmt_done(c, s);
     return 0;
 }
 
@@ -74,14 +81,14 @@ static void kv_sweep(struct conn *c)
     if (++writes % 64)
         return;
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(c->db,
-                           "DELETE FROM kv WHERE (store, key) IN (SELECT store, key FROM kv "
-                           "WHERE expires_at <> 0 AND expires_at <= ?1 LIMIT 256)",
-                           -1, &s, NULL) != SQLITE_OK)
+    if (kv_prepare(c,
+                   "DELETE FROM kv WHERE (store, key) IN (SELECT store, key FROM kv "
+                   "WHERE expires_at <> 0 AND expires_at <= ?1 LIMIT 256)",
+                   &s) != SQLITE_OK)
         return;
     sqlite3_bind_int64(s, 1, (int64_t)host_wall_ms());
     sqlite3_step(s); /* best effort: a failure leaves rows for the next sweep */
-    sqlite3_finalize(s);
+    sqlite_stmt_done(c, s);
 }
 
 static int kv_write(struct conn *c, const char *store, const void *key, size_t klen,
@@ -89,11 +96,11 @@ static int kv_write(struct conn *c, const char *store, const void *key, size_t k
 {
     kv_sweep(c);
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(c->db,
-                                "INSERT INTO kv(store,key,value,expires_at) VALUES(?1,?2,?3,?4) "
-                                "ON CONFLICT(store,key) DO UPDATE SET value=excluded.value, "
-                                "expires_at=excluded.expires_at",
-                                -1, &s, NULL);
+    int rc = kv_prepare(c,
+                        "INSERT INTO kv(store,key,value,expires_at) VALUES(?1,?2,?3,?4) "
+                        "ON CONFLICT(store,key) DO UPDATE SET value=excluded.value, "
+                        "expires_at=excluded.expires_at",
+                        &s);
     if (rc != SQLITE_OK)
         return sqlite_fail(c, rc, err, "kv write");
     sqlite3_bind_text(s, 1, store, -1, SQLITE_STATIC);
@@ -101,7 +108,7 @@ static int kv_write(struct conn *c, const char *store, const void *key, size_t k
     sqlite3_bind_blob(s, 3, vlen ? val : "", (int)vlen, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, expiry(ttl_ms));
     rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    sqlite_stmt_done(c, s);
     return rc == SQLITE_DONE ? 0 : sqlite_fail(c, rc, err, "kv write");
 }
 
@@ -109,13 +116,13 @@ static int kv_remove(struct conn *c, const char *store, const void *key, size_t 
                      struct host_err *err)
 {
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(c->db, "DELETE FROM kv WHERE store=?1 AND key=?2", -1, &s, NULL);
+    int rc = kv_prepare(c, "DELETE FROM kv WHERE store=?1 AND key=?2", &s);
     if (rc != SQLITE_OK)
         return sqlite_fail(c, rc, err, "kv delete");
     sqlite3_bind_text(s, 1, store, -1, SQLITE_STATIC);
     sqlite3_bind_blob(s, 2, key, (int)klen, SQLITE_STATIC);
     rc = sqlite3_step(s);
-    sqlite3_finalize(s);
+    sqlite_stmt_done(c, s);
     return rc == SQLITE_DONE ? 0 : sqlite_fail(c, rc, err, "kv delete");
 }
 
@@ -190,14 +197,13 @@ static int kv_increment(struct host_store *s, const char *store, const void *key
     if (found) {
         /* keep the existing expiry: TTL is set on create only */
         sqlite3_stmt *s = NULL;
-        int rc = sqlite3_prepare_v2(c->db, "UPDATE kv SET value=?3 WHERE store=?1 AND key=?2", -1,
-                                    &s, NULL);
+        int rc = kv_prepare(c, "UPDATE kv SET value=?3 WHERE store=?1 AND key=?2", &s);
         if (rc == SQLITE_OK) {
             sqlite3_bind_text(s, 1, store, -1, SQLITE_STATIC);
             sqlite3_bind_blob(s, 2, key, (int)klen, SQLITE_STATIC);
             sqlite3_bind_blob(s, 3, text, n, SQLITE_STATIC);
             rc = sqlite3_step(s);
-            sqlite3_finalize(s);
+            sqlite_stmt_done(c, s);
         }
         if (rc != SQLITE_DONE) {
             sqlite_fail(c, rc, err, "kv increment");

@@ -51,18 +51,18 @@ static int run_stmt(struct conn *c, const struct host_stmt *st, struct host_rows
     const char *tail = NULL;
     if (st->sql_len > MAX_SQL_LEN)
         return host_fail(err, HOST_E_INVALID, "statement too long");
-    int rc = sqlite3_prepare_v2(c->db, st->sql, (int)st->sql_len, &s, &tail);
+    int rc = sqlite_stmt(c, st->sql, st->sql_len, &s, &tail);
     if (rc != SQLITE_OK)
         return sqlite_fail(c, rc, err, "prepare");
     if (!s)
         return host_fail(err, HOST_E_INVALID, "empty statement");
     for (const char *p = tail; p < st->sql + st->sql_len; p++)
         if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r' && *p != ';') {
-            sqlite3_finalize(s);
+            sqlite_stmt_done(c, s);
             return host_fail(err, HOST_E_INVALID, "one statement per call");
         }
     if (bind_params(c, s, st, err) != 0) {
-        sqlite3_finalize(s);
+        sqlite_stmt_done(c, s);
         return -1;
     }
     int ncol = sqlite3_column_count(s);
@@ -116,16 +116,16 @@ static int run_stmt(struct conn *c, const struct host_stmt *st, struct host_rows
     }
     if (rc != SQLITE_DONE) {
         int r = sqlite_fail(c, rc, err, "step");
-        sqlite3_finalize(s);
+        sqlite_stmt_done(c, s);
         return r;
     }
     /* Rows written by this statement alone (triggers excluded); sqlite3_changes
      * keeps the previous statement's count for a read-only one, so report 0. */
     out->changes = sqlite3_stmt_readonly(s) ? 0 : (uint64_t)sqlite3_changes64(c->db);
-    sqlite3_finalize(s);
+    sqlite_stmt_done(c, s);
     return 0;
 oom:
-    sqlite3_finalize(s);
+    sqlite_stmt_done(c, s);
     return host_fail(err, HOST_E_INTERNAL, "out of memory");
 }
 
@@ -196,6 +196,7 @@ static void reset_after_guest(struct conn *c)
     }
     if (sqlite3_db_name(c->db, 2) != NULL || !sqlite3_get_autocommit(c->db)) {
         log_reset(c->path, "closed");
+        sqlite_stmt_forget(c);
         sqlite3_close_v2(c->db);
         c->db = NULL;
     }
