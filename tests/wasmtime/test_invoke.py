@@ -25,12 +25,16 @@ def invoke(state, *args):
     return out.returncode, lines, body.rstrip(b"\n"), out.stderr.decode()
 
 
-def test_wasmtime_invoke_prints_status_headers_and_body():
+def join(body):
+    """A migrated state and `invoke waitlist` POST /api/waitlist with body on it."""
     state = tempfile.mkdtemp(prefix="bastion-wasmtime-invoke-")
     migrate(MANIFEST, state)
-    rc, head, body, err = invoke(state, "waitlist", "--method", "POST", "--path", "/api/waitlist",
-                                 "--header", "content-type: application/json",
-                                 "--body", '{"email":"cli@example.com","product_id":"p-cli"}')
+    return (state, *invoke(state, "waitlist", "--method", "POST", "--path", "/api/waitlist",
+                           "--header", "Content-Type: application/json", "--body", body))
+
+
+def test_wasmtime_invoke_prints_status_headers_and_body():
+    state, rc, head, body, err = join('{"email":"cli@example.com","product_id":"p-cli"}')
     assert rc == 0, err
     assert head[0] == "status: 201", (head, body, err)
     assert "content-type: application/json" in head
@@ -43,11 +47,7 @@ def test_wasmtime_invoke_prints_status_headers_and_body():
 
 
 def test_wasmtime_invoke_reports_a_validation_problem():
-    state = tempfile.mkdtemp(prefix="bastion-wasmtime-invoke-")
-    migrate(MANIFEST, state)
-    rc, head, body, err = invoke(state, "waitlist", "--method", "POST", "--path", "/api/waitlist",
-                                 "--header", "Content-Type: application/json",
-                                 "--body", '{"email":"x"}')
+    state, rc, head, body, err = join('{"email":"x"}')
     assert head[0] == "status: 422", (head, body, err)
     assert "content-type: application/problem+json" in head
     assert json.loads(body)["status"] == 422
