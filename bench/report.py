@@ -496,13 +496,16 @@ w(f"- Guard pages vs bounds checks: guard pages faster in {len(g_wins)} of {len(
       and cg[("signal", "post_join")]["total"] < cg[("bounds", "post_join")]["total"]
       else "No consistent winner in time.")))
 
-# Section 7 is bench/stores.sh's (bench/stores_report.py): a block between
-# marker comments, kept as it is so that either script rewrites only its part.
+# Section 7 is bench/stores.sh's (bench/stores_report.py), the size table
+# bench/sizes.sh's: blocks between marker comments, kept as they are so that
+# each script rewrites only its part.
 results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 if os.path.exists(results):
     text = open(results).read()
-    a, b = text.find("<!-- bench/stores.sh: begin"), text.find("<!-- bench/stores.sh: end -->")
-    if a >= 0 and b > a:
-        w("")
-        w(text[a:b + len("<!-- bench/stores.sh: end -->")])
+    for script in ("stores", "sizes"):
+        a = text.find(f"<!-- bench/{script}.sh: begin")
+        b = text.find(f"<!-- bench/{script}.sh: end -->")
+        if a >= 0 and b > a:
+            w("")
+            w(text[a:b + len(f"<!-- bench/{script}.sh: end -->")])
 print("\n".join(o))

@@ -11,6 +11,7 @@
 #   BENCH_SYSCALL_RUNS [3], BENCH_SYSCALL_ITERS [10000]
 #   WRK_RUNS [3], WRK_DURATION [10s]
 #   BENCH_NO_WRK=1, BENCH_NO_CALLGRIND=1 skip those parts
+#   BENCH_NO_SIZES=1           skip bench/sizes.sh (module sizes per build setting)
 #   BENCH_NO_STORES=1          skip bench/stores.sh (SQLite vs Redis + PostgreSQL over
 #                              HTTP; run last, STORES_* settings in that file; it
 #                              rewrites only its own section of RESULTS.md)
@@ -250,4 +251,8 @@ say "wrote bench/RESULTS.md (raw output in build/bench/logs/)"
 if [[ "${BENCH_NO_STORES:-0}" != 1 ]]; then
     say "stores: SQLite vs Redis + PostgreSQL, one and two hosts (bench/stores.sh)"
     bash bench/stores.sh
+fi
+if [[ "${BENCH_NO_SIZES:-0}" != 1 ]]; then
+    say "sizes: every module under other build settings (bench/sizes.sh)"
+    bash bench/sizes.sh
 fi
