@@ -267,21 +267,25 @@ int sqlite_stmt(struct conn *c, const char *sql, size_t len, sqlite3_stmt **out,
     c->tick++;
     for (int i = 0; i < STMT_CACHE; i++) {
         struct cached_stmt *e = &c->cache[i];
-        if (e->s && e->len == len && e->guest == c->guest && memcmp(e->sql, sql, len) == 0) {
+        if (e->s && !e->in_use && e->len == len && e->guest == c->guest &&
+            memcmp(e->sql, sql, len) == 0) {
             e->used = c->tick;
+            e->in_use = 1;
             *out = e->s;
             *tail = sql + len;
             return SQLITE_OK;
         }
     }
     int rc = sqlite3_prepare_v3(c->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, out, tail);
-    if (rc != SQLITE_OK || !*out || !blank_tail(*tail, sql + len))
+    if (rc != SQLITE_OK || !*out || len > STMT_CACHE_MAX_SQL || !blank_tail(*tail, sql + len))
         return rc;
-    struct cached_stmt *victim = &c->cache[0];
-    for (int i = 1; i < STMT_CACHE && victim->s; i++)
-        if (!c->cache[i].s || c->cache[i].used < victim->used)
-            victim = &c->cache[i];
-    char *copy = malloc(len ? len : 1);
+    struct cached_stmt *victim = NULL;
+    for (int i = 0; i < STMT_CACHE; i++) {
+        struct cached_stmt *e = &c->cache[i];
+        if (!e->in_use && (!victim || !e->s || (victim->s && e->used < victim->used)))
+            victim = e;
+    }
+    char *copy = victim ? malloc(len ? len : 1) : NULL;
     if (!copy)
         return rc; /* not kept: sqlite_stmt_done finalizes it */
     if (victim->s) {
@@ -289,7 +293,7 @@ int sqlite_stmt(struct conn *c, const char *sql, size_t len, sqlite3_stmt **out,
         free(victim->sql);
     }
     memcpy(copy, sql, len);
-    *victim = (struct cached_stmt){*out, copy, len, c->tick, c->guest};
+    *victim = (struct cached_stmt){*out, copy, len, c->tick, c->guest, 1};
     return rc;
 }
 
@@ -302,6 +306,7 @@ void sqlite_stmt_done(struct conn *c, sqlite3_stmt *s)
         if (c->cache[i].s == s) {
             sqlite3_reset(s);
             sqlite3_clear_bindings(s);
+            c->cache[i].in_use = 0;
             return;
         }
     sqlite3_finalize(s);

@@ -15,12 +15,16 @@
  * host's own without), so a function's every request does not parse the
  * same statement again. */
 #define STMT_CACHE 32
+/* Longer statements are prepared each time: a guest's 1 MB statements must
+ * not stay pinned, 32 per connection on every worker. */
+#define STMT_CACHE_MAX_SQL 4096
 struct cached_stmt {
     sqlite3_stmt *s;
     char *sql;
     size_t len;
     uint64_t used; /* the connection's tick at the last use: the least recent goes first */
     int guest;
+    int in_use; /* handed out and not yet done: neither found again nor evicted */
 };
 
 struct conn {

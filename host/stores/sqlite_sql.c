@@ -65,6 +65,9 @@ static int run_stmt(struct conn *c, const struct host_stmt *st, struct host_rows
         sqlite_stmt_done(c, s);
         return -1;
     }
+    /* the first step before the columns: a cached statement is prepared again
+     * inside it when the schema changed, and its column list with it */
+    rc = sqlite3_step(s);
     int ncol = sqlite3_column_count(s);
     out->n_cols = (size_t)ncol;
     out->cols = calloc(ncol ? (size_t)ncol : 1, sizeof *out->cols);
@@ -74,7 +77,7 @@ static int run_stmt(struct conn *c, const struct host_stmt *st, struct host_rows
         if (!(out->cols[i] = strdup(sqlite3_column_name(s, i))))
             goto oom;
     size_t cap = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
         if (out->n_rows == cap) {
             cap = cap ? cap * 2 : 8;
             struct host_value *grown = realloc(out->vals, cap * (size_t)ncol * sizeof *grown + 1);

@@ -200,6 +200,28 @@ def test_sql_errors_are_classified(fixtures):
     assert sql(fixtures, op="query", sql="SELECT 1", params=[], db="nope")["error"] == "denied"
 
 
+def test_sql_statements_kept_between_calls_answer_as_new_ones(fixtures):
+    """The SQLite backend keeps prepared statements per connection (sqlite.h
+    STMT_CACHE): none may answer with an old schema's columns or an earlier
+    call's values, and more statements than it keeps still answer right."""
+    t = "t_" + uuid.uuid4().hex[:8]
+    sql(fixtures, op="query", sql=f"CREATE TABLE {t} (a INTEGER)", params=[])
+    sql(fixtures, op="query", sql=f"INSERT INTO {t} (a) VALUES (1)", params=[])
+    for _ in range(12):  # every worker's connection prepares it
+        assert sql(fixtures, op="query", sql=f"SELECT * FROM {t}", params=[])["ok"]["columns"] == ["a"]
+    sql(fixtures, op="query", sql=f"ALTER TABLE {t} ADD COLUMN b TEXT DEFAULT 'x'", params=[])
+    for _ in range(12):
+        r = sql(fixtures, op="query", sql=f"SELECT * FROM {t}", params=[])["ok"]
+        assert (r["columns"], r["rows"]) == (["a", "b"], [[1, "x"]]), r
+    assert sql(fixtures, op="query", sql="SELECT $1 AS v", params=[5])["ok"]["rows"] == [[5]]
+    for _ in range(8):  # a kept statement's earlier value is not a value
+        assert sql(fixtures, op="query", sql="SELECT $1 AS v", params=[])["error"] == "invalid"
+    for round_ in range(2):  # 48 distinct statements: more than a connection keeps
+        for k in range(48):
+            r = sql(fixtures, op="query", sql=f"SELECT $1 + {k} AS v", params=[round_ * 1000])
+            assert r["ok"]["rows"] == [[round_ * 1000 + k]], (round_, k, r)
+
+
 def test_sql_transaction_rolls_back_on_expect_changes_mismatch(fixtures):
     t = "t_" + uuid.uuid4().hex[:8]
     sql(fixtures, op="query", sql=f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, v TEXT)", params=[])
