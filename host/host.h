@@ -221,6 +221,9 @@ void host_log_init(FILE *sink);
 size_t host_log_line(const char *level, const char *fn, const char *request_id, const char *msg,
                      size_t msg_len, const char *const *kv, const size_t *kv_lens, size_t n_kv);
 void host_json_escape(FILE *f, const char *s, size_t len);
+/* 1 when s[0, len) is well-formed UTF-8 (no overlongs, surrogates or values
+ * past U+10FFFF): what a WIT string must be. */
+int host_utf8_valid(const void *s, size_t len);
 
 /* --- requests ----------------------------------------------------------- */
 struct host_request {

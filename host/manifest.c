@@ -250,7 +250,8 @@ int host_hex_digit(char c)
 }
 
 /* Percent-decodes one path segment; NULL when malformed or it decodes to
- * a NUL or a '/' (a parameter is one segment, never two). */
+ * a NUL, a '/' (a parameter is one segment, never two) or bytes that are
+ * not UTF-8 (a parameter is a WIT string). */
 static char *decode_segment(const char *s, size_t n)
 {
     char *out = malloc(n + 1);
@@ -275,6 +276,10 @@ static char *decode_segment(const char *s, size_t n)
         }
     }
     out[o] = 0;
+    if (!host_utf8_valid(out, o)) {
+        free(out);
+        return NULL;
+    }
     return out;
 }
 

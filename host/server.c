@@ -261,7 +261,8 @@ struct header_list {
     unsigned content_length, transfer_encoding, host;
     const char *te, *cl;
     size_t bytes;
-    int bad_name; /* a field name that is not an RFC 9110 token */
+    int bad_name;  /* a field name that is not an RFC 9110 token */
+    int bad_value; /* a field value that is not UTF-8: no WIT string can carry it */
 };
 
 enum stage { STAGE_NEW, STAGE_BODY, STAGE_RUNNING, STAGE_DONE, STAGE_ANSWERED };
@@ -342,6 +343,8 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     if (kl == 0 || strspn(key, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != kl)
         l->bad_name = 1;
+    if (!host_utf8_valid(v, strlen(v)))
+        l->bad_value = 1;
     if (strcasecmp(key, "content-length") == 0) {
         l->content_length++;
         l->cl = v;
@@ -557,9 +560,17 @@ static uint16_t check_head(struct pending *p, const char *url, const char *versi
         *why = "The request target must be an absolute path.";
         return 400;
     }
+    if (!host_utf8_valid(p->target, len)) { /* the module's path and query are WIT strings */
+        *why = "The request target is not UTF-8.";
+        return 400;
+    }
     const struct header_list *h = &p->hl;
     if (h->bad_name) {
         *why = "A header field name is not a token (RFC 9112 §5.1).";
+        return 400;
+    }
+    if (h->bad_value) {
+        *why = "A header field value is not UTF-8.";
         return 400;
     }
     if (h->bytes > g_limits->max_header_bytes) {

@@ -62,7 +62,7 @@ uint32_t host_import_wasi_fd_write(struct host_call *c, uint32_t fd, uint32_t io
         const char *s = (const char *)guest_span(c, v.buf, l);
         while (l && (s[l - 1] == '\n'))
             l--;
-        if (l && guest_utf8_valid((const uint8_t *)s, l)) {
+        if (l && host_utf8_valid((const uint8_t *)s, l)) {
             /* plain output may be cut, at a character boundary */
             size_t keep = host_import_log_fits(c, HOST_LOG_FRAMING, l);
             while (keep && keep < l && ((uint8_t)s[keep] & 0xC0) == 0x80)

@@ -21,49 +21,11 @@ uint8_t *guest_span_aligned(struct host_call *c, uint32_t ptr, uint64_t len, uin
     return guest_span(c, ptr, len);
 }
 
-/* RFC 3629 §4: rejects overlongs, surrogates and code points past U+10FFFF. */
-int guest_utf8_valid(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t b = s[i];
-        if (b < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if (b >= 0xC2 && b <= 0xDF) {
-            n = 1;
-            cp = b & 0x1F;
-        } else if (b >= 0xE0 && b <= 0xEF) {
-            n = 2;
-            cp = b & 0x0F;
-        } else if (b >= 0xF0 && b <= 0xF4) {
-            n = 3;
-            cp = b & 0x07;
-        } else
-            return 0;
-        if (len - i <= n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
-
 /* see guest_memory.h */
 const char *guest_str(struct host_call *c, uint32_t ptr, uint32_t len)
 {
     const uint8_t *s = guest_span(c, ptr, len);
-    if (!guest_utf8_valid(s, len))
+    if (!host_utf8_valid(s, len))
         host_rt_trap(HOST_TRAP_ABI);
     return (const char *)s;
 }

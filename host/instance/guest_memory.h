@@ -59,8 +59,6 @@ void guest_store(struct host_call *c, uint32_t ptr, const void *v, size_t size, 
                 _Alignof(type))
 #define GUEST_ALLOC_ARRAY(c, n, type) guest_alloc_array((c), (n), sizeof(type), _Alignof(type))
 
-int guest_utf8_valid(const uint8_t *s, size_t len);
-
 /*
  * Any binding step may trap (a bad guest pointer, or cabi_realloc failing),
  * and a trap unwinds past the binding's own cleanup. So every host allocation

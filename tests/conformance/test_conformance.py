@@ -8,6 +8,7 @@ that differs.
 
 BASTION_CONFORMANCE_DIR=DIR replays another directory of corpus files."""
 import base64
+import calendar
 import glob
 import hashlib
 import hmac
@@ -20,6 +21,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -29,7 +31,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "wasmtime"))
 
 from conftest import (AUTH_SECRET, BASTION, BUILD, ROOT, FakeEmail, FakePayments,  # noqa
                       FakeSMS, Server, TEST_VARS, b64url, migrate)
+import conftest  # noqa: E402
 import host as wasmtime_host  # noqa: E402
+
+# both engines on SQLite whatever BASTION_TEST_BACKEND says: the reference host has no other
+conftest.BACKEND = conftest.SQLITE
 
 CORPUS_DIR = os.environ.get("BASTION_CONFORMANCE_DIR", HERE)
 CLOCK_MS = 1780272000000  # 2026-06-01T00:00:00Z: both hosts' modules see this instant
@@ -118,7 +124,8 @@ def send(port, method, target, headers, body):
         conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
         for k, v in headers:
             conn.putheader(k, v)
-        if body or method in ("POST", "PUT", "PATCH"):
+        if (body or method in ("POST", "PUT", "PATCH")) and \
+                not any(k.lower() == "content-length" for k, _ in headers):
             conn.putheader("Content-Length", str(len(body)))
         conn.endheaders(body or None)
         resp = conn.getresponse()
@@ -129,30 +136,35 @@ def send(port, method, target, headers, body):
 
 # --- what must differ, made equal ------------------------------------------
 
-SQLITE_NOW = re.compile(rb"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?Z?")
+TIMESTAMP = re.compile(rb"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.\d+)?Z?")
+EPOCH_MS = re.compile(rb"(?<![0-9])1[0-9]{12}(?![0-9])")
+STORE_CLOCK_SLACK_S = 86400
 
 
 def normalise(status, headers, body):
     """Status, the compared headers (sorted) and the body: the response's own
-    request id → <request-id>; a timestamp a store wrote with its own clock
-    (SQLite's datetime('now'), anything not at the fixed clock's day) →
-    <store-time>. Everything the modules computed stays byte for byte."""
+    request id → <request-id>; a time on the stores' real clock (SQLite's
+    datetime('now'), within a day of now, as a date-time or epoch ms) →
+    <store-time>. The modules' own times are on the fixed clock, months
+    away, and stay byte for byte."""
     rid = next((v for k, v in headers if k.lower() == "x-request-id"), None)
     if rid:
         body = body.replace(rid.encode(), b"<request-id>")
-    day = wasmtime_host_day()
+    now = time.time()
 
-    def store_time(m):
-        return m.group(0) if m.group(0).startswith(day) else b"<store-time>"
-    body = SQLITE_NOW.sub(store_time, body)
+    def stamp(m):
+        try:
+            t = calendar.timegm(tuple(int(x) for x in m.groups()) + (0, 0, 0))
+        except (ValueError, OverflowError):
+            return m.group(0)
+        return b"<store-time>" if abs(t - now) < STORE_CLOCK_SLACK_S else m.group(0)
+
+    def ms(m):
+        return b"<store-time>" if abs(int(m.group(0)) / 1000 - now) < STORE_CLOCK_SLACK_S \
+            else m.group(0)
+    body = EPOCH_MS.sub(ms, TIMESTAMP.sub(stamp, body))
     hs = sorted((k.lower(), v) for k, v in headers if k.lower() not in UNCOMPARED)
     return status, hs, body
-
-
-def wasmtime_host_day():
-    import datetime
-    return datetime.datetime.fromtimestamp(CLOCK_MS / 1000, datetime.timezone.utc) \
-        .strftime("%Y-%m-%d").encode()
 
 
 def render(status, headers, body):
@@ -241,12 +253,18 @@ class Run:
             for name, mode in r.get("providers", {}).items():
                 for fakes in self.fakes:
                     fakes[name].mode = mode
-            if "cron" in r:
-                answers = (self.native_cron(r["cron"]), self.wasm_cron(r["cron"]))
-            else:
-                req = request_bytes(r, n + 1)
-                answers = (send(self.native.port, *req), send(self.wasm_port, *req))
-            self.results[n] = tuple(a + (self.outbound(side),) for side, a in enumerate(answers))
+            try:
+                if "cron" in r:
+                    answers = (self.native_cron(r["cron"]), self.wasm_cron(r["cron"]))
+                else:
+                    req = request_bytes(r, n + 1)
+                    answers = (send(self.native.port, *req), send(self.wasm_port, *req))
+                self.results[n] = tuple(a + (self.outbound(side),)
+                                        for side, a in enumerate(answers))
+            except Exception as e:  # kept, so no later test sends it again
+                self.results[n] = e
+        if isinstance(self.results[i], Exception):
+            raise self.results[i]
         return self.results[i]
 
     def outbound(self, side):
@@ -266,7 +284,8 @@ class Run:
     # A job's run is a process of its own on both sides (`bastion invoke --cron`
     # and a fresh reference host), so each counts its instances from 1.
     def native_cron(self, job):
-        out = subprocess.run([BASTION, "invoke", "--cron", job, *self.native.store_args()],
+        out = subprocess.run([BASTION, "invoke", "--cron", job, *self.native.store_args(),
+                              "--env-file", os.path.join(self.native.state, "no.env")],
                              capture_output=True, cwd=ROOT, env=self.native.env, timeout=120)
         head, _, body = out.stdout.partition(b"\n\n")
         lines = head.decode().splitlines()
@@ -274,12 +293,14 @@ class Run:
             raise RuntimeError(f"bastion invoke --cron {job}: exit {out.returncode}: "
                                f"{out.stdout!r} {out.stderr.decode()[-2000:]}")
         headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:]]
-        return int(lines[0]), headers, body[:-1] if body.endswith(b"\n") else body
+        return int(lines[0]), headers, body
 
     def wasm_cron(self, job):
         ref = wasmtime_host.ReferenceHost(self.manifest, self.wasm_state, env=self.host.env)
         status, headers, body, logs, outcome = ref.cron(job)
-        return status, headers, body
+        # as `bastion invoke` prints it: values trimmed, a newline after the body
+        headers = [(k.strip(), v.strip()) for k, v in headers]
+        return status, headers, body if body.endswith(b"\n") or not body else body + b"\n"
 
     def close(self):
         self.native.stop()

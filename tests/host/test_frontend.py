@@ -267,6 +267,14 @@ def framing_cases(first="first"):
                   + b))
     cases.append(("one_header_too_big", 431, head + b"X-Big: " + b"q" * 33000 + b"\r\n"
                   b"Content-Length: %d\r\n\r\n" % len(b) + b))
+    # what a module receives are WIT strings: bytes that are not UTF-8 in the
+    # target or a field value are refused (the canonical ABI allows no other)
+    cases.append(("target_not_utf8", 400, b"POST /kv?x=\xff HTTP/1.1\r\nHost: t\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(b) + b))
+    cases.append(("header_value_not_utf8", 400, head + b"X-Name: caf\xe9\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(b) + b))
+    cases.append(("header_value_overlong_utf8", 400, head + b"X-Name: \xc0\xaf\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(b) + b))
     # RFC 9112 5.1: whitespace between a field name and the colon is a 400
     cases.append(("space_before_colon", 400, head + b"Transfer-Encoding : chunked\r\n"
                   b"Content-Length: 5\r\n\r\n0\r\n\r\n"))
@@ -356,6 +364,16 @@ def test_SAFE2_http10_without_host_is_served(fixtures):
 
 
 # --- SAFE5: what the host answers itself ------------------------------------
+
+def test_a_path_parameter_that_decodes_to_other_than_utf8_matches_no_route(fixtures):
+    """A route parameter is a WIT string: %FF (or an overlong %C0%AF) decodes to
+    bytes no module may receive, so the segment matches no parameter (404),
+    like %00 and %2F; a UTF-8 one reaches the module decoded."""
+    for bad in ("%FF", "%C0%AF", "caf%E9"):
+        assert_problem(fixtures.get(f"/echo/{bad}"), 404)
+    r = fixtures.get("/echo/caf%C3%A9")
+    assert r.status == 200 and r.json()["params"] == {"id": "café"}, r
+
 
 def test_SAFE5_host_made_errors_are_problems(fixtures):
     p = assert_problem(fixtures.get("/nowhere"), 404)

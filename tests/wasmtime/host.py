@@ -65,8 +65,12 @@ PROBLEM_BASE = "https://bastion.dev/problems/"
 PROBLEMS = {
     400: ("bad-request", "Bad Request", "validation", False),
     404: ("not-found", "Not Found", "validation", False),
+    405: ("method-not-allowed", "Method Not Allowed", "validation", False),
     413: ("content-too-large", "Content Too Large", "validation", False),
+    414: ("uri-too-long", "URI Too Long", "validation", False),
+    431: ("header-fields-too-large", "Request Header Fields Too Large", "validation", False),
     500: ("internal", "Internal Server Error", "internal", False),
+    501: ("not-implemented", "Not Implemented", "validation", False),
     503: ("unavailable", "Service Unavailable", "infrastructure", True),
     504: ("timeout", "Gateway Timeout", "transient", True),
 }
@@ -94,6 +98,17 @@ TRAP_NAMES = {
 }
 
 
+class InvalidResponse(Exception):
+    pass
+
+
+def response_ok(status, headers):
+    """module.c read_response: a status in 100..599, at most 256 headers, token
+    names, values without CR, LF or NUL; anything else is a trap (500)."""
+    return (100 <= status <= 599 and len(headers) <= 256 and
+            all(TOKEN.fullmatch(n) and not re.search("[\r\n\0]", v) for n, v in headers))
+
+
 def trap_name(e):
     code = e.trap_code if isinstance(e, wasmtime.Trap) else None
     if code is not None:
@@ -117,7 +132,9 @@ def rec(**fields):
 
 
 def problem(status, detail, retry_after_s=0):
-    slug, title, cls, retryable = PROBLEMS[status]
+    """problem.c host_problem: a status the table lacks keeps its code and gets
+    the generic kind (bad-request for 4xx, internal for 5xx)."""
+    slug, title, cls, retryable = PROBLEMS.get(status) or PROBLEMS[500 if status >= 500 else 400]
     body = ('{"type":"%s%s","title":"%s","status":%d,"detail":%s,"class":"%s","retryable":%s}' %
             (PROBLEM_BASE, slug, title, status, json.dumps(detail, ensure_ascii=False), cls,
              "true" if retryable else "false")).encode()
@@ -125,6 +142,13 @@ def problem(status, detail, retry_after_s=0):
     if retry_after_s:
         headers.append(("retry-after", str(retry_after_s)))
     return status, headers, body
+
+
+NO_ROUTE = "No route matches this path."
+
+
+def too_large(limit):
+    return f"The body exceeds this route's limit of {limit} bytes."
 
 
 def wall_ms():
@@ -225,7 +249,8 @@ class Manifest:
 
 
 def decode_segment(s):
-    """Percent-decoding of one path segment; %00 and %2F are refused (None)."""
+    """Percent-decoding of one path segment; %00, %2F and bytes that are not
+    UTF-8 are refused (None), as in manifest.c."""
     out = bytearray()
     i = 0
     raw = s.encode()
@@ -240,7 +265,10 @@ def decode_segment(s):
         else:
             out.append(raw[i])
             i += 1
-    return out.decode(errors="surrogateescape")
+    try:
+        return out.decode("utf-8")  # a parameter is a WIT string
+    except UnicodeDecodeError:
+        return None
 
 
 # --- stores: the same files `bastion serve` uses on SQLite -----------------
@@ -270,18 +298,26 @@ class Stores:
         self.state = state
         os.makedirs(os.path.join(state, "sql"), exist_ok=True)
         self.conns = {}
+        self.writes = False
 
     def conn(self, name):
         c = self.conns.get(name)
         if c is None:
             path = os.path.join(self.state, name)
-            c = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
+            c = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False,
+                                cached_statements=0)
             c.execute("PRAGMA foreign_keys=ON")
+            c.set_authorizer(self.authorize)
             c.execute("PRAGMA journal_mode=WAL")
             if name == "kv.sqlite":
                 c.executescript(KV_SCHEMA)
             self.conns[name] = c
         return c
+
+    def authorize(self, action, *args):
+        if action in WRITE_ACTIONS:
+            self.writes = True
+        return sqlite3.SQLITE_OK
 
     # kv (sqlite_kv.c): expiry as epoch ms, 0 = never; expired rows read as absent
     def kv_read(self, c, store, key):
@@ -360,22 +396,18 @@ class Stores:
         if not sql.strip():
             raise SqlInvalid("empty statement")
         # `value` has a distinct Python type per case, so wasmtime-py lifts it
-        # untagged: None, int, float, str, bytes
-        args = {str(i): v for i, v in enumerate(params, 1)}
-        used = {int(m) for m in re.findall(r"\$([0-9]+)", strip_literals(sql))}
-        if any(k > len(params) for k in used):
-            raise SqlInvalid("parameter has no value")
-        sql_named = re.sub(r"\$([0-9]+)", r":\1", sql)
-        before = c.total_changes
-        cur = c.execute(sql_named, {k: args[k] for k in (str(u) for u in used)})
+        # untagged: None, int, float, str, bytes. SQLite itself names each
+        # parameter: sqlite3 asks the mapping for "1" for `$1` (bind_params:
+        # $1..$n by number, anything else refused)
+        args = Params(params)
+        self.writes = False
+        cur = c.execute(sql, args)
         cols = [d[0] for d in cur.description] if cur.description else []
         rows = [[bytes(x) if isinstance(x, memoryview) else x for x in row]
                 for row in cur.fetchall()]
-        readonly = re.match(r"\s*(select|values|pragma|explain)\b", sql, re.I) or (
-            re.match(r"\s*with\b", sql, re.I) and
-            not re.search(r"\b(insert|update|delete|replace)\b", sql, re.I))
-        changes = 0 if readonly else (cur.rowcount if cur.rowcount >= 0
-                                      else c.total_changes - before)
+        # rows this statement alone wrote (sqlite3_changes: triggers excluded);
+        # a read-only one (no write the authorizer saw) reports 0
+        changes = c.execute("SELECT changes()").fetchone()[0] if self.writes else 0
         return rec(columns=cols, rows=rows, changes=changes)
 
     def sql_db(self, db):
@@ -400,8 +432,10 @@ class Stores:
         for i, st in enumerate(stmts, 1):
             try:
                 rows = self.statement(c, st.sql, st.params)
-            except (SqlInvalid, sqlite3.Error) as e:
+            except BaseException as e:
                 c.execute("ROLLBACK")
+                if not isinstance(e, (SqlInvalid, sqlite3.Error)):
+                    raise
                 if isinstance(e, SqlInvalid):
                     return err("invalid", f"statement {i}: {e}")
                 return sqlite_error(e, f"statement {i}")
@@ -413,6 +447,8 @@ class Stores:
         try:
             c.execute("COMMIT")
         except sqlite3.Error as e:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
             return sqlite_error(e, "commit")
         return out
 
@@ -425,8 +461,23 @@ class KvInvalid(Exception):
     pass
 
 
-def strip_literals(sql):
-    return re.sub(r"'(?:[^']|'')*'", "''", sql)
+class Params(dict):
+    """The statement's values by SQLite's parameter names: `$N` → the N-th."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = values
+
+    def __missing__(self, name):
+        if re.fullmatch(r"[0-9]+", name) and 1 <= int(name) <= len(self.values):
+            return self.values[int(name) - 1]
+        raise SqlInvalid(f"parameter ${name}: parameters must be $1..$n with a value each")
+
+
+# authorizer actions that write (sqlite3.h): what makes a statement not read-only
+WRITE_ACTIONS = {getattr(sqlite3, a) for a in dir(sqlite3) if a.startswith((
+    "SQLITE_CREATE_", "SQLITE_DROP_", "SQLITE_INSERT", "SQLITE_UPDATE", "SQLITE_DELETE",
+    "SQLITE_ALTER_TABLE", "SQLITE_REINDEX", "SQLITE_ANALYZE")) and a != "SQLITE_DELETE_"}
 
 
 # --- the host ----------------------------------------------------------------
@@ -638,8 +689,13 @@ class ReferenceHost:
                 status = resp.status
                 headers = [(h.name, h.value) for h in resp.headers]
                 body = bytes(resp.body)
-            except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-                trap = trap_name(e)
+                if not response_ok(status, headers):
+                    raise InvalidResponse("invalid canonical ABI value from guest")
+            except (wasmtime.Trap, wasmtime.WasmtimeError, InvalidResponse, Exception) as e:
+                # a host function's own failure (a Python exception) traps the
+                # guest as native's host_rt_trap would: 500, never a dropped answer
+                trap = trap_name(e) if isinstance(e, (wasmtime.Trap, wasmtime.WasmtimeError)) \
+                    else str(e) if isinstance(e, InvalidResponse) else f"host error: {e!r}"
                 if trap == "deadline exceeded":
                     outcome = "deadline"
                     self.call.logs.append({"level": "error", "fn": name,
@@ -670,14 +726,11 @@ class ReferenceHost:
         path, _, query = target.partition("?")
         route, params = self.manifest.route(path)
         if route is None:
-            status, hs, b = problem(404, "No route matches this path.")
-            return status, hs, b, [], None
+            return (*problem(404, NO_ROUTE), [], None)
         name = route["function"]
         fn = self.manifest.functions[name]
         if len(body) > fn["body_limit"]:
-            status, hs, b = problem(
-                413, f"The body exceeds this route's limit of {fn['body_limit']} bytes.")
-            return status, hs, b, [], None
+            return (*problem(413, too_large(fn["body_limit"])), [], None)
         req = rec(
             trigger="http", method=method, path=path, query=query, route=route["path"],
             params=list(params),
@@ -721,31 +774,120 @@ def url_allowed(fn, url):
 
 # --- an HTTP front end, for `serve` and the conformance tests --------------
 
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+http.client._MAXHEADERS = 1 << 16  # the header section's size is the limit, as in server.c
+
+
+def utf8(raw):
+    try:
+        raw.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
+    """server.c's front end, as far as a request reaches a route: the head's
+    checks (check_head), routing, the body limit, the host's headers."""
     protocol_version = "HTTP/1.1"
     host = None
 
-    def do(self):
-        n = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(n) if n else b""
-        rid = os.urandom(16).hex()
-        status, headers, data, logs, outcome = self.host.handle(
-            self.command, self.path, list(self.headers.items()), body,
-            client_ip=self.client_address[0], request_id=rid)
-        self.server.logs.extend(dict(l, request_id=rid) for l in logs)
+    def __getattr__(self, name):  # every method reaches the route, as in server.c
+        if name.startswith("do_"):
+            return self.do
+        raise AttributeError(name)
+
+    def answer(self, status, headers, data, rid, close=False):
         self.send_response_only(status)
         self.send_header("date", self.date_time_string())
+        if close:
+            self.send_header("connection", "close")
+            self.close_connection = True
         for k, v in headers:
             if k.lower() not in ("content-length", "connection", "date", "transfer-encoding"):
                 self.send_header(k, v)
         self.send_header("x-request-id", rid)
-        if status >= 200 and status not in (204, 304):  # RFC 9110 §8.6
+        bodyless = status < 200 or status in (204, 304)  # RFC 9110 §8.6
+        if not bodyless:
             self.send_header("content-length", str(len(data)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and not bodyless:
             self.wfile.write(data)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own refusals (a line or header too long, a bad request
+        line) as the host's problems, not HTML."""
+        status = code if code in PROBLEMS else (400 if code < 500 else 500)
+        self.command = getattr(self, "command", None) or "GET"
+        self.answer(status, problem(status, message or "Bad request.")[1],
+                    problem(status, message or "Bad request.")[2], os.urandom(16).hex(),
+                    close=True)
+
+    def refusal(self, target):
+        """check_head: the status and detail to refuse the head with, or None."""
+        limits = self.host.manifest.limits
+        raw = target.encode("latin-1", errors="replace")
+        if self.request_version not in ("HTTP/1.1", "HTTP/1.0"):
+            return 400, "Only HTTP/1.0 and HTTP/1.1 are served."
+        if b"\0" in raw:
+            return 400, "The request target contains a NUL byte."
+        if len(raw) > limits.get("max_target_bytes", 8192):
+            return 414, "The request target is longer than this server accepts."
+        if any(c <= 0x20 or c == 0x7F for c in raw):
+            return 400, "The request target contains a control byte or a space."
+        if not raw.startswith(b"/"):
+            return 400, "The request target must be an absolute path."
+        if not utf8(raw):
+            return 400, "The request target is not UTF-8."
+        fields = self.headers.items()
+        if any(not TOKEN.fullmatch(k) for k, _ in fields):
+            return 400, "A header field name is not a token (RFC 9112 §5.1)."
+        if any(not utf8(v.encode("latin-1", errors="replace")) for _, v in fields):
+            return 400, "A header field value is not UTF-8."
+        size = sum(len(k) + len(v.encode("latin-1", errors="replace")) + 4 for k, v in fields)
+        if size > limits.get("max_header_bytes", 32768):
+            return 431, "The request's header section is larger than this server accepts."
+        names = [k.lower() for k, _ in fields]
+        cl = [v for k, v in fields if k.lower() == "content-length"]
+        te = [v for k, v in fields if k.lower() == "transfer-encoding"]
+        if te and cl:
+            return 400, "Content-Length and Transfer-Encoding together are refused."
+        if len(cl) > 1:
+            return 400, "More than one Content-Length is refused."
+        if cl and not re.fullmatch(r"[0-9]+", cl[0]):  # libmicrohttpd's own refusal first
+            return 400, "The HTTP parser refused the request (status 400)."
+        if len(te) > 1:
+            return 400, "More than one Transfer-Encoding field is refused."
+        if te and te[0].lower() != "chunked":
+            return 501, "Only the chunked transfer coding is supported."
+        if self.request_version == "HTTP/1.1" and names.count("host") != 1:
+            return 400, "An HTTP/1.1 request needs exactly one Host field."
+        return None
+
+    def do(self):
+        rid = os.urandom(16).hex()
+        target = self.requestline.split()[1]  # as sent: http.server folds a leading //
+        refused = self.refusal(target)
+        if refused:
+            status, hs, b = problem(*refused)
+            return self.answer(status, hs, b, rid, close=True)
+        n = int(self.headers.get("content-length") or 0)
+        if self.headers.get("transfer-encoding"):
+            status, hs, b = problem(501, "Only the chunked transfer coding is supported.")
+            return self.answer(status, hs, b, rid, close=True)
+        route, _ = self.host.manifest.route(target.partition("?")[0])
+        if route is None:
+            return self.answer(*problem(404, NO_ROUTE), rid, close=True)
+        limit = self.host.manifest.functions[route["function"]]["body_limit"]
+        if n > limit:  # refused unread, and the connection closes (server.c)
+            return self.answer(*problem(413, too_large(limit)), rid, close=True)
+        body = self.rfile.read(n) if n else b""
+        headers = [(k, v.encode("latin-1").decode("utf-8")) for k, v in self.headers.items()]
+        status, headers, data, logs, outcome = self.host.handle(
+            self.command, target, headers, body, client_ip=self.client_address[0],
+            request_id=rid)
+        self.server.logs.extend(dict(line, request_id=rid) for line in logs)
+        self.answer(status, headers, data, rid)
 
     def log_message(self, *args):
         pass
