@@ -80,48 +80,134 @@ void host_json_escape(FILE *f, const char *s, size_t len)
     }
 }
 
+/* A log line being built: on the stack up to 1 KiB, on the heap past it. */
+struct line {
+    char *p;
+    size_t len, cap;
+    int failed; /* out of memory: the line is dropped */
+    char stack[1024];
+};
+
+static void put(struct line *l, const char *s, size_t n)
+{
+    if (l->failed)
+        return;
+    if (l->len + n > l->cap) {
+        size_t cap = l->cap * 2 > l->len + n ? l->cap * 2 : l->len + n;
+        char *grown = l->p == l->stack ? malloc(cap) : realloc(l->p, cap);
+        if (!grown) {
+            l->failed = 1;
+            return;
+        }
+        if (l->p == l->stack)
+            memcpy(grown, l->stack, l->len);
+        l->p = grown;
+        l->cap = cap;
+    }
+    memcpy(l->p + l->len, s, n);
+    l->len += n;
+}
+
+static void put_str(struct line *l, const char *s)
+{
+    put(l, s, strlen(s));
+}
+
+/* host_json_escape into a line: runs of plain bytes are copied whole. */
+static void put_escaped(struct line *l, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        put(l, s + run, i - run);
+        run = i + 1;
+        switch (ch) {
+        case '"': put(l, "\\\"", 2); break;
+        case '\\': put(l, "\\\\", 2); break;
+        case '\n': put(l, "\\n", 2); break;
+        case '\r': put(l, "\\r", 2); break;
+        case '\t': put(l, "\\t", 2); break;
+        default: {
+            char u[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+            put(l, u, 6);
+        }
+        }
+    }
+    put(l, s + run, len - run);
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ": the seconds formatted once per second per thread. */
+static void put_time(struct line *l)
+{
+    static _Thread_local time_t last = -1;
+    static _Thread_local char secs[24];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec != last) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(secs, sizeof secs, "%Y-%m-%dT%H:%M:%S", &tm);
+        last = ts.tv_sec;
+    }
+    put_str(l, secs);
+    unsigned ms = (unsigned)(ts.tv_nsec / 1000000);
+    char frac[6] = {
+        '.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z', 0};
+    put(l, frac, 5);
+}
+
 size_t host_log_line(const char *level, const char *fn, const char *request_id, const char *msg,
                      size_t msg_len, const char *const *kv, const size_t *kv_lens, size_t n_kv)
 {
     if (!sink)
         sink = stderr;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[40];
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(f, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\"", when, ts.tv_nsec / 1000000, level);
-    if (fn)
-        fprintf(f, ",\"fn\":\"%s\"", fn);
-    if (request_id && *request_id)
-        fprintf(f, ",\"request_id\":\"%s\"", request_id);
-    fputs(",\"msg\":\"", f);
-    host_json_escape(f, msg, msg_len);
-    fputc('"', f);
+    struct line l;
+    l.p = l.stack;
+    l.len = 0;
+    l.cap = sizeof l.stack;
+    l.failed = 0;
+    put_str(&l, "{\"ts\":\"");
+    put_time(&l);
+    put_str(&l, "\",\"level\":\"");
+    put_str(&l, level);
+    put(&l, "\"", 1);
+    if (fn) {
+        put_str(&l, ",\"fn\":\"");
+        put_str(&l, fn);
+        put(&l, "\"", 1);
+    }
+    if (request_id && *request_id) {
+        put_str(&l, ",\"request_id\":\"");
+        put_str(&l, request_id);
+        put(&l, "\"", 1);
+    }
+    put_str(&l, ",\"msg\":\"");
+    put_escaped(&l, msg, msg_len);
+    put(&l, "\"", 1);
     for (size_t i = 0; i < n_kv; i++) {
         const char *k = kv[2 * i];
         size_t kl = kv_lens ? kv_lens[2 * i] : strlen(k);
         /* guest fields never overwrite the host's own */
-        fputs(",\"", f);
+        put(&l, ",\"", 2);
         if ((kl == 2 && !memcmp(k, "ts", 2)) || (kl == 5 && !memcmp(k, "level", 5)) ||
             (kl == 3 && !memcmp(k, "msg", 3)) || (kl == 2 && !memcmp(k, "fn", 2)) ||
             (kl == 10 && !memcmp(k, "request_id", 10)))
-            fputs("field_", f);
-        host_json_escape(f, k, kl);
-        fputs("\":\"", f);
-        host_json_escape(f, kv[2 * i + 1], kv_lens ? kv_lens[2 * i + 1] : strlen(kv[2 * i + 1]));
-        fputc('"', f);
+            put(&l, "field_", 6);
+        put_escaped(&l, k, kl);
+        put(&l, "\":\"", 3);
+        put_escaped(&l, kv[2 * i + 1], kv_lens ? kv_lens[2 * i + 1] : strlen(kv[2 * i + 1]));
+        put(&l, "\"", 1);
     }
-    fputs("}\n", f);
-    fclose(f);
-    fwrite(buf, 1, len, sink);
-    fflush(sink);
-    free(buf);
+    put(&l, "}\n", 2);
+    size_t len = l.failed ? 0 : l.len;
+    if (len) {
+        fwrite(l.p, 1, len, sink);
+        fflush(sink);
+    }
+    if (l.p != l.stack)
+        free(l.p);
     return len;
 }
