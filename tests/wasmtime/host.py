@@ -214,8 +214,25 @@ class SplitMix:
 
 # --- the manifest -----------------------------------------------------------
 
+def env_file_values(path):
+    """manifest.c apply_env_text: NAME=VALUE lines (BASTION_VAR_ optional, one
+    pair of quotes stripped, # comments); {} when the file is absent."""
+    out = {}
+    if not path or not os.path.isfile(path):
+        return out
+    for line in open(path, encoding="utf-8", errors="replace").read().split("\n"):
+        line = line.lstrip(" ").rstrip("\r")
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, value = line.split("=", 1)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        out[name[12:] if name.startswith("BASTION_VAR_") else name] = value
+    return out
+
+
 class Manifest:
-    def __init__(self, path, env):
+    def __init__(self, path, env, dev_secrets=None):
         with open(path) as f:
             doc = json.load(f)
         self.functions = doc["functions"]
@@ -223,8 +240,12 @@ class Manifest:
         self.limits = doc.get("limits", {})
         self.crons = {c["name"]: c for c in doc.get("cron", [])}
         self.vars = {}
+        dev = env_file_values(dev_secrets)
         for name, spec in doc.get("vars", {}).items():
+            # host_vars_resolve: environment > dev secrets (secret variables) > default
             v = env.get("BASTION_VAR_" + name)
+            if v is None and spec.get("secret"):
+                v = dev.get(name)
             self.vars[name] = v if v is not None else spec.get("default")
 
     def route(self, path):
@@ -495,9 +516,12 @@ class Call:
 
 
 class ReferenceHost:
-    def __init__(self, manifest, state, env=None, components=None):
+    def __init__(self, manifest, state, env=None, components=None, dev=False):
+        """dev: secret variables nothing else sets come from the state's
+        dev-secrets.env, the file `bastion serve --dev` writes."""
         self.env = dict(os.environ if env is None else env)
-        self.manifest = Manifest(manifest, self.env)
+        self.manifest = Manifest(manifest, self.env,
+                                 os.path.join(state, "dev-secrets.env") if dev else None)
         self.state = state
         self.stores = Stores(state)
         self.components_dir = components or os.path.join(BUILD, "wasmtime")
@@ -920,7 +944,7 @@ def main(argv=None):
     inv.add_argument("--cron", metavar="JOB", help="one run of a [[cron]] job instead")
     sub.choices["serve"].add_argument("--listen", default="127.0.0.1:8081")
     a = ap.parse_args(argv)
-    host = ReferenceHost(a.manifest, a.state, components=a.components)
+    host = ReferenceHost(a.manifest, a.state, components=a.components, dev=True)
     if a.cmd == "serve":
         addr, _, port = a.listen.rpartition(":")
         srv, port = serve(host, addr, int(port))
