@@ -75,6 +75,7 @@ PROBLEMS = {
     504: ("timeout", "Gateway Timeout", "transient", True),
 }
 MAX_TTL_MS = 1 << 62
+OUTBOUND_BODY_MAX = 16 << 20  # outbound_curl.c's sink limit
 # host/stores/sqlite.c's KV_SCHEMA: one table for every kv store
 KV_SCHEMA = ("CREATE TABLE IF NOT EXISTS kv ("
              " store TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,"
@@ -649,15 +650,18 @@ class ReferenceHost:
             conn.request(method, target, body=bytes(body),
                          headers={h.name: h.value for h in headers})
             r = conn.getresponse()
-            data = r.read()
+            data = r.read(OUTBOUND_BODY_MAX + 1)
             conn.close()
         except TimeoutError:
             return err("timeout")
-        except OSError as e:
+        except (OSError, http.client.HTTPException) as e:
             return err("unavailable", f"{url}: {e}")
-        return rec(status=r.status,
-                      headers=[rec(name=k.lower(), value=v) for k, v in r.getheaders()],
-                      body=data)
+        if len(data) > OUTBOUND_BODY_MAX:  # curl's write callback refuses it
+            return err("unavailable", f"{url}: the response body is over 16 MiB")
+        # outbound_curl.c on_header: names lower-case, values trimmed, at most 128
+        headers = [rec(name=k.lower(), value=v.lstrip(" \t").rstrip("\r\n "))
+                   for k, v in r.getheaders()[:128]]
+        return rec(status=r.status, headers=headers, body=data)
 
     def config_get(self, store_, name):
         c = self.call
