@@ -846,10 +846,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """http.server's own refusals (a line or header too long, a bad request
         line) as the host's problems, not HTML."""
         status = code if code in PROBLEMS else (400 if code < 500 else 500)
-        self.command = getattr(self, "command", None) or "GET"
-        self.answer(status, problem(status, message or "Bad request.")[1],
-                    problem(status, message or "Bad request.")[2], os.urandom(16).hex(),
-                    close=True)
+        self.command = getattr(self, "command", None) or "GET"  # unset when the line was bad
+        self.answer(*problem(status, message or "Bad request."), os.urandom(16).hex(), close=True)
 
     def refusal(self, target):
         """check_head: the status and detail to refuse the head with, or None."""
