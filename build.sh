@@ -8,6 +8,8 @@
 #   ./build.sh bench     run the benchmarks, write bench/RESULTS.md
 #   ./build.sh wasmtime-invoke FUNCTION --method M --path P [--body B]
 #                        run one function once under Wasmtime (tests/wasmtime/host.py)
+#   ./build.sh native    the native-handler build (build/native/, serve --native): a
+#                        benchmark baseline, not a production mode
 #   ./build.sh format    rewrite the C files to .clang-format
 #   ./build.sh clean     remove build/ (keeps .deps/)
 set -euo pipefail
@@ -41,6 +43,8 @@ APT_PKGS=(clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libclang-r
           libcjson-dev libbearssl-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
           libhiredis-dev libpq-dev libcmocka-dev clang-format-19 python3 python3-pytest python3-venv wrk dpkg-dev pkg-config
           curl redis-server postgresql) # the last two: the test run's own servers (tests/servers.sh)
+
+BENCH_PKGS=(gnuplot-nox) # ./build.sh bench only
 
 # --- progress --------------------------------------------------------------
 STEP=0
@@ -87,9 +91,9 @@ stale() {
 }
 
 # --- deps ------------------------------------------------------------------
-missing_pkgs() {
+missing_pkgs() { # missing_pkgs PKG...
     local p missing=()
-    for p in "${APT_PKGS[@]}"; do
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     command -v node >/dev/null 2>&1 || missing+=(nodejs)
@@ -97,8 +101,8 @@ missing_pkgs() {
     echo "${missing[@]:-}"
 }
 
-install_pkgs() {
-    local missing; missing="$(missing_pkgs)"
+install_pkgs() { # install_pkgs PKG...
+    local missing; missing="$(missing_pkgs "$@")"
     [[ -z "$missing" ]] && return 0
     if [[ "$(id -u)" != 0 ]]; then
         echo "missing Debian packages; run as root:" >&2
@@ -163,7 +167,7 @@ py_tools() {
 }
 
 deps() {
-    step "Debian packages" install_pkgs
+    step "Debian packages" install_pkgs "${APT_PKGS[@]}"
     step "cJSON + BearSSL Debian source packages" fetch_sources
     step "PyPI test tools (tests/tools/requirements.txt) → .deps/python" py_tools
 }
@@ -262,7 +266,7 @@ build_host() {
     for f in "${HOST_SRCS[@]}"; do
         local o="$objdir/$(tr / _ <<<"${f#host/}" | sed 's/\.c$//').o"
         if stale "$o" "$f" "${HOST_HDRS[@]}" build.sh; then
-            "$CC" "${CFLAGS_COMMON[@]}" -O2 -g "${extra[@]}" -Ihost -Ihost/rt -Ihost/stores -I/usr/include/postgresql -c "$f" -o "$o"
+            "$CC" "${CFLAGS_COMMON[@]}" -O2 -g "${extra[@]}" -Ihost -Ihost/rt -Ihost/stores -I/usr/include/postgresql -Ishared/include -Ishared/src -c "$f" -o "$o"
         fi
         objs+=("$o")
     done
@@ -290,6 +294,44 @@ build_fixtures() {
     build_host "$BUILD/asan/bastion" "$BUILD/asan" -fsanitize=address,undefined \
         -fno-sanitize-recover=undefined -fno-omit-frame-pointer
     python3 host/tools/manifest.py tests/host/badimport.toml "$ROOT" "$BUILD/test" "$BUILD/test/badimport.json"
+}
+
+# The native-handler build (host/native/native.c, `serve --native`), the
+# benchmark's baseline: each function with the core and cJSON compiled
+# natively into build/native/<name>.so. The imports resolve to the host's
+# native layer at dlopen; the map keeps every other symbol local.
+NATIVE_CFLAGS=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -fPIC
+               -I"$ROOT/shared/include" -I"$BUILD/wasm/include" -I"$DEPS/src/bearssl/inc")
+build_native() {
+    local obj="$BUILD/native/obj" f o objs=() pids=()
+    mkdir -p "$obj"
+    for f in "${CORE_SRCS[@]}" "$DEPS/src/cjson/cJSON.c"; do
+        o="$obj/$(basename "${f%.c}").o"
+        objs+=("$o")
+        stale "$o" "$f" "${CORE_HDRS[@]}" build.sh || continue
+        local flags=("${NATIVE_CFLAGS[@]}")
+        [[ "$f" == */cJSON.c ]] && flags=(-std=c11 -O2 -fPIC) # third-party: its warnings are not ours
+        "$CC" "${flags[@]}" -c "$f" -o "$o" &
+        pids+=($!)
+    done
+    local p rc=0
+    for p in "${pids[@]}"; do wait "$p" || rc=1; done
+    [[ $rc == 0 ]] || return 1
+    pids=()
+    for f in functions/*/; do
+        local name so srcs
+        name="$(basename "$f")"
+        so="$BUILD/native/$name.so"
+        srcs=("$f"*.c)
+        stale "$so" "${srcs[@]}" "${objs[@]}" host/native/native.map || continue
+        "$CC" "${NATIVE_CFLAGS[@]}" -shared -Wl,-z,now -Wl,-z,relro \
+            -Wl,--version-script=host/native/native.map \
+            -Wl,--wrap=clock_gettime -Wl,--wrap=getentropy \
+            "${srcs[@]}" "${objs[@]}" -lbearssl -lm -o "$so" &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || rc=1; done
+    return $rc
 }
 
 build() {
@@ -375,6 +417,7 @@ plan_test() {
     step "test fixtures → build/test/" build_fixtures
     step "npm test tools (tests/tools/package.json) → .deps/npm-tools" npm_tools
     step "components for Wasmtime → build/wasmtime/" wasmtime_components
+    step "native-handler build (benchmark baseline) → build/native/" build_native
     test_servers
 }
 plan_wasmtime-invoke() {
@@ -383,13 +426,22 @@ plan_wasmtime-invoke() {
     step "npm test tools (tests/tools/package.json) → .deps/npm-tools" npm_tools
     step "components for Wasmtime → build/wasmtime/" wasmtime_components
 }
-plan_bench() { deps; build; }
+plan_native() {
+    deps; build
+    step "native-handler build (benchmark baseline) → build/native/" build_native
+}
+plan_bench() {
+    deps
+    step "Debian packages for the benchmarks (bench/peers.sh's chart)" install_pkgs "${BENCH_PKGS[@]}"
+    build
+    step "native-handler build (benchmark baseline) → build/native/" build_native
+}
 plan_fuzz() { deps; build; }
 
 cmd="${1:-build}"
 shift || true
 case "$cmd" in
-    deps|build|serve|test|bench|fuzz|wasmtime-invoke)
+    deps|build|serve|test|bench|fuzz|wasmtime-invoke|native)
         COUNTING=1; "plan_$cmd"; COUNTING=0
         "plan_$cmd"
         ;;
@@ -398,7 +450,7 @@ case "$cmd" in
         git ls-files '*.c' '*.h' | xargs clang-format-19 -i
         exit 0
         ;;
-    *) echo "usage: $0 [deps|build|test|serve|bench|fuzz|wasmtime-invoke|format|clean]" >&2; exit 2 ;;
+    *) echo "usage: $0 [deps|build|test|serve|bench|fuzz|wasmtime-invoke|native|format|clean]" >&2; exit 2 ;;
 esac
 case "$cmd" in
     serve)

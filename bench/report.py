@@ -502,7 +502,7 @@ w(f"- Guard pages vs bounds checks: guard pages faster in {len(g_wins)} of {len(
 results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 if os.path.exists(results):
     text = open(results).read()
-    for script in ("stores", "sizes"):
+    for script in ("stores", "sizes", "peers"):
         a = text.find(f"<!-- bench/{script}.sh: begin")
         b = text.find(f"<!-- bench/{script}.sh: end -->")
         if a >= 0 and b > a:

@@ -12,14 +12,27 @@
 #   WRK_RUNS [3], WRK_DURATION [10s]
 #   BENCH_NO_WRK=1, BENCH_NO_CALLGRIND=1 skip those parts
 #   BENCH_NO_SIZES=1           skip bench/sizes.sh (module sizes per build setting)
+#   BENCH_NO_PEERS=1           skip bench/peers.sh (native, Bastion, workerd, V8 and
+#                              Wasmtime side by side; its own RESULTS.md block + peers.png)
 #   BENCH_NO_STORES=1          skip bench/stores.sh (SQLite vs Redis + PostgreSQL over
 #                              HTTP; run last, STORES_* settings in that file; it
 #                              rewrites only its own section of RESULTS.md)
 # `bash bench/run.sh --report-only` rewrites RESULTS.md from the last run's logs.
+# `bash bench/run.sh --quick` (`./build.sh bench --quick`) is a smoke run: one
+# round, short loops and wrk runs, no callgrind, stores or sizes; its numbers
+# are for checking the benchmarks work, not for quoting.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+QUICK=0
+if [[ "${1:-}" == --quick ]]; then
+    QUICK=1
+    export BENCH_RUNS="${BENCH_RUNS:-1}" BENCH_ITERS="${BENCH_ITERS:-10000}"
+    export BENCH_INVOKE_ITERS="${BENCH_INVOKE_ITERS:-2000}" BENCH_POST_ITERS="${BENCH_POST_ITERS:-2000}"
+    export BENCH_SYSCALL_RUNS="${BENCH_SYSCALL_RUNS:-1}" WRK_RUNS="${WRK_RUNS:-1}"
+    export WRK_DURATION="${WRK_DURATION:-2s}" BENCH_NO_CALLGRIND=1 BENCH_NO_STORES=1 BENCH_NO_SIZES=1
+fi
 B="$ROOT/build/bench"
 LOG="$B/logs"
 RUNS="${BENCH_RUNS:-5}"
@@ -255,4 +268,8 @@ fi
 if [[ "${BENCH_NO_SIZES:-0}" != 1 ]]; then
     say "sizes: every module under other build settings (bench/sizes.sh)"
     bash bench/sizes.sh
+fi
+if [[ "${BENCH_NO_PEERS:-0}" != 1 ]]; then
+    say "peers: native, Bastion, workerd, V8, Wasmtime side by side (bench/peers.sh)"
+    bash bench/peers.sh $([[ $QUICK == 1 ]] && echo --quick)
 fi

@@ -58,7 +58,8 @@ struct host_function {
     uint32_t max_concurrency;            /* requests running at once (SAFE3) */
     const struct host_module_desc *desc; /* set by host_module_load */
     void *dl;
-    unsigned running, queued; /* now; guarded by exec.c's pool lock */
+    struct host_native *native; /* set instead under --native (native/native.c) */
+    unsigned running, queued;   /* now; guarded by exec.c's pool lock */
 };
 
 struct host_route {
@@ -306,6 +307,18 @@ int host_module_load(struct host_function *fn, FILE *errs);
 void host_invoke(struct host_env *env, struct host_function *fn, const struct host_request *req,
                  struct host_response *resp, struct host_counters *counters);
 void host_request_id(char out[40]);
+/* 1 when a header a guest answers with may go on the wire (RFC 9110 §5.1
+ * token name; no CR, LF or NUL in the value). */
+int host_header_ok(const char *name, size_t nl, const char *value, size_t vl);
+
+/* The native-handler build (native/native.c), a benchmark baseline: with
+ * host_native_mode set (serve/invoke --native), host_module_load loads
+ * build/native/<name>.so instead of the module and host_invoke runs it. */
+extern int host_native_mode;
+int host_native_load(struct host_function *fn, FILE *errs);
+void host_native_invoke(struct host_env *env, struct host_function *fn,
+                        const struct host_request *req, struct host_response *resp,
+                        struct host_counters *counters);
 /* Releases this thread's instance buffer and connections (also done
  * automatically when a thread that ran requests exits). */
 void host_thread_done(void);

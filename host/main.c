@@ -18,9 +18,10 @@ static const char USAGE[] =
     "usage:\n"
     "  bastion serve   [--listen ADDR:PORT] [--state DIR] [--manifest FILE] [--dev]\n"
     "                  [--workers N] [--env-file FILE] [--runtime-config FILE] [--no-cron]\n"
+    "                  [--native]\n"
     "  bastion invoke  FUNCTION --method M --path P [--query Q] [--header 'k: v']...\n"
     "                  [--body B | --body-file F] [--state DIR] [--manifest FILE] [--dev]\n"
-    "                  [--runtime-config FILE] [--trusted]\n"
+    "                  [--runtime-config FILE] [--trusted] [--native]\n"
     "  bastion invoke  --cron JOB [--state DIR] [--manifest FILE] [--runtime-config FILE]\n"
     "  bastion migrate [--state DIR] [--manifest FILE] [--allow-changed]\n"
     "                  [--runtime-config FILE]\n";
@@ -103,6 +104,10 @@ static int parse(int argc, char **argv, struct opts *o)
         }
         if (strcmp(a, "--no-cron") == 0) {
             o->no_cron = 1;
+            continue;
+        }
+        if (strcmp(a, "--native") == 0) { /* the benchmark baseline (native/native.c) */
+            host_native_mode = 1;
             continue;
         }
         if (a[0] != '-' && !o->function) {

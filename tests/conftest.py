@@ -7,6 +7,7 @@ import http.client
 import http.server
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -266,6 +267,11 @@ BACKENDS = [SQLITE, REMOTE]
 # layer runs the whole function suite with BASTION_TEST_BACKEND=redis+postgres
 # (tests marked sqlite_only, which look into SQLite's files, are deselected).
 BACKEND = os.environ.get("BASTION_TEST_BACKEND", SQLITE)
+# BASTION_TEST_NATIVE=1: every host command runs the native-handler build instead of the
+# modules (serve/invoke --native, host/native/native.c), the benchmark's baseline, which
+# must answer the function suite alike (tests marked wasm_only look at what only a module
+# has: its memory, its traps).
+NATIVE = os.environ.get("BASTION_TEST_NATIVE") == "1"
 
 
 def server_env(name):
@@ -336,7 +342,11 @@ class Server:
         self.state = state or tempfile.mkdtemp(prefix="bastion-test-")
         self.port = free_port()
         self.log_path = os.path.join(self.state, "server.log")
-        self.env = dict(os.environ, **TEST_VARS, **(env or {}))
+        # every guest statement SQLite prepares afresh is explained into plans.jsonl
+        # (host/stores/sqlite.c record_plan), for the tests of query paths (srv.plans())
+        self.plans_path = os.path.join(self.state, "plans.jsonl")
+        self.env = dict(os.environ, **TEST_VARS, BASTION_TEST_SQL_PLANS=self.plans_path,
+                        **(env or {}))
         self.workers = workers
         if runtime_config is None and BACKEND != SQLITE:
             runtime_config = default_runtime_config(self.state)
@@ -348,8 +358,9 @@ class Server:
         self.cron = cron
 
     def store_args(self):
-        """--state, --manifest and --runtime-config, for serve and migrate."""
+        """--state, --manifest, --runtime-config and --native, for serve, invoke and migrate."""
         args = ["--state", self.state, "--manifest", self.manifest]
+        args += ["--native"] if NATIVE else []
         return args + (["--runtime-config", self.runtime_config] if self.runtime_config else [])
 
     def migrate(self):
@@ -373,6 +384,18 @@ class Server:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("server did not start: " + self.logs())
+
+    def plans(self, table):
+        """{sql: plan details} of every statement naming `table` that SQLite prepared
+        (EXPLAIN QUERY PLAN, recorded by the host under BASTION_TEST_SQL_PLANS)."""
+        out = {}
+        if os.path.exists(self.plans_path):
+            with open(self.plans_path) as f:
+                for line in f:
+                    p = json.loads(line)
+                    if re.search(rf"\b{re.escape(table)}\b", p["sql"]):
+                        out[p["sql"]] = p["plan"]
+        return out
 
     def logs(self):
         with open(self.log_path, "rb") as f:

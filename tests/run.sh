@@ -112,6 +112,9 @@ layer functions pytest_layer functions tests/functions
 # both engines. Tests that look into SQLite's files are deselected.
 BASTION_TEST_BACKEND=redis+postgres \
     layer functions-remote pytest_layer functions-remote tests/functions -m "not sqlite_only"
+# The function suite on the native-handler build (serve --native, host/native/):
+# the benchmark's baseline must answer as the modules do for its numbers to count.
+BASTION_TEST_NATIVE=1 layer functions-native pytest_layer functions-native tests/functions
 # Two hosts on one Redis + PostgreSQL (tests/scale): the CONC guards hold across hosts.
 layer scale pytest_layer scale tests/scale
 # The host and binding tests again with the host under ASan + UBSan. The host

@@ -60,15 +60,18 @@ static char *backends_report(struct host_call *c)
 }
 
 /* see imports.h */
+const char *host_import_config_value(struct host_call *c, const char *name)
+{
+    if (strcmp(name, BACKENDS_NAME) == 0)
+        return host_call_own(c, backends_report(c), free);
+    return host_var_get(c->env->manifest, c->fn, name);
+}
+
+/* see imports.h */
 void host_import_config_get(struct host_call *c, uint32_t np, uint32_t nl, uint32_t ret)
 {
     GUEST_CHECK(c, ret, abi_option_list);
-    char *name = guest_cstr(c, np, nl);
-    const char *v = NULL;
-    if (strcmp(name, BACKENDS_NAME) == 0)
-        v = host_call_own(c, backends_report(c), free);
-    else
-        v = host_var_get(c->env->manifest, c->fn, name);
+    const char *v = host_import_config_value(c, guest_cstr(c, np, nl));
     abi_option_list r = {.disc = v ? ABI_SOME : ABI_NONE};
     if (v)
         r.value = guest_put_bytes(c, v, strlen(v));

@@ -31,6 +31,21 @@ static struct host_header *read_headers(struct host_call *c, abi_list list)
 }
 
 /* see imports.h */
+int host_import_http_do(struct host_call *c, const char *method, const char *url,
+                        const struct host_header *hs, size_t nh, const void *body, size_t bl,
+                        uint32_t timeout, struct host_http_resp *resp, struct host_err *e)
+{
+    c->counters.http++;
+    uint32_t budget = host_budget_ms(c, timeout);
+    if (!host_http_allowed(c->fn, url))
+        return host_fail(e, HOST_E_DENIED, "outbound URL not on the allow-list of '%s'",
+                         c->fn->name);
+    if (budget == 0)
+        return host_fail(e, HOST_E_TIMEOUT, "budget exhausted");
+    return host_http_send(method, url, hs, nh, body, bl, budget, resp, e);
+}
+
+/* see imports.h */
 void host_import_http_send(struct host_call *c, uint32_t mp, uint32_t ml, uint32_t up, uint32_t ul,
                            uint32_t hp, uint32_t hl, uint32_t bp, uint32_t bl, uint32_t timeout,
                            uint32_t ret)
@@ -42,18 +57,8 @@ void host_import_http_send(struct host_call *c, uint32_t mp, uint32_t ml, uint32
     struct host_header *hs = read_headers(c, (abi_list){hp, hl});
     char *method = guest_cstr(c, mp, ml);
     char *url = guest_cstr(c, up, ul);
-    c->counters.http++;
     struct host_http_resp *resp = host_call_own(c, calloc(1, sizeof *resp), resp_destroy);
-    int rc;
-    uint32_t budget = host_budget_ms(c, timeout);
-    if (!host_http_allowed(c->fn, url))
-        rc =
-            host_fail(&e, HOST_E_DENIED, "outbound URL not on the allow-list of '%s'", c->fn->name);
-    else if (budget == 0)
-        rc = host_fail(&e, HOST_E_TIMEOUT, "budget exhausted");
-    else
-        rc = host_http_send(method, url, hs, hl, body, bl, budget, resp, &e);
-    if (rc == 0) {
+    if (host_import_http_do(c, method, url, hs, hl, body, bl, timeout, resp, &e) == 0) {
         r = (abi_result_response){.disc = ABI_OK, .u.ok.status = resp->status};
         r.u.ok.headers =
             (abi_list){GUEST_ALLOC_ARRAY(c, resp->n_headers, abi_pair), (uint32_t)resp->n_headers};

@@ -75,16 +75,26 @@ abi_error host_import_error(struct host_call *c, const struct host_err *e)
     return v;
 }
 
-/* Store names are checked against the manifest grant before any backend call. */
-char *host_import_granted(struct host_call *c, uint32_t ptr, uint32_t len, char **list, size_t n,
-                          const char *what, struct host_err *e)
+/* see imports.h: store names are checked against the manifest grant before
+ * any backend call */
+int host_import_grant(const struct host_call *c, const char *name, char **list, size_t n,
+                      const char *what, struct host_err *e)
 {
-    char *name = guest_cstr(c, ptr, len);
     for (size_t i = 0; i < n; i++)
         if (strcmp(list[i], name) == 0)
-            return name;
-    host_fail(e, HOST_E_DENIED, "%s '%s' is not granted to function '%s'", what, name, c->fn->name);
-    return NULL;
+            return 0;
+    return host_fail(e, HOST_E_DENIED, "%s '%s' is not granted to function '%s'", what, name,
+                     c->fn->name);
+}
+
+/* see imports.h */
+int host_import_begin(struct host_call *c, const char *name, char **list, size_t n,
+                      const char *what, uint32_t timeout, uint32_t *budget, struct host_err *e)
+{
+    if (host_import_grant(c, name, list, n, what, e) != 0)
+        return -1;
+    *budget = host_budget_ms(c, timeout);
+    return *budget ? 0 : host_fail(e, HOST_E_TIMEOUT, "budget exhausted");
 }
 
 /* A request's log output is capped at [server] guest_log_bytes (SAFE3): a

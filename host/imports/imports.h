@@ -81,10 +81,28 @@ void host_import_wasi_proc_exit(struct host_call *c, uint32_t code);
 /* The `error` value for e, its string (if any) copied into the guest. */
 abi_error host_import_error(struct host_call *c, const struct host_err *e);
 
-/* The store or database name at (ptr, len) when `list` grants it, as a C
- * string owned by the call; otherwise NULL with e set to `denied`. */
-char *host_import_granted(struct host_call *c, uint32_t ptr, uint32_t len, char **list, size_t n,
-                          const char *what, struct host_err *e);
+/* 0 when `name` is on the grant `list`; else -1 with a denied error naming it. */
+int host_import_grant(const struct host_call *c, const char *name, char **list, size_t n,
+                      const char *what, struct host_err *e);
+/* The prologue of every store call once its name is read: the grant, then
+ * the budget (`timeout` capped by the deadline; 0 left is a timeout error). */
+int host_import_begin(struct host_call *c, const char *name, char **list, size_t n,
+                      const char *what, uint32_t timeout, uint32_t *budget, struct host_err *e);
+
+/* What config.get answers for `name` (NULL: none): the function's variable,
+ * or the host's own report for "bastion:backends" (owned by the call). */
+const char *host_import_config_value(struct host_call *c, const char *name);
+
+/* Writes one guest log line at `level` (a log.level case) with `n` field
+ * pairs (at most 64), within the guest log cap. */
+void host_import_log_emit(struct host_call *c, uint32_t level, const char *msg, size_t ml,
+                          const char *const *kv, const size_t *lens, size_t n);
+
+/* http-out.send once its arguments are host values: the allow-list, the
+ * budget, then the request; `resp` filled on 0. */
+int host_import_http_do(struct host_call *c, const char *method, const char *url,
+                        const struct host_header *hs, size_t nh, const void *body, size_t bl,
+                        uint32_t timeout, struct host_http_resp *resp, struct host_err *e);
 
 /* The guest log cap ([server] guest_log_bytes, SAFE3): how many of `len`
  * bytes a line with `framing` bytes of its own may still write, counted at

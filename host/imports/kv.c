@@ -21,13 +21,9 @@ static int kv_begin(struct host_call *c, uint32_t sp, uint32_t sl, uint32_t kp, 
     c->counters.kv++;
     a->key = guest_span(c, kp, kl);
     a->klen = kl;
-    a->store = host_import_granted(c, sp, sl, c->fn->kv, c->fn->n_kv, "kv store", e);
-    if (!a->store)
-        return -1;
-    a->budget = host_budget_ms(c, timeout);
-    if (a->budget == 0)
-        return host_fail(e, HOST_E_TIMEOUT, "budget exhausted");
-    return 0;
+    a->store = guest_cstr(c, sp, sl);
+    return host_import_begin(c, a->store, c->fn->kv, c->fn->n_kv, "kv store", timeout, &a->budget,
+                             e);
 }
 
 /* Each kv binding checks its return area first (it is written last), runs

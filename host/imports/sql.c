@@ -94,15 +94,10 @@ static char *sql_begin(struct host_call *c, uint32_t dp, uint32_t dl, uint32_t t
                        uint32_t *budget, struct host_err *e)
 {
     c->counters.sql++;
-    char *db = host_import_granted(c, dp, dl, c->fn->sql, c->fn->n_sql, "database", e);
-    if (!db)
-        return NULL;
-    *budget = host_budget_ms(c, timeout);
-    if (*budget == 0) {
-        host_fail(e, HOST_E_TIMEOUT, "budget exhausted");
-        return NULL;
-    }
-    return db;
+    char *db = guest_cstr(c, dp, dl);
+    return host_import_begin(c, db, c->fn->sql, c->fn->n_sql, "database", timeout, budget, e) == 0
+               ? db
+               : NULL;
 }
 
 /* see imports.h */

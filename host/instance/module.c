@@ -30,6 +30,8 @@ static host_import_fn provided(const struct host_import_name *imp)
 /* see host.h */
 int host_module_load(struct host_function *fn, FILE *errs)
 {
+    if (host_native_mode)
+        return host_native_load(fn, errs);
     /* Modules are linked -z now: every symbol binds here, never in guest
      * code. Imports are not symbols: they are slots filled below. */
     void *dl = dlopen(fn->so_path, RTLD_NOW | RTLD_LOCAL);
@@ -138,9 +140,8 @@ static char *copy_bytes(const void *p, size_t n)
     return s;
 }
 
-/* Header names and values a guest returns must be legal on the wire
- * (RFC 9110 §5.1 token for names; no CR, LF or NUL in values). */
-static int header_ok(const char *name, size_t nl, const char *value, size_t vl)
+/* see host.h */
+int host_header_ok(const char *name, size_t nl, const char *value, size_t vl)
 {
     if (nl == 0)
         return 0;
@@ -174,7 +175,7 @@ static void read_response(struct host_call *c, uint32_t p, struct host_response 
         GUEST_ELEM(h, i, abi_pair, &hd);
         const char *n = guest_str(c, hd.name.ptr, hd.name.len);
         const char *v = guest_str(c, hd.value.ptr, hd.value.len);
-        if (!header_ok(n, hd.name.len, v, hd.value.len))
+        if (!host_header_ok(n, hd.name.len, v, hd.value.len))
             host_rt_trap(HOST_TRAP_ABI);
         out->headers[i].name = copy_bytes(n, hd.name.len);
         out->headers[i].name_len = hd.name.len;
@@ -253,6 +254,10 @@ void host_invoke(struct host_env *env, struct host_function *fn, const struct ho
         pthread_once(&thread_key_once, make_thread_key);
         pthread_setspecific(thread_key, (void *)1);
         thread_registered = 1;
+    }
+    if (fn->native) {
+        host_native_invoke(env, fn, req, resp, counters);
+        return;
     }
     if (inst_cap < d->instance_size) {
         free(inst_buf);

@@ -20,6 +20,7 @@
  * autocommit with nothing attached.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,6 +262,41 @@ static int blank_tail(const char *p, const char *end)
     return 1;
 }
 
+/* BASTION_TEST_SQL_PLANS=FILE (tests only, read from the host's own
+ * environment): each guest statement this connection prepares afresh adds one
+ * line to FILE, {"sql": …, "plan": [EXPLAIN QUERY PLAN's details]}, so a test
+ * can prove which index a query path uses (DATA1, DATA4). */
+static void record_plan(struct conn *c, sqlite3_stmt *s)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    const char *path = getenv("BASTION_TEST_SQL_PLANS");
+    const char *sql = sqlite3_sql(s);
+    if (!path || !*path || !sql)
+        return;
+    char *explain = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *q = NULL;
+    if (explain && sqlite3_prepare_v2(c->db, explain, -1, &q, NULL) == SQLITE_OK && q) {
+        pthread_mutex_lock(&lock);
+        FILE *f = fopen(path, "a");
+        if (f) {
+            fputs("{\"sql\": \"", f);
+            host_json_escape(f, sql, strlen(sql));
+            fputs("\", \"plan\": [", f);
+            for (int n = 0; sqlite3_step(q) == SQLITE_ROW; n++) {
+                const char *d = (const char *)sqlite3_column_text(q, 3);
+                fputs(n ? ", \"" : "\"", f);
+                host_json_escape(f, d ? d : "", d ? strlen(d) : 0);
+                fputc('"', f);
+            }
+            fputs("]}\n", f);
+            fclose(f);
+        }
+        pthread_mutex_unlock(&lock);
+    }
+    sqlite3_finalize(q);
+    sqlite3_free(explain);
+}
+
 /* see sqlite.h */
 int sqlite_stmt(struct conn *c, const char *sql, size_t len, sqlite3_stmt **out, const char **tail)
 {
@@ -277,6 +313,8 @@ int sqlite_stmt(struct conn *c, const char *sql, size_t len, sqlite3_stmt **out,
         }
     }
     int rc = sqlite3_prepare_v3(c->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, out, tail);
+    if (rc == SQLITE_OK && *out && c->guest)
+        record_plan(c, *out);
     if (rc != SQLITE_OK || !*out || len > STMT_CACHE_MAX_SQL || !blank_tail(*tail, sql + len))
         return rc;
     struct cached_stmt *victim = NULL;

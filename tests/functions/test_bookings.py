@@ -8,6 +8,7 @@ import contextlib
 import datetime
 import itertools
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -409,6 +410,27 @@ def test_VAL1_availability_query_is_validated_with_422(bundle):
     # parameters the endpoint does not know are ignored (cache busters)
     r = bundle.get(f"/api/availability?date={day}&tier=premium&package=deluxe&_=1")
     assert r.status == 200 and len(r.json()["slots"]) == 13   # 09:00 … 15:00
+
+
+# --- DATA1: every booking path searches an index, however many bookings there are -----------
+
+@pytest.mark.sqlite_only
+def test_DATA1_booking_paths_search_the_status_start_index_never_scan(bundle):
+    """Creation's overlap check, availability and the unavailable list each read the active
+    bookings of a time range: SQLite's plan for each (EXPLAIN QUERY PLAN, recorded by the
+    host) must be an index search, so their cost stays flat as bookings accumulate."""
+    day = fresh_day()
+    assert book(bundle, day, "10:00").status == 201
+    assert availability(bundle, day, "standard", "basic").status == 200
+    assert bundle.get(f"/api/bookings/unavailable?from={day}&to={day}").status == 200
+    plans = bundle.plans("bookings")
+    ranged = {sql: plan for sql, plan in plans.items() if "start_ms <" in sql}
+    assert any(sql.startswith("INSERT") for sql in ranged), plans  # creation
+    assert any(sql.startswith("SELECT") for sql in ranged), plans  # the reads
+    for sql, plan in ranged.items():
+        assert not any(re.match(r"SCAN bookings\b", d) for d in plan), (sql, plan)
+        assert any("SEARCH bookings USING INDEX bookings_status_start" in d for d in plan), \
+            (sql, plan)
 
 
 # --- DATA3: the public list of unavailable intervals ----------------------------------------

@@ -8,6 +8,7 @@ credit_accounts directly. The payment API is conftest's FakePayments.
 """
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -596,6 +597,33 @@ def test_DATA4_cursor_walk_over_250_visits_each_once_with_inserts_between(srv):
     seen, _ = walk(srv, f"/api/campaigns/{cids[0]}/recipients?status=queued", h, 100)
     assert len({x["contact_id"] for x in seen}) == len(seen) == n
     assert walk(srv, f"/api/campaigns/{cids[0]}/recipients?status=sent", h, 100)[0] == []
+
+
+@pytest.mark.sqlite_only
+def test_DATA4_list_pages_are_index_searches_never_offset_scans_or_sorts(srv):
+    """Page 1 and a page behind a cursor of each list: SQLite's plan (EXPLAIN QUERY PLAN,
+    recorded by the host) must search an index in the list's order, with no scan of the
+    table and no sort of its rows, so page 1,000 costs what page 1 does."""
+    t = shop(srv)
+    h = user(t)
+    import_contacts(srv, h, [{"phone": p, "opted_in": True, "tags": ["p"]} for p in phones(30)])
+    give_credits(srv, t, 100)
+    cid = campaign(srv, h)
+    assert srv.post(f"/api/campaigns/{cid}/enqueue", headers=idem(h)).status == 202
+    campaign(srv, h)
+    lists = {"/api/contacts": 7, "/api/contacts?tag=p": 7, "/api/campaigns": 1,
+             f"/api/campaigns/{cid}/recipients?status=queued": 7}
+    for path, limit in lists.items():
+        assert walk(srv, path, h, limit)[1] >= 2  # page 1 and at least one behind a cursor
+    checked = 0
+    for table in ("contacts", "contact_tags", "campaigns", "campaign_recipients"):
+        for sql, plan in srv.plans(table).items():
+            if "LIMIT" not in sql or "ORDER BY" not in sql:
+                continue
+            checked += 1
+            assert not any("USE TEMP B-TREE FOR ORDER BY" in d for d in plan), (sql, plan)
+            assert not any(re.match(rf"SCAN {table}\b(?! USING)", d) for d in plan), (sql, plan)
+    assert checked >= 4, "the lists' statements were not recorded"
 
 
 @pytest.mark.parametrize("path", ["/api/contacts", "/api/campaigns", "/api/campaigns/{id}/recipients"])
