@@ -27,7 +27,7 @@ one() { # one LABEL BIN
     st="$(mktemp -d -p "$OUT")"
     port="$(free_port)"
     "$bin" migrate --state "$st" --manifest build/manifest.json >/dev/null 2>&1
-    BASTION_VAR_waitlist_joins_per_minute=1000000000 "$bin" serve --listen "127.0.0.1:$port" \
+    BASTION_VAR_waitlist_joins_per_minute=1000000 "$bin" serve --listen "127.0.0.1:$port" \
         --state "$st" --manifest build/manifest.json --dev --no-cron >"$st/log" 2>&1 &
     pid=$!
     for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.05; done
