@@ -183,6 +183,16 @@ static int on_authorize(void *arg, int action, const char *a1, const char *a2, c
     }
 }
 
+/* Process-wide settings, before SQLite's first use. Connections are never
+ * shared between threads (one per worker per file, opened NOMUTEX), and the
+ * host reads no memory statistics, so SQLite's global allocation mutex is
+ * pure contention between workers: turned off. */
+static pthread_once_t configured = PTHREAD_ONCE_INIT;
+static void configure(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* SQLITE_MISUSE once initialized: harmless */
+}
+
 static const char KV_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS kv ("
     " store TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,"
@@ -211,6 +221,7 @@ static struct conn *open_conn(const char *path, const char *schema, struct host_
         *slash = 0;
         mkdir(dir, 0700);
     }
+    pthread_once(&configured, configure);
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -447,10 +458,18 @@ int sqlite_fail(struct conn *c, int rc, struct host_err *err, const char *what)
     return host_fail(err, HOST_E_INTERNAL, "%s: %s", what, sqlite3_errmsg(c->db));
 }
 
+/* One host statement (BEGIN IMMEDIATE, COMMIT) through the statement cache,
+ * so it is parsed once per connection, not once per transaction. */
 static int exec_simple(struct conn *c, const char *sql, struct host_err *err)
 {
-    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : sqlite_fail(c, rc, err, sql);
+    sqlite3_stmt *s = NULL;
+    const char *tail;
+    int rc = sqlite_stmt(c, sql, strlen(sql), &s, &tail);
+    if (rc == SQLITE_OK && s)
+        rc = sqlite3_step(s);
+    int r = rc == SQLITE_OK || rc == SQLITE_DONE ? 0 : sqlite_fail(c, rc, err, sql);
+    sqlite_stmt_done(c, s);
+    return r;
 }
 
 /* BEGIN IMMEDIATE takes the write lock up front: in SQLite that makes the
