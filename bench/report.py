@@ -502,10 +502,10 @@ w(f"- Guard pages vs bounds checks: guard pages faster in {len(g_wins)} of {len(
 results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 if os.path.exists(results):
     text = open(results).read()
-    for script in ("stores", "sizes", "peers"):
-        a = text.find(f"<!-- bench/{script}.sh: begin")
-        b = text.find(f"<!-- bench/{script}.sh: end -->")
+    for script in ("stores.sh", "sizes.sh", "peers.sh", "growth.py"):
+        a = text.find(f"<!-- bench/{script}: begin")
+        b = text.find(f"<!-- bench/{script}: end -->")
         if a >= 0 and b > a:
             w("")
-            w(text[a:b + len(f"<!-- bench/{script}.sh: end -->")])
+            w(text[a:b + len(f"<!-- bench/{script}: end -->")])
 print("\n".join(o))

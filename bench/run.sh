@@ -12,6 +12,7 @@
 #   WRK_RUNS [3], WRK_DURATION [10s]
 #   BENCH_NO_WRK=1, BENCH_NO_CALLGRIND=1 skip those parts
 #   BENCH_NO_SIZES=1           skip bench/sizes.sh (module sizes per build setting)
+#   BENCH_NO_GROWTH=1          skip bench/growth.py (cost as tables grow; its own block)
 #   BENCH_NO_PEERS=1           skip bench/peers.sh (native, Bastion, workerd, V8 and
 #                              Wasmtime side by side; its own RESULTS.md block + peers.png)
 #   BENCH_NO_STORES=1          skip bench/stores.sh (SQLite vs Redis + PostgreSQL over
@@ -268,6 +269,10 @@ fi
 if [[ "${BENCH_NO_SIZES:-0}" != 1 ]]; then
     say "sizes: every module under other build settings (bench/sizes.sh)"
     bash bench/sizes.sh
+fi
+if [[ "${BENCH_NO_GROWTH:-0}" != 1 ]]; then
+    say "growth: bookings, lists and enqueue as the tables grow (bench/growth.py)"
+    .deps/python/bin/python bench/growth.py $([[ $QUICK == 1 ]] && echo --quick)
 fi
 if [[ "${BENCH_NO_PEERS:-0}" != 1 ]]; then
     say "peers: native, Bastion, workerd, V8, Wasmtime side by side (bench/peers.sh)"

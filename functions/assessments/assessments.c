@@ -280,7 +280,7 @@ static void create_assessment(bastion_ctx *cx)
 /* --- GET /api/assessments --- */
 
 /* DATA4: rows strictly after the cursor's (created_at, id), never OFFSET */
-#define AFTER_CURSOR "($2 = 0 OR created_at > $3 OR (created_at = $3 AND id > $4))"
+#define AFTER_CURSOR BASTION_PAGE_AFTER("created_at", "id")
 
 static void list_assessments(bastion_ctx *cx)
 {

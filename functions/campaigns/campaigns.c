@@ -93,7 +93,7 @@ static bastion_str scope(const char *list, bastion_str tenant, bastion_str narro
 }
 
 /* DATA4: rows strictly after the cursor's (key, id); $2..$4 (page.h) */
-#define AFTER(key, id) "($2 = 0 OR " key " > $3 OR (" key " = $3 AND " id " > $4))"
+#define AFTER(key, id) BASTION_PAGE_AFTER(key, id)
 
 /* Per-tenant data: no shared cache may keep it (RFC 9111 §5.2.2.5). */
 static void respond_private(bastion_ctx *cx, uint16_t status, cJSON *body)

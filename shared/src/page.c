@@ -105,7 +105,7 @@ int64_t bastion_page_fetch(const bastion_page *pg)
 void bastion_page_params(const bastion_page *pg, bastion_sql_value out[3])
 {
     out[0] = BASTION_SQL_INT(pg->after ? 1 : 0);
-    out[1] = BASTION_SQL_INT(pg->after ? pg->key : 0);
+    out[1] = BASTION_SQL_INT(pg->after ? pg->key : INT64_MIN); /* before every row */
     out[2] = BASTION_SQL_STR(pg->after ? pg->id : BASTION_LIT(""));
 }
 

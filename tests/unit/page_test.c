@@ -98,6 +98,7 @@ static void test_DATA4_cursor_round_trip_and_last_page(void **state)
     /* no cursor: the position parameters say "from the start" */
     bastion_page_params(&pg, p);
     assert_int_equal(p[0].v.i, 0);
+    assert_true(p[1].v.i == INT64_MIN && p[2].v.s.len == 0); /* before every row */
 }
 
 /* Makes a cursor after (key 7, "row-7") for `scope`. */

@@ -4,10 +4,17 @@
  * A list is ordered by (key, id): an integer sort key (e.g. created_at) and
  * a text tie-breaker unique within the list (the row id), so the order is
  * total and stable under inserts. A page asks for rows strictly after the
- * cursor's (key, id):
+ * cursor's (key, id), as one row-value comparison (BASTION_PAGE_AFTER):
  *
- *     … WHERE tenant = $1 AND ($2 = 0 OR key > $3 OR (key = $3 AND id > $4))
+ *     … WHERE tenant = $1 AND $2 >= 0 AND (key, id) > ($3, $4)
  *       ORDER BY key, id LIMIT $5          ($5 = bastion_page_fetch(&pg))
+ *
+ * which SQLite and PostgreSQL both answer as a range of an index on
+ * (tenant, key, id): page 1,000 starts where its cursor points instead of
+ * walking the 999 pages before it (an OR of the two cases would bound only
+ * the tenant, an offset scan in disguise). Page 1 is the same statement from
+ * (INT64_MIN, ""), before every row; $2 (1 after a cursor, else 0) stays for
+ * the statements' parameter numbering.
  *
  * and bastion_page_respond trims the one extra row that tells whether a
  * next page exists. Rows inserted between pages land before or after the
@@ -48,7 +55,12 @@ bastion_rc bastion_page_or_problem(bastion_ctx *cx, bastion_str scope, bastion_p
 /* The LIMIT to query with: one more row than the page shows. */
 int64_t bastion_page_fetch(const bastion_page *pg);
 
-/* SQL parameters for the position test above: (after ? 1 : 0, key, id). */
+/* The position test above over the list's `key` and `id` columns, with the
+ * parameters $2..$4 of bastion_page_params. */
+#define BASTION_PAGE_AFTER(key, id) "$2 >= 0 AND (" key ", " id ") > ($3, $4)"
+
+/* SQL parameters for the position test: (after ? 1 : 0, key, id), from
+ * (INT64_MIN, "") without a cursor. */
 void bastion_page_params(const bastion_page *pg, bastion_sql_value out[3]);
 
 /*
