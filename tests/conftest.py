@@ -345,8 +345,8 @@ class Server:
         # every guest statement SQLite prepares afresh is explained into plans.jsonl
         # (host/stores/sqlite.c record_plan), for the tests of query paths (srv.plans())
         self.plans_path = os.path.join(self.state, "plans.jsonl")
-        self.env = dict(os.environ, **TEST_VARS, BASTION_TEST_SQL_PLANS=self.plans_path,
-                        **(env or {}))
+        self.env = dict(os.environ, **TEST_VARS, **(env or {}))
+        self.env["BASTION_TEST_SQL_PLANS"] = self.plans_path  # this server's, even in a copied env
         self.workers = workers
         if runtime_config is None and BACKEND != SQLITE:
             runtime_config = default_runtime_config(self.state)
