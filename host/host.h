@@ -307,6 +307,15 @@ int host_module_load(struct host_function *fn, FILE *errs);
 void host_invoke(struct host_env *env, struct host_function *fn, const struct host_request *req,
                  struct host_response *resp, struct host_counters *counters);
 void host_request_id(char out[40]);
+/* A request's deadline on the monotonic clock: arrival + its timeout (or the
+ * function's); and the same deadline as the guest sees it, Unix epoch ms on
+ * the modules' wall clock (rt.h), for the request record's deadline_ms. */
+uint64_t host_call_deadline_ns(const struct host_function *fn, const struct host_request *req);
+uint64_t host_guest_deadline_ms(uint64_t deadline_ns);
+/* Replaces `resp` with the answer to a trap (rt.h HOST_TRAP_*): 504 at the
+ * deadline, else 500, each logged with the trap's name. */
+void host_trap_answer(const struct host_function *fn, const struct host_request *req, int trap,
+                      struct host_response *resp);
 /* 1 when a header a guest answers with may go on the wire (RFC 9110 §5.1
  * token name; no CR, LF or NUL in the value). */
 int host_header_ok(const char *name, size_t nl, const char *value, size_t vl);

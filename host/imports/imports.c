@@ -77,22 +77,15 @@ abi_error host_import_error(struct host_call *c, const struct host_err *e)
 
 /* see imports.h: store names are checked against the manifest grant before
  * any backend call */
-int host_import_grant(const struct host_call *c, const char *name, char **list, size_t n,
-                      const char *what, struct host_err *e)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(list[i], name) == 0)
-            return 0;
-    return host_fail(e, HOST_E_DENIED, "%s '%s' is not granted to function '%s'", what, name,
-                     c->fn->name);
-}
-
-/* see imports.h */
 int host_import_begin(struct host_call *c, const char *name, char **list, size_t n,
                       const char *what, uint32_t timeout, uint32_t *budget, struct host_err *e)
 {
-    if (host_import_grant(c, name, list, n, what, e) != 0)
-        return -1;
+    size_t i = 0;
+    while (i < n && strcmp(list[i], name) != 0)
+        i++;
+    if (i == n)
+        return host_fail(e, HOST_E_DENIED, "%s '%s' is not granted to function '%s'", what, name,
+                         c->fn->name);
     *budget = host_budget_ms(c, timeout);
     return *budget ? 0 : host_fail(e, HOST_E_TIMEOUT, "budget exhausted");
 }

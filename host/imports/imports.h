@@ -81,11 +81,9 @@ void host_import_wasi_proc_exit(struct host_call *c, uint32_t code);
 /* The `error` value for e, its string (if any) copied into the guest. */
 abi_error host_import_error(struct host_call *c, const struct host_err *e);
 
-/* 0 when `name` is on the grant `list`; else -1 with a denied error naming it. */
-int host_import_grant(const struct host_call *c, const char *name, char **list, size_t n,
-                      const char *what, struct host_err *e);
-/* The prologue of every store call once its name is read: the grant, then
- * the budget (`timeout` capped by the deadline; 0 left is a timeout error). */
+/* The prologue of every store call once its name is read: the grant (a
+ * name not on `list` is a denied error naming it), then the budget (`timeout` capped by the
+ * deadline; 0 left is a timeout error). */
 int host_import_begin(struct host_call *c, const char *name, char **list, size_t n,
                       const char *what, uint32_t timeout, uint32_t *budget, struct host_err *e);
 

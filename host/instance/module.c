@@ -123,9 +123,7 @@ static uint32_t write_request(struct host_call *c, const struct host_request *q)
     r.body = guest_put_bytes(c, q->body, q->body_len);
     r.client_ip = put_str(c, q->client_ip);
     r.request_id = put_str(c, q->request_id);
-    uint64_t left_ms =
-        c->deadline_ns > host_now_ns() ? (c->deadline_ns - host_now_ns()) / 1000000 : 0;
-    r.deadline_ms = host_guest_wall_ms() + left_ms;
+    r.deadline_ms = host_guest_deadline_ms(c->deadline_ns);
     GUEST_STORE(c, p, abi_request, &r);
     return p;
 }
@@ -214,6 +212,39 @@ static void run_request(void *arg)
     host_rt_enter_host();
 }
 
+/* see host.h */
+uint64_t host_call_deadline_ns(const struct host_function *fn, const struct host_request *req)
+{
+    uint32_t timeout_ms = req->timeout_ms ? req->timeout_ms : fn->timeout_ms;
+    return req->arrival_ns + (uint64_t)timeout_ms * 1000000ull;
+}
+
+/* see host.h */
+uint64_t host_guest_deadline_ms(uint64_t deadline_ns)
+{
+    uint64_t now = host_now_ns();
+    return host_guest_wall_ms() + (deadline_ns > now ? (deadline_ns - now) / 1000000 : 0);
+}
+
+/* see host.h */
+void host_trap_answer(const struct host_function *fn, const struct host_request *req, int trap,
+                      struct host_response *resp)
+{
+    host_response_free(resp);
+    char detail[128];
+    const char *vals[2] = {"trap", host_rt_trap_name(trap)};
+    size_t lens[2] = {4, strlen(vals[1])};
+    if (trap == HOST_TRAP_DEADLINE) {
+        host_log_line("error", fn->name, req->request_id, "deadline exceeded", 17, vals, lens, 1);
+        snprintf(detail, sizeof detail, "The function did not answer within %u ms.",
+                 fn->timeout_ms);
+        host_problem(resp, 504, detail, 0);
+    } else {
+        host_log_line("error", fn->name, req->request_id, "guest trapped", 13, vals, lens, 1);
+        host_problem(resp, 500, "The function failed while handling the request.", 0);
+    }
+}
+
 /* Per-thread instance buffer, grown to the largest module seen. */
 static _Thread_local void *inst_buf;
 static _Thread_local size_t inst_cap;
@@ -275,8 +306,7 @@ void host_invoke(struct host_env *env, struct host_function *fn, const struct ho
     run.call.req = req;
     run.call.instance = inst_buf;
     host_rng_begin(&run.call.rng);
-    uint32_t timeout_ms = req->timeout_ms ? req->timeout_ms : fn->timeout_ms;
-    run.call.deadline_ns = req->arrival_ns + (uint64_t)timeout_ms * 1000000ull;
+    run.call.deadline_ns = host_call_deadline_ns(fn, req);
     run.resp = resp;
     uint64_t t0 = host_now_ns();
     int trap = host_rt_run(run_request, &run, run.call.deadline_ns, fn->memory_mb * 16);
@@ -287,19 +317,6 @@ void host_invoke(struct host_env *env, struct host_function *fn, const struct ho
     run.call.counters.instance_us = (host_now_ns() - t0) / 1000;
     if (counters)
         *counters = run.call.counters;
-    if (trap == HOST_TRAP_NONE)
-        return;
-    host_response_free(resp);
-    char detail[128];
-    const char *vals[2] = {"trap", host_rt_trap_name(trap)};
-    size_t lens[2] = {4, strlen(vals[1])};
-    if (trap == HOST_TRAP_DEADLINE) {
-        host_log_line("error", fn->name, req->request_id, "deadline exceeded", 17, vals, lens, 1);
-        snprintf(detail, sizeof detail, "The function did not answer within %u ms.",
-                 fn->timeout_ms);
-        host_problem(resp, 504, detail, 0);
-    } else {
-        host_log_line("error", fn->name, req->request_id, "guest trapped", 13, vals, lens, 1);
-        host_problem(resp, 500, "The function failed while handling the request.", 0);
-    }
+    if (trap != HOST_TRAP_NONE)
+        host_trap_answer(fn, req, trap, resp);
 }

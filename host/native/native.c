@@ -565,8 +565,7 @@ void host_native_invoke(struct host_env *env, struct host_function *fn,
 
     struct host_call c = {.env = env, .fn = fn, .req = req};
     host_rng_begin(&c.rng);
-    uint32_t timeout_ms = req->timeout_ms ? req->timeout_ms : fn->timeout_ms;
-    c.deadline_ns = req->arrival_ns + (uint64_t)timeout_ms * 1000000ull;
+    c.deadline_ns = host_call_deadline_ns(fn, req);
     cur = &c;
     cur_copy = k;
 
@@ -588,18 +587,11 @@ void host_native_invoke(struct host_env *env, struct host_function *fn,
     q.body = (cabi_bytes){(uint8_t *)(req->body ? req->body : (const uint8_t *)""), req->body_len};
     q.client_ip = in_str(req->client_ip);
     q.request_id = in_str(req->request_id);
-    uint64_t now = host_now_ns();
-    q.deadline_ms =
-        host_guest_wall_ms() + (c.deadline_ns > now ? (c.deadline_ns - now) / 1000000 : 0);
+    q.deadline_ms = host_guest_deadline_ms(c.deadline_ns);
 
     const cabi_response *r = k->handle(&q);
-    if (copy_response(r, resp) != 0) {
-        host_response_free(resp);
-        const char *vals[2] = {"trap", "abi"};
-        size_t lens[2] = {4, 3};
-        host_log_line("error", fn->name, req->request_id, "guest trapped", 13, vals, lens, 1);
-        host_problem(resp, 500, "The function failed while handling the request.", 0);
-    }
+    if (copy_response(r, resp) != 0)
+        host_trap_answer(fn, req, HOST_TRAP_ABI, resp); /* as a module's bad answer is */
     host_call_release(&c);
     free(c.owned);
     cur = NULL;
