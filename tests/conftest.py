@@ -61,6 +61,8 @@ TEST_VARS = {
     "BASTION_VAR_shopify_api_secret": "shpss_test_0123456789abcdef",
     "BASTION_VAR_payments_api_key": "sk_test_0123456789abcdef",
     "BASTION_VAR_sms_api_key": "sms_test_0123456789abcdef",
+    "BASTION_VAR_match_api_key": "match_test_0123456789abcdef",
+    "BASTION_VAR_job_action_token_secret": "test-job-action-secret-0123456789abcdef0123",
 }
 
 
@@ -81,6 +83,24 @@ def mint_jwt(claims=None, secret=AUTH_SECRET, header=None, **overrides):
     signing = b64url(json.dumps(head).encode()) + "." + b64url(json.dumps(body).encode())
     sig = hmac.new(secret.encode(), signing.encode(), hashlib.sha256).digest()
     return signing + "." + b64url(sig)
+
+
+def link_token(resource, expires_s, purpose, master):
+    """A core signed link token (token.h) minted here, to reach states a live link
+    cannot (expired, another purpose, another key):
+    BASE64URL(0x01 ‖ expiry u64 BE ‖ nonce[16] ‖ resource ‖ HMAC-SHA256(key, all before)),
+    key = HMAC(HMAC("bastion/token/v1", master), "bastion/token/v1/" ‖ purpose ‖ 0x01)."""
+    prk = hmac.new(b"bastion/token/v1", master.encode(), hashlib.sha256).digest()
+    key = hmac.new(prk, b"bastion/token/v1/" + purpose.encode() + b"\x01",
+                   hashlib.sha256).digest()
+    raw = b"\x01" + expires_s.to_bytes(8, "big") + os.urandom(16) + resource.encode()
+    return b64url(raw + hmac.new(key, raw, hashlib.sha256).digest())
+
+
+def flip(token, i=None):
+    """The token with one character changed (its middle one by default)."""
+    i = len(token) // 2 if i is None else i
+    return token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:]
 
 
 def bearer(token):
@@ -655,6 +675,80 @@ class failing_trigger(sql_trigger):
                            f"CREATE TRIGGER {self.name} BEFORE {event} ON {table} "
                            f"FOR EACH ROW EXECUTE FUNCTION {self.name}()")
             self.drop = f"DROP FUNCTION {self.name}() CASCADE"
+
+
+class slow_trigger:
+    """Makes every UPDATE of a row of `table` take a while inside the
+    database (PostgreSQL: pg_sleep; SQLite, which has no sleep: a counted
+    cross join), so concurrent requests that all read the row before the
+    first write commits really do race for the write."""
+
+    def __init__(self, srv, db, table):
+        self.srv, self.db, self.table = srv, db, table
+
+    def __enter__(self):
+        if self.srv.backend == "sqlite":
+            self.srv.sql(self.db, "CREATE TABLE test_slow_rows (n INTEGER)")
+            self.srv.sql(self.db, "INSERT INTO test_slow_rows (n) VALUES " +
+                         ", ".join(f"({i})" for i in range(160)))
+            self.srv.sql(self.db, f"CREATE TRIGGER test_slow BEFORE UPDATE ON {self.table} "
+                                  "BEGIN SELECT count(*) FROM test_slow_rows a, test_slow_rows b, "
+                                  "test_slow_rows c; END")
+        else:
+            self.srv.sql(self.db, "CREATE FUNCTION test_slow() RETURNS trigger LANGUAGE plpgsql "
+                                  "AS $f$ BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $f$; "
+                                  f"CREATE TRIGGER test_slow BEFORE UPDATE ON {self.table} "
+                                  "FOR EACH ROW EXECUTE FUNCTION test_slow()")
+        return self
+
+    def __exit__(self, *exc):
+        if self.srv.backend == "sqlite":
+            self.srv.sql(self.db, "DROP TRIGGER test_slow")
+            self.srv.sql(self.db, "DROP TABLE test_slow_rows")
+        else:
+            self.srv.sql(self.db, "DROP FUNCTION test_slow() CASCADE")
+
+
+def new_tenant():
+    """A fresh tenant id, so plan usage and write limits in kv never leak between tests."""
+    return "t-" + uuid.uuid4().hex[:12]
+
+
+def pointers(p):
+    """The sorted pointers of a 422 problem's errors."""
+    return sorted(e["pointer"] for e in p["errors"])
+
+
+def walk(srv, path, headers, limit, between=None):
+    """Every item of a list, page by page; `between` runs after each page."""
+    seen, cursor = [], None
+    while True:
+        sep = "&" if "?" in path else "?"
+        r = srv.get(f"{path}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else ""),
+                    headers=headers)
+        assert r.status == 200, r
+        page = r.json()
+        assert len(page["items"]) <= limit
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+        if between:
+            between()
+
+
+def subscribe(srv, tenant, status="active", price="price_pro_test", period_end_ms=None):
+    """A subscription of `tenant` in database billing, as stripe-webhook writes one."""
+    now = int(time.time())
+    cus, sub = "cus_" + uuid.uuid4().hex[:14], "sub_" + uuid.uuid4().hex[:14]
+    srv.sql("billing", "INSERT INTO stripe_customers (stripe_customer_id, tenant, created_at) "
+                       "VALUES (?, ?, ?)", (cus, tenant, now * 1000))
+    srv.sql("billing", "INSERT INTO subscriptions (stripe_subscription_id, tenant, "
+                       "stripe_customer_id, status, price_id, current_period_end, "
+                       "cancel_at_period_end, event_created, updated_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
+            (sub, tenant, cus, status, price,
+             period_end_ms or (now + 30 * 86400) * 1000, now, now * 1000))
 
 
 def assert_problem(r, status, cls=None):

@@ -1,14 +1,15 @@
 /*
  * The payment API client (see payments.h).
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "bastion/breaker.h"
 #include "bastion/host.h"
 #include "bastion/log.h"
 #include "bastion/payments.h"
+#include "bastion/provider.h"
 
+static const bastion_provider PAYMENTS = {"payment provider", "payment API"};
 static const bastion_breaker PAYMENTS_BREAKER = {"payments", NULL, 5, 30000, 0};
 
 static bool unreserved(unsigned char c)
@@ -55,16 +56,6 @@ bastion_str bastion_form_encode(const bastion_form_field *form, size_t n)
     return (bastion_str){out, len};
 }
 
-static void log_provider(const char *path, const char *what, unsigned status)
-{
-    char code[8];
-    snprintf(code, sizeof code, "%u", status);
-    bastion_header f[] = {{BASTION_LIT("path"), bastion_cstr(path)},
-                          {BASTION_LIT("status"), bastion_cstr(code)},
-                          {BASTION_LIT("detail"), bastion_host_error_text()}};
-    bastion_log_safe(BASTION_LOG_WARN, what, f, status ? BASTION_COUNTOF(f) : 1);
-}
-
 /* see payments.h */
 bastion_rc bastion_payments_post_or_problem(bastion_ctx *cx, const char *kv_store, const char *path,
                                             const bastion_form_field *form, size_t n, cJSON **out)
@@ -91,34 +82,6 @@ bastion_rc bastion_payments_post_or_problem(bastion_ctx *cx, const char *kv_stor
     bastion_http_response r;
     bastion_host_rc hrc = bastion_http_send(cx, "POST", url.ptr, h, BASTION_COUNTOF(h),
                                             bastion_form_encode(form, n), &r);
-    bool healthy = hrc == BASTION_HOST_OK && r.status < 500;
-    bastion_breaker_record(cx, &b, &ticket, healthy);
-    if (hrc == BASTION_HOST_TIMEOUT) {
-        log_provider(path, "payment API timed out", 0);
-        return bastion_problem(cx, BASTION_E_TIMEOUT,
-                               "The payment provider did not answer in time.");
-    }
-    if (hrc != BASTION_HOST_OK) {
-        log_provider(path, "payment API unreachable", 0);
-        return bastion_problem(cx, BASTION_E_BAD_GATEWAY,
-                               "The payment provider could not be reached.");
-    }
-    if (r.status >= 500) {
-        log_provider(path, "payment API failed", r.status);
-        return bastion_problem(cx, BASTION_E_BAD_GATEWAY,
-                               "The payment provider failed; try again.");
-    }
-    if (r.status >= 300) {
-        log_provider(path, "payment API refused the request", r.status);
-        return bastion_problem(cx, BASTION_E_UPSTREAM_REFUSED,
-                               "The payment provider refused the request.");
-    }
-    cJSON *json = cJSON_ParseWithLength(r.body.ptr, r.body.len);
-    if (!cJSON_IsObject(json)) {
-        log_provider(path, "payment API answered something other than a JSON object", r.status);
-        return bastion_problem(cx, BASTION_E_BAD_GATEWAY,
-                               "The payment provider's answer was not understood.");
-    }
-    *out = json;
-    return BASTION_OK;
+    bastion_breaker_record(cx, &b, &ticket, bastion_provider_healthy(hrc, &r));
+    return bastion_provider_answer_or_problem(cx, &PAYMENTS, path, hrc, &r, out);
 }

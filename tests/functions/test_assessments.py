@@ -11,10 +11,7 @@ another purpose, another key):
 """
 import base64
 import concurrent.futures
-import hashlib
-import hmac
 import json
-import os
 import re
 import threading
 import time
@@ -22,8 +19,9 @@ import uuid
 
 import pytest
 
-from conftest import (TEST_VARS, FakeEmail, assert_problem, b64url, bearer, failing_trigger,
-                      mint_jwt, serve_bundle)
+from conftest import (TEST_VARS, FakeEmail, assert_problem, bearer, failing_trigger,
+                      flip, link_token, mint_jwt, new_tenant, pointers, serve_bundle,
+                      slow_trigger, subscribe, walk)
 
 BASE = "https://hire.example.test"
 SECRET = TEST_VARS["BASTION_VAR_assessment_token_secret"]
@@ -60,30 +58,14 @@ def fresh():
 
 # --- tokens and tenants ---------------------------------------------------------
 
-def token_key(purpose=PURPOSE, master=SECRET):
-    prk = hmac.new(b"bastion/token/v1", master.encode(), hashlib.sha256).digest()
-    return hmac.new(prk, b"bastion/token/v1/" + purpose.encode() + b"\x01",
-                    hashlib.sha256).digest()
-
-
 def mint(resource, expires_s, purpose=PURPOSE, master=SECRET):
-    raw = b"\x01" + expires_s.to_bytes(8, "big") + os.urandom(16) + resource.encode()
-    return b64url(raw + hmac.new(token_key(purpose, master), raw, hashlib.sha256).digest())
+    return link_token(resource, expires_s, purpose, master)
 
 
 def decode(token):
     raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     return {"version": raw[0], "expires_s": int.from_bytes(raw[1:9], "big"),
             "resource": raw[25:-32].decode()}
-
-
-def flip(token, i=None):
-    i = len(token) // 2 if i is None else i
-    return token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:]
-
-
-def new_tenant():
-    return "t-" + uuid.uuid4().hex[:12]
 
 
 def admin(tenant):
@@ -144,30 +126,8 @@ def submit(srv, token, answers=None, **extra):
     return srv.post("/api/assessments/take", {"token": token, "answers": answers, **extra})
 
 
-def pointers(p):
-    return sorted(e["pointer"] for e in p["errors"])
-
-
 def status_of(srv, invitation_id):
     return srv.sql("hiring", "SELECT status FROM invitations WHERE id = ?", (invitation_id,))[0][0]
-
-
-def walk(srv, path, headers, limit, between=None):
-    """Every item of a list, page by page; `between` runs after each page."""
-    seen, cursor = [], None
-    while True:
-        sep = "&" if "?" in path else "?"
-        r = srv.get(f"{path}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else ""),
-                    headers=headers)
-        assert r.status == 200, r
-        page = r.json()
-        assert len(page["items"]) <= limit
-        seen += [item["id"] for item in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return seen
-        if between:
-            between()
 
 
 # --- POST/GET /api/assessments ---------------------------------------------------
@@ -500,38 +460,6 @@ def test_VAL1_every_question_answered_once_with_its_own_choices(srv):
     assert submit(srv, token).json()["score"] == 100
 
 
-class slow_trigger:
-    """Makes every UPDATE of a row of `table` take a while inside the
-    database (PostgreSQL: pg_sleep; SQLite, which has no sleep: a counted
-    cross join), so concurrent requests that all read the row before the
-    first write commits really do race for the write."""
-
-    def __init__(self, srv, db, table):
-        self.srv, self.db, self.table = srv, db, table
-
-    def __enter__(self):
-        if self.srv.backend == "sqlite":
-            self.srv.sql(self.db, "CREATE TABLE test_slow_rows (n INTEGER)")
-            self.srv.sql(self.db, "INSERT INTO test_slow_rows (n) VALUES " +
-                         ", ".join(f"({i})" for i in range(160)))
-            self.srv.sql(self.db, f"CREATE TRIGGER test_slow BEFORE UPDATE ON {self.table} "
-                                  "BEGIN SELECT count(*) FROM test_slow_rows a, test_slow_rows b, "
-                                  "test_slow_rows c; END")
-        else:
-            self.srv.sql(self.db, "CREATE FUNCTION test_slow() RETURNS trigger LANGUAGE plpgsql "
-                                  "AS $f$ BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $f$; "
-                                  f"CREATE TRIGGER test_slow BEFORE UPDATE ON {self.table} "
-                                  "FOR EACH ROW EXECUTE FUNCTION test_slow()")
-        return self
-
-    def __exit__(self, *exc):
-        if self.srv.backend == "sqlite":
-            self.srv.sql(self.db, "DROP TRIGGER test_slow")
-            self.srv.sql(self.db, "DROP TABLE test_slow_rows")
-        else:
-            self.srv.sql(self.db, "DROP FUNCTION test_slow() CASCADE")
-
-
 def test_AUTH6_concurrent_submits_succeed_once_and_then_the_link_is_409(fresh):
     t = new_tenant()
     aid = create(fresh, t)
@@ -752,19 +680,6 @@ def test_CONC2_concurrent_invitations_at_the_limit_admit_exactly_the_remainder(s
         got = sorted(pool.map(go, range(10)))
     assert got == [201] * 3 + [409] * 7, got
     assert srv.sql("hiring", "SELECT COUNT(*) FROM invitations WHERE tenant = ?", (t,)) == [(5,)]
-
-
-def subscribe(srv, tenant, status="active", price=PRO_PRICE, period_end_ms=None):
-    now = int(time.time())
-    cus, sub = "cus_" + uuid.uuid4().hex[:14], "sub_" + uuid.uuid4().hex[:14]
-    srv.sql("billing", "INSERT INTO stripe_customers (stripe_customer_id, tenant, created_at) "
-                       "VALUES (?, ?, ?)", (cus, tenant, now * 1000))
-    srv.sql("billing", "INSERT INTO subscriptions (stripe_subscription_id, tenant, "
-                       "stripe_customer_id, status, price_id, current_period_end, "
-                       "cancel_at_period_end, event_created, updated_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
-            (sub, tenant, cus, status, price,
-             period_end_ms or (now + 30 * 86400) * 1000, now, now * 1000))
 
 
 def test_CONC2_a_pro_subscription_allows_100_invitations(srv):

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "email.h"
 #include "payments.h"
+#include "provider.h"
 #include "sms.h"
 #include "page.h"
 #include "plans.h"
