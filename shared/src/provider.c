@@ -25,8 +25,8 @@ static void log_provider(const bastion_provider *p, const char *path, const char
 }
 
 /* "The <provider><rest>": every detail names the provider once. */
-static bastion_rc fail(bastion_ctx *cx, const bastion_provider *p, bastion_rc code,
-                       const char *rest)
+static bastion_rc refuse(bastion_ctx *cx, const bastion_provider *p, bastion_rc code,
+                         const char *rest)
 {
     return bastion_problem(cx, code, bastion_sprintf("The %s%s", p->name, rest).ptr);
 }
@@ -39,24 +39,24 @@ bastion_rc bastion_provider_answer_or_problem(bastion_ctx *cx, const bastion_pro
     *out = NULL;
     if (rc == BASTION_HOST_TIMEOUT) {
         log_provider(p, path, "timed out", 0);
-        return fail(cx, p, BASTION_E_TIMEOUT, " did not answer in time.");
+        return refuse(cx, p, BASTION_E_TIMEOUT, " did not answer in time.");
     }
     if (rc != BASTION_HOST_OK) {
         log_provider(p, path, "unreachable", 0);
-        return fail(cx, p, BASTION_E_BAD_GATEWAY, " could not be reached.");
+        return refuse(cx, p, BASTION_E_BAD_GATEWAY, " could not be reached.");
     }
     if (r->status >= 500) {
         log_provider(p, path, "failed", r->status);
-        return fail(cx, p, BASTION_E_BAD_GATEWAY, " failed; try again.");
+        return refuse(cx, p, BASTION_E_BAD_GATEWAY, " failed; try again.");
     }
     if (r->status >= 300) {
         log_provider(p, path, "refused the request", r->status);
-        return fail(cx, p, BASTION_E_UPSTREAM_REFUSED, " refused the request.");
+        return refuse(cx, p, BASTION_E_UPSTREAM_REFUSED, " refused the request.");
     }
     cJSON *json = cJSON_ParseWithLength(r->body.ptr, r->body.len);
     if (!cJSON_IsObject(json)) {
         log_provider(p, path, "answered something other than a JSON object", r->status);
-        return fail(cx, p, BASTION_E_BAD_GATEWAY, "'s answer was not understood.");
+        return refuse(cx, p, BASTION_E_BAD_GATEWAY, "'s answer was not understood.");
     }
     *out = json;
     return BASTION_OK;
