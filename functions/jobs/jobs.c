@@ -649,8 +649,8 @@ static void match(bastion_ctx *cx)
     bastion_jwt_claims who;
     char job[37], hash[65];
     bastion_rows job_rows;
-    match_candidate *set;
-    size_t n;
+    match_candidate *set = NULL;
+    size_t n = 0;
     if (bastion_auth_tenant_or_problem(cx, &who) || job_id_or_problem(cx, "id", job) ||
         bastion_tenant_writes_or_problem(cx, KV, who.tenant) ||
         job_or_problem(cx, who.tenant, job, &job_rows) ||
