@@ -34,6 +34,10 @@ int host_fail(struct host_err *err, host_err_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* --- manifest ----------------------------------------------------------- */
+/* outbound_body_limit when the manifest sets none (host/tools/manifest.py's
+ * default too) */
+#define HOST_OUTBOUND_BODY_LIMIT_DEFAULT (16u << 20)
+
 struct host_var {
     char *name;
     char *value; /* resolved at start-up; NULL when unset */
@@ -55,6 +59,7 @@ struct host_function {
     size_t n_vars;
     char **outbound;
     size_t n_outbound;                   /* "scheme://host[:port|:*]" */
+    size_t outbound_body_limit;          /* bytes of an outbound response body, at most */
     uint32_t max_concurrency;            /* requests running at once (SAFE3) */
     const struct host_module_desc *desc; /* set by host_module_load */
     void *dl;
@@ -208,11 +213,36 @@ struct host_http_resp {
     char *body;
     size_t body_len;
 };
+/* 1 when `url` (NUL-terminated) is http(s) and its scheme, host and port
+ * match one of fn's allow-list entries; the text only, before any lookup. */
 int host_http_allowed(const struct host_function *fn, const char *url);
-int host_http_send(const char *method, const char *url, const struct host_header *h, size_t nh,
-                   const void *body, size_t blen, uint32_t budget_ms, struct host_http_resp *out,
-                   struct host_err *err);
+/* Sends one request for `fn` (its outbound_body_limit; its name in messages)
+ * to `url`, which MUST have passed host_http_allowed, within `budget_ms`;
+ * the headers and body are borrowed for the call. Beyond the allow-list's
+ * text, the call is refused with HOST_E_DENIED naming the address when every
+ * address it would connect to is one host_outbound_refusal refuses, and a
+ * response body over the limit ends it with HOST_E_INVALID. Proxy variables
+ * are ignored and redirects are not followed. On success `out` owns its
+ * headers and body (host_http_resp_free); on failure it is left empty. */
+int host_http_send(const struct host_function *fn, const char *method, const char *url,
+                   const struct host_header *h, size_t nh, const void *body, size_t blen,
+                   uint32_t budget_ms, struct host_http_resp *out, struct host_err *err);
 void host_http_resp_free(struct host_http_resp *r);
+/* Reads BASTION_OUTBOUND_CA_FILE once at start-up, before any thread sends:
+ * when set, outbound TLS trusts the PEM certificates in that file instead of
+ * the system's bundle, and one line says so. -1 (the reason written to errs)
+ * when it is set but unreadable or holds no PEM certificate. */
+int host_outbound_init(FILE *errs);
+
+/* SAFE4 (outbound_wall.c): why the host refuses to connect to `sa` (`len`
+ * bytes; neither AF_INET nor AF_INET6 is always refused) as a phrase naming
+ * its range, such as "a loopback address (127.0.0.0/8)", or NULL when the
+ * address is globally reachable or `url_host` names it. `url_host`, the
+ * request URL's host as written (NUL-terminated; NULL for none), names it
+ * when it is a dotted-quad IPv4 literal equal to the address, also connected
+ * as ::ffff:a.b.c.d. The phrase is static; no release function. */
+struct sockaddr;
+const char *host_outbound_refusal(const struct sockaddr *sa, size_t len, const char *url_host);
 
 /* --- logging (log_sink.c) ------------------------------------------------- */
 struct host_log;

@@ -399,6 +399,10 @@ int main(int argc, char **argv)
     host_rt_global_init();
     host_log_init(stderr);
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (host_outbound_init(stderr) != 0) { /* REL8: a bad setting stops the start, named */
+        fputs("bastion: refusing to start: BASTION_OUTBOUND_CA_FILE is not usable\n", stderr);
+        return 2;
+    }
     struct opts o = {0};
     if (parse(argc, argv, &o) != 0)
         return 2;

@@ -129,6 +129,10 @@ int host_manifest_load(struct host_manifest *m, const char *path, const char *bu
         fn->sql = str_list(cJSON_GetObjectItem(f, "sql"), &fn->n_sql);
         fn->vars = str_list(cJSON_GetObjectItem(f, "vars"), &fn->n_vars);
         fn->outbound = str_list(cJSON_GetObjectItem(f, "outbound"), &fn->n_outbound);
+        const cJSON *obl = cJSON_GetObjectItem(f, "outbound_body_limit");
+        fn->outbound_body_limit = cJSON_IsNumber(obl) && obl->valuedouble >= 1
+                                      ? (size_t)obl->valuedouble
+                                      : HOST_OUTBOUND_BODY_LIMIT_DEFAULT;
         fn->max_concurrency =
             (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItem(f, "max_concurrency"));
         if (!fn->max_concurrency)

@@ -1,12 +1,19 @@
 /*
- * Outbound HTTP over libcurl, gated by the function's allow-list. The budget
- * is curl's whole-transfer timeout; redirects are not followed (a redirect
- * could leave the allow-list).
+ * Outbound HTTP over libcurl, gated by the function's allow-list and, under
+ * it, SAFE4's wall of addresses (outbound_wall.c), judged in curl's
+ * open-socket callback: the address actually connected, after resolution.
+ * The budget is curl's whole-transfer timeout; redirects are not followed (a
+ * redirect could leave the allow-list) and no proxy is used (the wall must
+ * see the real destination, not a proxy's address).
  */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "host.h"
 
@@ -57,21 +64,57 @@ int host_http_allowed(const struct host_function *fn, const char *url)
     return 0;
 }
 
+/* BASTION_OUTBOUND_CA_FILE (the environment's own string, which nothing
+ * changes), or NULL for the system's bundle. Set once before any thread. */
+static const char *outbound_ca_file;
+
+/* see host.h */
+int host_outbound_init(FILE *errs)
+{
+    const char *path = getenv("BASTION_OUTBOUND_CA_FILE");
+    if (!path || !*path)
+        return 0;
+    char *pem = host_read_file(path, NULL);
+    if (!pem) {
+        fprintf(errs, "BASTION_OUTBOUND_CA_FILE=%s: cannot read: %s\n", path, strerror(errno));
+        return -1;
+    }
+    /* RFC 7468 §5: what curl's CAINFO reads; a file without one trusts nothing */
+    int has_cert = strstr(pem, "-----BEGIN CERTIFICATE-----") != NULL;
+    free(pem);
+    if (!has_cert) {
+        fprintf(errs, "BASTION_OUTBOUND_CA_FILE=%s: no PEM certificate in it\n", path);
+        return -1;
+    }
+    outbound_ca_file = path;
+    static const char MSG[] =
+        "BASTION_OUTBOUND_CA_FILE is set: outbound TLS trusts its certificates, not the system's";
+    const char *kv[] = {"path", path};
+    host_log_line("info", NULL, NULL, MSG, sizeof MSG - 1, kv, NULL, 1);
+    return 0;
+}
+
 struct sink {
     char *p;
     size_t len;
-    size_t limit;
+    size_t limit; /* the function's outbound_body_limit */
+    int over;     /* the body went past it */
+    int no_memory;
 };
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
     struct sink *s = arg;
     size_t add = size * n;
-    if (s->len + add > s->limit)
-        return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+    if (add > s->limit - s->len) {
+        s->over = 1;
+        return 0; /* aborts the transfer (CURLE_WRITE_ERROR): nothing more is read */
+    }
     char *grown = realloc(s->p, s->len + add + 1);
-    if (!grown)
+    if (!grown) {
+        s->no_memory = 1;
         return 0;
+    }
     memcpy(grown + s->len, data, add);
     s->p = grown;
     s->len += add;
@@ -115,6 +158,41 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* What the open-socket callback saw of one transfer. */
+struct wall {
+    const char *url_host; /* the URL's host as written, NUL-terminated */
+    int opened;           /* a socket was opened: some address passed */
+    const char *why;      /* the first refusal, for the error: its reason */
+    char refused[INET6_ADDRSTRLEN];
+};
+
+/* CURLOPT_OPENSOCKETFUNCTION: curl calls it for every address it tries, after
+ * resolution, so this is where a name that resolves (or rebinds) to an
+ * internal address is caught. Refusing returns no socket; curl goes on to
+ * its next address, and the transfer fails when none is left. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct wall *w = arg;
+    const char *why = purpose == CURLSOCKTYPE_IPCXN
+                          ? host_outbound_refusal(&a->addr, a->addrlen, w->url_host)
+                          : "not a connection of ours";
+    if (!why) {
+        w->opened = 1;
+        return socket(a->family, a->socktype, a->protocol);
+    }
+    if (!w->why) {
+        struct sockaddr_storage ss;
+        memcpy(&ss, &a->addr, a->addrlen < sizeof ss ? a->addrlen : sizeof ss);
+        const void *ip = ss.ss_family == AF_INET6
+                             ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                             : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+        if (!inet_ntop(ss.ss_family, ip, w->refused, sizeof w->refused))
+            snprintf(w->refused, sizeof w->refused, "an address of family %d", ss.ss_family);
+        w->why = why;
+    }
+    return CURL_SOCKET_BAD;
+}
+
 void host_http_resp_free(struct host_http_resp *r)
 {
     for (size_t i = 0; i < r->n_headers; i++) {
@@ -127,10 +205,13 @@ void host_http_resp_free(struct host_http_resp *r)
 }
 
 /* see host.h */
-int host_http_send(const char *method, const char *url, const struct host_header *h, size_t nh,
-                   const void *body, size_t blen, uint32_t budget_ms, struct host_http_resp *out,
-                   struct host_err *err)
+int host_http_send(const struct host_function *fn, const char *method, const char *url,
+                   const struct host_header *h, size_t nh, const void *body, size_t blen,
+                   uint32_t budget_ms, struct host_http_resp *out, struct host_err *err)
 {
+    char scheme[16], host[256], port[16];
+    if (split_origin(url, scheme, sizeof scheme, host, sizeof host, port, sizeof port) != 0)
+        return host_fail(err, HOST_E_INVALID, "outbound URL has no scheme://host");
     CURL *curl = curl_easy_init();
     if (!curl)
         return host_fail(err, HOST_E_INTERNAL, "curl init failed");
@@ -159,15 +240,25 @@ int host_http_send(const char *method, const char *url, const struct host_header
         }
         list = next;
     }
-    struct sink sink = {NULL, 0, 16u << 20};
+    struct sink sink = {.limit = fn->outbound_body_limit};
+    struct wall wall = {.url_host = host};
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_PROXY, ""); /* never one from http_proxy and the like */
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &wall);
+    if (outbound_ca_file) {
+        curl_easy_setopt(curl, CURLOPT_CAINFO, outbound_ca_file);
+        curl_easy_setopt(curl, CURLOPT_CAPATH, NULL); /* the file alone, no system directory */
+    }
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)budget_ms);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)budget_ms);
+    /* a Content-Length over the limit is refused before any of the body */
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)sink.limit);
     if (blen || strcmp(method, "GET") != 0) {
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, blen ? body : "");
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
@@ -183,14 +274,25 @@ int host_http_send(const char *method, const char *url, const struct host_header
         out->status = (uint16_t)status;
         out->body = sink.p;
         out->body_len = sink.len;
-    } else {
-        free(sink.p);
-        host_http_resp_free(out);
-        if (cc == CURLE_OPERATION_TIMEDOUT)
-            rc = host_fail(err, HOST_E_TIMEOUT, "outbound: %s", curl_easy_strerror(cc));
-        else
-            rc = host_fail(err, HOST_E_UNAVAILABLE, "outbound: %s", curl_easy_strerror(cc));
+        goto done;
     }
+    free(sink.p);
+    host_http_resp_free(out);
+    if (wall.why && !wall.opened) /* SAFE4: refused, not down; nothing was connected */
+        rc = host_fail(err, HOST_E_DENIED,
+                       "outbound to %s refused: %s, which the allow-list of '%s' does not name",
+                       wall.refused, wall.why, fn->name);
+    else if (sink.over || cc == CURLE_FILESIZE_EXCEEDED)
+        rc = host_fail(err, HOST_E_INVALID,
+                       "outbound response body over the function's outbound_body_limit of "
+                       "%zu bytes",
+                       sink.limit);
+    else if (sink.no_memory)
+        rc = host_fail(err, HOST_E_INTERNAL, "out of memory");
+    else if (cc == CURLE_OPERATION_TIMEDOUT)
+        rc = host_fail(err, HOST_E_TIMEOUT, "outbound: %s", curl_easy_strerror(cc));
+    else
+        rc = host_fail(err, HOST_E_UNAVAILABLE, "outbound: %s", curl_easy_strerror(cc));
 done:
     curl_slist_free_all(list);
     curl_easy_cleanup(curl);

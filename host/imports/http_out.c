@@ -1,6 +1,7 @@
 /*
  * bastion:edge/http-out@0.1.0: send, through the outbound client
- * (outbound_curl.c), only to the function's allow-list.
+ * (outbound_curl.c), only to the function's allow-list and never to an
+ * internal address it does not name (SAFE4).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,7 @@ int host_import_http_do(struct host_call *c, const char *method, const char *url
                          c->fn->name);
     if (budget == 0)
         return host_fail(e, HOST_E_TIMEOUT, "budget exhausted");
-    return host_http_send(method, url, hs, nh, body, bl, budget, resp, e);
+    return host_http_send(c->fn, method, url, hs, nh, body, bl, budget, resp, e);
 }
 
 /* see imports.h */

@@ -97,7 +97,8 @@ void host_import_log_emit(struct host_call *c, uint32_t level, const char *msg, 
                           const char *const *kv, const size_t *lens, size_t n);
 
 /* http-out.send once its arguments are host values: the allow-list, the
- * budget, then the request; `resp` filled on 0. */
+ * budget, then the request (host_http_send: the address wall, the body
+ * limit); `resp` filled on 0. */
 int host_import_http_do(struct host_call *c, const char *method, const char *url,
                         const struct host_header *hs, size_t nh, const void *body, size_t bl,
                         uint32_t timeout, struct host_http_resp *resp, struct host_err *e);

@@ -16,6 +16,9 @@ NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 STORE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 VAR = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:([0-9]{1,5}|\*))?$")
+# outbound_body_limit: the host's default (HOST_OUTBOUND_BODY_LIMIT_DEFAULT in host/host.h) and
+# the most a function may set, as large as the largest request body_limit
+OUTBOUND_BODY_LIMIT = (16 << 20, 64 << 20)
 
 
 class Bad(Exception):
@@ -118,7 +121,7 @@ def convert(path, root, build, doc):
         want(NAME.match(name), path, key, "a name of [a-z0-9-]")
         want(isinstance(f, dict), path, key, "a table")
         allowed = {"source", "timeout_ms", "memory_mb", "body_limit", "kv", "sql", "vars",
-                   "outbound", "max_concurrency"}
+                   "outbound", "outbound_body_limit", "max_concurrency"}
         for k in f:
             want(k in allowed, path, f"{key}.{k}", f"one of {sorted(allowed)}")
         source = f.get("source", f"functions/{name}")
@@ -144,6 +147,11 @@ def convert(path, root, build, doc):
             want(v in vars_out, path, f"{key}.vars[{i}]", f"a variable declared in [vars] ({v})")
         outbound = str_list(path, f"{key}.outbound", f.get("outbound", []), ORIGIN,
                             "an origin scheme://host[:port|:*]")
+        # a fetched response body past this fails the call with `invalid` (wit/bastion.wit)
+        out_limit = f.get("outbound_body_limit", OUTBOUND_BODY_LIMIT[0])
+        want(isinstance(out_limit, int) and not isinstance(out_limit, bool) and
+             1 <= out_limit <= OUTBOUND_BODY_LIMIT[1], path, f"{key}.outbound_body_limit",
+             f"an integer 1..{OUTBOUND_BODY_LIMIT[1]} (bytes)")
         schema = os.path.join(src_dir, "schema.sql")
         fns_out[name] = {
             "so": os.path.join(build, "functions", name + ".so"),
@@ -153,6 +161,7 @@ def convert(path, root, build, doc):
             "timeout_ms": timeout, "memory_mb": mem, "body_limit": limit,
             "max_concurrency": conc,
             "kv": kv, "sql": sql, "vars": fvars, "outbound": outbound,
+            "outbound_body_limit": out_limit,
         }
         want(fns_out[name]["schema"] is None or sql, path, f"{key}.sql",
              "a database for schema.sql")

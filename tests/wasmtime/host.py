@@ -23,10 +23,13 @@ by the store limiter.
 import argparse
 import http.client
 import http.server
+import ipaddress
 import json
 import os
 import re
+import socket
 import sqlite3
+import ssl
 import sys
 import threading
 import time
@@ -75,7 +78,7 @@ PROBLEMS = {
     504: ("timeout", "Gateway Timeout", "transient", True),
 }
 MAX_TTL_MS = 1 << 62
-OUTBOUND_BODY_MAX = 16 << 20  # outbound_curl.c's sink limit
+OUTBOUND_BODY_LIMIT = 16 << 20  # outbound_body_limit's default (HOST_OUTBOUND_BODY_LIMIT_DEFAULT)
 # host/stores/sqlite.c's KV_SCHEMA: one table for every kv store
 KV_SCHEMA = ("CREATE TABLE IF NOT EXISTS kv ("
              " store TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,"
@@ -642,22 +645,35 @@ class ReferenceHost:
         budget = c.budget(timeout_ms)
         if budget == 0:
             return err("timeout")
+        limit = c.fn.get("outbound_body_limit", OUTBOUND_BODY_LIMIT)
         u = urllib.parse.urlsplit(url)
-        cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
+        url_host = split_origin(url)[1]
+        if u.scheme == "https":
+            # BASTION_OUTBOUND_CA_FILE: its certificates instead of the system's (outbound_curl.c)
+            ca = self.env.get("BASTION_OUTBOUND_CA_FILE") or None
+            conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=budget / 1000,
+                                               context=ssl.create_default_context(cafile=ca))
+        else:
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=budget / 1000)
+        # curl's open-socket callback: every address judged where it would be connected
+        conn._create_connection = lambda addr, timeout, src: wall_connect(url_host, addr, timeout)
         try:
-            conn = cls(u.hostname, u.port, timeout=budget / 1000)
             target = (u.path or "/") + ("?" + u.query if u.query else "")
             conn.request(method, target, body=bytes(body),
                          headers={h.name: h.value for h in headers})
             r = conn.getresponse()
-            data = r.read(OUTBOUND_BODY_MAX + 1)
+            data = r.read(limit + 1)
             conn.close()
+        except OutboundRefused as e:
+            return err("denied", f"outbound to {e.args[0]} refused: {e.args[1]}, which the "
+                       f"allow-list of '{c.name}' does not name")
         except TimeoutError:
             return err("timeout")
         except (OSError, http.client.HTTPException) as e:
             return err("unavailable", f"{url}: {e}")
-        if len(data) > OUTBOUND_BODY_MAX:  # curl's write callback refuses it
-            return err("unavailable", f"{url}: the response body is over 16 MiB")
+        if len(data) > limit:  # outbound_curl.c stops reading at limit + 1 bytes
+            return err("invalid", "outbound response body over the function's "
+                       f"outbound_body_limit of {limit} bytes")
         # outbound_curl.c on_header: names lower-case, values trimmed, at most 128
         headers = [rec(name=k.lower(), value=v.lstrip(" \t").rstrip("\r\n "))
                    for k, v in r.getheaders()[:128]]
@@ -798,6 +814,91 @@ def url_allowed(fn, url):
                 a[2] in ("*", u[2]):
             return True
     return False
+
+
+# host/outbound_wall.c's table (SAFE4): (range, why refused), first match wins. An IPv6 range
+# holding an IPv4 address names its byte and whether it is that address itself on the wire
+# ("is") or one reached through a translator ("carries"); the IPv4 address is judged instead.
+WALL_V4 = [(ipaddress.ip_network(n), why) for n, why in (
+    ("0.0.0.0/8", "an unspecified address (0.0.0.0/8)"),
+    ("10.0.0.0/8", "a private address (10.0.0.0/8)"),
+    ("100.64.0.0/10", "a shared CGNAT address (100.64.0.0/10)"),
+    ("127.0.0.0/8", "a loopback address (127.0.0.0/8)"),
+    ("169.254.169.254/32", "the cloud metadata address"),
+    ("169.254.0.0/16", "a link-local address (169.254.0.0/16)"),
+    ("172.16.0.0/12", "a private address (172.16.0.0/12)"),
+    ("192.0.0.0/24", "a reserved address (192.0.0.0/24)"),
+    ("192.0.2.0/24", "a documentation address (192.0.2.0/24)"),
+    ("192.88.99.0/24", "a reserved address (192.88.99.0/24)"),
+    ("192.168.0.0/16", "a private address (192.168.0.0/16)"),
+    ("198.18.0.0/15", "a benchmarking address (198.18.0.0/15)"),
+    ("198.51.100.0/24", "a documentation address (198.51.100.0/24)"),
+    ("203.0.113.0/24", "a documentation address (203.0.113.0/24)"),
+    ("224.0.0.0/4", "a multicast address (224.0.0.0/4)"),
+    ("240.0.0.0/4", "a reserved address (240.0.0.0/4)"))]
+WALL_V6 = [(ipaddress.ip_network(n), why, inside, at) for n, why, inside, at in (
+    ("::/128", "an unspecified address (::)", None, 0),
+    ("::1/128", "a loopback address (::1)", None, 0),
+    ("::ffff:0:0/96", "an IPv4-mapped address", "is", 12),
+    ("::/96", "an IPv4-compatible address", "carries", 12),
+    ("64:ff9b::/96", "a NAT64 address", "carries", 12),
+    ("64:ff9b:1::/48", "a local-use NAT64 address (64:ff9b:1::/48)", None, 0),
+    ("100::/64", "a discard-only address (100::/64)", None, 0),
+    ("2001:db8::/32", "a documentation address (2001:db8::/32)", None, 0),
+    ("2002::/16", "a 6to4 address", "carries", 2),
+    ("fd00:ec2::254/128", "the cloud metadata address", None, 0),
+    ("fc00::/7", "a unique local address (fc00::/7)", None, 0),
+    ("fe80::/10", "a link-local address (fe80::/10)", None, 0),
+    ("fec0::/10", "a site-local address (fec0::/10)", None, 0),
+    ("ff00::/8", "a multicast address (ff00::/8)", None, 0))]
+
+
+def outbound_refusal(ip, url_host):
+    """host_outbound_refusal: why `ip` is refused, or None when it is globally reachable or
+    `url_host` names it (a dotted-quad literal, as inet_pton reads one, equal to it)."""
+    a, direct = ipaddress.ip_address(ip.split("%")[0]), True
+    if a.version == 6:
+        hit = next((w for w in WALL_V6 if a in w[0]), None)
+        if hit is None:
+            return None
+        if hit[2] is None:
+            return hit[1]
+        a, direct = ipaddress.IPv4Address(a.packed[hit[3]:hit[3] + 4]), hit[2] == "is"
+    why = next((w for net, w in WALL_V4 if a in net), None)
+    if why and direct:
+        try:
+            if socket.inet_pton(socket.AF_INET, url_host) == a.packed:
+                return None
+        except OSError:
+            pass
+    return why
+
+
+class OutboundRefused(Exception):
+    """(address, why): every address the host resolved to is refused (outbound_curl.c)."""
+
+
+def wall_connect(url_host, address, timeout):
+    """socket.create_connection as curl with outbound_curl.c's open-socket callback: each
+    resolved address is judged before it is connected, a refused one skipped; refused (with
+    the first one) only when none was connected to at all."""
+    refused, opened, last = None, False, None
+    for family, kind, proto, _, sa in socket.getaddrinfo(*address, 0, socket.SOCK_STREAM):
+        why = outbound_refusal(sa[0], url_host)
+        if why:
+            refused = refused or (sa[0], why)
+            continue
+        opened, sock = True, socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sa)
+            return sock
+        except OSError as e:
+            last = e
+            sock.close()
+    if refused and not opened:
+        raise OutboundRefused(*refused)
+    raise last or OSError(f"{address[0]}: no address")
 
 
 # --- an HTTP front end, for `serve` and the conformance tests --------------
