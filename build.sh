@@ -42,7 +42,8 @@ MEMCHECK_SIGNAL="${BASTION_MEMCHECK_SIGNAL:-1}"
 APT_PKGS=(clang-19 lld-19 llvm-19 wasi-libc libclang-rt-19-dev-wasm32 libclang-rt-19-dev wabt
           libcjson-dev libbearssl-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev
           libhiredis-dev libpq-dev libcmocka-dev clang-format-19 python3 python3-pytest python3-venv wrk dpkg-dev pkg-config
-          curl redis-server postgresql) # the last two: the test run's own servers (tests/servers.sh)
+          curl redis-server postgresql # the last two: the test run's own servers (tests/servers.sh)
+          openssl) # the outbound TLS tests' self-signed certificates (tests/host/test_http_out.py)
 
 BENCH_PKGS=(gnuplot-nox) # ./build.sh bench only
 
