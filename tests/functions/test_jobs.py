@@ -732,7 +732,8 @@ def test_REL2_a_slow_site_is_504_within_the_route_deadline(srv, site):
 @pytest.mark.parametrize("doc,want", [
     (b"<html>a job</html>", ["/posting"]),
     (b"[1, 2]", ["/posting"]),
-    (b'{"title": "x", "title": "y"}', ["/posting"]),
+    (b'{"title": "x", "title": "y", "description": "d", "skills": ["c"]}',
+     ["/posting/title"]),
     (json.dumps(dict(POSTING, **{"@type": "Event"})).encode(), ["/posting/@type"]),
     (json.dumps({k: v for k, v in POSTING.items() if k != "title"}).encode(),
      ["/posting/title"]),
