@@ -253,11 +253,12 @@ build_functions() {
     return $rc
 }
 
-# host/*.c and one level of folders (imports/, instance/, stores/, rt/); an object
+# host/*.c and one level of folders (imports/, instance/, stores/, rt/, backup/); an object
 # is named after its path, so two folders may hold files of the same name.
 HOST_SRCS=(host/*.c host/*/*.c)
 HOST_HDRS=(host/*.h host/*/*.h)
-HOST_LIBS=(-lsqlite3 -lpq -lhiredis -lmicrohttpd -lcurl -lcjson -ldl -lpthread -lm)
+# libbearssl-dev (APT_PKGS): SHA-256 of a backup's members (host/backup/ustar.c)
+HOST_LIBS=(-lsqlite3 -lpq -lhiredis -lmicrohttpd -lcurl -lcjson -lbearssl -ldl -lpthread -lm)
 
 build_host() {
     local out="${1:-$BUILD/bastion}" objdir="${2:-$BUILD/host}"; shift 2 || true

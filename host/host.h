@@ -137,6 +137,10 @@ struct host_state {
 int host_state_open(struct host_state *st, const char *dir, const char *runtime_config,
                     const struct host_manifest *m, FILE *errs);
 void host_state_close(struct host_state *st);
+/* Is `name` (NUL-terminated) a database SQLite keeps as <state>/sql/<name>.sqlite:
+ * 1 to 64 of [a-z0-9_-]? The one rule for sqlite.c's paths and a backup's
+ * member names (host/backup/). */
+int host_sqlite_db_name_ok(const char *name);
 /* Checks every backend the manifest uses within budget_ms, writing one JSON
  * object member per backend ("kv.default": {"backend": "redis", "status":
  * "ok"}) to `out`. Returns the number that are down. */

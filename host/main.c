@@ -1,5 +1,5 @@
 /*
- * build/bastion — serve, invoke, migrate.
+ * build/bastion — serve, invoke, migrate, backup, restore.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backup/backup.h"
 #include "cron.h"
 #include "host.h"
 #include "rt/rt.h"
@@ -24,22 +25,25 @@ static const char USAGE[] =
     "                  [--runtime-config FILE] [--trusted] [--native]\n"
     "  bastion invoke  --cron JOB [--state DIR] [--manifest FILE] [--runtime-config FILE]\n"
     "  bastion migrate [--state DIR] [--manifest FILE] [--allow-changed]\n"
-    "                  [--runtime-config FILE]\n";
+    "                  [--runtime-config FILE]\n"
+    "  bastion backup  --out FILE [--state DIR] [--force]\n"
+    "                  [--manifest FILE --runtime-config FILE]\n"
+    "  bastion restore --in FILE --state DIR\n";
 
 struct opts {
     const char *listen, *state, *manifest, *env_file, *runtime_config;
     const char *method, *path, *query, *body, *body_file, *function, *cron;
+    const char *out, *in; /* backup --out, restore --in */
     const char *headers[64];
     size_t n_headers;
-    int dev, allow_changed, trusted, no_cron;
+    int dev, allow_changed, trusted, no_cron, force;
+    int state_given, manifest_given; /* not the defaults: restore and backup ask */
     unsigned workers;
 };
 
 static int parse(int argc, char **argv, struct opts *o)
 {
     o->listen = "127.0.0.1:8080";
-    o->state = ".bastion";
-    o->manifest = "build/manifest.json";
     o->env_file = ".env";
     o->method = "GET";
     o->query = "";
@@ -67,6 +71,8 @@ static int parse(int argc, char **argv, struct opts *o)
         OPT("--body", body)
         OPT("--body-file", body_file)
         OPT("--cron", cron)
+        OPT("--out", out)
+        OPT("--in", in)
 #undef OPT
         if (strcmp(a, "--header") == 0) {
             if (!v)
@@ -102,6 +108,10 @@ static int parse(int argc, char **argv, struct opts *o)
             o->trusted = 1;
             continue;
         }
+        if (strcmp(a, "--force") == 0) {
+            o->force = 1;
+            continue;
+        }
         if (strcmp(a, "--no-cron") == 0) {
             o->no_cron = 1;
             continue;
@@ -120,6 +130,12 @@ static int parse(int argc, char **argv, struct opts *o)
         fprintf(stderr, "%s needs a value\n", a);
         return -1;
     }
+    o->state_given = o->state != NULL;
+    o->manifest_given = o->manifest != NULL;
+    if (!o->state)
+        o->state = ".bastion";
+    if (!o->manifest)
+        o->manifest = "build/manifest.json";
     return 0;
 }
 
@@ -390,6 +406,36 @@ static int cmd_migrate(struct opts *o)
     return rc == 0 ? 0 : 1;
 }
 
+/* The state directory's SQLite databases in one file, while serve runs on it
+ * (backup/backup.c). The manifest is read only to learn, from the runtime
+ * config, which stores are elsewhere. Exit 0, or 1 when nothing was written. */
+static int cmd_backup(struct opts *o)
+{
+    if (!o->out) {
+        fprintf(stderr, "backup needs --out FILE\n%s", USAGE);
+        return 2;
+    }
+    struct host_backup_opts b = {
+        .state = o->state,
+        .out = o->out,
+        .manifest = o->manifest_given || o->runtime_config ? o->manifest : NULL,
+        .runtime_config = o->runtime_config,
+        .force = o->force,
+    };
+    return host_backup(&b, stdout, stderr) == 0 ? 0 : 1;
+}
+
+/* A backup into an empty or absent state directory, verified first
+ * (backup/restore.c). Exit 0, or 1 with nothing restored. */
+static int cmd_restore(struct opts *o)
+{
+    if (!o->in || !o->state_given) {
+        fprintf(stderr, "restore needs --in FILE and --state DIR\n%s", USAGE);
+        return 2;
+    }
+    return host_restore(o->in, o->state, stdout, stderr) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -412,6 +458,10 @@ int main(int argc, char **argv)
         return cmd_invoke(&o);
     if (strcmp(argv[1], "migrate") == 0)
         return cmd_migrate(&o);
+    if (strcmp(argv[1], "backup") == 0)
+        return cmd_backup(&o);
+    if (strcmp(argv[1], "restore") == 0)
+        return cmd_restore(&o);
     fputs(USAGE, stderr);
     return 2;
 }

@@ -408,7 +408,8 @@ struct conn *sqlite_kv_conn(struct host_state *st, uint32_t budget_ms, struct ho
     return c;
 }
 
-static int valid_db_name(const char *name)
+/* see host.h */
+int host_sqlite_db_name_ok(const char *name)
 {
     if (!*name || strlen(name) > 64)
         return 0;
@@ -421,7 +422,7 @@ static int valid_db_name(const char *name)
 struct conn *sqlite_sql_conn(struct host_state *st, const char *db, uint32_t budget_ms,
                              struct host_err *err)
 {
-    if (!valid_db_name(db)) {
+    if (!host_sqlite_db_name_ok(db)) {
         host_fail(err, HOST_E_INVALID, "bad database name");
         return NULL;
     }
