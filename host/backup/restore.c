@@ -39,7 +39,7 @@
 
 /* One member as it was read. */
 struct got {
-    char name[256];
+    char name[HOST_USTAR_NAME_MAX + 1];
     enum host_backup_member kind;
     uint64_t size;
     uint8_t sha[HOST_USTAR_SHA256];

@@ -23,6 +23,8 @@
 
 #define HOST_USTAR_BLOCK  512
 #define HOST_USTAR_SHA256 32 /* bytes of a member's digest */
+/* The longest name a header holds: its prefix (155), '/', its name (100). */
+#define HOST_USTAR_NAME_MAX (155 + 1 + 100)
 
 /* What went wrong, 0 = nothing. host_ustar_strerror() reads each one. */
 enum host_ustar_rc {
@@ -44,7 +46,7 @@ const char *host_ustar_strerror(enum host_ustar_rc rc);
  * name joined with '/', NUL-terminated; nothing in it has been checked for
  * safety (layout.c does that). */
 struct host_ustar_member {
-    char name[256];
+    char name[HOST_USTAR_NAME_MAX + 1];
     uint64_t size;
 };
 

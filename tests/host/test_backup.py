@@ -373,8 +373,10 @@ def test_restore_refuses_unsafe_member_names(tmp_path, name):
     assert not os.path.exists(os.path.join(tmp_path, "x"))
 
 
-def test_restore_refuses_members_a_state_directory_does_not_hold(small, tmp_path):
-    bad = craft(str(tmp_path / "unknown.tar"), {"sql/notes.txt": b"hello"})
+@pytest.mark.parametrize("name", ["sql/notes.txt", "kv.sqlite-wal", "sql/Orders.sqlite",
+                                  "p" * 155 + "/" + "n" * 100])  # the longest ustar name
+def test_restore_refuses_members_a_state_directory_does_not_hold(tmp_path, name):
+    bad = craft(str(tmp_path / "unknown.tar"), {name: b"hello"})
     assert "not a file a state directory holds" in refused(tmp_path, bad)
 
 
