@@ -247,8 +247,9 @@ static int check_index(struct job *j)
         if (!name || !sha || !cJSON_IsNumber(size))
             return fail(j, j->in, "%s: a member without name, size and sha256", HOST_BACKUP_INDEX);
         struct got *g = find(j, name);
+        char pr[80];
         if (!g || g->kind == HOST_MEMBER_INDEX || g->listed)
-            return fail(j, j->in, "%s lists %s %s", HOST_BACKUP_INDEX, name,
+            return fail(j, j->in, "%s lists %s %s", HOST_BACKUP_INDEX, shown(name, pr),
                         g && g->listed ? "twice" : "but the archive does not hold it");
         char hex[65];
         host_backup_hex(g->sha, hex);
@@ -257,8 +258,8 @@ static int check_index(struct job *j)
                         name, (unsigned long long)g->size, HOST_BACKUP_INDEX, size->valuedouble);
         if (strcmp(sha, hex) != 0)
             return fail(j, j->in,
-                        "member %s: SHA-256 %s does not match %s's %.64s: the backup is corrupt",
-                        name, hex, HOST_BACKUP_INDEX, sha);
+                        "member %s: SHA-256 %s does not match %s's %s: the backup is corrupt", name,
+                        hex, HOST_BACKUP_INDEX, shown(sha, pr));
         g->listed = 1;
     }
     for (size_t i = 0; i < j->n_got; i++)
@@ -300,13 +301,17 @@ static int check_db(struct job *j, const struct got *g)
         rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(q);
-    const char *first = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
-    int ok = first && strcmp(first, "ok") == 0 && sqlite3_step(q) == SQLITE_DONE;
+    /* the first problem, kept: the next step frees the row's text */
+    char first[200] = "";
+    const unsigned char *text = rc == SQLITE_ROW ? sqlite3_column_text(q, 0) : NULL;
+    if (text)
+        snprintf(first, sizeof first, "%s", (const char *)text);
+    int ok = strcmp(first, "ok") == 0 && sqlite3_step(q) == SQLITE_DONE;
     if (!ok)
         fail(j, j->in, "member %s fails PRAGMA integrity_check: %s", g->name,
-             first ? first
-             : db  ? sqlite3_errmsg(db)
-                   : sqlite3_errstr(rc));
+             first[0] ? first
+             : db     ? sqlite3_errmsg(db)
+                      : sqlite3_errstr(rc));
     sqlite3_finalize(q);
     sqlite3_close(db);
     return ok ? 0 : -1;
