@@ -154,8 +154,10 @@ def add_ballast(state):
 
 def test_backup_under_load_holds_every_write_acknowledged_before_it_began(tmp_path):
     email = FakeEmail()
-    srv = Server(MANIFEST, env={"BASTION_VAR_waitlist_joins_per_minute": "1000000",
-                                "BASTION_VAR_email_api_base": email.base})
+    # under tmp_path, which pytest prunes: the ballast is not left in /tmp run after run
+    srv = Server(MANIFEST, state=str(tmp_path / "live"),
+                 env={"BASTION_VAR_waitlist_joins_per_minute": "1000000",
+                      "BASTION_VAR_email_api_base": email.base})
     migrate(MANIFEST, srv.state)
     add_ballast(srv.state)
     srv.start()
