@@ -58,6 +58,8 @@ class FakeMatcher(FakeProvider):
         bad = {
             "missing": lambda: {"scores": good[:-1]},
             "duplicate": lambda: {"scores": good + [good[0]]},
+            # as many entries as candidates sent, one of them twice and one not at all
+            "duplicate_for_missing": lambda: {"scores": good[:-1] + [good[0]]},
             "extra": lambda: {"scores": good + [{"candidate_id": str(uuid.uuid4()),
                                                  "score": 50}]},
             "score101": lambda: {"scores": [dict(good[0], score=101)] + good[1:]},
@@ -75,7 +77,7 @@ class FakeMatcher(FakeProvider):
         return 200, {"scores": good, "model": "fake-1"}
 
 
-MALFORMED = ["missing", "duplicate", "extra", "score101", "negative", "string_score",
+MALFORMED = ["missing", "duplicate", "duplicate_for_missing", "extra", "score101", "negative", "string_score",
              "bool_score", "numeric_id", "entry_not_object", "scores_object", "no_scores",
              "not_object"]
 
