@@ -117,7 +117,8 @@ def user_headers(sub="user-1"):
 
 class FakeProvider:
     """A fake HTTP API on loopback: every POST is recorded (path, headers with lower-case
-    names, raw body) and answered by answer(path, raw, mode) -> (status, JSON value), except
+    names, raw body) and answered by answer(path, raw, mode) -> (status, JSON value, or
+    bytes sent as they are), except
     in mode 'hang', where it never answers. Tests switch `mode` and read calls()."""
 
     def __init__(self):
@@ -137,7 +138,7 @@ class FakeProvider:
                     time.sleep(30)
                     return
                 status, out = fake.answer(self.path, raw, mode, headers)
-                body = json.dumps(out).encode()
+                body = out if isinstance(out, bytes) else json.dumps(out).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

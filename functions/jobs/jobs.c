@@ -410,29 +410,35 @@ static void add_candidate(bastion_ctx *cx)
     /* One statement decides both limits under any concurrency: the job's
      * candidate count (the provider gets them all in one call) and one
      * candidate per email per job (the UNIQUE index). */
-    if (bastion_sql_query_or_problem(
-            cx, DB,
-            "INSERT INTO candidates (id, tenant, job_id, name, email, skills, years_experience, "
-            "created_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8 "
-            "WHERE (SELECT count(*) FROM candidates WHERE job_id = $3) < $9 "
-            "ON CONFLICT (job_id, email) DO NOTHING RETURNING " CANDIDATE_COLS,
-            p, BASTION_COUNTOF(p), &rows, "candidate insert"))
+    /* a transaction of one: serializable on PostgreSQL too, so two inserts
+     * that both counted 199 cannot both commit (the host retries the loser) */
+    bastion_sql_stmt insert = {
+        .sql = "INSERT INTO candidates (id, tenant, job_id, name, email, skills, years_experience, "
+               "created_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8 "
+               "WHERE (SELECT count(*) FROM candidates WHERE job_id = $3 AND tenant = $2) < $9 "
+               "ON CONFLICT (job_id, email) DO NOTHING RETURNING " CANDIDATE_COLS,
+        .params = p,
+        .n_params = BASTION_COUNTOF(p)};
+    bastion_host_rc hrc = bastion_sql_transaction(cx, DB, &insert, 1, &rows);
+    if (hrc != BASTION_HOST_OK) {
+        bastion_host_fail_or_problem(cx, hrc, "candidate insert");
         return;
+    }
     if (rows.n_rows == 0) {
         bastion_sql_value q[] = {BASTION_SQL_STR(bastion_cstr(job)),
-                                 BASTION_SQL_STR(in[C_EMAIL].str)};
+                                 BASTION_SQL_STR(in[C_EMAIL].str), BASTION_SQL_STR(who.tenant)};
         bastion_rows dup;
         if (bastion_sql_query_or_problem(
-                cx, DB, "SELECT 1 FROM candidates WHERE job_id = $1 AND email = $2", q,
-                BASTION_COUNTOF(q), &dup, "candidate lookup"))
+                cx, DB, "SELECT 1 FROM candidates WHERE job_id = $1 AND email = $2 AND tenant = $3",
+                q, BASTION_COUNTOF(q), &dup, "candidate lookup"))
             return;
         if (dup.n_rows)
             bastion_problem(cx, BASTION_E_CONFLICT,
                             "A candidate with this email is already on this job.");
         else
-            bastion_problem(
-                cx, BASTION_E_CONFLICT,
-                bastion_sprintf("A job takes at most %d candidates.", MAX_CANDIDATES).ptr);
+            bastion_problem(cx, BASTION_E_CONFLICT,
+                            bastion_str_dup(bastion_sprintf("A job takes at most %d candidates.",
+                                                            MAX_CANDIDATES)));
         return;
     }
     bastion_header f[] = {{BASTION_LIT("job"), bastion_cstr(job)},
@@ -452,8 +458,8 @@ static void list_candidates(bastion_ctx *cx)
     bastion_rows rows;
     bastion_page pg;
     if (bastion_auth_tenant_or_problem(cx, &who) || job_id_or_problem(cx, "id", job) ||
-        bastion_page_or_problem(cx, scope(bastion_sprintf("candidates %s", job).ptr, who.tenant),
-                                &pg) ||
+        bastion_page_or_problem(
+            cx, scope(bastion_str_dup(bastion_sprintf("candidates %s", job)), who.tenant), &pg) ||
         job_or_problem(cx, who.tenant, job, &rows))
         return;
     bastion_sql_value p[6] = {BASTION_SQL_STR(who.tenant)};
@@ -504,7 +510,11 @@ static bastion_rc match_set_or_problem(bastion_ctx *cx, const char *job, bastion
         return bastion_problem(cx, BASTION_E_CONFLICT, "The job has no candidates to match yet.");
     *out = bastion_alloc(rows.n_rows * sizeof **out);
     *n = rows.n_rows;
-    bastion_str canon = bastion_sprintf("%s\n", job);
+    /* the set's name: SHA-256 of the job id and one digest per candidate, so
+     * the text hashed stays small whatever the candidates hold */
+    size_t head = 36, at = head;
+    uint8_t *canon = bastion_alloc(head + rows.n_rows * BASTION_SHA256_LEN);
+    memcpy(canon, job, head);
     for (size_t r = 0; r < rows.n_rows; r++) {
         bastion_row row = bastion_row_at(&rows, r);
         match_candidate *m = &(*out)[r];
@@ -516,15 +526,27 @@ static bastion_rc match_set_or_problem(bastion_ctx *cx, const char *job, bastion
         if (!(m->skills = stored_skills(skills)))
             return bastion_problem(cx, BASTION_E_INTERNAL, "The candidates could not be read.");
         /* ids are UUIDs and skills a JSON text: no field can fake a separator */
-        canon = bastion_sprintf(BASTION_STR_FMT BASTION_STR_FMT "\n" BASTION_STR_FMT "\n%lld\n",
-                                BASTION_STR_ARG(canon), BASTION_STR_ARG(m->id),
-                                BASTION_STR_ARG(skills), (long long)m->years);
+        bastion_str line =
+            bastion_sprintf(BASTION_STR_FMT "\n" BASTION_STR_FMT "\n%lld", BASTION_STR_ARG(m->id),
+                            BASTION_STR_ARG(skills), (long long)m->years);
+        bastion_sha256(canon + at, line.ptr, line.len);
+        at += BASTION_SHA256_LEN;
     }
     uint8_t sum[BASTION_SHA256_LEN];
-    bastion_sha256(sum, canon.ptr, canon.len);
+    bastion_sha256(sum, canon, at);
     bastion_hex_encode(hash, sum, sizeof sum);
     hash[64] = 0;
     return BASTION_OK;
+}
+
+/* How many members of `obj` are called `name` (cJSON keeps repeats; the
+ * first would win a lookup). */
+static size_t members_named(const cJSON *obj, const char *name)
+{
+    size_t n = 0;
+    for (const cJSON *m = obj->child; m; m = m->next)
+        n += m->string && strcmp(m->string, name) == 0;
+    return n;
 }
 
 /*
@@ -540,13 +562,14 @@ static bool scores_valid(const cJSON *answer, const match_candidate *set, size_t
     bool *seen = bastion_alloc(n * sizeof *seen);
     memset(seen, 0, n * sizeof *seen);
     size_t got = 0;
-    if (!cJSON_IsArray(list))
-        why = "scores is not an array";
+    if (!cJSON_IsArray(list) || members_named(answer, "scores") != 1)
+        why = "scores is not one array";
     for (const cJSON *e = why ? NULL : list->child; e && !why; e = e->next, got++) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "candidate_id");
         const cJSON *score = cJSON_GetObjectItemCaseSensitive(e, "score");
         size_t i = 0;
-        if (!cJSON_IsObject(e) || !cJSON_IsString(id) || !cJSON_IsNumber(score)) {
+        if (!cJSON_IsObject(e) || !cJSON_IsString(id) || !cJSON_IsNumber(score) ||
+            members_named(e, "candidate_id") != 1 || members_named(e, "score") != 1) {
             why = "an entry is not {candidate_id: string, score: number}";
             break;
         }
@@ -641,6 +664,8 @@ static bastion_rc store_scores_or_problem(bastion_ctx *cx, bastion_str tenant, c
     }
     bastion_rows *out = bastion_alloc(n * sizeof *out);
     bastion_host_rc rc = bastion_sql_transaction(cx, DB, st, n, out);
+    if (rc == BASTION_HOST_GUARD)
+        return bastion_problem(cx, BASTION_E_INTERNAL, "The scores could not be stored.");
     return rc == BASTION_HOST_OK ? BASTION_OK : bastion_host_fail_or_problem(cx, rc, "score store");
 }
 
@@ -1010,7 +1035,10 @@ static bastion_rc posting_or_problem(bastion_ctx *cx, bastion_str doc, bastion_f
     if (!cJSON_IsObject(root))
         return bastion_field_problem(cx, "/posting", "is not a JSON object");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "@type");
-    if (type && !(cJSON_IsString(type) && strcmp(type->valuestring, "JobPosting") == 0))
+    bool posting = cJSON_IsString(type) && strcmp(type->valuestring, "JobPosting") == 0;
+    for (const cJSON *t = cJSON_IsArray(type) ? type->child : NULL; t && !posting; t = t->next)
+        posting = cJSON_IsString(t) && strcmp(t->valuestring, "JobPosting") == 0;
+    if (type && !posting)
         return bastion_field_problem(cx, "/posting/@type", "must be \"JobPosting\"");
     cJSON *errors = cJSON_CreateArray();
     bastion_event_fields(root, "/posting", job_fields, N_J, in, errors);
@@ -1043,6 +1071,7 @@ static void import_job(bastion_ctx *cx)
         bastion_field_problem(cx, "/url", "leads to an address imports may not reach");
         return;
     case BASTION_HOST_INVALID: /* the host's outbound_body_limit stopped the transfer */
+        bastion_log_safe(BASTION_LOG_WARN, "import refused by the host", lf, BASTION_COUNTOF(lf));
         bastion_field_problem(cx, "/url", "serves a posting larger than 512 KiB");
         return;
     default:

@@ -3,6 +3,8 @@
  */
 #include <stdio.h>
 
+#include "bastion/formats.h"
+#include "bastion/json.h"
 #include "bastion/log.h"
 #include "bastion/provider.h"
 
@@ -53,7 +55,11 @@ bastion_rc bastion_provider_answer_or_problem(bastion_ctx *cx, const bastion_pro
         log_provider(p, path, "refused the request", r->status);
         return refuse(cx, p, BASTION_E_UPSTREAM_REFUSED, " refused the request.");
     }
-    cJSON *json = cJSON_ParseWithLength(r->body.ptr, r->body.len);
+    /* strict first (json.h): cJSON alone takes trailing bytes, raw control
+     * characters and a \u0000 that cuts a string short */
+    cJSON *json = bastion_utf8_valid(r->body) && bastion_json_check(r->body, 32) == BASTION_JSON_OK
+                      ? cJSON_ParseWithLength(r->body.ptr, r->body.len)
+                      : NULL;
     if (!cJSON_IsObject(json)) {
         log_provider(p, path, "answered something other than a JSON object", r->status);
         return refuse(cx, p, BASTION_E_BAD_GATEWAY, "'s answer was not understood.");

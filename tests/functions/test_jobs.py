@@ -74,12 +74,23 @@ class FakeMatcher(FakeProvider):
         }
         if mode in bad:
             return 200, bad[mode]()
+        # bytes cJSON alone would take, each hiding a wrong answer behind a right one
+        text = json.dumps({"scores": good})
+        first = json.dumps(good[0]["candidate_id"])
+        raw = {
+            "trailing_bytes": text + " {}",
+            "nul_in_id": text.replace(first, first[:-1] + '\\u0000x"', 1),
+            "repeated_score": text.replace('"score": ', '"score": 50, "score": ', 1),
+            "repeated_scores": text[:-1] + ', "scores": []}',
+        }
+        if mode in raw:
+            return 200, raw[mode].encode()
         return 200, {"scores": good, "model": "fake-1"}
 
 
 MALFORMED = ["missing", "duplicate", "duplicate_for_missing", "extra", "score101", "negative", "string_score",
              "bool_score", "numeric_id", "entry_not_object", "scores_object", "no_scores",
-             "not_object"]
+             "not_object", "trailing_bytes", "nul_in_id", "repeated_score", "repeated_scores"]
 
 
 class FakeSite:
@@ -678,6 +689,8 @@ def test_SAFE4_import_makes_a_job_from_a_posting(srv, site):
         "SRE", "Keep the edge up.", ["linux", "c"], url)
     assert srv.get(f"/api/jobs/{job['id']}", headers=user(t)).json() == job
     # a plain object of the three members is a posting too
+    url = site.page(f"/p/{uuid.uuid4().hex}", dict(POSTING, **{"@type": ["JobPosting"]}))
+    assert import_url(srv, t, url).status == 201
     url = site.page(f"/p/{uuid.uuid4().hex}", {"title": "Dev", "description": "d",
                                                "skills": ["go"]}, headers={
         "Content-Type": "application/json"})

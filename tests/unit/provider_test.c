@@ -48,6 +48,10 @@ static void test_REL2_each_outcome_has_its_answer(void **state)
     assert_answer(BASTION_HOST_OK, answered(302, ""), 502, "upstream-refused", false);
     assert_answer(BASTION_HOST_OK, answered(200, "[1]"), 502, "bad-gateway", true);
     assert_answer(BASTION_HOST_OK, answered(200, "{\"a\":"), 502, "bad-gateway", true);
+    /* what cJSON alone would take */
+    assert_answer(BASTION_HOST_OK, answered(200, "{\"a\":1} x"), 502, "bad-gateway", true);
+    assert_answer(BASTION_HOST_OK, answered(200, "{\"a\":\"b\\u0000c\"}"), 502, "bad-gateway",
+                  true);
 }
 
 static void test_REL2_a_2xx_object_is_the_answer(void **state)
